@@ -1,0 +1,93 @@
+"""The ``zksolv`` command. Each subcommand lives in its own module under
+``zksolv.cli`` and is imported only when used, so ``zksolv --help`` is fast.
+
+Exit codes everywhere: 0 success, 1 invalid proof or bundle, 2 unusable
+input, 3 insolvent epoch (see ``zksolv.errors``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from zksolv import __version__
+from zksolv.core.group import BACKEND_ENV, BACKENDS
+from zksolv.errors import ZksolvError
+
+# name -> (module under zksolv.cli, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("demo", "demo", "Run the whole pipeline on a built-in example."),
+    "bench": ("bench", "bench", "Benchmarks: range proofs, epochs, engine."),
+    "keygen": ("epoch", "keygen", "Create an operator master secret file."),
+    "prove": ("epoch", "prove", "Prove an epoch snapshot solvent; write a bundle."),
+    "verify": ("epoch", "verify", "Verify a bundle or a chain of bundles."),
+    "inclusion": ("epoch", "inclusion", "Export or verify per-account inclusion proofs."),
+    "simulate": ("simulate", "simulate", "Run the margin-engine simulator; write snapshots."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return None
+        module, attr, _ = entry
+        try:
+            mod = importlib.import_module(f"zksolv.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"zksolv.cli.{module}":
+                return None
+            raise
+        cmd: click.Command = getattr(mod, attr)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zksolv")
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    envvar=BACKEND_ENV,
+    default="arkworks",
+    show_default=True,
+    help=f"Group backend: arkworks (fast) or py_ecc (reference). Also ${BACKEND_ENV}.",
+)
+@click.pass_context
+def cli(ctx: click.Context, backend: str) -> None:
+    """zksolv: zero-knowledge solvency proofs for margin engines.
+
+    After each margin-engine epoch, prove that the collateral a protocol holds
+    covers what it owes its accounts, without revealing any balance.
+
+    \b
+    Typical flow:
+      zksolv keygen --out operator.key
+      zksolv prove SNAPSHOT_DIR --out bundle/ --key operator.key
+      zksolv verify bundle/
+      zksolv inclusion verify proof.json --bundle bundle/
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["backend"] = backend
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="zksolv", standalone_mode=True)
+    except ZksolvError as exc:  # pragma: no cover - commands catch their own
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

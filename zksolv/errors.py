@@ -1,0 +1,68 @@
+"""Every error zksolv raises on purpose, in one place.
+
+Each class carries an exit code so the command line maps failures the same
+way everywhere:
+
+==========  ==========================================================
+exit code   meaning
+==========  ==========================================================
+0           success (proof valid, bundle written)
+1           a proof or bundle was checked and is invalid
+2           unusable input: bad file, bad option, bad encoding
+3           the epoch is insolvent: no bundle claiming solvency written
+==========  ==========================================================
+"""
+
+from __future__ import annotations
+
+
+class ZksolvError(Exception):
+    """Base class of every error zksolv raises deliberately."""
+
+    exit_code = 2
+
+
+class FormatError(ZksolvError):
+    """Bytes or a file that do not decode: wrong length, non-canonical
+    encoding, point off the curve or outside the subgroup, forbidden identity,
+    truncated or malformed structure."""
+
+    exit_code = 1
+
+
+class VerificationError(ZksolvError):
+    """A well-formed proof that does not verify. ``check`` names the equation
+    or step that failed (the tags used in ``docs/``)."""
+
+    exit_code = 1
+
+    def __init__(self, check: str, detail: str = "") -> None:
+        self.check = check
+        self.detail = detail
+        super().__init__(f"{check}: {detail}" if detail else check)
+
+
+class InvalidBitsize(ZksolvError):
+    """A range-proof bit width outside {8, 16, 32, 64, 128}."""
+
+
+class ValueOutOfRange(ZksolvError):
+    """The prover was asked to prove a value outside [0, 2^n)."""
+
+
+class InputError(ZksolvError):
+    """Bad user input (snapshot, option, key file). ``where`` names the file
+    and line or field."""
+
+    exit_code = 2
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class InsolventError(ZksolvError):
+    """The epoch's reserves do not cover its liabilities."""
+
+    exit_code = 3
