@@ -73,6 +73,27 @@ def _next_pow2(m: int) -> int:
     return 1 << (m - 1).bit_length()
 
 
+def tensor(factors: Sequence[int]) -> list[int]:
+    """The 2^k products prod_k factors[k]^bit_k(i), bit 0 of the factor list
+    being the top bit of i: round k of the inner-product argument splits the
+    k-th bit from the top."""
+    out = [1]
+    for f in factors:
+        out = [v for base in out for v in (base, base * f % R)]
+    return out
+
+
+def _weight_challenges(t: Transcript, N: int) -> list[int]:
+    """The constraint weights y_1..y_log2(N): weight_i = prod_k y_k^bit_k(i).
+
+    A tensor of independent 128-bit challenges instead of the powers y^i:
+    a nonzero constraint vector survives the weighted sum with probability at
+    most log2(N)/2^128 (Schwartz-Zippel on a multilinear polynomial), and the
+    ratio between the two halves folded in round k is the short y_k, so the
+    prover folds H with 128-bit multiplications only."""
+    return [t.challenge_short(b"y") for _ in range(N.bit_length() - 1)]
+
+
 def check_bits(n: int) -> None:
     if n not in ALLOWED_BITS:
         raise InvalidBitsize(f"bit width {n} not in {ALLOWED_BITS}")
@@ -253,11 +274,10 @@ def prove(
     A_b, S_b = backend.encode(A_pt), backend.encode(S_pt)
     t.append_message(b"A", A_b)
     t.append_message(b"S", S_b)
-    y = t.challenge_scalar(b"y")
+    ys = _weight_challenges(t, N)
     z = t.challenge_scalar(b"z")
 
-    y_pow = powers(y, N)
-    z2 = z * z % R
+    w_vec = tensor(ys)
     z_pow = powers(z, M + 2)  # z^(2+j) = z_pow[2+j]
     two_pow = [1 << i for i in range(n)]
     l0 = [(bit - z) % R for bit in a_L]
@@ -268,8 +288,8 @@ def prove(
         base = j * n
         for i in range(n):
             k = base + i
-            r0[k] = (y_pow[k] * (a_L[k] - 1 + z) + zj * two_pow[i]) % R
-            r1[k] = y_pow[k] * s_R[k] % R
+            r0[k] = (w_vec[k] * (a_L[k] - 1 + z) + zj * two_pow[i]) % R
+            r1[k] = w_vec[k] * s_R[k] % R
     t1 = (inner_product(l0, r1) + inner_product(s_L, r0)) % R
     t2 = inner_product(s_L, r1)
     tau1, tau2 = random_scalar(rng), random_scalar(rng)
@@ -284,13 +304,12 @@ def prove(
     t_hat = inner_product(l_vec, r_vec)
     tau_x = (tau2 * x * x + tau1 * x + sum(z_pow[2 + j] * gams[j] for j in range(M))) % R
     mu = (alpha + rho * x) % R
-    del z2
     t.append_message(b"t_hat", scalar_to_bytes(t_hat))
     t.append_message(b"tau_x", scalar_to_bytes(tau_x))
     t.append_message(b"mu", scalar_to_bytes(mu))
     w = t.challenge_scalar(b"w")
 
-    L, Rr, a_fin, b_fin = _ipa_prove(backend, t, gens.u, w, G, H, y, l_vec, r_vec)
+    L, Rr, a_fin, b_fin = _ipa_prove(backend, t, gens.u, w, G, H, ys, l_vec, r_vec)
     return RangeProof(A_b, S_b, T1_b, T2_b, t_hat, tau_x, mu, L, Rr, a_fin, b_fin)
 
 
@@ -301,25 +320,29 @@ def _ipa_prove(
     w: int,
     G: list[Point],
     H: list[Point],
-    y: int,
+    ys: list[int],
     a: list[int],
     b: list[int],
 ) -> tuple[tuple[bytes, ...], tuple[bytes, ...], int, int]:
     """Inner-product argument for P = <a, G> + <b, H'> + <a,b>*w*U with
-    H'_i = y^-i H_i.
+    H'_i = weight_i^-1 * H_i.
 
-    Physical representation: G' = sigma * Ghat (one common scalar) and
-    H'_j = y^-j * Hhat_j, so each fold multiplies a point once.
+    Physical representation, so that every fold is 128-bit multiplications:
+    G'_j = sigma * Ghat_j (one common scalar) and H'_j = tau_j * Hhat_j.
+    Round k (weight ratio y_k between the halves):
+
+        Ghat'_j = u*Ghat_lo_j + Ghat_hi_j               sigma' = sigma/u
+        Hhat'_j = y_k*Hhat_lo_j + u*Hhat_hi_j           tau'_j = tau_lo_j/y_k
     """
     n = len(a)
     Ghat = list(G)
     Hhat = list(H)
     sigma = 1
-    y_inv = pow(y, -1, R)
-    y_inv_pow = powers(y_inv, n)
+    tau = tensor(batch_inv(ys))
     L_out: list[bytes] = []
     R_out: list[bytes] = []
-    while n > 1:
+    mul, add = backend.mul, backend.add
+    for y_k in ys:
         h = n // 2
         a_lo, a_hi = a[:h], a[h:n]
         b_lo, b_hi = b[:h], b[h:n]
@@ -327,13 +350,11 @@ def _ipa_prove(
         c_R = inner_product(a_hi, b_lo)
         L_pt = backend.msm(
             [*Ghat[h:n], *Hhat[:h], U],
-            [*(sigma * v for v in a_lo), *(v * yi for v, yi in zip(b_hi, y_inv_pow)),
-             c_L * w],
+            [*(sigma * v for v in a_lo), *(v * tj for v, tj in zip(b_hi, tau)), c_L * w],
         )
         R_pt = backend.msm(
             [*Ghat[:h], *Hhat[h:n], U],
-            [*(sigma * v for v in a_hi),
-             *(v * yi for v, yi in zip(b_lo, y_inv_pow[h:n])), c_R * w],
+            [*(sigma * v for v in a_hi), *(v * tj for v, tj in zip(b_lo, tau[h:n])), c_R * w],
         )
         L_b, R_b = backend.encode(L_pt), backend.encode(R_pt)
         L_out.append(L_b)
@@ -345,13 +366,11 @@ def _ipa_prove(
         a = [(lo + u * hi) % R for lo, hi in zip(a_lo, a_hi, strict=True)]
         b = [(lo + u_inv * hi) % R for lo, hi in zip(b_lo, b_hi, strict=True)]
         if h > 1:
-            # G'_j = sigma*u^-1*(u*Ghat_lo_j + Ghat_hi_j): a 128-bit multiplication.
-            mul, add = backend.mul, backend.add
             Ghat = [add(mul(Ghat[j], u), Ghat[h + j]) for j in range(h)]
             sigma = sigma * u_inv % R
-            # H'_j = y^-j * (Hhat_lo_j + u*y^-h*Hhat_hi_j).
-            c = u * y_inv_pow[h] % R
-            Hhat = [add(Hhat[j], mul(Hhat[h + j], c)) for j in range(h)]
+            Hhat = [add(mul(Hhat[j], y_k), mul(Hhat[h + j], u)) for j in range(h)]
+            y_k_inv = pow(y_k, -1, R)
+            tau = [tj * y_k_inv % R for tj in tau[:h]]
         n = h
     return tuple(L_out), tuple(R_out), a[0], b[0]
 
@@ -398,7 +417,7 @@ def _equation(
     t = statement.transcript()
     t.append_message(b"A", proof.A)
     t.append_message(b"S", proof.S)
-    y = t.challenge_scalar(b"y")
+    ys = _weight_challenges(t, N)
     z = t.challenge_scalar(b"z")
     t.append_message(b"T1", proof.T1)
     t.append_message(b"T2", proof.T2)
@@ -412,23 +431,20 @@ def _equation(
         t.append_message(b"L", lk)
         t.append_message(b"R", rk)
         us.append(t.challenge_short(b"u"))
-    u_invs = batch_inv(us)
+    inverses = batch_inv(us + ys)
+    u_invs, y_invs = inverses[: len(us)], inverses[len(us) :]
 
-    # s_i = prod_k u_k^-bit, bit = bit (rounds-k) of i: round 1 splits the top bit.
-    s = [1]
-    for ui in u_invs:
-        s = [v for sv in s for v in (sv, sv * ui % R)]
-    # 1/s_i, from the same recursion with u_k.
-    s_inv = [1]
-    for uk in us:
-        s_inv = [v for sv in s_inv for v in (sv, sv * uk % R)]
-
-    y_inv = pow(y, -1, R)
-    y_inv_pow = powers(y_inv, N)
+    # G_f = sum_i s_i G_i with s_i = prod_k u_k^-bit_k(i); the final H'
+    # coefficient on H_i is b * prod_k (u_k / y_k)^bit_k(i).
+    s = tensor(u_invs)
+    s_inv_w_inv = tensor([uk * yi % R for uk, yi in zip(us, y_invs, strict=True)])
+    w_inv = tensor(y_invs)
     z_pow = powers(z, M + 3)
-    sum_y = sum(powers(y, N)) % R
+    sum_w = 1
+    for y_k in ys:
+        sum_w = sum_w * (1 + y_k) % R
     sum_2 = (1 << n) - 1
-    delta = ((z - z_pow[2]) * sum_y - sum_2 * sum(z_pow[3 + j] for j in range(M))) % R
+    delta = ((z - z_pow[2]) * sum_w - sum_2 * sum(z_pow[3 + j] for j in range(M))) % R
 
     a, b = proof.a, proof.b
     wc = weight * c % R
@@ -438,7 +454,7 @@ def _equation(
         zj = z_pow[2 + j]
         for i in range(n):
             k = j * n + i
-            H_coef[k] = weight * ((b * s_inv[k] - zj * (1 << i)) * y_inv_pow[k] - z) % R
+            H_coef[k] = weight * (b * s_inv_w_inv[k] - zj * (1 << i) * w_inv[k] - z) % R
     points = [A, S, T1, T2, *V, *Ls, *Rs]
     scalars = [
         -weight,
