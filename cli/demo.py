@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import click
-
 from zksolv.cli.common import backend_of, reports_errors
+
 from zksolv.core import rangeproof
 from zksolv.core.field import random_scalar
 from zksolv.core.pedersen import commit
@@ -25,7 +25,7 @@ def demo(ctx: click.Context, bits: int) -> None:
     blindings = [random_scalar() for _ in DEMO_BALANCES]
     t0 = time.perf_counter()
     commitments = tuple(
-        backend.encode(commit(backend, v, r)) for v, r in zip(DEMO_BALANCES, blindings)
+        backend.encode(commit(backend, v, r)) for v, r in zip(DEMO_BALANCES, blindings, strict=True)
     )
     statement = rangeproof.RangeStatement(b"zksolv/demo/v1", commitments, bits, b"demo")
     proof = rangeproof.prove(statement, DEMO_BALANCES, blindings, backend=backend)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from zksolv.core.field import R
 from zksolv.core.generators import GENERATOR_DST, generators
-from zksolv.core.group import IDENTITY_BYTES, P, Backend, get_backend
+from zksolv.core.group import IDENTITY_BYTES, Backend, P, get_backend
 from zksolv.errors import FormatError
 
 # RFC 9380, appendix J.9.1, suite BLS12381G1_XMD:SHA-256_SSWU_RO_.

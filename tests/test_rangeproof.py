@@ -16,7 +16,7 @@ from rangeproof_util import STATEMENT_ID, make_proof
 from zksolv.core import rangeproof as rp
 from zksolv.core.field import R
 from zksolv.core.generators import generators
-from zksolv.core.group import Backend, get_backend
+from zksolv.core.group import get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InvalidBitsize, ValueOutOfRange, VerificationError
 
@@ -140,8 +140,8 @@ def test_truncated_or_extended_proof_is_a_format_error(small_proof, cut: int) ->
 def test_proof_with_a_round_missing_or_added_is_refused(small_proof) -> None:
     statement, proof = small_proof
     data = proof.to_bytes()
-    shorter = data[:352 - 64] + data[352 - 64 + 96 :]
-    for changed in (shorter, data[: -64] + data[-160:-64] + data[-64:]):
+    shorter = data[: 352 - 64] + data[352 - 64 + 96 :]
+    for changed in (shorter, data[:-64] + data[-160:-64] + data[-64:]):
         with pytest.raises(VerificationError, match="range-shape"):
             rp.verify(statement, rp.RangeProof.from_bytes(changed), backend=ARK)
 
@@ -152,17 +152,13 @@ def test_every_changed_public_input_breaks_the_proof(small_proof) -> None:
     statement, proof = small_proof
     other = ARK.encode(commit(ARK, 77, 12345))
     changes = {
-        "commitment": dataclasses.replace(
-            statement, commitments=(other, statement.commitments[1])
-        ),
+        "commitment": dataclasses.replace(statement, commitments=(other, statement.commitments[1])),
         "swapped commitments": dataclasses.replace(
             statement, commitments=statement.commitments[::-1]
         ),
         "n": dataclasses.replace(statement, bits=16),
         "m (dropped)": dataclasses.replace(statement, commitments=statement.commitments[:1]),
-        "m (added)": dataclasses.replace(
-            statement, commitments=(*statement.commitments, other)
-        ),
+        "m (added)": dataclasses.replace(statement, commitments=(*statement.commitments, other)),
         "context": dataclasses.replace(statement, context=b"another epoch"),
         "statement id": dataclasses.replace(statement, statement_id=b"zksolv/other/v1"),
     }

@@ -121,8 +121,9 @@ def _err(where: str, reason: str) -> InputError:
     return InputError(where, reason)
 
 
-def _int_field(obj: dict[str, object], key: str, where: str, *, lo: int = 0,
-               hi: int | None = None) -> int:
+def _int_field(
+    obj: dict[str, object], key: str, where: str, *, lo: int = 0, hi: int | None = None
+) -> int:
     if key not in obj:
         raise _err(where, f"missing field {key!r}")
     v = obj[key]
@@ -141,7 +142,9 @@ def parse_header(data: object, where: str) -> SnapshotHeader:
         raise _err(f"{where}.format", f"expected {SNAPSHOT_FORMAT!r}, got {data.get('format')!r}")
     version = _int_field(data, "version", where)
     if version != SNAPSHOT_VERSION:
-        raise _err(f"{where}.version", f"unsupported version {version} (this reads {SNAPSHOT_VERSION})")
+        raise _err(
+            f"{where}.version", f"unsupported version {version} (this reads {SNAPSHOT_VERSION})"
+        )
     epoch = _int_field(data, "epoch", where, hi=(1 << 63) - 1)
     timestamp = _int_field(data, "timestamp", where, hi=(1 << 63) - 1)
     price_decimals = _int_field(data, "price_decimals", where, hi=18)

@@ -24,9 +24,7 @@ def commit(backend: Backend, value: int, blinding: int) -> Point:
     return backend.msm([gens.g, gens.h], [value, blinding])
 
 
-def commit_vector(
-    backend: Backend, a: Sequence[int], b: Sequence[int], blinding: int
-) -> Point:
+def commit_vector(backend: Backend, a: Sequence[int], b: Sequence[int], blinding: int) -> Point:
     """<a, G> + <b, H> + gamma*h, with G, H the first len(a) vector bases."""
     if len(a) != len(b):
         raise ValueError("commit_vector: a and b differ in length")

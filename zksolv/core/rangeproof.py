@@ -41,8 +41,7 @@ drawn from ``secrets`` after the proofs are fixed.
 from __future__ import annotations
 
 import secrets
-import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,9 +262,7 @@ def prove(
     # A from point additions: a_L = 1 selects G_i, a_L = 0 selects -H_i.
     alpha = random_scalar(rng)
     a_L = [(v >> i) & 1 for v in vals for i in range(n)]
-    A_pt = backend.sum(
-        [G[i] if bit else backend.neg(H[i]) for i, bit in enumerate(a_L)]
-    )
+    A_pt = backend.sum([G[i] if bit else backend.neg(H[i]) for i, bit in enumerate(a_L)])
     A_pt = backend.add(A_pt, backend.mul(gens.h, alpha))
     rho = random_scalar(rng)
     s_L = [random_scalar(rng) for _ in range(N)]
@@ -350,11 +347,19 @@ def _ipa_prove(
         c_R = inner_product(a_hi, b_lo)
         L_pt = backend.msm(
             [*Ghat[h:n], *Hhat[:h], U],
-            [*(sigma * v for v in a_lo), *(v * tj for v, tj in zip(b_hi, tau)), c_L * w],
+            [
+                *(sigma * v for v in a_lo),
+                *(v * tj for v, tj in zip(b_hi, tau[:h], strict=True)),
+                c_L * w,
+            ],
         )
         R_pt = backend.msm(
             [*Ghat[:h], *Hhat[h:n], U],
-            [*(sigma * v for v in a_hi), *(v * tj for v, tj in zip(b_lo, tau[h:n])), c_R * w],
+            [
+                *(sigma * v for v in a_hi),
+                *(v * tj for v, tj in zip(b_lo, tau[h:n], strict=True)),
+                c_R * w,
+            ],
         )
         L_b, R_b = backend.encode(L_pt), backend.encode(R_pt)
         L_out.append(L_b)
@@ -394,7 +399,12 @@ class _Equation:
 
 
 def _equation(
-    backend: Backend, statement: RangeStatement, proof: RangeProof, weight: int, c: int
+    backend: Backend,
+    statement: RangeStatement,
+    proof: RangeProof,
+    weight: int,
+    c: int,
+    decoded: Mapping[bytes, Point] | None = None,
 ) -> _Equation:
     statement.validate()
     n, m = statement.bits, statement.m
@@ -406,7 +416,11 @@ def _equation(
             "range-shape", f"proof has {proof.rounds} rounds, statement needs {rounds}"
         )
     dec = backend.decode
-    V = [dec(cb, what=f"commitment V[{j}]") for j, cb in enumerate(statement.commitments)]
+    known = decoded or {}
+    V = [
+        known[cb] if cb in known else dec(cb, what=f"commitment V[{j}]")
+        for j, cb in enumerate(statement.commitments)
+    ]
     A = dec(proof.A, what="range proof A")
     S = dec(proof.S, what="range proof S")
     T1 = dec(proof.T1, what="range proof T1", allow_identity=True)
@@ -502,9 +516,7 @@ def _check(backend: Backend, equations: list[_Equation]) -> bool:
     return backend.is_identity(total)
 
 
-def verify(
-    statement: RangeStatement, proof: RangeProof, *, backend: Backend | None = None
-) -> None:
+def verify(statement: RangeStatement, proof: RangeProof, *, backend: Backend | None = None) -> None:
     """Raise ``VerificationError`` (or ``FormatError`` for undecodable
     points) unless ``proof`` proves ``statement``. Returns None on success."""
     backend = backend or get_backend()
@@ -516,7 +528,10 @@ def verify(
 
 
 def batch_verify(
-    items: Sequence[tuple[RangeStatement, RangeProof]], *, backend: Backend | None = None
+    items: Sequence[tuple[RangeStatement, RangeProof]],
+    *,
+    backend: Backend | None = None,
+    decoded: Mapping[bytes, Point] | None = None,
 ) -> None:
     """Verify many proofs (any mix of n and m) in one multi-scalar
     multiplication. Each proof's equation is weighted by an independent
@@ -525,12 +540,16 @@ def batch_verify(
 
     Raises ``VerificationError`` naming no single culprit when the batch
     fails; call ``find_invalid`` to locate it.
+
+    ``decoded`` maps commitment encodings to points the caller has already
+    decoded with ``backend.decode`` (all checks), so a verifier that decoded
+    the leaf commitments for the tree does not pay for it twice.
     """
     backend = backend or get_backend()
     if not items:
         return
     eqs = [
-        _equation(backend, st, pf, secrets.randbits(128) | 1, random_scalar())
+        _equation(backend, st, pf, secrets.randbits(128) | 1, random_scalar(), decoded)
         for st, pf in items
     ]
     if not _check(backend, eqs):
@@ -547,11 +566,3 @@ def find_invalid(
         except (VerificationError, FormatError):
             return i
     return None
-
-
-def commitment_bytes(backend: Backend, points: Sequence[Point]) -> tuple[bytes, ...]:
-    return tuple(backend.encode(p) for p in points)
-
-
-def encode_u32(x: int) -> bytes:
-    return struct.pack("<I", x)
