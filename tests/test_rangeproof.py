@@ -72,6 +72,16 @@ def test_prover_refuses_values_out_of_range(bits: int) -> None:
             make_proof(ARK, [5, bad], bits)
 
 
+@pytest.mark.parametrize("bad", [256, 257, 1 << 20, R - 1, R - 255])
+def test_cheating_prover_with_out_of_range_value_is_caught(monkeypatch, bad: int) -> None:
+    """With the prover's own guard switched off, a proof for a value outside
+    [0, 2^8) (including 'negative' values r - k) must fail verification."""
+    monkeypatch.setattr(rp, "_check_values", lambda values, n: None)
+    statement, proof, _ = make_proof(ARK, [3, bad % R], 8)
+    with pytest.raises(VerificationError):
+        rp.verify(statement, proof, backend=ARK)
+
+
 @pytest.mark.parametrize("bits", [0, 7, 12, 256])
 def test_invalid_bit_width_refused(bits: int) -> None:
     statement = rp.RangeStatement(STATEMENT_ID, (bytes(48),), bits)
@@ -250,3 +260,16 @@ if __name__ == "__main__":  # regenerate only for a new scheme id
     VECTORS.parent.mkdir(exist_ok=True)
     VECTORS.write_text(json.dumps(_make_vectors(), indent=1) + "\n")
     random.seed(0)
+
+
+def test_scheme_registry_round_trips_through_its_id() -> None:
+    from zksolv.core.range_scheme import DEFAULT_SCHEME, get_scheme
+
+    scheme = get_scheme(rp.RANGE_SCHEME_ID)
+    assert scheme is DEFAULT_SCHEME
+    statement, proof, blindings = make_proof(ARK, [5, 6], 8)
+    again = scheme.proof_from_bytes(scheme.prove(statement, [5, 6], blindings).to_bytes())
+    scheme.verify(statement, again, backend=ARK)
+    scheme.batch_verify([(statement, again)], backend=ARK)
+    with pytest.raises(FormatError, match="unknown range-proof scheme"):
+        get_scheme(b"zksolv/range/none/v0")

@@ -226,6 +226,12 @@ class RangeProof:
         return cls(A, S, T1, T2, t_hat, tau_x, mu, tuple(L), tuple(Rr), a, b)
 
 
+def _check_values(values: Sequence[int], n: int) -> None:
+    for j, v in enumerate(values):
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < (1 << n):
+            raise ValueOutOfRange(f"value {j} is outside [0, 2^{n})")
+
+
 def prove(
     statement: RangeStatement,
     values: Sequence[int],
@@ -246,9 +252,7 @@ def prove(
     n, m = statement.bits, statement.m
     if len(values) != m or len(blindings) != m:
         raise ValueError("prove: need one value and one blinding per commitment")
-    for j, v in enumerate(values):
-        if not isinstance(v, int) or not 0 <= v < (1 << n):
-            raise ValueOutOfRange(f"value {j} is outside [0, 2^{n})")
+    _check_values(values, n)
     M = _next_pow2(m)
     N = n * M
     vals = list(values) + [0] * (M - m)
