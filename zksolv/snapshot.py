@@ -241,12 +241,12 @@ def _iter_rows(path: Path, header: SnapshotHeader) -> Iterator[tuple[str, tuple[
                 for sym, raw in zip(symbols, row[1:], strict=True):
                     if not _INT_RE.match(raw):
                         if raw.startswith("-"):
-                            why = f"negative amount {raw!r}"
+                            reason = f"negative amount {raw!r}"
                         elif "." in raw or "e" in raw.lower():
-                            why = f"fractional or non-integer amount {raw!r} (use base units)"
+                            reason = f"fractional or non-integer amount {raw!r} (use base units)"
                         else:
-                            why = f"not a non-negative integer: {raw!r}"
-                        raise _err(f"{path}:{line}:{sym}", why)
+                            reason = f"not a non-negative integer: {raw!r}"
+                        raise _err(f"{path}:{line}:{sym}", reason)
                     v = int(raw)
                     if v > MAX_AMOUNT:
                         raise _err(f"{path}:{line}:{sym}", f"amount {raw} exceeds 2^64 - 1")

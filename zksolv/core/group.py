@@ -228,7 +228,7 @@ class PyEccBackend(Backend):
                 raise FormatError(f"{what}: identity point not allowed here")
             return self._bls.Z1
         try:
-            p = self._pc.decompress_G1(int.from_bytes(data, "big"))
+            p = self._pc.decompress_G1(int.from_bytes(data, "big"))  # type: ignore[arg-type]
         except ValueError as exc:
             raise FormatError(f"{what}: not on the curve ({exc})") from exc
         # py_ecc's decompression does not check the subgroup: [r]P must be O.
@@ -237,7 +237,7 @@ class PyEccBackend(Backend):
         return p
 
     def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
-        return self._hash_to_G1(msg, dst, hashlib.sha256)
+        return self._hash_to_G1(msg, dst, hashlib.sha256)  # type: ignore[arg-type]
 
 
 @functools.cache
