@@ -54,6 +54,7 @@ from zksolv.core.field import (
     scalar_from_bytes,
     scalar_to_bytes,
 )
+from zksolv.core.fold import Folder, make_folder
 from zksolv.core.generators import GENERATOR_SET_ID, generators
 from zksolv.core.group import POINT_BYTES, Backend, Point, get_backend
 from zksolv.core.transcript import Transcript
@@ -310,7 +311,8 @@ def prove(
     t.append_message(b"mu", scalar_to_bytes(mu))
     w = t.challenge_scalar(b"w")
 
-    L, Rr, a_fin, b_fin = _ipa_prove(backend, t, gens.u, w, G, H, ys, l_vec, r_vec)
+    folder = make_folder(backend, G, H, G_all, H_all)
+    L, Rr, a_fin, b_fin = _ipa_prove(backend, t, gens.u, w, folder, ys, l_vec, r_vec)
     return RangeProof(A_b, S_b, T1_b, T2_b, t_hat, tau_x, mu, L, Rr, a_fin, b_fin)
 
 
@@ -319,8 +321,7 @@ def _ipa_prove(
     t: Transcript,
     U: Point,
     w: int,
-    G: list[Point],
-    H: list[Point],
+    folder: Folder,
     ys: list[int],
     a: list[int],
     b: list[int],
@@ -328,32 +329,26 @@ def _ipa_prove(
     """Inner-product argument for P = <a, G> + <b, H'> + <a,b>*w*U with
     H'_i = weight_i^-1 * H_i.
 
-    Physical representation, so that every fold is 128-bit multiplications:
-    G'_j = sigma * Ghat_j (one common scalar) and H'_j = tau_j * Hhat_j.
-    Round k (weight ratio y_k between the halves):
-
-        Ghat'_j = u*Ghat_lo_j + Ghat_hi_j               sigma' = sigma/u
-        Hhat'_j = y_k*Hhat_lo_j + u*Hhat_hi_j           tau'_j = tau_lo_j/y_k
+    ``folder`` holds the generators as G' = sigma*Ghat, H'_j = eta*tau_j*Hhat_j
+    (``zksolv.core.fold``); L and R are one multi-scalar multiplication each.
     """
     n = len(a)
-    Ghat = list(G)
-    Hhat = list(H)
-    sigma = 1
     tau = tensor(batch_inv(ys))
     L_out: list[bytes] = []
     R_out: list[bytes] = []
-    mul, add = backend.mul, backend.add
     for y_k in ys:
         h = n // 2
         a_lo, a_hi = a[:h], a[h:n]
         b_lo, b_hi = b[:h], b[h:n]
         c_L = inner_product(a_lo, b_hi)
         c_R = inner_product(a_hi, b_lo)
+        Ghat, Hhat = folder.current()
+        sigma, eta = folder.sigma, folder.eta
         L_pt = backend.msm(
             [*Ghat[h:n], *Hhat[:h], U],
             [
                 *(sigma * v for v in a_lo),
-                *(v * tj for v, tj in zip(b_hi, tau[:h], strict=True)),
+                *(eta * v * tj for v, tj in zip(b_hi, tau[:h], strict=True)),
                 c_L * w,
             ],
         )
@@ -361,7 +356,7 @@ def _ipa_prove(
             [*Ghat[:h], *Hhat[h:n], U],
             [
                 *(sigma * v for v in a_hi),
-                *(v * tj for v, tj in zip(b_lo, tau[h:n], strict=True)),
+                *(eta * v * tj for v, tj in zip(b_lo, tau[h:n], strict=True)),
                 c_R * w,
             ],
         )
@@ -375,11 +370,7 @@ def _ipa_prove(
         a = [(lo + u * hi) % R for lo, hi in zip(a_lo, a_hi, strict=True)]
         b = [(lo + u_inv * hi) % R for lo, hi in zip(b_lo, b_hi, strict=True)]
         if h > 1:
-            Ghat = [add(mul(Ghat[j], u), Ghat[h + j]) for j in range(h)]
-            sigma = sigma * u_inv % R
-            Hhat = [add(mul(Hhat[j], y_k), mul(Hhat[h + j], u)) for j in range(h)]
-            y_k_inv = pow(y_k, -1, R)
-            tau = [tj * y_k_inv % R for tj in tau[:h]]
+            folder.fold(u, u_inv, y_k, pow(y_k, -1, R))
         n = h
     return tuple(L_out), tuple(R_out), a[0], b[0]
 
