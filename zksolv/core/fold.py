@@ -83,6 +83,9 @@ def _to_mcl(pymcl: Any, ark_points: Sequence[Point]) -> list[Any]:
     out = []
     for p in ark_points:
         xy = bytes(p.to_xy_bytes_be())
+        if not any(xy):  # the identity encodes as 96 zero bytes
+            out.append(pymcl.G1())
+            continue
         x, y = int.from_bytes(xy[:48], "big"), int.from_bytes(xy[48:], "big")
         out.append(pymcl.G1(f"1 {x} {y}", 10))
     return out
