@@ -3,9 +3,11 @@ per epoch plus a metrics table and chart."""
 
 from __future__ import annotations
 
-import click
+from pathlib import Path
 
+import click
 from zksolv.cli.common import progress, reports_errors
+
 from zksolv.engine.output import check_out_dir, write_run
 from zksolv.engine.scenario import builtin_names, load_scenario
 from zksolv.engine.simulator import Simulation
@@ -58,8 +60,6 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
     and field named, exit code 2.
     """
     sc = load_scenario(scenario_name)
-    from pathlib import Path
-
     out = Path(out_dir)
     check_out_dir(out)
     if out.exists() and not out.is_dir():
@@ -71,7 +71,8 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
     if quiet:
         return
     click.echo(f"scenario          {summary['scenario']} ({summary['scenario_source']})")
-    click.echo(f"accounts, epochs  {summary['accounts']}, {summary['epochs']}  seed {summary['seed']}")
+    click.echo(f"accounts, epochs  {summary['accounts']}, {summary['epochs']}  "
+               f"seed {summary['seed']}")
     click.echo(f"liquidations      {summary['total_liquidations']} "
                f"(stalled, gas > reward: {summary['total_stalled']})")
     click.echo(f"bad debt          {summary['total_bad_debt_usd']:,.2f} USD "
@@ -79,7 +80,8 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
                f"socialised {summary['total_socialised_loss_usd']:,.2f})")
     click.echo(f"insurance fund    {summary['final_insurance_fund_usd']:,.2f} USD at the end")
     click.echo(f"uncovered         {summary['final_uncovered_bad_debt_usd']:,.2f} USD at the end")
-    click.echo(f"identity          {'holds every epoch' if summary['identity_holds_every_epoch'] else 'BROKEN'}")
+    holds = summary["identity_holds_every_epoch"]
+    click.echo(f"identity          {'holds every epoch' if holds else 'BROKEN'}")
     if not summary["chart"]:
         click.echo("chart             skipped: matplotlib is not installed "
                    "(pip install 'zksolv[plot]'); CSV and JSON written")
