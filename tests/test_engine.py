@@ -58,9 +58,10 @@ def check_identity(sim: Simulation, result) -> None:
     holdings = sim.vault_quote / sim.quote_units + float(sim.vault @ (sim.oracle / sim.units))
     rhs = np.maximum(equity, 0).sum() + sim.fund / sim.quote_units - np.maximum(-equity, 0).sum()
     assert holdings == pytest.approx(rhs, rel=1e-9, abs=1e-3)
-    # Quote claims exceed quote reserves exactly when bad debt is left uncovered.
+    # Quote claims exceed quote reserves exactly when the debts left on accounts
+    # exceed the insurance fund.
     short = liabilities[qi] > sim.vault_quote
-    assert short == (sim.uncovered_prev > sim.fund)
+    assert short == (int(np.maximum(-sim.cash, 0).sum()) > sim.fund)
 
 
 # -- scenarios ------------------------------------------------------------------------
@@ -420,3 +421,16 @@ def test_vectorised_valuation_matches_reference() -> None:
                                sim.oracle.tolist(), sim.units.tolist(), sim.quote_units,
                                sim.scenario.quote_index)
         assert fast_claims[i].tolist() == ref
+
+
+def test_chart_skipped_without_matplotlib(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["simulate", "--scenario", "calm", "--accounts", "50",
+                                   "--epochs", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "chart             skipped: matplotlib is not installed" in res.output
+    assert (out / "metrics.csv").is_file() and not (out / "metrics.png").exists()
