@@ -30,6 +30,7 @@ from typing import Any
 from zksolv.errors import InputError
 
 SOCIALISATION_MODES = ("haircut", "adl", "none")
+SNAPSHOT_HAIRCUTS = ("liquidity", "none")
 PRICE_MODELS = ("gbm", "path")
 
 
@@ -158,6 +159,7 @@ class Scenario:
     steps_per_epoch: int
     start_timestamp: int
     price_decimals: int
+    snapshot_haircuts: str
     assets: tuple[AssetSpec, ...]
     prices: PriceSpec
     oracle: OracleSpec
@@ -499,6 +501,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         steps_per_epoch=steps,
         start_timestamp=start,
         price_decimals=top.integer("price_decimals", 8, lo=0, hi=18),
+        snapshot_haircuts=top.string("snapshot_haircuts", "liquidity", SNAPSHOT_HAIRCUTS),
         assets=tuple(assets),
         prices=prices,
         oracle=oracle,

@@ -449,6 +449,8 @@ class Simulation:
         prices_all = np.insert(self.oracle, qi, 1.0)
         units_all = np.insert(self.units, qi, self.quote_units)
         weights_all = np.insert(self._collateral_weights(), qi, 1.0)
+        snapshot_weights = (weights_all if sc.snapshot_haircuts == "liquidity"
+                            else np.ones_like(weights_all))
         reserves = np.insert(self.vault, qi, self.vault_quote)
         reserves_usd = reserves / units_all * prices_all
         liabilities_usd = liabilities / units_all * prices_all
@@ -462,7 +464,7 @@ class Simulation:
         assets = tuple(
             Asset(symbol=a.symbol, decimals=a.decimals,
                   price=min(MAX_AMOUNT, int(round(prices_all[j] * scale))),
-                  haircut_bps=int(round(weights_all[j] * HAIRCUT_SCALE)),
+                  haircut_bps=int(round(snapshot_weights[j] * HAIRCUT_SCALE)),
                   reserves=min(MAX_AMOUNT, max(0, int(reserves[j]))))
             for j, a in enumerate(sc.assets))
         header = SnapshotHeader(epoch=epoch, timestamp=timestamp,
