@@ -396,7 +396,9 @@ def test_parse_scenario_minimal() -> None:
 def test_vectorised_valuation_matches_reference() -> None:
     from zksolv.engine import reference
 
-    sim = Simulation(load_scenario("contagion"), accounts=300, epochs=3, seed=9)
+    sc = load_scenario("contagion")
+    sc = dataclasses.replace(sc, margin=dataclasses.replace(sc.margin, size_weight=50.0))
+    sim = Simulation(sc, accounts=300, epochs=3, seed=9)
     for _ in range(2):
         sim.run_epoch(1)
         for _ in range(3):  # mid-epoch: unrealised PnL and partial closes present
@@ -410,7 +412,7 @@ def test_vectorised_valuation_matches_reference() -> None:
                 int(sim.cash[i]), sim.collateral[i].tolist(), sim.position[i].tolist(),
                 sim.entry[i].tolist(), sim.oracle.tolist(), sim.weights.tolist(),
                 sim.units.tolist(), sim.quote_units, sim.market_assets, sim.mmf.tolist(),
-                mult.tolist())
+                mult.tolist(), sc.margin.size_weight, sim.depth_1pct_markets.tolist())
             for key, value in ref.items():
                 assert fast[key][i] == pytest.approx(value, rel=1e-12, abs=1e-6)
     sim.cash[:50] = -np.abs(sim.cash[:50]) - 1  # force debts to exercise netting

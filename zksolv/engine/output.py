@@ -97,7 +97,8 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
                      ("socialised_loss_usd", "socialised loss"),
                      ("uncovered_bad_debt_usd", "uncovered bad debt")):
         ax.plot(epochs, col[k], label=label)
-    ax.set_ylabel("USD")
+    ax.set_yscale("symlog", linthresh=1.0)  # a small fund and a large loss on one axis
+    ax.set_ylabel("USD (symlog)")
     ax.legend(fontsize=7)
     ax = axes[3]
     for k, label in (("collateral_usd", "collateral (reserves)"),

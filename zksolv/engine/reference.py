@@ -14,7 +14,9 @@ from collections.abc import Sequence
 def account_values(cash: int, collateral: Sequence[int], position: Sequence[float],
                    entry: Sequence[float], prices: Sequence[float], weights: Sequence[float],
                    units: Sequence[float], quote_units: float, market_assets: Sequence[int],
-                   mmf: Sequence[float], multiplier: Sequence[float]) -> dict[str, float]:
+                   mmf: Sequence[float], multiplier: Sequence[float],
+                   size_weight: float = 0.0, depth_1pct: Sequence[float] = ()
+                   ) -> dict[str, float]:
     """Equity, margin value, maintenance and notional of one account (USD)."""
     equity = cash / quote_units
     margin_value = cash / quote_units
@@ -29,8 +31,12 @@ def account_values(cash: int, collateral: Sequence[int], position: Sequence[floa
         pnl = position[m] * (price - entry[m])
         equity += pnl
         margin_value += pnl
-        maintenance += abs(position[m]) * price * mmf[m] * multiplier[m]
-        notional += abs(position[m]) * price
+        size = abs(position[m]) * price
+        requirement = size * mmf[m] * multiplier[m]
+        if size_weight:
+            requirement *= 1.0 + size_weight * size / depth_1pct[m]
+        maintenance += requirement
+        notional += size
     return {"equity": equity, "margin_value": margin_value, "maintenance": maintenance,
             "notional": notional}
 

@@ -120,6 +120,7 @@ class MarginSpec:
     dynamic: bool
     vol_halflife_hours: float
     max_multiplier: float
+    size_weight: float
 
 
 @dataclass(frozen=True)
@@ -461,7 +462,8 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     mt = top.table("margin")
     margin = MarginSpec(mt.boolean("dynamic", False),
                         mt.number("vol_halflife_hours", 24.0, lo=0.0, lo_open=True),
-                        mt.number("max_multiplier", 3.0, lo=1.0))
+                        mt.number("max_multiplier", 3.0, lo=1.0),
+                        mt.number("size_weight", 0.0, lo=0.0, hi=100.0))
     mt.finish()
 
     lt = top.table("liquidation")

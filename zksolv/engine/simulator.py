@@ -13,13 +13,16 @@ Valuation at the *oracle* price ``P`` (the engine never sees the true price):
     upnl_i  = sum_m q_im (P_m - e_im)
     E_i     = cash_i + sum_j c_ij P_j + upnl_i                (equity)
     W_i     = cash_i + sum_j c_ij P_j w_j + upnl_i            (margin value)
-    MM_i    = sum_m |q_im| P_m mmf_m k_m                      (maintenance)
+    MM_i    = sum_m |q_im| P_m mmf_m k_m (1 + z |q_im| P_m / d_m)   (maintenance)
 
 ``w_j = clip(1 - haircut_j - liquidity_haircut_j * H_j / D_j, 0, 1)`` is the
 liquidity-adjusted collateral weight (``H_j`` vault holdings value, ``D_j`` the
 book depth for a 100% move), refreshed each epoch. ``k_m`` is 1, or with
 dynamic margin ``clip(sigma_hat_m / sigma_m, 1, max_multiplier)`` where
-``sigma_hat`` is an EWMA of the oracle's realised volatility.
+``sigma_hat`` is an EWMA of the oracle's realised volatility. The size term
+(``z`` = ``size_weight``, default 0) charges concentrated positions more:
+``|q| P / d_m`` is the price move, in percent, that closing the position alone
+would cause (``d_m = D_m / 100``, the notional that moves the price 1%).
 
 Each step: impact decays; the true price is the exogenous path times the impact
 factor; the oracle publishes the true price from ``latency`` steps ago when it
@@ -171,6 +174,7 @@ class Simulation:
             exposure[j] += float(oi_usd[col])
         exposure = np.maximum(exposure, 1.0)
         self.depth = np.array([a.book_depth for a in self.risky]) * 100.0 * exposure
+        self.depth_1pct_markets = self.depth[self.market_assets] / 100.0
 
         self.imf = np.array([self.risky[j].initial_margin for j in self.market_assets])
         self.mmf = np.array([self.risky[j].maintenance_margin for j in self.market_assets])
@@ -224,12 +228,16 @@ class Simulation:
         cash_usd = self.cash / self.quote_units
         coll = self.collateral @ (self.oracle / self.units)
         coll_w = self.collateral @ (self.oracle * self.weights / self.units)
-        absq = np.abs(self.position)
+        notional = np.abs(self.position) * pm
+        requirement = notional * (self.mmf * self.margin_multiplier())
+        size_weight = self.scenario.margin.size_weight
+        if size_weight:
+            requirement *= 1.0 + size_weight * notional / self.depth_1pct_markets
         return {
             "equity": cash_usd + coll + upnl,
             "margin_value": cash_usd + coll_w + upnl,
-            "maintenance": absq @ (pm * self.mmf * self.margin_multiplier()),
-            "notional": absq @ pm,
+            "maintenance": requirement.sum(axis=1),
+            "notional": notional.sum(axis=1),
         }
 
     def gas_cost_usd(self, t: int) -> float:
