@@ -241,9 +241,8 @@ class Simulation:
         }
 
     def gas_cost_usd(self, t: int) -> float:
-        if self.gas_token is None:
-            return 0.0
-        price = float(self.true_hist[t, self.gas_token])
+        # Gas paid in the quote asset (gas_token None) costs its face value.
+        price = 1.0 if self.gas_token is None else float(self.true_hist[t, self.gas_token])
         return self.gas_gwei[t] * 1e-9 * self.scenario.gas.gas_per_liquidation * price
 
     # -- one step ------------------------------------------------------------------
