@@ -1,0 +1,167 @@
+"""Writing a simulation run to disk, atomically.
+
+Layout of ``OUT/``::
+
+    epoch-000001/        one snapshot per epoch (header.json, accounts.csv),
+    epoch-000002/        written with zksolv.snapshot.write_snapshot
+    ...
+    metrics.csv          one row per epoch (columns: docs/engine.md)
+    metrics.json         {"run": {...}, "epochs": [...rows...]}
+    metrics.png          chart of the metrics over time (needs matplotlib)
+
+Everything is written into a temporary sibling directory that is renamed to
+``OUT`` only when complete: a failure or an interrupt leaves nothing at
+``OUT``. Output depends only on the scenario, the account and epoch counts
+and the seed: the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zksolv.engine.simulator import EpochResult, Simulation
+from zksolv.errors import InputError
+from zksolv.snapshot import write_snapshot
+
+ROW_CHUNK = 65_536
+
+
+def account_ids(n: int) -> list[str]:
+    width = max(7, len(str(n)))
+    return [f"acct-{i:0{width}d}" for i in range(1, n + 1)]
+
+
+def claim_rows(ids: list[str], claims: np.ndarray) -> Iterator[tuple[str, list[int]]]:
+    """Stream (account_id, amounts) in chunks so 10^6 rows never become
+    10^6 Python lists at once."""
+    for start in range(0, len(ids), ROW_CHUNK):
+        block = claims[start:start + ROW_CHUNK].tolist()
+        yield from zip(ids[start:start + ROW_CHUNK], block, strict=True)
+
+
+def check_out_dir(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(str(out), "output exists and is not an empty directory; "
+                         "choose a new --out")
+
+
+def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    path.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> bool:
+    """Draw the metrics; return False (and write nothing) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    epochs = [r["epoch"] for r in rows]
+    col = {k: [r[k] for r in rows] for k in rows[0]}
+    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
+    ax = axes[0]
+    for k in col:
+        if k.startswith("oracle_price_"):
+            first = col[k][0] or 1.0
+            sym = k.removeprefix("oracle_price_")
+            ax.plot(epochs, [v / first for v in col[k]], label=f"{sym} oracle")
+            mk = f"market_price_{sym}"
+            ax.plot(epochs, [v / first for v in col[mk]], ls=":", label=f"{sym} market")
+    ax.set_ylabel("price / first epoch")
+    ax.legend(fontsize=7, ncol=3)
+    ax = axes[1]
+    ax.bar(epochs, col["liquidations"], label="liquidations", color="tab:blue")
+    ax.plot(epochs, col["stalled"], label="stalled (gas > reward)", color="tab:red")
+    ax.plot(epochs, col["bankruptcies"], label="bankruptcies", color="black")
+    ax.set_ylabel("count per epoch")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    for k, label in (("bad_debt_usd", "new bad debt"), ("insurance_fund_usd", "insurance fund"),
+                     ("socialised_loss_usd", "socialised loss"),
+                     ("uncovered_bad_debt_usd", "uncovered bad debt")):
+        ax.plot(epochs, col[k], label=label)
+    ax.set_yscale("symlog", linthresh=1.0)  # a small fund and a large loss on one axis
+    ax.set_ylabel("USD (symlog)")
+    ax.legend(fontsize=7)
+    ax = axes[3]
+    for k, label in (("collateral_usd", "collateral (reserves)"),
+                     ("liabilities_usd", "liabilities (claims)"),
+                     ("net_assets_usd", "reserves - liabilities")):
+        ax.plot(epochs, col[k], label=label)
+    ax.set_ylabel("USD")
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return True
+
+
+def write_run(out: str | os.PathLike[str], sim: Simulation,
+              wrap: Callable[[Iterable[EpochResult]], Iterable[EpochResult]] = lambda x: x,
+              *, snapshots: bool = True) -> dict[str, Any]:
+    """Run ``sim`` to the end and write everything under ``out`` atomically.
+    ``wrap`` may decorate the epoch iterator (a progress bar). Returns the
+    run summary (also stored in metrics.json)."""
+    dest = Path(out)
+    check_out_dir(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        ids = account_ids(sim.n) if snapshots else []
+        rows: list[dict[str, Any]] = []
+        for result in wrap(sim.run()):
+            if snapshots:
+                write_snapshot(tmp / f"epoch-{result.epoch:06d}", result.header,
+                               claim_rows(ids, result.claims))
+            rows.append(result.metrics)
+        sc = sim.scenario
+        summary: dict[str, Any] = {
+            "scenario": sc.name,
+            "scenario_source": sc.source,
+            "seed": sim.seed,
+            "accounts": sim.n,
+            "epochs": sim.epochs,
+            "epoch_minutes": sc.epoch_minutes,
+            "assets": [a.symbol for a in sc.assets],
+            "total_liquidations": int(sum(r["liquidations"] for r in rows)),
+            "total_stalled": int(sum(r["stalled"] for r in rows)),
+            "total_bad_debt_usd": float(sum(r["bad_debt_usd"] for r in rows)),
+            "total_insurance_absorbed_usd": float(sum(r["insurance_absorbed_usd"]
+                                                      for r in rows)),
+            "total_socialised_loss_usd": float(sum(r["socialised_loss_usd"] for r in rows)),
+            "final_insurance_fund_usd": rows[-1]["insurance_fund_usd"],
+            "final_uncovered_bad_debt_usd": rows[-1]["uncovered_bad_debt_usd"],
+            "final_net_assets_usd": rows[-1]["net_assets_usd"],
+            "identity_holds_every_epoch": all(r["identity_residual_units"] == 0 for r in rows),
+        }
+        write_metrics_csv(tmp / "metrics.csv", rows)
+        (tmp / "metrics.json").write_text(
+            json.dumps({"run": summary, "epochs": rows}, indent=1) + "\n", encoding="utf-8")
+        summary["chart"] = write_metrics_chart(tmp / "metrics.png", rows,
+                                               f"{sc.name}: {sim.n} accounts, seed {sim.seed}")
+        if dest.exists():
+            dest.rmdir()  # empty, checked above
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary

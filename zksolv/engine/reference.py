@@ -1,0 +1,56 @@
+"""Plain reference implementations of the engine's vectorised valuations.
+
+One account at a time, in plain Python floats and ints, written to read like
+the equations in ``simulator.py``. They are slow and exist only so that a
+differential test can hold the numpy path to them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def account_values(cash: int, collateral: Sequence[int], position: Sequence[float],
+                   entry: Sequence[float], prices: Sequence[float], weights: Sequence[float],
+                   units: Sequence[float], quote_units: float, market_assets: Sequence[int],
+                   mmf: Sequence[float], multiplier: Sequence[float],
+                   size_weight: float = 0.0, depth_1pct: Sequence[float] = ()
+                   ) -> dict[str, float]:
+    """Equity, margin value, maintenance and notional of one account (USD)."""
+    equity = cash / quote_units
+    margin_value = cash / quote_units
+    for j, amount in enumerate(collateral):
+        value = amount / units[j] * prices[j]
+        equity += value
+        margin_value += value * weights[j]
+    maintenance = 0.0
+    notional = 0.0
+    for m, j in enumerate(market_assets):
+        price = prices[j]
+        pnl = position[m] * (price - entry[m])
+        equity += pnl
+        margin_value += pnl
+        size = abs(position[m]) * price
+        requirement = size * mmf[m] * multiplier[m]
+        if size_weight:
+            requirement *= 1.0 + size_weight * size / depth_1pct[m]
+        maintenance += requirement
+        notional += size
+    return {"equity": equity, "margin_value": margin_value, "maintenance": maintenance,
+            "notional": notional}
+
+
+def claims(cash: int, collateral: Sequence[int], prices: Sequence[float],
+           units: Sequence[float], quote_units: float, quote_index: int) -> list[int]:
+    """What the protocol owes one account, per asset (quote column at
+    ``quote_index``), debt netted against collateral."""
+    if cash >= 0:
+        owed = [int(c) for c in collateral]
+    else:
+        debt = -cash / quote_units
+        value = sum(c / units[j] * prices[j] for j, c in enumerate(collateral))
+        keep = min(1.0, max(0.0, 1.0 - debt / value)) if value > 0 else 0.0
+        owed = [int(math.floor(c * keep)) for c in collateral]
+    owed.insert(quote_index, max(cash, 0))
+    return owed

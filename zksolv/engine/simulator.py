@@ -1,0 +1,501 @@
+"""The margin engine: a vectorised cross-margin perpetual-futures protocol.
+
+State (``n`` accounts, ``R`` non-quote assets, ``M`` perp markets):
+
+- ``cash_i``          quote balance in base units, int64, may be negative (debt);
+- ``c_ij``            collateral token units held for account ``i``, int64 >= 0;
+- ``q_im``, ``e_im``  signed perp size (whole tokens) and entry price;
+- vault holdings ``V_j`` per asset in base units, and insurance fund ``F``
+  (quote base units, held inside the vault).
+
+Valuation at the *oracle* price ``P`` (the engine never sees the true price):
+
+    upnl_i  = sum_m q_im (P_m - e_im)
+    E_i     = cash_i + sum_j c_ij P_j + upnl_i                (equity)
+    W_i     = cash_i + sum_j c_ij P_j w_j + upnl_i            (margin value)
+    MM_i    = sum_m |q_im| P_m mmf_m k_m (1 + z |q_im| P_m / d_m)   (maintenance)
+
+``w_j = clip(1 - haircut_j - liquidity_haircut_j * H_j / D_j, 0, 1)`` is the
+liquidity-adjusted collateral weight (``H_j`` vault holdings value, ``D_j`` the
+book depth for a 100% move), refreshed each epoch. ``k_m`` is 1, or with
+dynamic margin ``clip(sigma_hat_m / sigma_m, 1, max_multiplier)`` where
+``sigma_hat`` is an EWMA of the oracle's realised volatility. The size term
+(``z`` = ``size_weight``, default 0) charges concentrated positions more:
+``|q| P / d_m`` is the price move, in percent, that closing the position alone
+would cause (``d_m = D_m / 100``, the notional that moves the price 1%).
+
+Each step: impact decays; the true price is the exogenous path times the impact
+factor; the oracle publishes the true price from ``latency`` steps ago when it
+deviates from the last published one by ``deviation`` or the heartbeat
+expires; accounts with ``W_i < MM_i`` are flagged; liquidators arrive
+``latency`` steps after the flag and close a fraction ``f`` (``partial_fraction``,
+or 1 if ``W_i < full_below_ratio * MM_i``) of every position at the oracle
+price, charging a penalty ``min(fee * f * notional_i, max(E_i, 0))`` with
+``fee = clip(penalty * (1 + s * max(0, sigma_hat / sigma - 1)), penalty,
+penalty_max)`` (dynamic fee). A liquidator acts only if its share of the
+penalty exceeds the gas cost ``gas_gwei * 1e-9 * gas_per_liquidation *
+P_gas_token``; the rest of the penalty goes to the insurance fund. The closing
+flow moves the market: ``log impact_m += log(1 + flow_m / D_m)``, clipped, then
+decays with the configured half-life. A circuit breaker, if enabled, pauses
+liquidations in any step where an oracle price diverges from the market by
+more than ``divergence``.
+
+Positions trade against an external venue; the vault carries the mirror
+hedge, so every PnL the accounts realise is paid to or by the vault. At the end
+of each epoch (settlement):
+
+1. PnL is settled at the oracle price: ``cash_i += upnl_i``, ``e_im = P_m``;
+2. accounts with ``cash_i < 0`` sell collateral (vault sells on the market,
+   with slippage) until the debt is repaid or the collateral is gone;
+3. accounts still with ``E_i < 0`` are bankrupt: the backstop closes their
+   positions and their debt is bad debt;
+4. the insurance fund absorbs bad debt; what it cannot absorb is socialised by
+   the configured mode (``haircut``: pro rata on profitable accounts' positive
+   cash, capped by their cumulative profit; ``adl``: profitable accounts in
+   order of profit x leverage, whose positions are closed; ``none``); what is
+   left stays on the accounts as uncovered bad debt.
+
+Accounting identity, exact in integer base units at the end of every epoch::
+
+    V_j        = sum_i c_ij                     for every non-quote asset j
+    V_quote    = sum_i cash_i + F
+
+and hence, valued at oracle prices (``docs/engine.md``)::
+
+    sum_j V_j P_j = sum_i max(E_i, 0) + F - U,    U = sum_i max(-E_i, 0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from zksolv.engine.paths import MINUTES_PER_YEAR, gas_path, price_path
+from zksolv.engine.population import Population, generate_population
+from zksolv.engine.scenario import Scenario
+from zksolv.snapshot import HAIRCUT_SCALE, MAX_AMOUNT, Asset, SnapshotHeader
+
+MAX_IMPACT_PER_STEP = 0.5
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """One settled epoch: its metrics row, snapshot header and per-account
+    claims (int64, shape ``(n, assets)``, columns in scenario asset order)."""
+
+    epoch: int
+    metrics: dict[str, float | int]
+    header: SnapshotHeader
+    claims: np.ndarray
+
+
+def claims_in_kind(cash: np.ndarray, collateral: np.ndarray, prices: np.ndarray,
+                   units: np.ndarray, quote_units: float, quote_index: int) -> np.ndarray:
+    """What the protocol owes each account, per asset, never negative.
+
+    Quote claim ``max(cash_i, 0)``. If ``cash_i < 0`` the debt ``D_i`` is netted
+    against the account's collateral: each collateral claim is scaled by
+    ``max(0, 1 - D_i / C_i)`` with ``C_i`` the collateral value, so the claims
+    are worth ``max(E_i, 0)`` (to the base unit). A bankrupt account's claims
+    are all zero."""
+    n, r = collateral.shape
+    out = np.zeros((n, r + 1), dtype=np.int64)
+    risky_cols = [c for c in range(r + 1) if c != quote_index]
+    out[:, quote_index] = np.maximum(cash, 0)
+    debt = np.maximum(-cash, 0) / quote_units
+    if not debt.any():
+        out[:, risky_cols] = collateral
+        return out
+    value = collateral @ (prices / units)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = np.where(value > 0, np.clip(1.0 - debt / value, 0.0, 1.0), 0.0)
+    scaled = np.floor(collateral * keep[:, None]).astype(np.int64)
+    out[:, risky_cols] = np.where((debt > 0)[:, None], scaled, collateral)
+    return out
+
+
+def _sequential_cover(amounts: np.ndarray, total: int) -> np.ndarray:
+    """Split an integer ``total`` over ``amounts`` in order, each capped by
+    its amount (first come, first served)."""
+    if total <= 0 or amounts.size == 0:
+        return np.zeros_like(amounts)
+    before = np.cumsum(amounts) - amounts
+    return np.clip(total - before, 0, amounts)
+
+
+class Simulation:
+    """Run a scenario epoch by epoch; ``run()`` yields :class:`EpochResult`."""
+
+    def __init__(self, scenario: Scenario, *, accounts: int | None = None,
+                 epochs: int | None = None, seed: int | None = None,
+                 population: Population | None = None) -> None:
+        sc = scenario
+        self.scenario = sc
+        self.seed = sc.seed if seed is None else seed
+        self.epochs = sc.epochs if epochs is None else epochs
+        self.steps_per_epoch = sc.steps_per_epoch
+        self.n_steps = self.epochs * self.steps_per_epoch
+        seeds = np.random.SeedSequence(self.seed).spawn(3)
+        rng_price, rng_gas, rng_pop = (np.random.Generator(np.random.PCG64(s)) for s in seeds)
+
+        self.risky = [a for a in sc.assets if not a.quote]
+        self.quote = sc.assets[sc.quote_index]
+        self.market_assets = [j for j, a in enumerate(self.risky) if a.perp]
+        self.units = np.array([10.0**a.decimals for a in self.risky])
+        self.quote_units = 10.0**self.quote.decimals
+        self.base_path = price_path(sc, self.n_steps, rng_price)
+        self.gas_gwei = gas_path(sc, self.n_steps, rng_gas)
+        gas_sym = sc.gas.token
+        self.gas_token = next((j for j, a in enumerate(self.risky) if a.symbol == gas_sym), None)
+
+        pop = population if population is not None else generate_population(
+            sc, sc.accounts if accounts is None else accounts, rng_pop)
+        self.n = pop.cash.shape[0]
+        self.cash = pop.cash.astype(np.int64).copy()
+        self.collateral = pop.collateral.astype(np.int64).copy()
+        self.position = pop.position.astype(np.float64).copy()
+        self.entry = pop.entry.astype(np.float64).copy()
+        self.pnl = np.zeros(self.n, dtype=np.int64)  # cumulative realised PnL, quote units
+
+        self.vault = self.collateral.sum(axis=0).astype(np.int64)
+        deposits_usd = self.cash.sum() / self.quote_units + float(
+            self.vault @ (self.base_path[0] / self.units))
+        self.fund = int(sc.insurance.initial_fraction * deposits_usd * self.quote_units)
+        self.vault_quote = int(self.cash.sum()) + self.fund
+
+        # Book depth D_j: notional for a 100% move = book_depth * 100 * initial exposure.
+        p0 = self.base_path[0]
+        exposure = self.vault * p0 / self.units
+        oi_usd = np.abs(self.position).sum(axis=0) * p0[self.market_assets]
+        for col, j in enumerate(self.market_assets):
+            exposure[j] += float(oi_usd[col])
+        exposure = np.maximum(exposure, 1.0)
+        self.depth = np.array([a.book_depth for a in self.risky]) * 100.0 * exposure
+        self.depth_1pct_markets = self.depth[self.market_assets] / 100.0
+
+        self.imf = np.array([self.risky[j].initial_margin for j in self.market_assets])
+        self.mmf = np.array([self.risky[j].maintenance_margin for j in self.market_assets])
+        self.sigma_ref = np.array([max(a.volatility, 1e-9) for a in self.risky])
+        self.var_hat = self.sigma_ref**2
+        hl_steps = sc.margin.vol_halflife_hours * 60.0 / sc.step_minutes
+        self.ewma = math.exp(-math.log(2.0) / max(hl_steps, 1e-9))
+        self.impact_decay = math.exp(-math.log(2.0) * sc.step_minutes / 60.0
+                                     / sc.liquidation.impact_halflife_hours)
+        self.oracle_latency = int(round(sc.oracle.latency_minutes / sc.step_minutes))
+        self.heartbeat = max(1, int(round(sc.oracle.heartbeat_minutes / sc.step_minutes)))
+        self.liq_latency = int(round(sc.liquidation.latency_minutes / sc.step_minutes))
+
+        self.impact_log = np.zeros(len(self.risky))
+        self.true_hist = np.zeros((self.n_steps + 1, len(self.risky)))
+        self.true_hist[0] = p0
+        self.oracle = p0.copy()
+        self.oracle_updated = np.zeros(len(self.risky), dtype=np.int64)
+        self.flagged_at = np.full(self.n, -1, dtype=np.int64)
+        self.uncovered_prev = 0
+        self.t = 0
+        self.weights = self._collateral_weights()
+
+    # -- valuation -----------------------------------------------------------------
+
+    def _collateral_weights(self) -> np.ndarray:
+        held = self.vault * self.oracle / self.units
+        base = np.array([a.haircut for a in self.risky])
+        liq = np.array([a.liquidity_haircut for a in self.risky])
+        return np.clip(1.0 - base - liq * held / self.depth, 0.0, 1.0)
+
+    def vol_ratio(self) -> np.ndarray:
+        return np.sqrt(self.var_hat) / self.sigma_ref
+
+    def margin_multiplier(self) -> np.ndarray:
+        if not self.scenario.margin.dynamic:
+            return np.ones(len(self.market_assets))
+        ratio = self.vol_ratio()[self.market_assets]
+        return np.clip(ratio, 1.0, self.scenario.margin.max_multiplier)
+
+    def liquidation_fee(self) -> float:
+        lq = self.scenario.liquidation
+        stress = float(np.max(np.maximum(self.vol_ratio() - 1.0, 0.0), initial=0.0))
+        return float(np.clip(lq.penalty * (1.0 + lq.penalty_vol_scaling * stress),
+                             lq.penalty, lq.penalty_max))
+
+    def account_values(self) -> dict[str, np.ndarray]:
+        """Equity, margin value, maintenance and notional per account (USD)."""
+        pm = self.oracle[self.market_assets]
+        upnl = (self.position * (pm - self.entry)).sum(axis=1)
+        cash_usd = self.cash / self.quote_units
+        coll = self.collateral @ (self.oracle / self.units)
+        coll_w = self.collateral @ (self.oracle * self.weights / self.units)
+        notional = np.abs(self.position) * pm
+        requirement = notional * (self.mmf * self.margin_multiplier())
+        size_weight = self.scenario.margin.size_weight
+        if size_weight:
+            requirement *= 1.0 + size_weight * notional / self.depth_1pct_markets
+        return {
+            "equity": cash_usd + coll + upnl,
+            "margin_value": cash_usd + coll_w + upnl,
+            "maintenance": requirement.sum(axis=1),
+            "notional": notional.sum(axis=1),
+        }
+
+    def gas_cost_usd(self, t: int) -> float:
+        # Gas paid in the quote asset (gas_token None) costs its face value.
+        price = 1.0 if self.gas_token is None else float(self.true_hist[t, self.gas_token])
+        return self.gas_gwei[t] * 1e-9 * self.scenario.gas.gas_per_liquidation * price
+
+    # -- one step ------------------------------------------------------------------
+
+    def _advance_prices(self) -> None:
+        self.t += 1
+        t = self.t
+        self.impact_log *= self.impact_decay
+        self.true_hist[t] = self.base_path[t] * np.exp(self.impact_log)
+        observed = self.true_hist[max(0, t - self.oracle_latency)]
+        dev = np.abs(observed / self.oracle - 1.0)
+        update = (dev >= self.scenario.oracle.deviation) | (
+            t - self.oracle_updated >= self.heartbeat)
+        prev = self.oracle.copy()
+        self.oracle = np.where(update, observed, self.oracle)
+        self.oracle_updated = np.where(update, t, self.oracle_updated)
+        ret = np.log(self.oracle / prev)
+        dt = self.scenario.step_minutes / MINUTES_PER_YEAR
+        self.var_hat = self.ewma * self.var_hat + (1.0 - self.ewma) * ret**2 / dt
+
+    def _apply_impact(self, flow_units: np.ndarray) -> None:
+        """``flow_units`` signed token flow per risky asset (+ buy, - sell)."""
+        frac = flow_units * self.true_hist[self.t] / self.depth
+        frac = np.clip(frac, -MAX_IMPACT_PER_STEP, MAX_IMPACT_PER_STEP)
+        self.impact_log += np.log1p(frac)
+        self.true_hist[self.t] = self.base_path[self.t] * np.exp(self.impact_log)
+
+    def _close(self, idx: np.ndarray, frac: np.ndarray, fee_units: np.ndarray,
+               liquidator_units: np.ndarray) -> np.ndarray:
+        """Close ``frac`` of every position of accounts ``idx`` at the oracle
+        price; return the signed token flow per risky asset."""
+        pm = self.oracle[self.market_assets]
+        closed = self.position[idx] * frac[:, None]
+        realised = np.rint((closed * (pm - self.entry[idx])).sum(axis=1)
+                           * self.quote_units).astype(np.int64)
+        self.position[idx] -= closed
+        self.cash[idx] += realised - fee_units
+        self.pnl[idx] += realised - fee_units
+        self.vault_quote += int(realised.sum()) - int(liquidator_units.sum())
+        self.fund += int(fee_units.sum()) - int(liquidator_units.sum())
+        flow = np.zeros(len(self.risky))
+        flow[self.market_assets] = -closed.sum(axis=0)
+        return flow
+
+    def step(self, counters: dict[str, float]) -> None:
+        self._advance_prices()
+        t = self.t
+        lq = self.scenario.liquidation
+        v = self.account_values()
+        liquidatable = (v["maintenance"] > 0) & (v["margin_value"] < v["maintenance"])
+        self.flagged_at = np.where(liquidatable,
+                                   np.where(self.flagged_at < 0, t, self.flagged_at), -1)
+        counters["liquidatable"] += int(liquidatable.sum())
+        ready = liquidatable & (t - self.flagged_at >= self.liq_latency)
+        if not ready.any():
+            return
+        if self.scenario.breaker.enabled:
+            divergence = np.max(np.abs(self.oracle / self.true_hist[t] - 1.0))
+            if divergence > self.scenario.breaker.divergence:
+                counters["breaker_steps"] += 1
+                counters["paused"] += int(ready.sum())
+                return
+        idx = np.flatnonzero(ready)
+        frac = np.where(v["margin_value"][idx] < lq.full_below_ratio * v["maintenance"][idx],
+                        1.0, lq.partial_fraction)
+        fee_usd = np.minimum(self.liquidation_fee() * frac * v["notional"][idx],
+                             np.maximum(v["equity"][idx], 0.0))
+        reward = lq.liquidator_share * fee_usd
+        act = reward > self.gas_cost_usd(t)
+        counters["stalled"] += int((~act).sum())
+        if lq.max_per_step and act.sum() > lq.max_per_step:
+            order = np.argsort(-np.where(act, reward, -np.inf), kind="stable")
+            keep = np.zeros_like(act)
+            keep[order[: lq.max_per_step]] = True
+            counters["stalled"] += int((act & ~keep).sum())
+            act = keep
+        if not act.any():
+            return
+        idx, frac, fee_usd = idx[act], frac[act], fee_usd[act]
+        fee_units = np.floor(fee_usd * self.quote_units).astype(np.int64)
+        liq_units = np.floor(fee_units * lq.liquidator_share).astype(np.int64)
+        counters["liquidations"] += int(idx.size)
+        counters["full_liquidations"] += int((frac >= 1.0).sum())
+        counters["liquidated_notional_usd"] += float((frac * v["notional"][idx]).sum())
+        counters["penalties_usd"] += float(fee_units.sum()) / self.quote_units
+        self._apply_impact(self._close(idx, frac, fee_units, liq_units))
+        self.flagged_at[idx[frac >= 1.0]] = -1
+
+    # -- settlement ----------------------------------------------------------------
+
+    def _settle(self, counters: dict[str, float]) -> None:
+        pm = self.oracle[self.market_assets]
+        upnl = np.rint((self.position * (pm - self.entry)).sum(axis=1)
+                       * self.quote_units).astype(np.int64)
+        self.cash += upnl
+        self.pnl += upnl
+        self.vault_quote += int(upnl.sum())
+        self.entry[:] = pm
+
+        # Auto-repay: sell collateral of accounts in debt, asset by asset.
+        flow = np.zeros(len(self.risky))
+        for j in range(len(self.risky)):
+            debtor = np.flatnonzero((self.cash < 0) & (self.collateral[:, j] > 0))
+            if debtor.size == 0:
+                continue
+            price = self.oracle[j]
+            debt_usd = -self.cash[debtor] / self.quote_units
+            want = np.minimum(debt_usd, self.collateral[debtor, j] / self.units[j] * price)
+            slip = min(0.5, 0.5 * float(want.sum()) / self.depth[j])
+            exec_price = price * (1.0 - slip)
+            need = np.ceil(debt_usd / exec_price * self.units[j]).astype(np.int64)
+            sold = np.minimum(self.collateral[debtor, j], need)
+            proceeds = np.floor(sold / self.units[j] * exec_price
+                                * self.quote_units).astype(np.int64)
+            self.collateral[debtor, j] -= sold
+            self.cash[debtor] += proceeds
+            self.vault[j] -= int(sold.sum())
+            self.vault_quote += int(proceeds.sum())
+            flow[j] -= float(sold.sum()) / self.units[j]
+            counters["collateral_sold_usd"] += float(proceeds.sum()) / self.quote_units
+
+        # Bankruptcy: the backstop closes what is left of a bankrupt account's book.
+        equity = self.cash / self.quote_units + self.collateral @ (self.oracle / self.units)
+        bankrupt = np.flatnonzero((equity < 0) & np.any(self.position != 0, axis=1))
+        if bankrupt.size:
+            counters["bankruptcies"] += int(bankrupt.size)
+            zeros = np.zeros(bankrupt.size, dtype=np.int64)
+            flow += self._close(bankrupt, np.ones(bankrupt.size), zeros, zeros)
+        if np.any(flow):
+            self._apply_impact(flow)
+
+        # Losses: insurance fund first, then socialisation, the rest uncovered.
+        debtors = np.flatnonzero((self.cash < 0) & (self.collateral.sum(axis=1) == 0))
+        debts = -self.cash[debtors]
+        total = int(debts.sum())
+        counters["bad_debt_usd"] += max(0, total - self.uncovered_prev) / self.quote_units
+        absorbed = min(self.fund, total)
+        if absorbed:
+            cover = _sequential_cover(debts, absorbed)
+            self.cash[debtors] += cover
+            self.fund -= absorbed
+            debts = debts - cover
+            counters["insurance_absorbed_usd"] += absorbed / self.quote_units
+        remaining = int(debts.sum())
+        mode = self.scenario.insurance.socialisation
+        if remaining and mode != "none":
+            capacity = np.minimum(np.maximum(self.cash, 0), np.maximum(self.pnl, 0))
+            if mode == "haircut":
+                cap_total = int(capacity.sum())
+                if cap_total:
+                    take = np.floor(capacity * min(1.0, remaining / cap_total)).astype(np.int64)
+                else:
+                    take = np.zeros_like(capacity)
+            else:  # adl: most profitable and most leveraged first
+                eq = np.maximum(self.cash / self.quote_units
+                                + self.collateral @ (self.oracle / self.units), 1e-9)
+                notional = np.abs(self.position) @ pm
+                score = np.where(capacity > 0,
+                                 (self.pnl / self.quote_units / eq) * (1.0 + notional / eq),
+                                 -np.inf)
+                order = np.argsort(-score, kind="stable")
+                take = np.zeros_like(capacity)
+                take[order] = _sequential_cover(capacity[order], remaining)
+                hit = np.flatnonzero(take > 0)
+                if hit.size:
+                    self.position[hit] = 0.0  # deleveraged against the bankrupt book
+                    counters["adl_accounts"] += int(hit.size)
+            taken = int(take.sum())
+            if taken:
+                self.cash -= take
+                self.pnl -= take
+                cover = _sequential_cover(debts, taken)
+                self.cash[debtors] += cover
+                debts = debts - cover
+                counters["socialised_loss_usd"] += taken / self.quote_units
+        self.uncovered_prev = int(debts.sum())
+
+    # -- epochs --------------------------------------------------------------------
+
+    def identity_residuals(self) -> tuple[int, ...]:
+        """Per-asset residual of the accounting identity in base units (all
+        zero when it holds): ``V_j - sum c_ij`` and ``V_q - sum cash - F``."""
+        risky = self.vault - self.collateral.sum(axis=0)
+        quote = self.vault_quote - int(self.cash.sum()) - self.fund
+        out = [int(x) for x in risky]
+        out.insert(self.scenario.quote_index, int(quote))
+        return tuple(out)
+
+    def run(self) -> Iterator[EpochResult]:
+        for epoch in range(1, self.epochs + 1):
+            yield self.run_epoch(epoch)
+
+    def run_epoch(self, epoch: int) -> EpochResult:
+        keys = ("liquidatable", "liquidations", "full_liquidations", "liquidated_notional_usd",
+                "penalties_usd", "stalled", "paused", "breaker_steps", "collateral_sold_usd",
+                "bankruptcies", "bad_debt_usd", "insurance_absorbed_usd",
+                "socialised_loss_usd", "adl_accounts")
+        counters: dict[str, float] = dict.fromkeys(keys, 0)
+        self.weights = self._collateral_weights()
+        for _ in range(self.steps_per_epoch):
+            self.step(counters)
+        self._settle(counters)
+        return self._epoch_result(epoch, counters)
+
+    def _epoch_result(self, epoch: int, counters: dict[str, float]) -> EpochResult:
+        sc = self.scenario
+        qi = sc.quote_index
+        claims = claims_in_kind(self.cash, self.collateral, self.oracle, self.units,
+                                self.quote_units, qi)
+        liabilities = claims.sum(axis=0)
+        prices_all = np.insert(self.oracle, qi, 1.0)
+        units_all = np.insert(self.units, qi, self.quote_units)
+        weights_all = np.insert(self._collateral_weights(), qi, 1.0)
+        snapshot_weights = (weights_all if sc.snapshot_haircuts == "liquidity"
+                            else np.ones_like(weights_all))
+        reserves = np.insert(self.vault, qi, self.vault_quote)
+        reserves_usd = reserves / units_all * prices_all
+        liabilities_usd = liabilities / units_all * prices_all
+        equity = self.cash / self.quote_units + self.collateral @ (self.oracle / self.units)
+        uncovered = float(np.maximum(-equity, 0).sum())
+        identity_gap = float(reserves_usd.sum() - (np.maximum(equity, 0).sum()
+                                                   + self.fund / self.quote_units - uncovered))
+        pm = self.oracle[self.market_assets]
+        timestamp = int(sc.start_timestamp + round(epoch * sc.epoch_minutes * 60))
+        scale = 10**sc.price_decimals
+        assets = tuple(
+            Asset(symbol=a.symbol, decimals=a.decimals,
+                  price=min(MAX_AMOUNT, int(round(prices_all[j] * scale))),
+                  haircut_bps=int(round(snapshot_weights[j] * HAIRCUT_SCALE)),
+                  reserves=min(MAX_AMOUNT, max(0, int(reserves[j]))))
+            for j, a in enumerate(sc.assets))
+        header = SnapshotHeader(epoch=epoch, timestamp=timestamp,
+                                price_decimals=sc.price_decimals, assets=assets,
+                                account_count=self.n)
+        metrics: dict[str, float | int] = {"epoch": epoch, "timestamp": timestamp}
+        for j, a in enumerate(self.risky):
+            metrics[f"oracle_price_{a.symbol}"] = float(self.oracle[j])
+            metrics[f"market_price_{a.symbol}"] = float(self.true_hist[self.t, j])
+        metrics["gas_gwei"] = float(self.gas_gwei[self.t])
+        metrics["liquidation_fee"] = self.liquidation_fee()
+        metrics["margin_multiplier_max"] = float(np.max(self.margin_multiplier()))
+        for k, val in counters.items():
+            metrics[k] = float(val) if k.endswith("_usd") else int(val)
+        metrics["uncovered_bad_debt_usd"] = self.uncovered_prev / self.quote_units
+        metrics["insurance_fund_usd"] = self.fund / self.quote_units
+        metrics["open_interest_usd"] = float((np.abs(self.position) @ pm).sum())
+        metrics["collateral_usd"] = float(reserves_usd.sum())
+        metrics["haircut_collateral_usd"] = float((reserves_usd * weights_all).sum())
+        metrics["liabilities_usd"] = float(liabilities_usd.sum())
+        metrics["net_assets_usd"] = float(reserves_usd.sum() - liabilities_usd.sum())
+        metrics["solvency_margin_usd"] = float((reserves_usd * weights_all).sum()
+                                               - liabilities_usd.sum())
+        metrics["assets_short"] = int(np.sum(reserves < liabilities))
+        metrics["identity_residual_units"] = int(max(abs(x) for x in self.identity_residuals()))
+        metrics["identity_gap_usd"] = identity_gap
+        return EpochResult(epoch, metrics, header, claims)
