@@ -440,9 +440,10 @@ def test_chart_skipped_without_matplotlib(tmp_path: Path,
 
 def test_snapshot_haircuts_switch() -> None:
     sc = load_scenario("calm")
-    liquidity = Simulation(sc, accounts=100, epochs=1).run_epoch(1).header
+    assert sc.snapshot_haircuts == "none"  # in-kind liabilities: full weight by default
+    liquidity = Simulation(dataclasses.replace(sc, snapshot_haircuts="liquidity"), accounts=100,
+                           epochs=1).run_epoch(1).header
     assert any(a.haircut_bps < 10_000 for a in liquidity.assets)
-    full = Simulation(dataclasses.replace(sc, snapshot_haircuts="none"), accounts=100,
-                      epochs=1).run_epoch(1).header
+    full = Simulation(sc, accounts=100, epochs=1).run_epoch(1).header
     assert all(a.haircut_bps == 10_000 for a in full.assets)
     assert [a.reserves for a in full.assets] == [a.reserves for a in liquidity.assets]

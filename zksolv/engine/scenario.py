@@ -503,7 +503,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         steps_per_epoch=steps,
         start_timestamp=start,
         price_decimals=top.integer("price_decimals", 8, lo=0, hi=18),
-        snapshot_haircuts=top.string("snapshot_haircuts", "liquidity", SNAPSHOT_HAIRCUTS),
+        snapshot_haircuts=top.string("snapshot_haircuts", "none", SNAPSHOT_HAIRCUTS),
         assets=tuple(assets),
         prices=prices,
         oracle=oracle,
