@@ -47,7 +47,7 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
                          what the protocol owes each account, reserves, prices, haircuts
       metrics.csv/json   per epoch: liquidations, stalled liquidations, bad debt,
                          insurance fund, socialised loss, collateral, liabilities, margin
-      metrics.png        a chart of the same (needs matplotlib: pip install zksolv[plot])
+      metrics.png        a chart of the same
 
     \b
     Examples:
@@ -84,5 +84,5 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
     click.echo(f"identity          {'holds every epoch' if holds else 'BROKEN'}")
     if not summary["chart"]:
         click.echo("chart             skipped: matplotlib is not installed "
-                   "(pip install 'zksolv[plot]'); CSV and JSON written")
+                   "(pip install matplotlib); CSV and JSON written")
     click.echo(f"written           {out}/ (builtin scenarios: {', '.join(builtin_names())})")
