@@ -99,6 +99,18 @@ class Backend:
         raise NotImplementedError
 
     def decode(self, data: bytes, *, allow_identity: bool = False, what: str = "point") -> Point:
+        """Strictly decode a compressed point (all checks of the module doc)."""
+        data = bytes(data)
+        _check_compressed_flags(data, what)
+        if data == IDENTITY_BYTES:
+            if not allow_identity:
+                raise FormatError(f"{what}: identity point not allowed here")
+            return self.identity()
+        return self._decode_point(data, what)
+
+    def _decode_point(self, data: bytes, what: str) -> Point:
+        """Decode a non-identity encoding whose flags and x range are checked:
+        on-curve, subgroup and canonical checks are the backend's."""
         raise NotImplementedError
 
     def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
@@ -154,13 +166,7 @@ class ArkworksBackend(Backend):
     def encode(self, p: Point) -> bytes:
         return bytes(p.to_compressed_bytes())
 
-    def decode(self, data: bytes, *, allow_identity: bool = False, what: str = "point") -> Point:
-        data = bytes(data)
-        _check_compressed_flags(data, what)
-        if data == IDENTITY_BYTES:
-            if not allow_identity:
-                raise FormatError(f"{what}: identity point not allowed here")
-            return self._identity
+    def _decode_point(self, data: bytes, what: str) -> Point:
         try:
             p = self._G1.from_compressed_bytes(data)
         except Exception as exc:  # the binding raises ValueError with Rust text
@@ -220,13 +226,7 @@ class PyEccBackend(Backend):
     def encode(self, p: Point) -> bytes:
         return self._pc.compress_G1(p).to_bytes(POINT_BYTES, "big")
 
-    def decode(self, data: bytes, *, allow_identity: bool = False, what: str = "point") -> Point:
-        data = bytes(data)
-        _check_compressed_flags(data, what)
-        if data == IDENTITY_BYTES:
-            if not allow_identity:
-                raise FormatError(f"{what}: identity point not allowed here")
-            return self._bls.Z1
+    def _decode_point(self, data: bytes, what: str) -> Point:
         try:
             p = self._pc.decompress_G1(int.from_bytes(data, "big"))  # type: ignore[arg-type]
         except ValueError as exc:
