@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import click
+
 from zksolv.cli.common import echo_json, reports_errors
 
 SPEED_TARGET_S = 60.0

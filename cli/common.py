@@ -4,6 +4,7 @@ progress bars, JSON output."""
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -15,6 +16,33 @@ from zksolv.core.group import Backend, get_backend
 from zksolv.errors import ZksolvError
 
 T = TypeVar("T")
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands live in modules under ``zksolv.cli`` and
+    are imported only when used. ``commands`` maps a name to (module,
+    attribute, one-line help)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.lazy)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = self.lazy.get(name)
+        if entry is None:
+            return None
+        module, attr, _ = entry
+        mod = importlib.import_module(f"zksolv.cli.{module}")
+        cmd: click.Command = getattr(mod, attr)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def backend_of(ctx: click.Context) -> Backend:

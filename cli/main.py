@@ -7,13 +7,13 @@ input, 3 insolvent epoch (see ``zksolv.errors``).
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Any
 
 import click
 
 from zksolv import __version__
+from zksolv.cli.common import LazyGroup
 from zksolv.core.group import BACKEND_ENV, BACKENDS
 from zksolv.errors import ZksolvError
 
@@ -29,31 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        entry = COMMANDS.get(name)
-        if entry is None:
-            return None
-        module, attr, _ = entry
-        try:
-            mod = importlib.import_module(f"zksolv.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"zksolv.cli.{module}":
-                return None
-            raise
-        cmd: click.Command = getattr(mod, attr)
-        return cmd
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="zksolv")
 @click.option(
     "--backend",

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from zksolv.cli.common import progress, reports_errors
 
+from zksolv.cli.common import progress, reports_errors
 from zksolv.engine.output import check_out_dir, write_run
 from zksolv.engine.scenario import builtin_names, load_scenario
 from zksolv.engine.simulator import Simulation
