@@ -50,7 +50,7 @@ from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
 
 # Proofs per multi-scalar multiplication: bounds memory, not soundness.
-BATCH_PROOFS = 32
+BATCH_PROOFS = 64
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
 _HEX48 = re.compile(r"^[0-9a-f]{96}$")
 
