@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from test_epoch_support import ASSETS1, make_snapshot, prove, read_manifest, rows_for, run
-
 from zksolv.circuits.inclusion import InclusionProof
 
 
@@ -50,7 +49,8 @@ def test_other_epoch_bundle(two_epochs: Path) -> None:
     d = two_epochs
     code, out = _verify(d / "acct-4-e1.json", "--bundle", d / "b2")
     assert (code, out["check"]) == (1, "inclusion-epoch")
-    code, out = _verify(d / "acct-4-e1.json", "--root", read_manifest(d / "b2")["tree"]["root_hash"])
+    root2 = read_manifest(d / "b2")["tree"]["root_hash"]
+    code, out = _verify(d / "acct-4-e1.json", "--root", root2)
     assert (code, out["check"]) == (1, "inclusion-root")
     code, out = _verify(d / "acct-4-e1.json", "--bundle", d / "b1", "--epoch", "2")
     assert (code, out["check"]) == (1, "inclusion-epoch")
@@ -119,6 +119,7 @@ def test_unknown_account_and_bad_db(two_epochs: Path, tmp_path: Path) -> None:
 def test_proof_size_at_depth_16() -> None:
     """One asset, 2^16 leaves: the JSON proof stays under 3 kB."""
     from zksolv.circuits.inclusion import PathStep
+
     from zksolv.verifier.inclusion import InclusionDocument
 
     pf = InclusionProof(1, bytes(32), 12345, "acct-00012345", (2**63,), (5,), bytes(32),
