@@ -42,6 +42,7 @@ from zksolv.core.group import Backend, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import InputError, InsolventError, ZksolvError
 from zksolv.snapshot import open_snapshot
+from zksolv.verifier.bundle import verify_bundle
 
 from . import keys
 from .inclusion_db import InclusionDB
@@ -276,6 +277,7 @@ def prove_epoch(
         prk = keys.hkdf_extract(master_key)
         perm = keys.keyed_permutation(keys.shuffle_key(prk, sh.epoch), L)
         gamma = [0] * k
+        reread = [0] * k
 
         def leaf_rows() -> Iterator[tuple[Any, ...]]:
             i = 0
@@ -284,6 +286,7 @@ def prove_epoch(
                 blinds = [random_scalar() for _ in range(k)]
                 for j in range(k):
                     gamma[j] += blinds[j]
+                    reread[j] += amounts[j]
                 yield (perm[i], acc, amounts, blinds, salt, circ.leaf_hash(sh.epoch, acc, salt))
                 i += 1
             for p in range(i, L):
@@ -294,6 +297,8 @@ def prove_epoch(
 
         db.insert_leaves(bar(leaf_rows(), L, "leaves"))
         gamma = [g % R for g in gamma]
+        if reread != totals:
+            raise InputError(str(snap.accounts_path), "changed while being proven")
 
         # 3. shards
         def shard_jobs() -> Iterator[ShardJob]:
@@ -371,6 +376,8 @@ def prove_epoch(
             os.fsync(f.fileno())
         _fsync_dir(tmp_dir)
         bhash = layout.bundle_hash(raw)
+        # Self-check before anything is published: never a bundle that fails.
+        verify_bundle(tmp_dir, backend=backend)
         db.finish(bundle_hash=bhash, root_hash=root_hash, accounts=count)
         db.close()
 
