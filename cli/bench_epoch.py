@@ -66,7 +66,7 @@ def epoch(ctx: click.Context, accounts: int, jobs: int | None, samples: int,
                           backend=backend)
         t_prove = time.perf_counter() - t0
         t0 = time.perf_counter()
-        report = verify_bundle(root / "bundle", backend=backend)
+        report = verify_bundle(root / "bundle", backend=backend, jobs=jobs)
         t_verify = time.perf_counter() - t0
         db = InclusionDB.open(res.inclusion_db)
         rng = random.Random(2)

@@ -85,24 +85,27 @@ def _fail_json(exc: ZksolvError) -> None:
 @click.option("--chain", "chain", multiple=True, type=click.Path(),
               help="Earlier bundles, oldest first; BUNDLE is the newest link. Repeatable.")
 @click.option("--epoch", "epoch", type=int, default=None, help="Require this epoch number.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes for the range proofs (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.pass_context
 @reports_errors
 def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int | None,
-           as_json: bool) -> None:
+           jobs: int | None, as_json: bool) -> None:
     """Verify BUNDLE (and the chain of earlier bundles given with --chain)."""
     from zksolv.verifier import verify_bundle, verify_chain
 
     backend = backend_of(ctx)
+    jobs = jobs or os.cpu_count() or 1
     try:
         if chain:
-            reports = verify_chain([*chain, bundle], backend=backend)
+            reports = verify_chain([*chain, bundle], backend=backend, jobs=jobs)
             if epoch is not None and reports[-1].epoch != epoch:
                 raise VerificationError(
                     "epoch-mismatch", f"bundle is epoch {reports[-1].epoch}, expected {epoch}"
                 )
         else:
-            reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch)]
+            reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch, jobs=jobs)]
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc)

@@ -18,6 +18,7 @@ from test_epoch_support import (
     rows_for,
     run,
     verify_json,
+    write_manifest,
 )
 
 from zksolv.snapshot import Asset
@@ -145,8 +146,20 @@ def test_parallel_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert res.exit_code == 0, res.output
     m = read_manifest(tmp_path / "b")
     assert m["tree"]["shards"] == 4
-    code, out = verify_json(tmp_path / "b")
+    # verification in two worker processes as well: 6 proofs in 3 batches
+    from zksolv.verifier import bundle as vb
+
+    monkeypatch.setattr(vb, "BATCH_PROOFS", 2)
+    code, out = verify_json(tmp_path / "b", "--jobs", "2")
     assert code == 0, out
+    # swap two shard proofs: each is valid, but not for its own shard
+    rb = (tmp_path / "b" / "range.bin").read_bytes()
+    n = len(rb) // 4
+    (tmp_path / "b" / "range.bin").write_bytes(rb[2 * n : 3 * n] + rb[n : 2 * n] + rb[:n]
+                                               + rb[3 * n :])
+    write_manifest(tmp_path / "b", m)
+    code, out = verify_json(tmp_path / "b", "--jobs", "2")
+    assert (code, out["check"]) == (1, "leaf-range") and "shard 0" in out["detail"], out
 
 
 def test_py_ecc_backend_tiny_epoch(tmp_path: Path, epoch16: tuple[Path, Path, list]) -> None:

@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -291,24 +293,47 @@ def _parse_proof(data: bytes, check: str, what: str) -> rangeproof.RangeProof:
         raise _fail(check, f"{what}: {exc}") from exc
 
 
-def _batch(backend: Backend, items: list[tuple[str, str, rangeproof.RangeStatement,
-                                               rangeproof.RangeProof]]) -> None:
-    """Batch-verify in chunks of BATCH_PROOFS; on failure name the first bad proof."""
-    for start in range(0, len(items), BATCH_PROOFS):
-        chunk = items[start : start + BATCH_PROOFS]
-        pairs = [(st, pf) for _, _, st, pf in chunk]
-        try:
-            rangeproof.batch_verify(pairs, backend=backend)
-            continue
-        except (VerificationError, FormatError):
-            pass
+def _check_chunk(job: tuple[str, list[tuple[rangeproof.RangeStatement, rangeproof.RangeProof]]]
+                 ) -> int | None:
+    """None if the chunk batch-verifies, else the index of its first bad proof
+    (-1 if only the batch as a whole fails)."""
+    backend_name, pairs = job
+    backend = get_backend(backend_name)
+    try:
+        rangeproof.batch_verify(pairs, backend=backend)
+        return None
+    except (VerificationError, FormatError):
         bad = rangeproof.find_invalid(pairs, backend=backend)
-        tag, what = (chunk[bad][0], chunk[bad][1]) if bad is not None else (chunk[0][0], "batch")
-        raise _fail(tag, f"{what}: range proof does not verify")
+        return -1 if bad is None else bad
+
+
+def _batch(backend: Backend, items: list[tuple[str, str, rangeproof.RangeStatement,
+                                               rangeproof.RangeProof]], jobs: int = 1) -> None:
+    """Batch-verify in chunks of BATCH_PROOFS (in ``jobs`` worker processes
+    when there are several chunks); name the first bad proof on failure."""
+    chunks = [items[i : i + BATCH_PROOFS] for i in range(0, len(items), BATCH_PROOFS)]
+    work = [(backend.name, [(st, pf) for _, _, st, pf in chunk]) for chunk in chunks]
+    if jobs > 1 and len(chunks) > 1:
+        # derive every generator once, before the fork, so workers inherit them
+        generators(backend).vectors(max(st.bits * (1 << (st.m - 1).bit_length())
+                                        for _, _, st, _ in items))
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx) as pool:
+            results = list(pool.map(_check_chunk, work))
+    else:
+        results = []
+        for job in work:
+            results.append(_check_chunk(job))
+            if results[-1] is not None:
+                break
+    for chunk, bad in zip(chunks, results, strict=False):
+        if bad is not None:
+            tag, what = chunk[max(bad, 0)][0], chunk[max(bad, 0)][1]
+            raise _fail(tag, f"{what}: range proof does not verify")
 
 
 def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = None,
-                  expect_epoch: int | None = None) -> BundleReport:
+                  expect_epoch: int | None = None, jobs: int = 1) -> BundleReport:
     """Verify one bundle; raise ``VerificationError`` (exit 1) naming the first
     failing check, or ``InputError`` (exit 2) if ``path`` is not a directory."""
     t0 = time.perf_counter()
@@ -394,7 +419,7 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     for p in margins:
         if backend.is_identity(p):
             raise _fail("solvency-asset", "a margin commitment is the identity")
-    _batch(backend, items)
+    _batch(backend, items, jobs)
     checks += ["leaf-range", "solvency-asset", "solvency-valued"]
 
     return BundleReport(
@@ -407,13 +432,13 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     )
 
 
-def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | None = None
-                 ) -> list[BundleReport]:
+def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | None = None,
+                 jobs: int = 1) -> list[BundleReport]:
     """Verify bundles given oldest first: each one in full, then every link:
     epoch_{i+1} = epoch_i + 1 [chain-epoch], prev_hash_{i+1} = hash_i [chain-link]."""
     reports = []
     for p in paths:
-        r = verify_bundle(p, backend=backend)
+        r = verify_bundle(p, backend=backend, jobs=jobs)
         if reports:
             before = reports[-1]
             if r.epoch != before.epoch + 1:
