@@ -177,3 +177,12 @@ def test_py_ecc_backend_tiny_epoch(tmp_path: Path, epoch16: tuple[Path, Path, li
     res = run("inclusion", "verify", tmp_path / "bob.json", "--root", root,
               "--expect", "USD=7", backend="py_ecc")
     assert res.exit_code == 0, res.output
+
+
+def test_demo_small(tmp_path: Path) -> None:
+    res = run("demo", "--accounts", "20", "--assets", "2", "--jobs", "1", "--quiet",
+              "--keep", tmp_path / "demo")
+    assert res.exit_code == 0, res.output
+    assert "solvent" in res.output and "inclusion" in res.output
+    code, out = verify_json(tmp_path / "demo" / "bundle")
+    assert code == 0, out
