@@ -88,10 +88,11 @@ def _fail_json(exc: ZksolvError) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for the range proofs (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int | None,
-           jobs: int | None, as_json: bool) -> None:
+           jobs: int | None, as_json: bool, quiet: bool) -> None:
     """Verify BUNDLE (and the chain of earlier bundles given with --chain)."""
     from zksolv.verifier import verify_bundle, verify_chain
 
@@ -99,13 +100,15 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
     jobs = jobs or os.cpu_count() or 1
     try:
         if chain:
-            reports = verify_chain([*chain, bundle], backend=backend, jobs=jobs)
+            reports = verify_chain([*chain, bundle], backend=backend, jobs=jobs,
+                                   progress=_bar(quiet))
             if epoch is not None and reports[-1].epoch != epoch:
                 raise VerificationError(
                     "epoch-mismatch", f"bundle is epoch {reports[-1].epoch}, expected {epoch}"
                 )
         else:
-            reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch, jobs=jobs)]
+            reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch, jobs=jobs,
+                                     progress=_bar(quiet))]
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc)

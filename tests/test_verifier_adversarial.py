@@ -193,6 +193,11 @@ def test_changed_public_inputs_break_proofs(tiny: tuple[Path, Path, list],
         "reserves": lambda m: m["assets"][0].__setitem__("reserves", 10**12 + 1),
         "prev": lambda m: m.__setitem__("prev_bundle_hash", "ab" * 32),
         "timestamp": lambda m: m.__setitem__("timestamp", 5),
+        "price": lambda m: m["assets"][0].__setitem__("price", 101),
+        "haircut": lambda m: m["assets"][0].__setitem__("haircut_bps", 9_999),
+        "decimals": lambda m: m["assets"][0].__setitem__("decimals", 7),
+        "symbol": lambda m: m["assets"][0].__setitem__("symbol", "USDT"),
+        "price_decimals": lambda m: m.__setitem__("price_decimals", 3),
     }
     for name, edit in edits.items():
         work = copy_bundle(bundle, tmp_path / name)

@@ -377,7 +377,7 @@ def prove_epoch(
         _fsync_dir(tmp_dir)
         bhash = layout.bundle_hash(raw)
         # Self-check before anything is published: never a bundle that fails.
-        verify_bundle(tmp_dir, backend=backend, jobs=jobs)
+        verify_bundle(tmp_dir, backend=backend, jobs=jobs, progress=bar)
         db.finish(bundle_hash=bhash, root_hash=root_hash, accounts=count)
         db.close()
 

@@ -36,7 +36,7 @@ import multiprocessing
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,13 @@ from zksolv.core.generators import generators
 from zksolv.core.group import POINT_BYTES, Backend, Point, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
+
+Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
+
+
+def _no_progress(items: Iterable[Any], total: int, desc: str) -> Iterable[Any]:
+    return items
+
 
 # Proofs per multi-scalar multiplication: bounds memory, not soundness.
 BATCH_PROOFS = 64
@@ -308,9 +315,11 @@ def _check_chunk(job: tuple[str, list[tuple[rangeproof.RangeStatement, rangeproo
 
 
 def _batch(backend: Backend, items: list[tuple[str, str, rangeproof.RangeStatement,
-                                               rangeproof.RangeProof]], jobs: int = 1) -> None:
+                                               rangeproof.RangeProof]], jobs: int = 1,
+           bar: Progress | None = None) -> None:
     """Batch-verify in chunks of BATCH_PROOFS (in ``jobs`` worker processes
     when there are several chunks); name the first bad proof on failure."""
+    bar = bar or _no_progress
     chunks = [items[i : i + BATCH_PROOFS] for i in range(0, len(items), BATCH_PROOFS)]
     work = [(backend.name, [(st, pf) for _, _, st, pf in chunk]) for chunk in chunks]
     if jobs > 1 and len(chunks) > 1:
@@ -319,10 +328,10 @@ def _batch(backend: Backend, items: list[tuple[str, str, rangeproof.RangeStateme
                                         for _, _, st, _ in items))
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx) as pool:
-            results = list(pool.map(_check_chunk, work))
+            results = list(bar(pool.map(_check_chunk, work), len(work), "range proofs"))
     else:
         results = []
-        for job in work:
+        for job in bar(work, len(work), "range proofs"):
             results.append(_check_chunk(job))
             if results[-1] is not None:
                 break
@@ -333,11 +342,13 @@ def _batch(backend: Backend, items: list[tuple[str, str, rangeproof.RangeStateme
 
 
 def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = None,
-                  expect_epoch: int | None = None, jobs: int = 1) -> BundleReport:
+                  expect_epoch: int | None = None, jobs: int = 1,
+                  progress: Progress | None = None) -> BundleReport:
     """Verify one bundle; raise ``VerificationError`` (exit 1) naming the first
     failing check, or ``InputError`` (exit 2) if ``path`` is not a directory."""
     t0 = time.perf_counter()
     backend = backend or get_backend()
+    bar = progress or _no_progress
     root = Path(path)
     manifest, raw = load_manifest(root)
     parsed = parse_manifest(manifest)
@@ -364,9 +375,9 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     leaf_enc = [leaves[i * rec : i * rec + cpart] for i in range(header.leaves)]
     leaf_hashes = [leaves[i * rec + cpart : (i + 1) * rec] for i in range(header.leaves)]
     leaf_pts = [
-        [_decode(backend, e[j * POINT_BYTES : (j + 1) * POINT_BYTES], "leaf-encoding",
+        [_decode(backend, leaf_enc[i][j * POINT_BYTES : (j + 1) * POINT_BYTES], "leaf-encoding",
                  f"leaf {i} asset {j}") for j in range(k)]
-        for i, e in enumerate(leaf_enc)
+        for i in bar(range(header.leaves), header.leaves, "decode leaves")
     ]
     checks.append("leaf-encoding")
 
@@ -419,7 +430,7 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     for p in margins:
         if backend.is_identity(p):
             raise _fail("solvency-asset", "a margin commitment is the identity")
-    _batch(backend, items, jobs)
+    _batch(backend, items, jobs, bar)
     checks += ["leaf-range", "solvency-asset", "solvency-valued"]
 
     return BundleReport(
@@ -433,12 +444,12 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
 
 
 def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | None = None,
-                 jobs: int = 1) -> list[BundleReport]:
+                 jobs: int = 1, progress: Progress | None = None) -> list[BundleReport]:
     """Verify bundles given oldest first: each one in full, then every link:
     epoch_{i+1} = epoch_i + 1 [chain-epoch], prev_hash_{i+1} = hash_i [chain-link]."""
-    reports = []
+    reports: list[BundleReport] = []
     for p in paths:
-        r = verify_bundle(p, backend=backend, jobs=jobs)
+        r = verify_bundle(p, backend=backend, jobs=jobs, progress=progress)
         if reports:
             before = reports[-1]
             if r.epoch != before.epoch + 1:
