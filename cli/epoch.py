@@ -198,6 +198,7 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, bundle: str | None, roo
         report = verify_inclusion(
             load_document(proof), bundle=bundle, root_hash=root_hash, epoch=epoch,
             account_id=account, expect=_parse_expect(expect), backend=backend_of(ctx),
+            jobs=os.cpu_count() or 1,
         )
     except ZksolvError as exc:
         if as_json:

@@ -177,6 +177,7 @@ def verify_inclusion(
     account_id: str | None = None,
     expect: dict[str, int] | None = None,
     backend: Backend | None = None,
+    jobs: int = 1,
 ) -> InclusionReport:
     """Raise ``VerificationError`` unless the proof opens a leaf that reaches
     the root of ``bundle`` (verified in full) or ``root_hash``."""
@@ -193,7 +194,7 @@ def verify_inclusion(
     report = None
     symbols = doc.symbols
     if bundle is not None:
-        report = verify_bundle(bundle, backend=backend)
+        report = verify_bundle(bundle, backend=backend, jobs=jobs)
         if report.epoch != proof.epoch:
             raise VerificationError(
                 "inclusion-epoch", f"proof is for epoch {proof.epoch}, bundle is {report.epoch}"
