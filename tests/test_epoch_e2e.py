@@ -186,3 +186,18 @@ def test_demo_small(tmp_path: Path) -> None:
     assert "solvent" in res.output and "inclusion" in res.output
     code, out = verify_json(tmp_path / "demo" / "bundle")
     assert code == 0, out
+
+
+def test_crash_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure after the shards are proven (here: writing the manifest)
+    removes the temporary bundle and database; nothing looks like a bundle."""
+    from zksolv.prover import epoch as prover
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(prover, "build_manifest", boom)
+    snap = make_snapshot(tmp_path / "snap", rows_for(3, 1), assets=ASSETS1)
+    res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--quiet")
+    assert res.exit_code != 0 and isinstance(res.exception, RuntimeError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap"]
