@@ -1,0 +1,2 @@
+"""The statements, defined once and shared by prover and verifier
+(installed as ``zksolv.circuits``)."""

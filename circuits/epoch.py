@@ -1,0 +1,284 @@
+"""The epoch statements, defined once for the prover and the verifier.
+
+Notation: g, h are the value and blinding bases (``zksolv.core.generators``),
+k the number of assets, ``||`` byte concatenation, ``u8/u16/u32/u64`` big-endian
+unsigned integers, H = SHA-256. Notes: ``docs/epoch.md``.
+
+Leaf (one per account, or padding)::
+
+    C_leaf_j  = v_j*g + gamma_j*h                     j = 0..k-1, 0 <= v_j < 2^64
+    h_leaf    = H(LEAF_TAG || u64 epoch || u16 len(id) || id || salt)     [leaf-hash]
+
+``id`` is the UTF-8 account id, ``salt`` 32 bytes derived by the operator
+(HKDF, fresh per epoch). Padding leaves commit to 0 with fresh blindings and
+carry 32 uniformly random bytes as hash, so they look like account leaves.
+
+Node (every internal node, including the root)::
+
+    C_node_j  = C_left_j + C_right_j                                      [tree-sum]
+    h_node    = H(NODE_TAG || C_left_0..C_left_{k-1} || h_left
+                           || C_right_0..C_right_{k-1} || h_right)         [tree-hash]
+
+Both children's commitments are hashed (defeats Maxwell-Todd: a parent that
+is not the sum of its children). The tree has depth >= 1, so the root hash
+always binds the root's children.
+
+No wrap-around mod r: leaves are < 2^64 and there are at most 2^32 leaves, so
+every node value is < 2^96 < r.
+
+Solvency, per asset j (statement ``SOLVENCY_ASSET_ID``, n = 128)::
+
+    C_margin_j = reserves_j*g - C_root_j     opens to (reserves_j - L_j, -gamma_root_j)
+
+A negative margin m > -2^96 is r - |m| > 2^128 mod r, so no 128-bit range
+proof exists for it.
+
+Valued solvency (statement ``SOLVENCY_VALUED_ID``, n = 128). With
+a_j = price_j * 10^(D - decimals_j), D = max decimals (one quote unit per
+10^(price_decimals + D)), and g0 the gcd of all coefficients below::
+
+    c_j = a_j * haircut_bps_j / g0         (reserve weight)
+    b_j = a_j * 10000 / g0                 (liability weight)
+    C_valued = (sum_j c_j*reserves_j)*g - sum_j b_j*C_root_j
+             opens to (sum_j c_j*reserves_j - sum_j b_j*L_j, -sum_j b_j*gamma_root_j)
+
+i.e. sum_j price_j*haircut_j*reserves_j >= sum_j price_j*L_j in common fixed
+point. Sound only if the positive side is < 2^128 and the largest possible
+liability side sum_j b_j*2^depth*(2^64-1) is < r - 2^128 (so a negative
+margin cannot wrap into [0, 2^128)); ``valued_coefficients`` refuses
+otherwise, and the verifier re-checks it [solvency-bounds].
+
+Every range proof's transcript absorbs its statement id, and as ``context``
+the epoch header digest (which covers the previous bundle's hash) plus the
+shard index or the root, so no proof can be replayed in another epoch,
+shard or statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from zksolv.core.field import R
+from zksolv.core.group import Backend, Point
+from zksolv.core.rangeproof import RangeStatement
+
+CIRCUIT_SUITE_ID = "zksolv/circuits/epoch/v1"
+LEAF_RANGE_ID = b"zksolv/circuit/leaf-range/v1"
+SOLVENCY_ASSET_ID = b"zksolv/circuit/solvency-asset/v1"
+SOLVENCY_VALUED_ID = b"zksolv/circuit/solvency-valued/v1"
+
+LEAF_TAG = b"zksolv/tree/leaf/v1"
+NODE_TAG = b"zksolv/tree/node/v1"
+HEADER_TAG = b"zksolv/epoch-header/v1"
+LEAF_CONTEXT_TAG = b"zksolv/context/leaf-shard/v1"
+SOLVENCY_CONTEXT_TAG = b"zksolv/context/solvency/v1"
+
+HASH_BYTES = 32
+SALT_BYTES = 32
+LEAF_BITS = 64
+MARGIN_BITS = 128
+MAX_LEAF_VALUE = (1 << LEAF_BITS) - 1
+MAX_DEPTH = 32
+MIN_DEPTH = 1
+HAIRCUT_SCALE = 10_000
+# Range-proof shard: at most this many committed values (leaves * assets).
+SHARD_VALUES = 256
+MAX_ID_BYTES = 128
+ZERO_HASH = bytes(HASH_BYTES)
+
+
+@dataclass(frozen=True)
+class AssetTerms:
+    """One asset column as published: price has ``price_decimals`` decimals
+    (quote per whole unit), haircut in basis points, reserves in base units."""
+
+    symbol: str
+    decimals: int
+    price: int
+    haircut_bps: int
+    reserves: int
+
+
+@dataclass(frozen=True)
+class EpochHeader:
+    """Everything public about an epoch that the proofs are bound to."""
+
+    epoch: int
+    timestamp: int
+    price_decimals: int
+    assets: tuple[AssetTerms, ...]
+    prev_bundle_hash: bytes | None
+    depth: int
+    shard_leaves: int
+    reveal_totals: bool
+
+    @property
+    def k(self) -> int:
+        return len(self.assets)
+
+    @property
+    def leaves(self) -> int:
+        return 1 << self.depth
+
+    @property
+    def shards(self) -> int:
+        return self.leaves // self.shard_leaves
+
+    def to_bytes(self) -> bytes:
+        """Canonical encoding, the preimage of ``digest``."""
+        out = [
+            HEADER_TAG,
+            struct.pack(">QQB", self.epoch, self.timestamp, self.price_decimals),
+            struct.pack(">B", 0 if self.prev_bundle_hash is None else 1),
+            self.prev_bundle_hash or ZERO_HASH,
+            struct.pack(">BIB", self.depth, self.shard_leaves, int(self.reveal_totals)),
+            struct.pack(">H", self.k),
+        ]
+        for a in self.assets:
+            sym = a.symbol.encode("utf-8")
+            out.append(struct.pack(">B", len(sym)) + sym)
+            out.append(struct.pack(">B", a.decimals))
+            out.append(a.price.to_bytes(8, "big"))
+            out.append(struct.pack(">H", a.haircut_bps))
+            out.append(a.reserves.to_bytes(8, "big"))
+        return b"".join(out)
+
+    def digest(self) -> bytes:
+        return hashlib.sha256(self.to_bytes()).digest()
+
+
+def shard_leaves_for(depth: int, k: int) -> int:
+    """Leaves per range-proof shard: a power of two with leaves*k <= SHARD_VALUES
+    (one leaf at least), never more than the tree holds."""
+    per = max(1, SHARD_VALUES // (1 << (k - 1).bit_length()))
+    return min(per, 1 << depth)
+
+
+def depth_for(accounts: int) -> int:
+    """Smallest depth >= MIN_DEPTH whose 2^depth leaves hold ``accounts``."""
+    return max(MIN_DEPTH, (max(accounts, 1) - 1).bit_length())
+
+
+def leaf_hash(epoch: int, account_id: str, salt: bytes) -> bytes:
+    """[leaf-hash] H(LEAF_TAG || u64 epoch || u16 len(id) || id || salt)."""
+    ident = account_id.encode("utf-8")
+    if len(salt) != SALT_BYTES:
+        raise ValueError("salt must be 32 bytes")
+    return hashlib.sha256(
+        LEAF_TAG + struct.pack(">QH", epoch, len(ident)) + ident + salt
+    ).digest()
+
+
+def node_hash(left_commitments: bytes, left_hash: bytes,
+              right_commitments: bytes, right_hash: bytes) -> bytes:
+    """[tree-hash] H(NODE_TAG || C_left.. || h_left || C_right.. || h_right);
+    commitments are the k concatenated 48-byte encodings of each child."""
+    return hashlib.sha256(
+        NODE_TAG + left_commitments + left_hash + right_commitments + right_hash
+    ).digest()
+
+
+def node_commitments(
+    backend: Backend, left: Sequence[Point], right: Sequence[Point]
+) -> list[Point]:
+    """[tree-sum] C_node_j = C_left_j + C_right_j."""
+    return [backend.add(a, b) for a, b in zip(left, right, strict=True)]
+
+
+def encode_points(backend: Backend, points: Sequence[Point]) -> bytes:
+    return b"".join(backend.encode(p) for p in points)
+
+
+def leaf_context(header_digest: bytes, shard: int) -> bytes:
+    return LEAF_CONTEXT_TAG + header_digest + struct.pack(">I", shard)
+
+
+def solvency_context(header_digest: bytes, root_hash: bytes) -> bytes:
+    return SOLVENCY_CONTEXT_TAG + header_digest + root_hash
+
+
+def leaf_statement(header: EpochHeader, header_digest: bytes, shard: int,
+                   commitments: Sequence[bytes]) -> RangeStatement:
+    """Shard ``shard`` covers leaves [shard*S, (shard+1)*S), S = shard_leaves;
+    its commitments are listed leaf by leaf, asset by asset within a leaf."""
+    if len(commitments) != header.shard_leaves * header.k:
+        raise ValueError("leaf shard: wrong number of commitments")
+    return RangeStatement(
+        LEAF_RANGE_ID, tuple(commitments), LEAF_BITS, leaf_context(header_digest, shard)
+    )
+
+
+def asset_statement(header_digest: bytes, root_hash: bytes,
+                    margins: Sequence[bytes]) -> RangeStatement:
+    """All k per-asset margins in one aggregated proof."""
+    return RangeStatement(
+        SOLVENCY_ASSET_ID, tuple(margins), MARGIN_BITS, solvency_context(header_digest, root_hash)
+    )
+
+
+def valued_statement(header_digest: bytes, root_hash: bytes, margin: bytes) -> RangeStatement:
+    return RangeStatement(
+        SOLVENCY_VALUED_ID, (margin,), MARGIN_BITS, solvency_context(header_digest, root_hash)
+    )
+
+
+class BoundsError(ValueError):
+    """The valued statement's coefficients could wrap mod r; not provable soundly."""
+
+
+@dataclass(frozen=True)
+class ValuedCoefficients:
+    reserve: tuple[int, ...]    # c_j
+    liability: tuple[int, ...]  # b_j
+
+    def reserve_value(self, assets: Sequence[AssetTerms]) -> int:
+        return sum(c * a.reserves for c, a in zip(self.reserve, assets, strict=True))
+
+
+def valued_coefficients(assets: Sequence[AssetTerms], depth: int) -> ValuedCoefficients:
+    """c_j, b_j of the valued statement; raises ``BoundsError`` if they could
+    let a value wrap mod r or exceed 2^128 (see the module docstring)."""
+    top = max(a.decimals for a in assets)
+    a_j = [a.price * 10 ** (top - a.decimals) for a in assets]
+    c = [aj * a.haircut_bps for aj, a in zip(a_j, assets, strict=True)]
+    b = [aj * HAIRCUT_SCALE for aj in a_j]
+    g0 = 0
+    for x in c + b:
+        g0 = math.gcd(g0, x)
+    if g0 == 0:
+        raise BoundsError("every asset has price 0 or haircut 0: nothing to value")
+    coef = ValuedCoefficients(tuple(x // g0 for x in c), tuple(x // g0 for x in b))
+    positive = coef.reserve_value(assets)
+    if positive >= 1 << MARGIN_BITS:
+        raise BoundsError(
+            f"valued reserves {positive} do not fit in {MARGIN_BITS} bits; "
+            "lower price_decimals or asset decimals"
+        )
+    worst_liabilities = sum(coef.liability) * (1 << depth) * MAX_LEAF_VALUE
+    if worst_liabilities >= R - (1 << MARGIN_BITS):
+        raise BoundsError(
+            "valued liability weights could wrap modulo the group order; "
+            "lower price_decimals or asset decimals"
+        )
+    return coef
+
+
+def asset_margins(backend: Backend, g: Point, assets: Sequence[AssetTerms],
+                  roots: Sequence[Point]) -> list[Point]:
+    """C_margin_j = reserves_j*g - C_root_j."""
+    return [
+        backend.add(backend.mul(g, a.reserves), backend.neg(c))
+        for a, c in zip(assets, roots, strict=True)
+    ]
+
+
+def valued_margin(backend: Backend, g: Point, assets: Sequence[AssetTerms],
+                  coef: ValuedCoefficients, roots: Sequence[Point]) -> Point:
+    """C_valued = (sum_j c_j*reserves_j)*g - sum_j b_j*C_root_j."""
+    return backend.msm(
+        [g, *roots], [coef.reserve_value(assets), *(-b for b in coef.liability)]
+    )

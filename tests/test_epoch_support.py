@@ -1,0 +1,72 @@
+"""Shared helpers for the epoch tests: tiny snapshots, proving through the
+CLI, and rewriting a bundle the way an attacker would (fixing the manifest's
+hashes so only the cryptographic checks can catch the change)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from zksolv.circuits import bundle as layout
+from zksolv.cli.main import cli
+
+from zksolv.snapshot import Asset, SnapshotHeader, write_snapshot
+
+KEY_HEX = "11" * 32
+
+ASSETS2 = (
+    Asset("USDC", 6, 100, 10_000, 10**12),
+    Asset("BTC", 8, 6_000_000, 9_000, 10**9),
+)
+ASSETS1 = (Asset("USD", 6, 100, 10_000, 10**12),)
+
+
+def rows_for(n: int, k: int, *, scale: int = 1000) -> list[tuple[str, tuple[int, ...]]]:
+    return [(f"acct-{i}", tuple((i + 1) * scale * (j + 1) + j for j in range(k))) for i in range(n)]
+
+
+def make_snapshot(path: Path, rows: Sequence[tuple[str, Sequence[int]]], *, epoch: int = 1,
+                  assets: tuple[Asset, ...] = ASSETS2) -> Path:
+    header = SnapshotHeader(epoch, 1_700_000_000 + epoch, 2, assets, len(rows))
+    return write_snapshot(path, header, [(a, tuple(v)) for a, v in rows])
+
+
+def run(*args: str, backend: str | None = None) -> Result:
+    argv = ([f"--backend={backend}"] if backend else []) + [str(a) for a in args]
+    return CliRunner().invoke(cli, argv, env={"ZKSOLV_OPERATOR_KEY": KEY_HEX})
+
+
+def prove(snapshot: Path, out: Path, *extra: str, backend: str | None = None) -> Result:
+    res = run("prove", snapshot, "--out", out, "--jobs", "1", "--quiet", *extra, backend=backend)
+    assert res.exit_code == 0, res.output
+    return res
+
+
+def verify_json(bundle: Path, *extra: str, backend: str | None = None) -> tuple[int, dict]:
+    res = run("verify", bundle, "--json", *extra, backend=backend)
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    return res.exit_code, json.loads(res.output)
+
+
+def copy_bundle(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def read_manifest(bundle: Path) -> dict:
+    return json.loads((bundle / layout.MANIFEST_FILE).read_text())
+
+
+def write_manifest(bundle: Path, manifest: dict, *, rehash: bool = True) -> None:
+    """Write ``manifest`` canonically, first refreshing every file's hash."""
+    if rehash:
+        for name in layout.DATA_FILES:
+            data = (bundle / name).read_bytes()
+            manifest["files"][name] = {
+                "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)
+            }
+    (bundle / layout.MANIFEST_FILE).write_bytes(layout.canonical_json(manifest))

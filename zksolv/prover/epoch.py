@@ -1,0 +1,450 @@
+"""Snapshot -> Merkle-sum tree -> range proofs and solvency proofs -> bundle
+and inclusion database. The formulas live in ``zksolv.circuits.epoch``.
+
+Steps (``prove_epoch``):
+
+1. Read the whole snapshot once, streaming: validate every row and sum the
+   liabilities L_j. Refuse insolvent epochs (exit 3) before any proving.
+2. Assign leaf positions (keyed shuffle), derive salts, draw blindings from
+   ``secrets``; store every leaf opening in the private inclusion database.
+3. Per shard of S leaves (independent, run in worker processes): commit to
+   the leaves, build the shard's subtree, prove the shard's 64-bit range
+   proof. The parent streams the results into ``leaves.bin`` and ``range.bin``
+   and the subtree nodes into the database.
+4. Build the top of the tree, prove the per-asset and valued solvency
+   statements on the root, write ``manifest.json``.
+5. Rename the database, then the bundle directory, into place. Until that
+   last rename only hidden temporary names exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from zksolv.circuits import bundle as layout
+from zksolv.circuits import epoch as circ
+from zksolv.core import rangeproof
+from zksolv.core.field import R, random_scalar, scalar_to_bytes
+from zksolv.core.generators import generators
+from zksolv.core.group import Backend, get_backend
+from zksolv.core.pedersen import commit
+from zksolv.errors import InputError, InsolventError, ZksolvError
+from zksolv.snapshot import open_snapshot
+from zksolv.verifier.bundle import verify_bundle
+
+from . import keys
+from .inclusion_db import InclusionDB
+
+T = TypeVar("T")
+Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
+
+
+def _no_progress(items: Iterable[T], total: int, desc: str) -> Iterable[T]:
+    return items
+
+
+@dataclass(frozen=True)
+class ProveResult:
+    bundle: Path
+    inclusion_db: Path
+    epoch: int
+    accounts: int
+    leaves: int
+    depth: int
+    shards: int
+    bundle_hash: bytes
+    bundle_bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    backend: str
+    header: circ.EpochHeader
+    digest: bytes
+    shard: int
+    values: tuple[int, ...]      # S*k, leaf-major
+    blindings: tuple[int, ...]
+    hashes: tuple[bytes, ...]    # S
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    shard: int
+    leaf_records: bytes                      # S * (k*48 + 32)
+    # subtree levels above the leaves; each node k*48 + 32 bytes
+    levels: tuple[tuple[bytes, ...], ...]
+    proof: bytes
+
+
+def prove_shard(job: ShardJob) -> ShardResult:
+    """Commit to one shard's leaves, build its subtree, range-prove it."""
+    backend = get_backend(job.backend)
+    k = job.header.k
+    S = len(job.hashes)
+    points = [commit(backend, v, r) for v, r in zip(job.values, job.blindings, strict=True)]
+    encoded = [backend.encode(p) for p in points]
+    level_pts = [points[i * k : (i + 1) * k] for i in range(S)]
+    level_enc = [b"".join(encoded[i * k : (i + 1) * k]) for i in range(S)]
+    level_hash = list(job.hashes)
+    records = b"".join(c + h for c, h in zip(level_enc, level_hash, strict=True))
+    levels: list[tuple[bytes, ...]] = []
+    while len(level_pts) > 1:
+        nxt_pts, nxt_enc, nxt_hash = [], [], []
+        for i in range(0, len(level_pts), 2):
+            pts = circ.node_commitments(backend, level_pts[i], level_pts[i + 1])
+            enc = circ.encode_points(backend, pts)
+            nxt_pts.append(pts)
+            nxt_enc.append(enc)
+            nxt_hash.append(
+                circ.node_hash(level_enc[i], level_hash[i], level_enc[i + 1], level_hash[i + 1])
+            )
+        level_pts, level_enc, level_hash = nxt_pts, nxt_enc, nxt_hash
+        levels.append(tuple(c + h for c, h in zip(level_enc, level_hash, strict=True)))
+    statement = circ.leaf_statement(job.header, job.digest, job.shard, encoded)
+    proof = rangeproof.prove(statement, job.values, job.blindings, backend=backend)
+    return ShardResult(job.shard, records, tuple(levels), proof.to_bytes())
+
+
+def _run_jobs(jobs: Iterator[ShardJob], workers: int) -> Iterator[ShardResult]:
+    """Results in job order; at most 2*workers jobs in flight (bounded memory)."""
+    if workers <= 1:
+        for job in jobs:
+            yield prove_shard(job)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        window: deque[Future[ShardResult]] = deque()
+        for job in jobs:
+            window.append(pool.submit(prove_shard, job))
+            if len(window) >= 2 * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _HashedFile:
+    """A file written once, sequentially, with its SHA-256 kept as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.f = open(path, "wb")
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.f.write(data)
+        self.sha.update(data)
+        self.size += len(data)
+
+    def close(self) -> dict[str, object]:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        return {"sha256": self.sha.hexdigest(), "bytes": self.size}
+
+
+def read_prev_manifest(prev: Path) -> tuple[int, bytes]:
+    """(epoch, bundle hash) of a previous bundle, read strictly."""
+    from zksolv.verifier.bundle import load_manifest
+
+    try:
+        manifest, raw = load_manifest(prev)
+    except ZksolvError as exc:
+        raise InputError(str(prev), f"previous bundle unusable: {exc}") from exc
+    return int(manifest["epoch"]), layout.bundle_hash(raw)
+
+
+def default_db_path(out: Path) -> Path:
+    return out.parent / f"{out.name}.inclusion.sqlite"
+
+
+def prove_epoch(
+    snapshot_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    master_key: bytes,
+    prev: str | os.PathLike[str] | None = None,
+    reveal_totals: bool = False,
+    jobs: int = 1,
+    inclusion_db: str | os.PathLike[str] | None = None,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+) -> ProveResult:
+    t_start = time.perf_counter()
+    backend = backend or get_backend()
+    bar = progress or _no_progress
+    out_path = Path(out)
+    db_path = Path(inclusion_db) if inclusion_db is not None else default_db_path(out_path)
+    if out_path.exists():
+        raise InputError(str(out_path), "exists; refusing to overwrite a bundle")
+    if db_path.exists():
+        raise InputError(str(db_path), "exists; refusing to overwrite an inclusion database")
+    if db_path.resolve().is_relative_to(out_path.resolve()):
+        raise InputError(str(db_path), "the private inclusion database must be outside the bundle")
+
+    snap = open_snapshot(snapshot_dir)
+    sh = snap.header
+    k = len(sh.assets)
+    assets = tuple(
+        circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves) for a in sh.assets
+    )
+
+    # 1. validate everything and sum liabilities
+    totals = [0] * k
+    count = 0
+    for _, amounts in bar(snap.iter_accounts(), sh.account_count, "validate"):
+        for j, v in enumerate(amounts):
+            totals[j] += v
+        count += 1
+    if count > 1 << circ.MAX_DEPTH:
+        raise InputError(str(snap.accounts_path), f"more than 2^{circ.MAX_DEPTH} accounts")
+    depth = circ.depth_for(count)
+    try:
+        coef = circ.valued_coefficients(assets, depth)
+    except circ.BoundsError as exc:
+        raise InputError(f"{snap.path / 'header.json'}:assets", str(exc)) from exc
+    short = [
+        f"{a.symbol} short by {t - a.reserves} base units (reserves {a.reserves}, owed {t})"
+        for a, t in zip(assets, totals, strict=True)
+        if t > a.reserves
+    ]
+    valued = coef.reserve_value(assets) - sum(
+        b * t for b, t in zip(coef.liability, totals, strict=True)
+    )
+    if valued < 0:
+        short.append(f"valued (haircut, priced) reserves short by {-valued} (fixed-point units)")
+    if short:
+        raise InsolventError(f"epoch {sh.epoch} is insolvent: " + "; ".join(short))
+
+    prev_hash = None
+    if prev is not None:
+        prev_epoch, prev_hash = read_prev_manifest(Path(prev))
+        if prev_epoch + 1 != sh.epoch:
+            raise InputError(
+                str(prev),
+                f"previous bundle is epoch {prev_epoch}; this snapshot is epoch {sh.epoch}",
+            )
+
+    header = circ.EpochHeader(
+        epoch=sh.epoch,
+        timestamp=sh.timestamp,
+        price_decimals=sh.price_decimals,
+        assets=assets,
+        prev_bundle_hash=prev_hash,
+        depth=depth,
+        shard_leaves=circ.shard_leaves_for(depth, k),
+        reveal_totals=reveal_totals,
+    )
+    digest = header.digest()
+    L, S = header.leaves, header.shard_leaves
+
+    # generators before any fork, so workers inherit them
+    gens = generators(backend)
+    gens.vectors(circ.LEAF_BITS * (1 << (S * k - 1).bit_length()))
+    gens.vectors(circ.MARGIN_BITS * (1 << (k - 1).bit_length()))
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
+    fd, tmp_db_name = tempfile.mkstemp(prefix=f".{db_path.name}.tmp-", dir=db_path.parent)
+    os.close(fd)
+    tmp_db = Path(tmp_db_name)
+    try:
+        os.chmod(tmp_db, 0o600)
+        db = InclusionDB.create(tmp_db, k=k, depth=depth, epoch=sh.epoch, symbols=sh.symbols)
+
+        # 2. positions, salts, blindings
+        prk = keys.hkdf_extract(master_key)
+        perm = keys.keyed_permutation(keys.shuffle_key(prk, sh.epoch), L)
+        gamma = [0] * k
+        reread = [0] * k
+
+        def leaf_rows() -> Iterator[tuple[Any, ...]]:
+            i = 0
+            for acc, amounts in snap.iter_accounts():
+                salt = keys.account_salt(prk, sh.epoch, acc)
+                blinds = [random_scalar() for _ in range(k)]
+                for j in range(k):
+                    gamma[j] += blinds[j]
+                    reread[j] += amounts[j]
+                yield (perm[i], acc, amounts, blinds, salt, circ.leaf_hash(sh.epoch, acc, salt))
+                i += 1
+            for p in range(i, L):
+                blinds = [random_scalar() for _ in range(k)]
+                for j in range(k):
+                    gamma[j] += blinds[j]
+                yield (perm[p], None, (0,) * k, blinds, None, secrets.token_bytes(circ.HASH_BYTES))
+
+        db.insert_leaves(bar(leaf_rows(), L, "leaves"))
+        gamma = [g % R for g in gamma]
+        if reread != totals:
+            raise InputError(str(snap.accounts_path), "changed while being proven")
+
+        # 3. shards
+        def shard_jobs() -> Iterator[ShardJob]:
+            for s in range(header.shards):
+                vals, blinds, hashes = db.shard_openings(s * S, S)
+                yield ShardJob(backend.name, header, digest, s, vals, blinds, hashes)
+
+        leaves_f = _HashedFile(tmp_dir / layout.LEAVES_FILE)
+        range_f = _HashedFile(tmp_dir / layout.RANGE_FILE)
+        shard_roots: list[bytes] = []
+        for res in bar(_run_jobs(shard_jobs(), jobs), header.shards, "prove shards"):
+            leaves_f.write(res.leaf_records)
+            range_f.write(res.proof)
+            db.insert_level(0, res.shard * S, _split(res.leaf_records, k))
+            for lvl, nodes in enumerate(res.levels, start=1):
+                db.insert_level(lvl, res.shard * (S >> lvl), list(nodes))
+            top = res.levels[-1][0] if res.levels else res.leaf_records
+            shard_roots.append(top)
+        files = {layout.LEAVES_FILE: leaves_f.close(), layout.RANGE_FILE: range_f.close()}
+
+        # 4. top of the tree
+        cpart = k * 48
+        level_enc = [r[:cpart] for r in shard_roots]
+        level_hash = [r[cpart:] for r in shard_roots]
+        level_pts = [
+            [backend.decode(e[j * 48 : (j + 1) * 48], what="node") for j in range(k)]
+            for e in level_enc
+        ]
+        lvl = S.bit_length() - 1
+        while len(level_pts) > 1:
+            lvl += 1
+            nxt_pts, nxt_enc, nxt_hash = [], [], []
+            for i in range(0, len(level_pts), 2):
+                pts = circ.node_commitments(backend, level_pts[i], level_pts[i + 1])
+                nxt_pts.append(pts)
+                nxt_enc.append(circ.encode_points(backend, pts))
+                nxt_hash.append(
+                    circ.node_hash(level_enc[i], level_hash[i], level_enc[i + 1], level_hash[i + 1])
+                )
+            level_pts, level_enc, level_hash = nxt_pts, nxt_enc, nxt_hash
+            db.insert_level(lvl, 0, [c + h for c, h in zip(level_enc, level_hash, strict=True)])
+        roots = level_pts[0]
+        root_hash = level_hash[0]
+        root_enc = [backend.encode(p) for p in roots]
+
+        # solvency
+        margins = circ.asset_margins(backend, gens.g, assets, roots)
+        asset_st = circ.asset_statement(digest, root_hash, [backend.encode(p) for p in margins])
+        asset_pf = rangeproof.prove(
+            asset_st,
+            [a.reserves - t for a, t in zip(assets, totals, strict=True)],
+            [-g % R for g in gamma],
+            backend=backend,
+        )
+        vmargin = circ.valued_margin(backend, gens.g, assets, coef, roots)
+        valued_st = circ.valued_statement(digest, root_hash, backend.encode(vmargin))
+        valued_pf = rangeproof.prove(
+            valued_st,
+            [valued],
+            [-sum(b * g for b, g in zip(coef.liability, gamma, strict=True)) % R],
+            backend=backend,
+        )
+        solv_f = _HashedFile(tmp_dir / layout.SOLVENCY_FILE)
+        solv_f.write(asset_pf.to_bytes() + valued_pf.to_bytes())
+        files[layout.SOLVENCY_FILE] = solv_f.close()
+
+        manifest = build_manifest(
+            header, root_hash, root_enc, files,
+            totals=list(zip(totals, gamma, strict=True)) if reveal_totals else None,
+        )
+        raw = layout.canonical_json(manifest)
+        with open(tmp_dir / layout.MANIFEST_FILE, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp_dir)
+        bhash = layout.bundle_hash(raw)
+        # Self-check before anything is published: never a bundle that fails.
+        verify_bundle(tmp_dir, backend=backend, jobs=jobs, progress=bar)
+        db.finish(bundle_hash=bhash, root_hash=root_hash, accounts=count)
+        db.close()
+
+        # 5. publish: database first, then the bundle (the last, atomic step)
+        os.replace(tmp_db, db_path)
+        _fsync_dir(db_path.parent)
+        if out_path.exists():
+            raise InputError(str(out_path), "appeared while proving; not overwriting")
+        os.rename(tmp_dir, out_path)
+        _fsync_dir(out_path.parent)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        tmp_db.unlink(missing_ok=True)
+        raise
+    size = sum(int(v["bytes"]) for v in files.values()) + len(raw)  # type: ignore[call-overload]
+    return ProveResult(
+        out_path, db_path, sh.epoch, count, L, depth, header.shards, bhash, size,
+        time.perf_counter() - t_start,
+    )
+
+
+def _split(records: bytes, k: int) -> list[bytes]:
+    n = layout.leaf_record_size(k)
+    return [records[i : i + n] for i in range(0, len(records), n)]
+
+
+def build_manifest(
+    header: circ.EpochHeader,
+    root_hash: bytes,
+    root_commitments: list[bytes],
+    files: dict[str, dict[str, object]],
+    *,
+    totals: list[tuple[int, int]] | None,
+) -> dict[str, object]:
+    return {
+        "format": layout.BUNDLE_FORMAT,
+        "version": layout.BUNDLE_VERSION,
+        "suite": layout.suite_ids(),
+        "statements": layout.statement_ids(),
+        "epoch": header.epoch,
+        "timestamp": header.timestamp,
+        "prev_bundle_hash": header.prev_bundle_hash.hex() if header.prev_bundle_hash else None,
+        "price_decimals": header.price_decimals,
+        "assets": [
+            {
+                "symbol": a.symbol,
+                "decimals": a.decimals,
+                "price": a.price,
+                "haircut_bps": a.haircut_bps,
+                "reserves": a.reserves,
+            }
+            for a in header.assets
+        ],
+        "tree": {
+            "depth": header.depth,
+            "leaves": header.leaves,
+            "shard_leaves": header.shard_leaves,
+            "shards": header.shards,
+            "root_hash": root_hash.hex(),
+            "root_commitments": [c.hex() for c in root_commitments],
+        },
+        "reveal_totals": header.reveal_totals,
+        "totals": None
+        if totals is None
+        else [
+            {"liabilities": t, "root_blinding": scalar_to_bytes(g).hex()} for t, g in totals
+        ],
+        "files": files,
+    }
+
