@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import click
-from zksolv.cli.common import backend_of, echo_json, reports_errors
 
+from zksolv.cli.common import backend_of, echo_json, reports_errors
 from zksolv.snapshot import Asset, SnapshotHeader, write_snapshot
 
 

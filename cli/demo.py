@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from zksolv.cli.common import backend_of, progress, reports_errors
 
+from zksolv.cli.common import backend_of, progress, reports_errors
 from zksolv.snapshot import Asset, SnapshotHeader, write_snapshot
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from zksolv.cli.common import backend_of, echo_json, progress, reports_errors
 
+from zksolv.cli.common import backend_of, echo_json, progress, reports_errors
 from zksolv.errors import InputError, VerificationError, ZksolvError
 
 

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from zksolv.cli.main import cli
 
+from zksolv.cli.main import cli
 from zksolv.engine import output
 from zksolv.engine.population import Population
 from zksolv.engine.scenario import (

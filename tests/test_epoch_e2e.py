@@ -113,6 +113,7 @@ def test_valued_insolvency_exit_3(tmp_path: Path) -> None:
 
 def test_missing_key_and_keygen(tmp_path: Path) -> None:
     from click.testing import CliRunner
+
     from zksolv.cli.main import cli
 
     snap = make_snapshot(tmp_path / "snap", rows_for(2, 2))

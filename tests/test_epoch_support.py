@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+
 from zksolv.circuits import bundle as layout
 from zksolv.cli.main import cli
-
 from zksolv.snapshot import Asset, SnapshotHeader, write_snapshot
 
 KEY_HEX = "11" * 32

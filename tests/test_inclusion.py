@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from test_epoch_support import ASSETS1, make_snapshot, prove, read_manifest, rows_for, run
+
 from zksolv.circuits.inclusion import InclusionProof
 
 
@@ -119,7 +120,6 @@ def test_unknown_account_and_bad_db(two_epochs: Path, tmp_path: Path) -> None:
 def test_proof_size_at_depth_16() -> None:
     """One asset, 2^16 leaves: the JSON proof stays under 3 kB."""
     from zksolv.circuits.inclusion import PathStep
-
     from zksolv.verifier.inclusion import InclusionDocument
 
     pf = InclusionProof(1, bytes(32), 12345, "acct-00012345", (2**63,), (5,), bytes(32),

@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_epoch_support import make_snapshot, rows_for, run
-from zksolv.circuits import epoch as circ
 
+from zksolv.circuits import epoch as circ
 from zksolv.core.field import R
 from zksolv.core.group import get_backend
 from zksolv.core.pedersen import commit

@@ -18,9 +18,9 @@ from test_epoch_support import (
     verify_json,
     write_manifest,
 )
+
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
-
 from zksolv.core import rangeproof
 from zksolv.core.field import R
 from zksolv.core.generators import generators

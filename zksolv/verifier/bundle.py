@@ -279,11 +279,12 @@ def recompute_root(backend: Backend, k: int, leaf_points: Sequence[Sequence[Poin
                    leaf_commitments: Sequence[bytes], leaf_hashes: Sequence[bytes]
                    ) -> tuple[list[Point], bytes]:
     """Fold the leaves with [tree-sum] and [tree-hash]; return (C_root, h_root)."""
-    pts = list(leaf_points)
+    pts: list[Sequence[Point]] = list(leaf_points)
     enc = list(leaf_commitments)
     hs = list(leaf_hashes)
     while len(pts) > 1:
-        nxt_pts, nxt_enc, nxt_hs = [], [], []
+        nxt_pts: list[Sequence[Point]] = []
+        nxt_enc, nxt_hs = [], []
         for i in range(0, len(pts), 2):
             c = circ.node_commitments(backend, pts[i], pts[i + 1])
             nxt_pts.append(c)
