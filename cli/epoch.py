@@ -29,7 +29,16 @@ def _bar(quiet: bool) -> Any:
               help="Key file to create (mode 0600; never overwritten).")
 @reports_errors
 def keygen(out: str) -> None:
-    """Create an operator master secret (32 random bytes, hex)."""
+    """Create an operator master secret (32 random bytes, hex, mode 0600).
+
+    The secret derives each account's per-epoch salt and the keyed shuffle
+    of leaf positions. Keep it private and keep it: without it no later
+    epoch links to the same salts. Refuses to overwrite an existing file.
+
+    \b
+    Example:
+      zksolv keygen --out operator.key
+    """
     from zksolv.prover.keys import write_master_key
 
     p = write_master_key(out)
@@ -52,7 +61,21 @@ def keygen(out: str) -> None:
 @reports_errors
 def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: str | None,
           reveal_totals: bool, jobs: int | None, inclusion_db: str | None, quiet: bool) -> None:
-    """Prove the epoch in SNAPSHOT solvent and write a public bundle to OUT."""
+    """Prove the epoch in SNAPSHOT solvent and write a public bundle to OUT.
+
+    SNAPSHOT is a directory with header.json and accounts.csv (see
+    docs/snapshot-format.md; `zksolv simulate` writes them). The snapshot is
+    checked in full before any proving. The bundle is built in a temporary
+    directory, verified, then renamed into place; the private inclusion
+    database goes next to it (or to --inclusion-db).
+
+    \b
+    Exit codes: 0 bundle written; 2 bad input (file:line:field named);
+                3 insolvent (shortfall per asset shown, nothing written).
+    \b
+    Example:
+      zksolv prove run/epoch-000002 --out bundles/2 --prev bundles/1 --key operator.key
+    """
     from zksolv.prover.epoch import prove_epoch
     from zksolv.prover.keys import load_master_key
 
@@ -93,7 +116,20 @@ def _fail_json(exc: ZksolvError) -> None:
 @reports_errors
 def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int | None,
            jobs: int | None, as_json: bool, quiet: bool) -> None:
-    """Verify BUNDLE (and the chain of earlier bundles given with --chain)."""
+    """Verify BUNDLE (and the chain of earlier bundles given with --chain).
+
+    Needs no secret and none of the prover's code: checks every file's hash,
+    decodes strictly, recomputes every tree node from the leaf commitments,
+    batch-verifies every range proof and the solvency proofs against the
+    header, and with --chain checks that epochs are consecutive and linked.
+
+    \b
+    Exit codes: 0 valid; 1 invalid (the first failing check is named);
+                2 unusable input.
+    \b
+    Example:
+      zksolv verify bundles/3 --chain bundles/1 --chain bundles/2 --json
+    """
     from zksolv.verifier import verify_bundle, verify_chain
 
     backend = backend_of(ctx)
@@ -128,7 +164,8 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
 
 @click.group()
 def inclusion() -> None:
-    """Per-account inclusion proofs."""
+    """Per-account inclusion proofs: the operator exports one per account;
+    the account holder verifies it against the published bundle or root."""
 
 
 @inclusion.command("export")
@@ -137,7 +174,13 @@ def inclusion() -> None:
 @click.option("--out", "out", type=click.Path(), default=None, help="Output file (default stdout).")
 @reports_errors
 def export(db: str, account: str, out: str | None) -> None:
-    """Write ACCOUNT's inclusion proof as JSON."""
+    """Write ACCOUNT's inclusion proof as JSON (private to that holder: it
+    holds their amounts, blindings and salt).
+
+    \b
+    Example:
+      zksolv inclusion export --db bundles/3.inclusion.sqlite --account alice --out alice.json
+    """
     from zksolv.prover.inclusion_db import InclusionDB
     from zksolv.verifier.inclusion import InclusionDocument
 
@@ -181,7 +224,20 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int]:
 def verify_inclusion_cmd(ctx: click.Context, proof: str, bundle: str | None, root: str | None,
                          expect: tuple[str, ...], account: str | None, epoch: int | None,
                          as_json: bool) -> None:
-    """Check that PROOF's balance is in the epoch's tree and counted in full."""
+    """Check that PROOF's balance is in the epoch's tree and counted in full.
+
+    Checks that the opening matches the leaf commitment, that the path's
+    sums and hashes reach the root, and (with --expect) that the amounts are
+    what you are owed. With --bundle the bundle is verified in full, which
+    proves every sibling subtree on your path non-negative (their leaves are
+    range-proved); with --root only, that part is reported as unchecked.
+
+    \b
+    Exit codes: 0 included; 1 not included or not as expected; 2 bad input.
+    \b
+    Example:
+      zksolv inclusion verify alice.json --bundle bundles/3 --expect USDC=1250000
+    """
     from zksolv.verifier.inclusion import load_document, verify_inclusion
 
     try:
