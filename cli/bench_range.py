@@ -6,12 +6,15 @@ Figures (medians over ``--repeat`` runs, arkworks, n = 64 unless stated):
 - verify ms for one proof at m = 1 and m = 16 (decoding included);
 - batch-verify ms per value for 64 proofs of m = 16 (decoding included);
 - proof bytes at each m;
+- the largest m again with the arkworks-only reference folder (when the mcl
+  folder is in use), for a same-run comparison;
 - py_ecc (reference backend) prove and verify at n = 8, m = 1;
 - one-time generator derivation, reported apart from the figures above.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -20,6 +23,7 @@ from typing import Any
 import click
 from zksolv.cli.common import echo_json
 
+from zksolv.core import fold
 from zksolv.core import rangeproof as rp
 from zksolv.core.field import random_scalar
 from zksolv.core.generators import generators
@@ -84,6 +88,25 @@ def run(repeat: int, batch_proofs: int, big_m: int, say: Callable[[str], None]) 
 
             ms = _median_ms(verify_once, max(repeat, 5))
             out[f"verify_ms_m{m}"] = round(ms, 2)
+
+    if fold._pymcl() is not None:
+        # The same prover with the arkworks-only reference folder, in this run,
+        # so the two figures compare on equal terms.
+        say(f"prove m={big_m} with the reference folder ...")
+        statement, values, blindings = _statement(ark, big_m, bits)
+        previous = os.environ.get(fold.FOLDER_ENV)
+        os.environ[fold.FOLDER_ENV] = "generic"
+        try:
+            ms = _median_ms(
+                lambda: rp.prove(statement, values, blindings, backend=ark), min(repeat, 2)
+            )
+        finally:
+            if previous is None:
+                del os.environ[fold.FOLDER_ENV]
+            else:
+                os.environ[fold.FOLDER_ENV] = previous
+        out[f"prove_ms_per_value_m{big_m}_reference_folder"] = round(ms / big_m, 2)
+    out["folder"] = "mcl" if fold._pymcl() is not None else "generic"
 
     say(f"batch of {batch_proofs} proofs of m=16 ...")
     batch = []
