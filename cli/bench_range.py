@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from zksolv.cli.common import echo_json
 
+from zksolv.cli.common import echo_json
 from zksolv.core import fold
 from zksolv.core import rangeproof as rp
 from zksolv.core.field import random_scalar
