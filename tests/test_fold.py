@@ -53,3 +53,15 @@ def test_py_ecc_always_uses_the_generic_folder(monkeypatch) -> None:
     be = get_backend("py_ecc")
     g = be.identity()
     assert type(fold.make_folder(be, [g], [g], [g], [g])) is fold.GenericFolder
+
+
+def test_prepare_copies_the_generators_ahead_of_time(monkeypatch) -> None:
+    if fold._pymcl() is None:
+        pytest.skip("pymcl not installed on this platform")
+    monkeypatch.delenv(fold.FOLDER_ENV, raising=False)
+    from zksolv.core.generators import generators
+
+    G_all, H_all = generators(ARK).vectors(16)
+    fold.prepare(ARK, G_all, H_all)
+    assert len(fold._MCL_CACHE[id(G_all)]) >= 16
+    assert len(fold._MCL_CACHE[id(H_all)]) >= 16

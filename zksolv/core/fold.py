@@ -152,6 +152,16 @@ class MclFolder:
 Folder = GenericFolder | MclFolder
 
 
+def prepare(backend: Backend, G_all: Sequence[Point], H_all: Sequence[Point]) -> None:
+    """Copy the generator vectors into the fast folder now (~0.1 ms a point),
+    e.g. before forking worker processes, which then inherit the copies."""
+    if os.environ.get(FOLDER_ENV, "auto") != "generic" and backend.name == "arkworks":
+        pymcl = _pymcl()
+        if pymcl is not None:
+            _mcl_generators(pymcl, G_all)
+            _mcl_generators(pymcl, H_all)
+
+
 def make_folder(
     backend: Backend,
     G: Sequence[Point],
