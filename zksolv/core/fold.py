@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from zksolv.core.field import R
@@ -175,5 +175,3 @@ def make_folder(
         return MclFolder(backend, G, H, G_all, H_all)
     return GenericFolder(backend, G, H)
 
-
-FolderFactory = Callable[..., Folder]
