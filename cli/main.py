@@ -35,12 +35,15 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "--backend",
     type=click.Choice(BACKENDS),
     envvar=BACKEND_ENV,
-    default="arkworks",
-    show_default=True,
-    help=f"Group backend: arkworks (fast) or py_ecc (reference). Also ${BACKEND_ENV}.",
+    default=None,
+    help=(
+        "Group backend: mcl (fast vector core; the default where it loads), arkworks "
+        "(reference; the default elsewhere) or py_ecc (pure-Python reference). Proofs "
+        f"verify across all three. Also ${BACKEND_ENV}."
+    ),
 )
 @click.pass_context
-def cli(ctx: click.Context, backend: str) -> None:
+def cli(ctx: click.Context, backend: str | None) -> None:
     """zksolv: zero-knowledge solvency proofs for margin engines.
 
     After each margin-engine epoch, prove that the collateral a protocol holds

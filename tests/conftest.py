@@ -1,10 +1,11 @@
-"""Shared fixtures: both group backends."""
+"""Shared fixtures: the group backends (mcl where it loads, arkworks, py_ecc)."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import settings
 
+from zksolv.core import mcl
 from zksolv.core.group import Backend, get_backend
 
 # Timing is a benchmark's business, never a test's: machines here are shared.
@@ -12,8 +13,10 @@ settings.register_profile("zksolv", deadline=None, print_blob=True)
 settings.load_profile("zksolv")
 
 
-@pytest.fixture(params=["arkworks", "py_ecc"])
+@pytest.fixture(params=["mcl", "arkworks", "py_ecc"])
 def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "mcl" and not mcl.available():
+        pytest.skip("mcl not loadable here: the reference backends carry the test")
     return get_backend(request.param)
 
 

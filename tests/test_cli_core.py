@@ -54,3 +54,10 @@ def test_bench_range_json_has_every_figure() -> None:
     ):
         assert figures[key] > 0, key
     assert figures["proof_bytes_m1"] == 928
+    split = figures["profile_m2"]
+    assert set(split) == {"msm", "folds", "encode", "hashing", "scalars"}
+    assert abs(sum(split.values()) - 1) < 0.01
+    if figures["backend"] != "arkworks":
+        # the reference path, measured in the same run
+        assert figures["arkworks_prove_ms_per_value_m2"] > 0
+        assert figures["arkworks_batch_verify_ms_per_value"] > 0

@@ -1,67 +1,79 @@
-"""The two generator folders produce the same proofs, byte for byte."""
+"""The buffer folder (mcl) and the reference folder (backend lists) give the
+same cross terms, the same folded generators and byte-identical proofs."""
 
 from __future__ import annotations
 
-import platform
-import sys
+import random
 
 import pytest
 from rangeproof_util import make_proof
 
-from zksolv.core import fold
+from zksolv.core import fold, mcl
 from zksolv.core import rangeproof as rp
+from zksolv.core.field import R
+from zksolv.core.generators import generators
 from zksolv.core.group import get_backend
 
-ARK = get_backend("arkworks")
-MCL_EXPECTED = platform.machine() == "x86_64" and sys.version_info < (3, 13)
+pytestmark = pytest.mark.skipif(not mcl.available(), reason="mcl not loadable here")
 
 
-def test_mcl_folder_is_installed_where_the_package_promises_it() -> None:
-    if not MCL_EXPECTED:
-        pytest.skip("pymcl wheels exist for x86_64 CPython 3.11-3.12 only")
-    assert fold._pymcl() is not None
+def _scalars(rng: random.Random, n: int) -> list[int]:
+    return [rng.randrange(R) for _ in range(n)]
 
 
-def test_default_folder_on_arkworks_is_the_fast_one(monkeypatch) -> None:
-    monkeypatch.delenv(fold.FOLDER_ENV, raising=False)
-    gens = ARK.identity()
-    chosen = fold.make_folder(ARK, [gens, gens], [gens, gens], [gens, gens], [gens, gens])
-    expected = fold.MclFolder if fold._pymcl() is not None else fold.GenericFolder
-    assert type(chosen) is expected
-    monkeypatch.setenv(fold.FOLDER_ENV, "generic")
-    assert type(fold.make_folder(ARK, [gens], [gens], [gens], [gens])) is fold.GenericFolder
+@pytest.mark.parametrize("n", [2, 8, 32])
+def test_cross_terms_and_folds_agree_round_by_round(n: int) -> None:
+    ark, fast = get_backend("arkworks"), get_backend("mcl")
+    G_a, H_a = (v[:n] for v in generators(ark).vectors(n))
+    G_m, H_m = (v[:n] for v in generators(fast).vectors(n))
+    ref = fold.GenericFolder(ark, G_a, H_a)
+    buf = fold.make_folder(fast, G_m, H_m)
+    assert isinstance(buf, fold.BufferFolder)
+    rng = random.Random(n)
+    tau = _scalars(rng, n)
+    U_a, U_m = generators(ark).u, generators(fast).u
+    size = n
+    while size > 1:
+        a, b = _scalars(rng, size), _scalars(rng, size)
+        cw = (rng.randrange(R), rng.randrange(R))
+        La, Ra = ref.cross_terms(a, b, tau[:size], cw, U_a)
+        Lm, Rm = buf.cross_terms(a, b, tau[:size], cw, U_m)
+        assert ark.encode(La) == fast.encode(Lm)
+        assert ark.encode(Ra) == fast.encode(Rm)
+        u, y = rng.getrandbits(128) | 1, rng.getrandbits(128) | 1
+        ref.fold(u, pow(u, -1, R), y, pow(y, -1, R))
+        buf.fold(u, pow(u, -1, R), y, pow(y, -1, R))
+        size //= 2
+        # Same generators once the scale factors are applied.
+        tau_h = tau[:size]
+        for j in range(size):
+            g_ref = ark.mul(ref.G[j], ref.sigma)
+            g_buf = fast.mul(buf.G.point(j), buf.sigma)
+            assert ark.encode(g_ref) == fast.encode(g_buf)
+            h_ref = ark.mul(ref.H[j], ref.eta * tau_h[j])
+            h_buf = fast.mul(buf.H.point(j), buf.eta * tau_h[j])
+            assert ark.encode(h_ref) == fast.encode(h_buf)
 
 
 CASES = [([5], 8), ([1, 2, 3], 16), ([7] * 8, 64), ([1 << 90], 128)]
 
 
 @pytest.mark.parametrize("values,bits", CASES)
-def test_folders_give_byte_identical_proofs(monkeypatch, values: list[int], bits: int) -> None:
-    if fold._pymcl() is None:
-        pytest.skip("pymcl not installed on this platform")
+def test_seeded_proofs_are_byte_identical_on_the_fast_and_reference_paths(
+    values: list[int], bits: int
+) -> None:
     proofs = {}
-    for mode in ("generic", "auto"):
-        monkeypatch.setenv(fold.FOLDER_ENV, mode)
-        statement, proof, _ = make_proof(ARK, values, bits, seed=1234)
-        rp.verify(statement, proof, backend=ARK)
-        proofs[mode] = proof.to_bytes()
-    assert proofs["generic"] == proofs["auto"]
+    for name in ("mcl", "arkworks"):
+        backend = get_backend(name)
+        statement, proof, _ = make_proof(backend, values, bits, seed=1234)
+        proofs[name] = proof.to_bytes()
+        for checker in ("mcl", "arkworks"):
+            rp.verify(statement, proof, backend=get_backend(checker))
+    assert proofs["mcl"] == proofs["arkworks"]
 
 
-def test_py_ecc_always_uses_the_generic_folder(monkeypatch) -> None:
-    monkeypatch.delenv(fold.FOLDER_ENV, raising=False)
-    be = get_backend("py_ecc")
-    g = be.identity()
-    assert type(fold.make_folder(be, [g], [g], [g], [g])) is fold.GenericFolder
-
-
-def test_prepare_copies_the_generators_ahead_of_time(monkeypatch) -> None:
-    if fold._pymcl() is None:
-        pytest.skip("pymcl not installed on this platform")
-    monkeypatch.delenv(fold.FOLDER_ENV, raising=False)
-    from zksolv.core.generators import generators
-
-    G_all, H_all = generators(ARK).vectors(16)
-    fold.prepare(ARK, G_all, H_all)
-    assert len(fold._MCL_CACHE[id(G_all)]) >= 16
-    assert len(fold._MCL_CACHE[id(H_all)]) >= 16
+def test_reference_backends_use_the_reference_folder() -> None:
+    for name in ("arkworks", "py_ecc"):
+        be = get_backend(name)
+        g = be.identity()
+        assert type(fold.make_folder(be, [g], [g])) is fold.GenericFolder

@@ -1,9 +1,16 @@
 """BLS12-381 G1 behind one small interface, with two interchangeable backends.
 
-- ``arkworks``: py-arkworks-bls12381 (Rust). The default; fast MSM.
-- ``py_ecc``: py_ecc's optimized_bls12_381 (pure Python). The reference:
-  slow, but an independent implementation. A proof made with one backend
-  verifies with the other (tests/test_cross_backend.py).
+- ``mcl``: mcl through its C API on contiguous buffers
+  (``zksolv.core.mcl``). The default where it loads (x86_64, CPython with a
+  pymcl wheel): the prover, the verifier and the tree run their vector work
+  there.
+- ``arkworks``: py-arkworks-bls12381 (Rust). The default elsewhere, and the
+  first reference path for the fast one.
+- ``py_ecc``: py_ecc's optimized_bls12_381 (pure Python). The second
+  reference: slow, but an independent implementation.
+
+A proof made with one backend verifies with every other, and seeded proofs
+are byte-identical on all three (tests/test_rangeproof.py).
 
 Points are opaque backend objects; scalars are Python ints (reduced mod r
 here). Both backends use the same canonical bytes:
@@ -19,7 +26,8 @@ prime-order subgroup, and refuses the identity unless ``allow_identity``.
 Every failure is a ``FormatError``.
 
 Choose a backend with ``get_backend(name)``; ``name=None`` reads the
-``ZKSOLV_BACKEND`` environment variable and falls back to ``arkworks``.
+``ZKSOLV_BACKEND`` environment variable and falls back to ``mcl`` where it
+loads, else ``arkworks``.
 """
 
 from __future__ import annotations
@@ -40,8 +48,7 @@ P = int(
     16,
 )
 IDENTITY_BYTES = bytes([0xC0]) + bytes(47)
-BACKENDS = ("arkworks", "py_ecc")
-DEFAULT_BACKEND = "arkworks"
+BACKENDS = ("mcl", "arkworks", "py_ecc")
 BACKEND_ENV = "ZKSOLV_BACKEND"
 
 Point = Any
@@ -83,6 +90,11 @@ class Backend:
         """sum_i scalars[i] * points[i]. Scalars are ints, any sign."""
         raise NotImplementedError
 
+    def msm_is_identity(self, points: Sequence[Point], scalars: Sequence[int]) -> bool:
+        """Whether sum_i scalars[i] * points[i] is the identity (a verifier's
+        check; backends may skip work a common nonzero factor cannot change)."""
+        return self.is_identity(self.msm(points, scalars))
+
     def sum(self, points: Sequence[Point]) -> Point:
         acc = self.identity()
         for p in points:
@@ -97,6 +109,10 @@ class Backend:
 
     def encode(self, p: Point) -> bytes:
         raise NotImplementedError
+
+    def encode_many(self, points: Sequence[Point]) -> list[bytes]:
+        """``encode`` of every point (backends may batch the affine step)."""
+        return [self.encode(p) for p in points]
 
     def decode(self, data: bytes, *, allow_identity: bool = False, what: str = "point") -> Point:
         """Strictly decode a compressed point (all checks of the module doc)."""
@@ -246,11 +262,24 @@ def _make(name: str) -> Backend:
         return ArkworksBackend()
     if name == "py_ecc":
         return PyEccBackend()
+    if name == "mcl":
+        from zksolv.core.mcl import MclBackend, available, library
+
+        if not available():
+            library()  # raises MclUnavailable with the reason
+        return MclBackend()
     raise ValueError(f"unknown backend {name!r} (choose one of {', '.join(BACKENDS)})")
+
+
+def default_backend_name() -> str:
+    """mcl where it loads, else arkworks."""
+    from zksolv.core.mcl import available
+
+    return "mcl" if available() else "arkworks"
 
 
 def get_backend(name: str | None = None) -> Backend:
     """The backend called ``name``, or the one ``ZKSOLV_BACKEND`` names, or
-    arkworks."""
-    chosen = name or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+    the default (``default_backend_name``)."""
+    chosen = name or os.environ.get(BACKEND_ENV) or default_backend_name()
     return _make(chosen)

@@ -73,11 +73,11 @@ def _next_pow2(m: int) -> int:
     return 1 << (m - 1).bit_length()
 
 
-def tensor(factors: Sequence[int]) -> list[int]:
-    """The 2^k products prod_k factors[k]^bit_k(i), bit 0 of the factor list
-    being the top bit of i: round k of the inner-product argument splits the
-    k-th bit from the top."""
-    out = [1]
+def tensor(factors: Sequence[int], start: int = 1) -> list[int]:
+    """The 2^k products start * prod_k factors[k]^bit_k(i), bit 0 of the
+    factor list being the top bit of i: round k of the inner-product
+    argument splits the k-th bit from the top."""
+    out = [start % R]
     for f in factors:
         out = [v for base in out for v in (base, base * f % R)]
     return out
@@ -264,11 +264,13 @@ def prove(
     G, H = G_all[:N], H_all[:N]
     t = statement.transcript()
 
-    # A from point additions: a_L = 1 selects G_i, a_L = 0 selects -H_i.
+    # A from point additions: a_L = 1 selects G_i, a_L = 0 selects -H_i,
+    # so A = alpha*h + sum_{bit set} G_i - sum_{bit clear} H_i.
     alpha = random_scalar(rng)
     a_L = [(v >> i) & 1 for v in vals for i in range(n)]
-    A_pt = backend.sum([G[i] if bit else backend.neg(H[i]) for i, bit in enumerate(a_L)])
-    A_pt = backend.add(A_pt, backend.mul(gens.h, alpha))
+    ones = backend.sum([G[i] for i, bit in enumerate(a_L) if bit])
+    zeros = backend.sum([H[i] for i, bit in enumerate(a_L) if not bit])
+    A_pt = backend.add(backend.add(ones, backend.neg(zeros)), backend.mul(gens.h, alpha))
     rho = random_scalar(rng)
     s_L = [random_scalar(rng) for _ in range(N)]
     s_R = [random_scalar(rng) for _ in range(N)]
@@ -311,7 +313,7 @@ def prove(
     t.append_message(b"mu", scalar_to_bytes(mu))
     w = t.challenge_scalar(b"w")
 
-    folder = make_folder(backend, G, H, G_all, H_all)
+    folder = make_folder(backend, G, H)
     L, Rr, a_fin, b_fin = _ipa_prove(backend, t, gens.u, w, folder, ys, l_vec, r_vec)
     return RangeProof(A_b, S_b, T1_b, T2_b, t_hat, tau_x, mu, L, Rr, a_fin, b_fin)
 
@@ -330,7 +332,8 @@ def _ipa_prove(
     H'_i = weight_i^-1 * H_i.
 
     ``folder`` holds the generators as G' = sigma*Ghat, H'_j = eta*tau_j*Hhat_j
-    (``zksolv.core.fold``); L and R are one multi-scalar multiplication each.
+    and computes L and R, one multi-scalar multiplication each
+    (``zksolv.core.fold``).
     """
     n = len(a)
     tau = tensor(batch_inv(ys))
@@ -338,28 +341,9 @@ def _ipa_prove(
     R_out: list[bytes] = []
     for y_k in ys:
         h = n // 2
-        a_lo, a_hi = a[:h], a[h:n]
-        b_lo, b_hi = b[:h], b[h:n]
-        c_L = inner_product(a_lo, b_hi)
-        c_R = inner_product(a_hi, b_lo)
-        Ghat, Hhat = folder.current()
-        sigma, eta = folder.sigma, folder.eta
-        L_pt = backend.msm(
-            [*Ghat[h:n], *Hhat[:h], U],
-            [
-                *(sigma * v for v in a_lo),
-                *(eta * v * tj for v, tj in zip(b_hi, tau[:h], strict=True)),
-                c_L * w,
-            ],
-        )
-        R_pt = backend.msm(
-            [*Ghat[:h], *Hhat[h:n], U],
-            [
-                *(sigma * v for v in a_hi),
-                *(eta * v * tj for v, tj in zip(b_lo, tau[h:n], strict=True)),
-                c_R * w,
-            ],
-        )
+        c_L = inner_product(a[:h], b[h:n])
+        c_R = inner_product(a[h:n], b[:h])
+        L_pt, R_pt = folder.cross_terms(a, b, tau, (c_L * w % R, c_R * w % R), U)
         L_b, R_b = backend.encode(L_pt), backend.encode(R_pt)
         L_out.append(L_b)
         R_out.append(R_b)
@@ -367,8 +351,8 @@ def _ipa_prove(
         t.append_message(b"R", R_b)
         u = t.challenge_short(b"u")
         u_inv = pow(u, -1, R)
-        a = [(lo + u * hi) % R for lo, hi in zip(a_lo, a_hi, strict=True)]
-        b = [(lo + u_inv * hi) % R for lo, hi in zip(b_lo, b_hi, strict=True)]
+        a = [(lo + u * hi) % R for lo, hi in zip(a[:h], a[h:n], strict=True)]
+        b = [(lo + u_inv * hi) % R for lo, hi in zip(b[:h], b[h:n], strict=True)]
         if h > 1:
             folder.fold(u, u_inv, y_k, pow(y_k, -1, R))
         n = h
@@ -445,25 +429,26 @@ def _equation(
 
     # G_f = sum_i s_i G_i with s_i = prod_k u_k^-bit_k(i); the final H'
     # coefficient on H_i is b * prod_k (u_k / y_k)^bit_k(i).
-    s = tensor(u_invs)
-    s_inv_w_inv = tensor([uk * yi % R for uk, yi in zip(us, y_invs, strict=True)])
-    w_inv = tensor(y_invs)
+    a, b = proof.a, proof.b
+    # G coefficients: weight*(a*s_i + z) with s = tensor(u^-1).
+    wz = weight * z % R
+    G_coef = [(v + wz) % R for v in tensor(u_invs, weight * a)]
+    # H coefficients: weight*(b*(s^-1 w^-1)_k - z^(2+j) 2^i w^-1_k - z),
+    # k = j*n + i; the first term is one tensor, the second a tensor times
+    # the per-position constant weight*z^(2+j)*2^i.
     z_pow = powers(z, M + 3)
     sum_w = 1
     for y_k in ys:
         sum_w = sum_w * (1 + y_k) % R
     sum_2 = (1 << n) - 1
     delta = ((z - z_pow[2]) * sum_w - sum_2 * sum(z_pow[3 + j] for j in range(M))) % R
-
-    a, b = proof.a, proof.b
+    first = tensor([uk * yi % R for uk, yi in zip(us, y_invs, strict=True)], weight * b)
+    w_inv = tensor(y_invs)
+    two_z = [weight * z_pow[2 + j] % R << i for j in range(M) for i in range(n)]
+    H_coef = [
+        (f - c * wi - wz) % R for f, c, wi in zip(first, two_z, w_inv, strict=True)
+    ]
     wc = weight * c % R
-    G_coef = [weight * (a * si + z) % R for si in s]
-    H_coef = [0] * N
-    for j in range(M):
-        zj = z_pow[2 + j]
-        for i in range(n):
-            k = j * n + i
-            H_coef[k] = weight * (b * s_inv_w_inv[k] - zj * (1 << i) * w_inv[k] - z) % R
     points = [A, S, T1, T2, *V, *Ls, *Rs]
     scalars = [
         -weight,
@@ -495,20 +480,23 @@ def _check(backend: Backend, equations: list[_Equation]) -> bool:
     points: list[Point] = []
     scalars: list[int] = []
     for e in equations:
-        for i, v in enumerate(e.G):
-            G_coef[i] += v
-        for i, v in enumerate(e.H):
-            H_coef[i] += v
+        if len(e.G) == N:
+            G_coef = [x + y for x, y in zip(G_coef, e.G, strict=True)]
+            H_coef = [x + y for x, y in zip(H_coef, e.H, strict=True)]
+        else:
+            for i, v in enumerate(e.G):
+                G_coef[i] += v
+            for i, v in enumerate(e.H):
+                H_coef[i] += v
         g += e.g
         h += e.h
         u += e.u
         points += e.points
         scalars += e.scalars
-    total = backend.msm(
+    return backend.msm_is_identity(
         [*G[:N], *H[:N], gens.g, gens.h, gens.u, *points],
         [*G_coef, *H_coef, g, h, u, *scalars],
     )
-    return backend.is_identity(total)
 
 
 def verify(statement: RangeStatement, proof: RangeProof, *, backend: Backend | None = None) -> None:

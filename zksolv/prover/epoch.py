@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
-from zksolv.core import fold, rangeproof
+from zksolv.core import rangeproof
 from zksolv.core.field import R, random_scalar, scalar_to_bytes
 from zksolv.core.generators import generators
 from zksolv.core.group import Backend, get_backend
@@ -262,7 +262,6 @@ def prove_epoch(
     gens = generators(backend)
     gens.vectors(circ.LEAF_BITS * (1 << (S * k - 1).bit_length()))
     gens.vectors(circ.MARGIN_BITS * (1 << (k - 1).bit_length()))
-    fold.prepare(backend, *gens.vectors(0))
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     db_path.parent.mkdir(parents=True, exist_ok=True)
