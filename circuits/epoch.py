@@ -59,11 +59,11 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from zksolv.core.field import R
-from zksolv.core.group import Backend, Point
+from zksolv.core.group import POINT_BYTES, Backend, Point
 from zksolv.core.rangeproof import RangeStatement
 
 CIRCUIT_SUITE_ID = "zksolv/circuits/epoch/v1"
@@ -190,7 +190,37 @@ def node_commitments(
 
 
 def encode_points(backend: Backend, points: Sequence[Point]) -> bytes:
-    return b"".join(backend.encode(p) for p in points)
+    return b"".join(backend.encode_many(points))
+
+
+Level = tuple[list[list[Point]], list[bytes], list[bytes]]
+
+
+def tree_levels(backend: Backend, k: int, level: Level) -> Iterator[Level]:
+    """Every level above ``level`` up to the root, as (points, encodings,
+    hashes) per node: [tree-sum] and [tree-hash] applied pairwise. A level's
+    encodings are made in one batch (one field inversion on mcl)."""
+    points, encodings, hashes = level
+    while len(points) > 1:
+        pairs = range(0, len(points), 2)
+        nxt_pts = [node_commitments(backend, points[i], points[i + 1]) for i in pairs]
+        flat = backend.encode_many([p for node in nxt_pts for p in node])
+        size = k * POINT_BYTES
+        joined = b"".join(flat)
+        nxt_enc = [joined[i * size : (i + 1) * size] for i in range(len(nxt_pts))]
+        nxt_hash = [
+            node_hash(encodings[i], hashes[i], encodings[i + 1], hashes[i + 1]) for i in pairs
+        ]
+        points, encodings, hashes = nxt_pts, nxt_enc, nxt_hash
+        yield points, encodings, hashes
+
+
+def tree_root(backend: Backend, k: int, level: Level) -> Level:
+    """The root level (one node) of the tree whose bottom is ``level``."""
+    top = level
+    for top in tree_levels(backend, k, level):  # noqa: B007 - the last level is the root
+        pass
+    return top
 
 
 def leaf_context(header_digest: bytes, shard: int) -> bytes:

@@ -76,7 +76,7 @@ def _profile_split(backend: Backend, case: Case) -> dict[str, float]:
     for (filename, _, func), (_, _, tottime, _, _) in stats.items():
         if func in ("msm_into", "msm", "multiexp_unchecked") and "fold" not in filename:
             groups["msm"] += tottime
-        elif func in ("mul_each", "add_halves", "fold") or "fold.py" in filename and func == "<listcomp>":
+        elif func in ("mul_each", "add_each", "add_halves", "fold"):
             groups["folds"] += tottime
         elif func in ("encode", "encode_many", "encode_all", "to_compressed_bytes"):
             groups["encode"] += tottime

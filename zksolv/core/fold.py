@@ -101,10 +101,9 @@ class GenericFolder:
 
     def fold(self, u: int, u_inv: int, y_k: int, y_k_inv: int) -> None:
         h = len(self.G) // 2
-        mul, add = self.backend.mul, self.backend.add
-        G, H = self.G, self.H
-        self.G = [add(mul(G[j], u), G[h + j]) for j in range(h)]
-        self.H = [add(mul(H[j], y_k), mul(H[h + j], u)) for j in range(h)]
+        be, G, H = self.backend, self.G, self.H
+        self.G = be.add_each(be.mul_each(G[:h], [u] * h), G[h:])
+        self.H = be.add_each(be.mul_each(H[:h], [y_k] * h), be.mul_each(H[h:], [u] * h))
         self.sigma = self.sigma * u_inv % R
         self.eta = self.eta * y_k_inv % R
 

@@ -90,6 +90,29 @@ class Backend:
         """sum_i scalars[i] * points[i]. Scalars are ints, any sign."""
         raise NotImplementedError
 
+    def to_affine(self, points: Sequence[Point]) -> list[tuple[int, int]]:
+        """(x, y) of each point (none the identity)."""
+        raise NotImplementedError
+
+    def from_affine_unchecked(self, coords: Sequence[tuple[int, int]]) -> list[Point]:
+        """Points from affine (x, y) the caller has already checked (on the
+        curve and pinned, as ``zksolv.core.generators`` does)."""
+        raise NotImplementedError
+
+    def mul_each(self, points: Sequence[Point], scalars: Sequence[int]) -> list[Point]:
+        """[scalars[i] * points[i]] (backends may batch the work)."""
+        out = []
+        for p, k in zip(points, scalars, strict=True):
+            out.append(self.mul(p, k))
+        return out
+
+    def add_each(self, a: Sequence[Point], b: Sequence[Point]) -> list[Point]:
+        """[a[i] + b[i]]."""
+        out = []
+        for p, q in zip(a, b, strict=True):
+            out.append(self.add(p, q))
+        return out
+
     def msm_is_identity(self, points: Sequence[Point], scalars: Sequence[int]) -> bool:
         """Whether sum_i scalars[i] * points[i] is the identity (a verifier's
         check; backends may skip work a common nonzero factor cannot change)."""
@@ -182,6 +205,17 @@ class ArkworksBackend(Backend):
     def encode(self, p: Point) -> bytes:
         return bytes(p.to_compressed_bytes())
 
+    def to_affine(self, points: Sequence[Point]) -> list[tuple[int, int]]:
+        out = []
+        for p in points:
+            xy = bytes(p.to_xy_bytes_be())
+            out.append((int.from_bytes(xy[:48], "big"), int.from_bytes(xy[48:], "big")))
+        return out
+
+    def from_affine_unchecked(self, coords: Sequence[tuple[int, int]]) -> list[Point]:
+        make = self._G1.from_xy_bytes_unchecked_be
+        return [make(x.to_bytes(48, "big") + y.to_bytes(48, "big")) for x, y in coords]
+
     def _decode_point(self, data: bytes, what: str) -> Point:
         try:
             p = self._G1.from_compressed_bytes(data)
@@ -241,6 +275,17 @@ class PyEccBackend(Backend):
 
     def encode(self, p: Point) -> bytes:
         return self._pc.compress_G1(p).to_bytes(POINT_BYTES, "big")
+
+    def to_affine(self, points: Sequence[Point]) -> list[tuple[int, int]]:
+        out = []
+        for p in points:
+            x, y = self._bls.normalize(p)
+            out.append((int(x), int(y)))
+        return out
+
+    def from_affine_unchecked(self, coords: Sequence[tuple[int, int]]) -> list[Point]:
+        FQ = self._bls.FQ
+        return [(FQ(x), FQ(y), FQ.one()) for x, y in coords]
 
     def _decode_point(self, data: bytes, what: str) -> Point:
         try:

@@ -50,7 +50,7 @@ import importlib.util
 from collections.abc import Iterable, Sequence
 
 from zksolv.core.field import R
-from zksolv.core.group import POINT_BYTES, Backend, Point
+from zksolv.core.group import POINT_BYTES, Backend, P, Point
 from zksolv.errors import FormatError
 
 PYMCL_VERSION = "1.0.2"
@@ -63,8 +63,12 @@ _MCL_BLS12_381 = 5
 _MCLBN_COMPILED_TIME_VAR = 4 * 10 + 6  # Fr units * 10 + Fp units (64-bit limbs)
 _MCL_MAP_TO_MODE_HASH_TO_CURVE = 5
 
-# A scalar k goes to mcl as its Montgomery form k * 2^256 mod r.
+# A scalar k goes to mcl as its Montgomery form k * 2^256 mod r; a base
+# field element x as x * 2^384 mod p.
 MONT = pow(2, 256, R)
+_FP_MONT = pow(2, 384, P)
+_FP_MONT_INV = pow(_FP_MONT, -1, P)
+_FP_ONE = _FP_MONT.to_bytes(48, "little")
 
 _vp = ctypes.c_void_p
 _sz = ctypes.c_size_t
@@ -295,6 +299,35 @@ class MclBackend(Backend):
         if len(points) != len(scalars):
             raise ValueError("msm: points and scalars differ in length")
         return msm(G1Vec.of(points), fr_bytes(scalars))
+
+    def to_affine(self, points: Sequence[Point]) -> list[tuple[int, int]]:
+        vec = G1Vec.of(points)
+        normalize(vec)
+        out = []
+        for raw in vec.points():
+            x = int.from_bytes(raw[:48], "little") * _FP_MONT_INV % P
+            y = int.from_bytes(raw[48:96], "little") * _FP_MONT_INV % P
+            out.append((x, y))
+        return out
+
+    def from_affine_unchecked(self, coords: Sequence[tuple[int, int]]) -> list[Point]:
+        m = _FP_MONT
+        return [
+            (x * m % P).to_bytes(48, "little") + (y * m % P).to_bytes(48, "little") + _FP_ONE
+            for x, y in coords
+        ]
+
+    def mul_each(self, points: Sequence[Point], scalars: Sequence[int]) -> list[Point]:
+        vec = G1Vec.of(points)
+        mul_each(vec, 0, vec.n, fr_bytes(scalars))
+        return vec.points()
+
+    def add_each(self, a: Sequence[Point], b: Sequence[Point]) -> list[Point]:
+        if len(a) != len(b):
+            raise ValueError("add_each: lengths differ")
+        vec = G1Vec.of([*a, *b])
+        add_halves(vec, len(a))
+        return vec.points()[: len(a)]
 
     def msm_is_identity(self, points: Sequence[Point], scalars: Sequence[int]) -> bool:
         # Scalars passed as they are: mcl reads them as k * 2^-256, and a

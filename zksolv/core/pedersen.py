@@ -24,6 +24,18 @@ def commit(backend: Backend, value: int, blinding: int) -> Point:
     return backend.msm([gens.g, gens.h], [value, blinding])
 
 
+def commit_many(backend: Backend, values: Sequence[int], blindings: Sequence[int]) -> list[Point]:
+    """[v_i*g + gamma_i*h] for many openings: two batched multiplications
+    and one batched addition (one C call each on mcl but the additions)."""
+    if len(values) != len(blindings):
+        raise ValueError("commit_many: one blinding per value")
+    gens = generators(backend)
+    n = len(values)
+    return backend.add_each(
+        backend.mul_each([gens.g] * n, values), backend.mul_each([gens.h] * n, blindings)
+    )
+
+
 def commit_vector(backend: Backend, a: Sequence[int], b: Sequence[int], blinding: int) -> Point:
     """<a, G> + <b, H> + gamma*h, with G, H the first len(a) vector bases."""
     if len(a) != len(b):

@@ -39,7 +39,7 @@ from zksolv.core import rangeproof
 from zksolv.core.field import R, random_scalar, scalar_to_bytes
 from zksolv.core.generators import generators
 from zksolv.core.group import Backend, get_backend
-from zksolv.core.pedersen import commit
+from zksolv.core.pedersen import commit_many
 from zksolv.errors import InputError, InsolventError, ZksolvError
 from zksolv.snapshot import open_snapshot
 from zksolv.verifier.bundle import verify_bundle
@@ -94,28 +94,18 @@ def prove_shard(job: ShardJob) -> ShardResult:
     backend = get_backend(job.backend)
     k = job.header.k
     S = len(job.hashes)
-    points = [commit(backend, v, r) for v, r in zip(job.values, job.blindings, strict=True)]
-    encoded = [backend.encode(p) for p in points]
+    points = commit_many(backend, job.values, job.blindings)
+    encoded = backend.encode_many(points)
     level_pts = [points[i * k : (i + 1) * k] for i in range(S)]
     level_enc = [b"".join(encoded[i * k : (i + 1) * k]) for i in range(S)]
-    level_hash = list(job.hashes)
-    records = b"".join(c + h for c, h in zip(level_enc, level_hash, strict=True))
-    levels: list[tuple[bytes, ...]] = []
-    while len(level_pts) > 1:
-        nxt_pts, nxt_enc, nxt_hash = [], [], []
-        for i in range(0, len(level_pts), 2):
-            pts = circ.node_commitments(backend, level_pts[i], level_pts[i + 1])
-            enc = circ.encode_points(backend, pts)
-            nxt_pts.append(pts)
-            nxt_enc.append(enc)
-            nxt_hash.append(
-                circ.node_hash(level_enc[i], level_hash[i], level_enc[i + 1], level_hash[i + 1])
-            )
-        level_pts, level_enc, level_hash = nxt_pts, nxt_enc, nxt_hash
-        levels.append(tuple(c + h for c, h in zip(level_enc, level_hash, strict=True)))
+    records = b"".join(c + h for c, h in zip(level_enc, job.hashes, strict=True))
+    levels = tuple(
+        tuple(c + h for c, h in zip(enc, hashes, strict=True))
+        for _, enc, hashes in circ.tree_levels(backend, k, (level_pts, level_enc, list(job.hashes)))
+    )
     statement = circ.leaf_statement(job.header, job.digest, job.shard, encoded)
     proof = rangeproof.prove(statement, job.values, job.blindings, backend=backend)
-    return ShardResult(job.shard, records, tuple(levels), proof.to_bytes())
+    return ShardResult(job.shard, records, levels, proof.to_bytes())
 
 
 def _run_jobs(jobs: Iterator[ShardJob], workers: int) -> Iterator[ShardResult]:
@@ -323,25 +313,20 @@ def prove_epoch(
         cpart = k * 48
         level_enc = [r[:cpart] for r in shard_roots]
         level_hash = [r[cpart:] for r in shard_roots]
-        level_pts = [
-            [backend.decode(e[j * 48 : (j + 1) * 48], what="node") for j in range(k)]
-            for e in level_enc
-        ]
+        level: circ.Level = (
+            [
+                [backend.decode(e[j * 48 : (j + 1) * 48], what="node") for j in range(k)]
+                for e in level_enc
+            ],
+            level_enc,
+            level_hash,
+        )
         lvl = S.bit_length() - 1
-        while len(level_pts) > 1:
+        for level in circ.tree_levels(backend, k, level):  # noqa: B020 - walks up the tree
             lvl += 1
-            nxt_pts, nxt_enc, nxt_hash = [], [], []
-            for i in range(0, len(level_pts), 2):
-                pts = circ.node_commitments(backend, level_pts[i], level_pts[i + 1])
-                nxt_pts.append(pts)
-                nxt_enc.append(circ.encode_points(backend, pts))
-                nxt_hash.append(
-                    circ.node_hash(level_enc[i], level_hash[i], level_enc[i + 1], level_hash[i + 1])
-                )
-            level_pts, level_enc, level_hash = nxt_pts, nxt_enc, nxt_hash
-            db.insert_level(lvl, 0, [c + h for c, h in zip(level_enc, level_hash, strict=True)])
-        roots = level_pts[0]
-        root_hash = level_hash[0]
+            db.insert_level(lvl, 0, [c + h for c, h in zip(level[1], level[2], strict=True)])
+        roots = level[0][0]
+        root_hash = level[2][0]
         root_enc = [backend.encode(p) for p in roots]
 
         # solvency

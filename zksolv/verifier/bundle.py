@@ -279,19 +279,10 @@ def recompute_root(backend: Backend, k: int, leaf_points: Sequence[Sequence[Poin
                    leaf_commitments: Sequence[bytes], leaf_hashes: Sequence[bytes]
                    ) -> tuple[list[Point], bytes]:
     """Fold the leaves with [tree-sum] and [tree-hash]; return (C_root, h_root)."""
-    pts: list[Sequence[Point]] = list(leaf_points)
-    enc = list(leaf_commitments)
-    hs = list(leaf_hashes)
-    while len(pts) > 1:
-        nxt_pts: list[Sequence[Point]] = []
-        nxt_enc, nxt_hs = [], []
-        for i in range(0, len(pts), 2):
-            c = circ.node_commitments(backend, pts[i], pts[i + 1])
-            nxt_pts.append(c)
-            nxt_enc.append(circ.encode_points(backend, c))
-            nxt_hs.append(circ.node_hash(enc[i], hs[i], enc[i + 1], hs[i + 1]))
-        pts, enc, hs = nxt_pts, nxt_enc, nxt_hs
-    return list(pts[0]), hs[0]
+    level: circ.Level = ([list(p) for p in leaf_points], list(leaf_commitments),
+                         list(leaf_hashes))
+    root = circ.tree_root(backend, k, level)
+    return list(root[0][0]), root[2][0]
 
 
 def _parse_proof(data: bytes, check: str, what: str) -> rangeproof.RangeProof:
@@ -301,45 +292,107 @@ def _parse_proof(data: bytes, check: str, what: str) -> rangeproof.RangeProof:
         raise _fail(check, f"{what}: {exc}") from exc
 
 
-def _check_chunk(job: tuple[str, list[tuple[rangeproof.RangeStatement, rangeproof.RangeProof]]]
-                 ) -> int | None:
-    """None if the chunk batch-verifies, else the index of its first bad proof
-    (-1 if only the batch as a whole fails)."""
-    backend_name, pairs = job
-    backend = get_backend(backend_name)
-    try:
-        rangeproof.batch_verify(pairs, backend=backend)
-        return None
-    except (VerificationError, FormatError):
-        bad = rangeproof.find_invalid(pairs, backend=backend)
-        return -1 if bad is None else bad
+@dataclass(frozen=True)
+class _ShardChunk:
+    """The shards [first, first + count) of a bundle: their leaf records and
+    range proofs, checked together in one worker."""
+
+    backend: str
+    header: circ.EpochHeader
+    digest: bytes
+    first: int
+    leaves: bytes
+    proofs: bytes
 
 
-def _batch(backend: Backend, items: list[tuple[str, str, rangeproof.RangeStatement,
-                                               rangeproof.RangeProof]], jobs: int = 1,
-           bar: Progress | None = None) -> None:
-    """Batch-verify in chunks of BATCH_PROOFS (in ``jobs`` worker processes
-    when there are several chunks); name the first bad proof on failure."""
-    bar = bar or _no_progress
-    chunks = [items[i : i + BATCH_PROOFS] for i in range(0, len(items), BATCH_PROOFS)]
-    work = [(backend.name, [(st, pf) for _, _, st, pf in chunk]) for chunk in chunks]
+@dataclass(frozen=True)
+class _ChunkResult:
+    roots: tuple[bytes, ...]       # per shard: its subtree root, k*48 + 32 bytes
+    encoding_error: str | None     # first leaf that does not decode
+    range_error: str | None        # first shard whose range proof fails
+
+
+def _check_shards(chunk: _ShardChunk) -> _ChunkResult:
+    """Decode the chunk's leaves [leaf-encoding], fold each shard's subtree
+    [tree-sum] [tree-hash] and batch-verify its range proofs [leaf-range],
+    reusing the decoded leaf commitments as the proofs' V."""
+    backend = get_backend(chunk.backend)
+    header = chunk.header
+    k, S = header.k, header.shard_leaves
+    rec = layout.leaf_record_size(k)
+    cpart = k * POINT_BYTES
+    proof_len = layout.leaf_proof_size(S, k)
+    count = len(chunk.proofs) // proof_len
+    roots: list[bytes] = []
+    decoded: dict[bytes, Point] = {}
+    pairs: list[tuple[rangeproof.RangeStatement, rangeproof.RangeProof]] = []
+    range_error = None
+    for n in range(count):
+        shard = chunk.first + n
+        base = n * S * rec
+        enc = [chunk.leaves[base + i * rec : base + i * rec + cpart] for i in range(S)]
+        hashes = [chunk.leaves[base + i * rec + cpart : base + (i + 1) * rec] for i in range(S)]
+        commits = [e[j * POINT_BYTES : (j + 1) * POINT_BYTES] for e in enc for j in range(k)]
+        try:
+            flat = [
+                backend.decode(c, what=f"leaf {shard * S + i // k} asset {i % k}")
+                for i, c in enumerate(commits)
+            ]
+        except FormatError as exc:
+            return _ChunkResult(tuple(roots), str(exc), None)
+        decoded.update(zip(commits, flat, strict=True))
+        level: circ.Level = ([flat[i * k : (i + 1) * k] for i in range(S)], enc, hashes)
+        root = circ.tree_root(backend, k, level)
+        roots.append(root[1][0] + root[2][0])
+        try:
+            pf = rangeproof.RangeProof.from_bytes(chunk.proofs[n * proof_len : (n + 1) * proof_len])
+        except FormatError as exc:
+            range_error = range_error or f"shard {shard}: {exc}"
+            continue
+        pairs.append((circ.leaf_statement(header, chunk.digest, shard, commits), pf))
+    if range_error is None and pairs:
+        try:
+            rangeproof.batch_verify(pairs, backend=backend, decoded=decoded)
+        except (VerificationError, FormatError):
+            bad = rangeproof.find_invalid(pairs, backend=backend)
+            where = f"shard {chunk.first + bad}" if bad is not None else (
+                f"shards {chunk.first}..{chunk.first + count - 1}")
+            range_error = f"{where}: range proof does not verify"
+    return _ChunkResult(tuple(roots), None, range_error)
+
+
+def _shard_chunks(backend: Backend, header: circ.EpochHeader, digest: bytes, leaves: bytes,
+                  proofs: bytes) -> list[_ShardChunk]:
+    rec = layout.leaf_record_size(header.k)
+    proof_len = layout.leaf_proof_size(header.shard_leaves, header.k)
+    per = header.shard_leaves * rec
+    chunks = []
+    for first in range(0, header.shards, BATCH_PROOFS):
+        last = min(first + BATCH_PROOFS, header.shards)
+        chunks.append(_ShardChunk(backend.name, header, digest, first,
+                                  leaves[first * per : last * per],
+                                  proofs[first * proof_len : last * proof_len]))
+    return chunks
+
+
+def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
+                bar: Progress) -> list[_ChunkResult]:
+    """Every chunk's result, in worker processes when ``jobs`` > 1; stops at
+    the first undecodable leaf (the first check to report)."""
     if jobs > 1 and len(chunks) > 1:
         # derive every generator once, before the fork, so workers inherit them
-        generators(backend).vectors(max(st.bits * (1 << (st.m - 1).bit_length())
-                                        for _, _, st, _ in items))
+        proof_bits = circ.LEAF_BITS * (1 << (chunks[0].header.shard_leaves
+                                             * chunks[0].header.k - 1).bit_length())
+        generators(backend).vectors(proof_bits)
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx) as pool:
-            results = list(bar(pool.map(_check_chunk, work), len(work), "range proofs"))
-    else:
-        results = []
-        for job in bar(work, len(work), "range proofs"):
-            results.append(_check_chunk(job))
-            if results[-1] is not None:
-                break
-    for chunk, bad in zip(chunks, results, strict=False):
-        if bad is not None:
-            tag, what = chunk[max(bad, 0)][0], chunk[max(bad, 0)][1]
-            raise _fail(tag, f"{what}: range proof does not verify")
+            return list(bar(pool.map(_check_shards, chunks), len(chunks), "shards"))
+    results = []
+    for chunk in bar(chunks, len(chunks), "shards"):
+        results.append(_check_shards(chunk))
+        if results[-1].encoding_error:
+            break
+    return results
 
 
 def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = None,
@@ -371,19 +424,27 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     if expect_epoch is not None and header.epoch != expect_epoch:
         raise _fail("epoch-mismatch", f"bundle is epoch {header.epoch}, expected {expect_epoch}")
 
-    leaves = data[layout.LEAVES_FILE]
-    cpart = k * POINT_BYTES
-    leaf_enc = [leaves[i * rec : i * rec + cpart] for i in range(header.leaves)]
-    leaf_hashes = [leaves[i * rec + cpart : (i + 1) * rec] for i in range(header.leaves)]
-    leaf_pts = [
-        [_decode(backend, leaf_enc[i][j * POINT_BYTES : (j + 1) * POINT_BYTES], "leaf-encoding",
-                 f"leaf {i} asset {j}") for j in range(k)]
-        for i in bar(range(header.leaves), header.leaves, "decode leaves")
-    ]
+    digest = header.digest()
+    chunks = _shard_chunks(backend, header, digest, data[layout.LEAVES_FILE],
+                           data[layout.RANGE_FILE])
+    results = _run_chunks(backend, chunks, jobs, bar)
+    for res in results:
+        if res.encoding_error:
+            raise _fail("leaf-encoding", res.encoding_error)
     checks.append("leaf-encoding")
 
-    roots, root_hash = recompute_root(backend, k, leaf_pts, leaf_enc, leaf_hashes)
-    root_enc = tuple(backend.encode(p) for p in roots)
+    cpart = k * POINT_BYTES
+    shard_roots = [r for res in results for r in res.roots]
+    top: circ.Level = (
+        [[_decode(backend, r[j * POINT_BYTES : (j + 1) * POINT_BYTES], "tree-root",
+                  f"shard {s} root asset {j}") for j in range(k)]
+         for s, r in enumerate(shard_roots)],
+        [r[:cpart] for r in shard_roots],
+        [r[cpart:] for r in shard_roots],
+    )
+    top = circ.tree_root(backend, k, top)
+    roots, root_hash = top[0][0], top[2][0]
+    root_enc = tuple(top[1][0][j * POINT_BYTES : (j + 1) * POINT_BYTES] for j in range(k))
     if root_hash != parsed.root_hash:
         raise _fail("tree-root", "recomputed root hash differs from the manifest")
     if root_enc != parsed.root_commitments:
@@ -405,18 +466,10 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
                 raise _fail("solvency-asset", f"{a.symbol}: revealed liabilities exceed reserves")
         checks.append("totals-opening")
 
-    digest = header.digest()
+    for res in results:
+        if res.range_error:
+            raise _fail("leaf-range", res.range_error)
     items = []
-    rp = data[layout.RANGE_FILE]
-    for s in range(header.shards):
-        pf = _parse_proof(rp[s * proof_len : (s + 1) * proof_len], "leaf-range", f"shard {s}")
-        commits = [
-            leaf_enc[i][j * POINT_BYTES : (j + 1) * POINT_BYTES]
-            for i in range(s * header.shard_leaves, (s + 1) * header.shard_leaves)
-            for j in range(k)
-        ]
-        items.append(("leaf-range", f"shard {s}",
-                      circ.leaf_statement(header, digest, s, commits), pf))
     sp = data[layout.SOLVENCY_FILE]
     margins = circ.asset_margins(backend, gens.g, header.assets, roots)
     asset_st = circ.asset_statement(digest, root_hash, [backend.encode(p) for p in margins])
@@ -431,7 +484,12 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     for p in margins:
         if backend.is_identity(p):
             raise _fail("solvency-asset", "a margin commitment is the identity")
-    _batch(backend, items, jobs, bar)
+    try:
+        rangeproof.batch_verify([(st, pf) for _, _, st, pf in items], backend=backend)
+    except (VerificationError, FormatError):
+        bad = rangeproof.find_invalid([(st, pf) for _, _, st, pf in items], backend=backend)
+        tag, what = items[bad or 0][0], items[bad or 0][1]
+        raise _fail(tag, f"{what}: range proof does not verify") from None
     checks += ["leaf-range", "solvency-asset", "solvency-valued"]
 
     return BundleReport(

@@ -1,0 +1,101 @@
+"""Generators: the pinned chunk digests are what hash-to-curve gives, and
+the cache is used only when it proves to hold exactly those points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zksolv.core import generators as gm
+from zksolv.core import mcl
+from zksolv.core.group import P, get_backend
+
+FAST = get_backend("mcl" if mcl.available() else "arkworks")
+
+
+def test_every_pinned_chunk_is_what_hash_to_curve_gives() -> None:
+    assert len(gm.PINNED_CHUNK_DIGESTS) == 32
+    assert gm.chunk_digests(FAST, 32) == list(gm.PINNED_CHUNK_DIGESTS)
+
+
+def test_first_pinned_chunk_on_the_reference_backend() -> None:
+    assert gm.chunk_digests(get_backend("arkworks"), 1) == [gm.PINNED_CHUNK_DIGESTS[0]]
+
+
+def test_compressed_from_affine_is_the_backend_encoding() -> None:
+    for name in ("arkworks", "py_ecc") + (("mcl",) if mcl.available() else ()):
+        be = get_backend(name)
+        pts = [be.hash_to_curve(bytes([i]), gm.GENERATOR_DST) for i in range(4)]
+        assert [gm.compressed_from_affine(x, y) for x, y in be.to_affine(pts)] == [
+            be.encode(p) for p in pts
+        ]
+        assert [be.encode(p) for p in be.from_affine_unchecked(be.to_affine(pts))] == [
+            be.encode(p) for p in pts
+        ]
+
+
+def _fresh(name: str, n: int) -> list[bytes]:
+    be = get_backend(name)
+    G, H = gm.GeneratorSet(be).vectors(n)
+    return [be.encode(p) for p in (*G[:n], *H[:n])]
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(gm.CACHE_ENV, str(tmp_path))
+    return tmp_path
+
+
+def _forbid_derivation(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    be = get_backend(name)
+    derive = be.hash_to_curve
+
+    def refuse(msg: bytes, dst: bytes) -> object:
+        if msg[:1] in (b"G", b"H") and len(msg) == 5:
+            raise AssertionError("derived a vector generator although the cache held it")
+        return derive(msg, dst)
+
+    monkeypatch.setattr(get_backend(name), "hash_to_curve", refuse)
+
+
+def test_a_derived_chunk_is_cached_and_then_loaded(cache: Path, monkeypatch) -> None:
+    expected = _fresh(FAST.name, gm.CHUNK)
+    path = cache / "generators-v1-0000.bin"
+    assert path.stat().st_size == 2 * gm.CHUNK * 96
+    _forbid_derivation(monkeypatch, "arkworks")
+    # the cache is backend-neutral: arkworks loads what mcl wrote
+    assert _fresh("arkworks", gm.CHUNK) == expected
+
+
+def _tamper(path: Path, how: str) -> None:
+    raw = bytearray(path.read_bytes())
+    if how == "flip-x":
+        raw[100] ^= 1
+    elif how == "negate-y":  # still on the curve; the pinned sign bit differs
+        y = int.from_bytes(raw[96 + 48 : 192], "big")
+        raw[96 + 48 : 192] = (P - y).to_bytes(48, "big")
+    elif how == "swap":  # G[0] and H[0] exchanged: every point valid, order wrong
+        raw[0:96], raw[96:192] = raw[96:192], raw[0:96]
+    elif how == "truncate":
+        del raw[-1]
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("how", ["flip-x", "negate-y", "swap", "truncate"])
+def test_a_tampered_cache_is_ignored_and_the_chunk_derived_again(cache: Path, how: str) -> None:
+    expected = _fresh(FAST.name, gm.CHUNK)
+    path = cache / "generators-v1-0000.bin"
+    _tamper(path, how)
+    assert gm.load_cached_chunk(0) is None
+    assert _fresh(FAST.name, gm.CHUNK) == expected
+    # and the derivation rewrote a good file
+    assert gm.load_cached_chunk(0) is not None
+
+
+def test_cache_off_never_touches_the_disk(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(gm.CACHE_ENV, "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _fresh(FAST.name, 8)
+    assert not any(tmp_path.iterdir())
