@@ -180,6 +180,39 @@ def test_py_ecc_backend_tiny_epoch(tmp_path: Path, epoch16: tuple[Path, Path, li
     assert res.exit_code == 0, res.output
 
 
+def test_bundles_verify_across_the_fast_and_reference_paths(
+    tmp_path: Path, epoch16: tuple[Path, Path, list]
+) -> None:
+    """A bundle from the default (fast) path verifies on arkworks; one from
+    arkworks verifies on the default path."""
+    _, bundle, rows = epoch16
+    code, out = verify_json(bundle, backend="arkworks")
+    assert code == 0, out
+    snap = make_snapshot(tmp_path / "snap", rows[:5], epoch=3)
+    prove(snap, tmp_path / "b", backend="arkworks")
+    code, out = verify_json(tmp_path / "b")
+    assert code == 0, out
+
+
+def test_without_mcl_everything_runs_on_the_reference_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where mcl cannot load (another CPU, a Python without a pymcl wheel),
+    the default backend is arkworks and the whole flow still works."""
+    from zksolv.core import group, mcl
+
+    monkeypatch.setattr(mcl, "_library", lambda: mcl.MclUnavailable("not on this platform"))
+    assert not mcl.available()
+    assert group.default_backend_name() == "arkworks"
+    assert group.get_backend().name == "arkworks"
+    with pytest.raises(mcl.MclUnavailable, match="not on this platform"):
+        mcl.library()
+    snap = make_snapshot(tmp_path / "snap", [("alice", (5,)), ("bob", (7,))], assets=ASSETS1)
+    prove(snap, tmp_path / "b")
+    code, out = verify_json(tmp_path / "b")
+    assert code == 0, out
+
+
 def test_demo_small(tmp_path: Path) -> None:
     res = run("demo", "--accounts", "20", "--assets", "2", "--jobs", "1", "--quiet",
               "--keep", tmp_path / "demo")

@@ -237,6 +237,8 @@ def mul_each(points: G1Vec, start: int, count: int, scalars: bytes) -> None:
 def add_halves(points: G1Vec, h: int) -> None:
     """points[j] = points[j] + points[h + j] for j < h (one C call a point:
     mcl exports no vector addition)."""
+    if 2 * h > points.n:
+        raise ValueError("add_halves: buffer holds fewer than 2h points")
     add = library().mclBnG1_add
     at = points.at
     for j in range(h):

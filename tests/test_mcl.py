@@ -1,0 +1,98 @@
+"""The mcl vector layer against the arkworks reference, operation by
+operation, and its load-time checks."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import random
+
+import pytest
+
+from zksolv.core import mcl
+from zksolv.core.field import R
+from zksolv.core.generators import GENERATOR_DST
+from zksolv.core.group import IDENTITY_BYTES, get_backend
+from zksolv.errors import FormatError
+
+pytestmark = pytest.mark.skipif(not mcl.available(), reason="mcl not loadable here")
+
+ARK = get_backend("arkworks")
+
+
+def _points(n: int) -> tuple[list[bytes], list[object]]:
+    fast = get_backend("mcl")
+    msgs = [b"mcl-test-%d" % i for i in range(n)]
+    return ([fast.hash_to_curve(m, GENERATOR_DST) for m in msgs],
+            [ARK.hash_to_curve(m, GENERATOR_DST) for m in msgs])
+
+
+def test_scalars_go_to_mcl_in_montgomery_form() -> None:
+    lib = mcl.library()
+    rng = random.Random(1)
+    for k in [0, 1, R - 1, *(rng.randrange(R) for _ in range(20))]:
+        fr = ctypes.create_string_buffer(mcl.FR_RAW)
+        assert lib.mclBnFr_setLittleEndian(fr, k.to_bytes(32, "little"), 32) == 0
+        assert fr.raw == mcl.fr_bytes([k])
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 300])
+def test_msm_matches_arkworks(n: int) -> None:
+    rng = random.Random(n)
+    ks = [rng.randrange(R) for _ in range(n)]
+    pm, pa = _points(n)
+    assert mcl.G1Vec.of(pm).n == n
+    fast = get_backend("mcl")
+    assert fast.encode(mcl.msm(mcl.G1Vec.of(pm), mcl.fr_bytes(ks))) == ARK.encode(ARK.msm(pa, ks))
+    # negative and unreduced scalars reduce mod r, as on every backend
+    ks2 = [-k for k in ks[:3]] + [k + R for k in ks[3:]]
+    assert fast.encode(fast.msm(pm, ks2)) == ARK.encode(ARK.msm(pa, ks2))
+
+
+def test_mul_each_add_halves_and_batch_encoding_match_arkworks() -> None:
+    rng = random.Random(2)
+    pm, pa = _points(16)
+    ks = [rng.randrange(R) for _ in range(8)]
+    vec = mcl.G1Vec.of(pm)
+    mcl.mul_each(vec, 8, 8, mcl.fr_bytes(ks))  # upper half scaled in place
+    mcl.add_halves(vec, 8)  # lower[j] += upper[j]
+    expected = [ARK.add(pa[j], ARK.mul(pa[8 + j], ks[j])) for j in range(8)]
+    assert mcl.encode_all(vec)[:8] == [ARK.encode(p) for p in expected]
+
+
+def test_shared_inputs_are_never_written() -> None:
+    """mulVec may normalise and mulEach overwrites its input: the backend's
+    list operations work on copies, so callers' points never change."""
+    fast = get_backend("mcl")
+    pm, _ = _points(8)
+    before = list(pm)
+    fast.msm(pm, list(range(1, 9)))
+    fast.mul_each(pm, list(range(1, 9)))
+    fast.add_each(pm[:4], pm[4:])
+    assert pm == before
+
+
+def test_non_canonical_infinity_is_refused_before_mcl_sees_it() -> None:
+    fast = get_backend("mcl")
+    bad = IDENTITY_BYTES[:-1] + b"\x01"  # mcl alone would accept this
+    with pytest.raises(FormatError, match="identity"):
+        fast.decode(bad, allow_identity=True)
+    assert fast.is_identity(fast.decode(IDENTITY_BYTES, allow_identity=True))
+
+
+def test_wrong_pymcl_version_makes_mcl_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "9.9.9" if name == "pymcl" else real(name))
+    with pytest.raises(mcl.MclUnavailable, match="9.9.9 installed"):
+        mcl._load()
+
+
+def test_bounds_are_checked_before_any_c_call() -> None:
+    vec = mcl.G1Vec(4)
+    with pytest.raises(ValueError):
+        mcl.mul_each(vec, 2, 4, mcl.fr_bytes([1] * 4))
+    with pytest.raises(ValueError):
+        mcl.msm_into(ctypes.create_string_buffer(mcl.G1_RAW), vec, 0, 4, mcl.fr_bytes([1] * 3))
+    with pytest.raises(IndexError):
+        vec.copy_in(3, vec, 0, 2)
