@@ -74,11 +74,11 @@ def _profile_split(backend: Backend, case: Case) -> dict[str, float]:
     groups = {"msm": 0.0, "folds": 0.0, "encode": 0.0, "hashing": 0.0, "scalars": 0.0}
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     for (filename, _, func), (_, _, tottime, _, _) in stats.items():
-        if func in ("msm_into", "msm", "multiexp_unchecked") and "fold" not in filename:
+        if "multiexp" in func or func in ("msm_into", "msm") and "fold" not in filename:
             groups["msm"] += tottime
-        elif func in ("mul_each", "add_each", "add_halves", "fold"):
+        elif func in ("mul_each", "add_each", "add_halves", "fold", "mul", "add", "sum", "neg"):
             groups["folds"] += tottime
-        elif func in ("encode", "encode_many", "encode_all", "to_compressed_bytes"):
+        elif func in ("encode", "encode_many", "encode_all") or "compressed" in func:
             groups["encode"] += tottime
         elif "transcript" in filename or "shake" in func or func in ("update", "digest", "copy"):
             groups["hashing"] += tottime
