@@ -154,18 +154,15 @@ def library() -> ctypes.CDLL:
     return lib
 
 
-def fr_bytes(scalars: Iterable[int], factor: int = 1) -> bytes:
-    """The scalars ``k * factor mod r`` as a contiguous ``mclBnFr`` array.
-
-    Callers that already multiply every scalar by a common factor fold
-    ``MONT`` into it and pass ``factor=1`` with pre-scaled scalars through
-    ``fr_bytes_scaled``; everything else goes through here."""
-    f = factor * MONT % R
-    return b"".join([(k * f % R).to_bytes(FR_RAW, "little") for k in scalars])
+def fr_bytes(scalars: Iterable[int]) -> bytes:
+    """The scalars (any ints, reduced mod r) as a contiguous ``mclBnFr``
+    array, in Montgomery form."""
+    return b"".join([(k * MONT % R).to_bytes(FR_RAW, "little") for k in scalars])
 
 
 def fr_bytes_scaled(scalars: Iterable[int]) -> bytes:
-    """Scalars already multiplied by ``MONT`` (and reduced mod r)."""
+    """Scalars already in Montgomery form, in [0, r): callers that multiply
+    every scalar by a common factor anyway fold ``MONT`` into it."""
     return b"".join([k.to_bytes(FR_RAW, "little") for k in scalars])
 
 
@@ -198,11 +195,6 @@ class G1Vec:
     def points(self) -> list[bytes]:
         raw = ctypes.string_at(self.addr, G1_RAW * self.n)
         return [raw[G1_RAW * i : G1_RAW * (i + 1)] for i in range(self.n)]
-
-    def copy_range(self, start: int, stop: int) -> G1Vec:
-        out = G1Vec(stop - start)
-        ctypes.memmove(out.buf, self.at(start), G1_RAW * (stop - start))
-        return out
 
     def copy_in(self, dst: int, src: G1Vec, start: int, count: int) -> None:
         """Copy ``src[start:start+count]`` to ``self[dst:dst+count]``."""
