@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zksolv.core import mcl
 from zksolv.core.field import R
 from zksolv.core.generators import GENERATOR_DST, generators
 from zksolv.core.group import IDENTITY_BYTES, Backend, P, get_backend
@@ -93,6 +94,13 @@ def test_arithmetic_is_byte_identical_across_backends(a: int, b: int) -> None:
     assert ark.encode(ra) == pyecc.encode(rp)
     assert ark.encode(ark.msm([ga.g, ga.h], [a, -b])) == ark.encode(ra)
     assert pyecc.encode(pyecc.msm([gp.g, gp.h], [a, -b])) == pyecc.encode(rp)
+    if mcl.available():
+        fast = get_backend("mcl")
+        gm = generators(fast)
+        rm = fast.add(fast.mul(gm.g, a), fast.neg(fast.mul(gm.h, b)))
+        assert fast.encode(rm) == ark.encode(ra)
+        assert fast.encode(fast.msm([gm.g, gm.h], [a, -b])) == ark.encode(ra)
+        assert fast.encode_many([rm, gm.g]) == [ark.encode(ra), ark.encode(ga.g)]
 
 
 def test_scalars_are_reduced_mod_r(backend: Backend) -> None:
