@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from zksolv import __version__
+from zksolv import __version__, gencache
 from zksolv.cli.common import LazyGroup
 from zksolv.core.group import BACKEND_ENV, BACKENDS
 from zksolv.errors import ZksolvError
@@ -58,6 +58,7 @@ def cli(ctx: click.Context, backend: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["backend"] = backend
+    gencache.install()
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -31,20 +31,18 @@ holds each point's affine (x, y); a chunk is used only if every (x, y) lies
 on the curve y^2 = x^3 + 4 and the compressed encodings they give hash to
 the pinned digest: then each cached point *is* the derived one (x and the
 sign of y are pinned, y is the root on the curve), and so in the subgroup.
-Anything else is ignored and the chunk derived again. The cache lives in
-``$ZKSOLV_CACHE_DIR`` (default ``$XDG_CACHE_HOME/zksolv`` or
-``~/.cache/zksolv``); ``ZKSOLV_CACHE_DIR=off`` disables it.
+Anything else is ignored and the chunk derived again. The core does no I/O:
+where chunks are kept is a ``ChunkStore`` set from outside
+(``zksolv.gencache``, which the command line installs).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 import struct
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Protocol
 
 from zksolv.core.group import Backend, P, Point
 
@@ -57,9 +55,7 @@ def vector_message(kind: bytes, index: int) -> bytes:
 
 
 CHUNK = 1024
-CACHE_ENV = "ZKSOLV_CACHE_DIR"
-_CACHE_NAME = "generators-v1-{:04d}.bin"  # chunk c: CHUNK x (G x||y, H x||y), 96 bytes each
-_AFFINE = 96
+CHUNK_BYTES = 2 * CHUNK * 96  # chunk c: CHUNK x (G x||y, H x||y), big-endian
 # SHA-256 of G[i] || H[i] (compressed) for i in [CHUNK*c, CHUNK*(c+1)).
 # Regenerate with ``python -m zksolv.core.generators``; tests/test_generators.py
 # re-derives every chunk.
@@ -99,6 +95,23 @@ PINNED_CHUNK_DIGESTS: tuple[str, ...] = (
 )
 
 
+class ChunkStore(Protocol):
+    """Where cached chunks live (``zksolv.gencache`` keeps them in files).
+    The core never trusts what ``load`` returns: ``parse_chunk`` checks it."""
+
+    def load(self, chunk: int) -> bytes | None: ...
+
+    def store(self, chunk: int, data: bytes) -> None: ...
+
+
+_STORE: list[ChunkStore | None] = [None]
+
+
+def set_chunk_store(store: ChunkStore | None) -> None:
+    """Use ``store`` for cached generator chunks from now on (None: none)."""
+    _STORE[0] = store
+
+
 def compressed_from_affine(x: int, y: int) -> bytes:
     """ZCash compressed encoding of the affine point (x, y) (not the identity)."""
     flags = 0x80 | (0x20 if y > (P - 1) // 2 else 0)
@@ -107,35 +120,17 @@ def compressed_from_affine(x: int, y: int) -> bytes:
     return bytes(enc)
 
 
-def _cache_dir() -> Path | None:
-    chosen = os.environ.get(CACHE_ENV)
-    if chosen is not None:
-        return None if chosen in ("", "off") else Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "zksolv"
-
-
-def load_cached_chunk(c: int) -> list[tuple[int, int]] | None:
-    """Chunk c's 2*CHUNK affine points (G0, H0, G1, H1, ...), verified as the
-    module doc says, or None."""
-    if c >= len(PINNED_CHUNK_DIGESTS):
-        return None
-    folder = _cache_dir()
-    if folder is None:
-        return None
-    path = folder / _CACHE_NAME.format(c)
-    try:
-        with open(path, "rb") as f:
-            if not os.path.isfile(path) or os.fstat(f.fileno()).st_size != 2 * CHUNK * _AFFINE:
-                return None
-            raw = f.read(2 * CHUNK * _AFFINE)
-    except OSError:
+def parse_chunk(c: int, raw: bytes) -> list[tuple[int, int]] | None:
+    """Chunk c's 2*CHUNK affine points (G0, H0, G1, H1, ...) if ``raw`` is
+    exactly the pinned chunk (every point on the curve, encodings hashing to
+    the pinned digest), else None."""
+    if c >= len(PINNED_CHUNK_DIGESTS) or len(raw) != CHUNK_BYTES:
         return None
     points = []
     sha = hashlib.sha256()
     for i in range(2 * CHUNK):
-        x = int.from_bytes(raw[i * _AFFINE : i * _AFFINE + 48], "big")
-        y = int.from_bytes(raw[i * _AFFINE + 48 : (i + 1) * _AFFINE], "big")
+        x = int.from_bytes(raw[i * 96 : i * 96 + 48], "big")
+        y = int.from_bytes(raw[i * 96 + 48 : (i + 1) * 96], "big")
         if not (0 <= x < P and 0 < y < P) or (y * y - x * x * x - 4) % P:
             return None
         sha.update(compressed_from_affine(x, y))
@@ -145,21 +140,16 @@ def load_cached_chunk(c: int) -> list[tuple[int, int]] | None:
     return points
 
 
-def store_cached_chunk(c: int, points: list[tuple[int, int]]) -> None:
-    """Write chunk c to the cache atomically; any failure just skips it."""
-    folder = _cache_dir()
-    if folder is None or c >= len(PINNED_CHUNK_DIGESTS):
-        return
-    data = b"".join(x.to_bytes(48, "big") + y.to_bytes(48, "big") for x, y in points)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{_CACHE_NAME.format(c)}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, folder / _CACHE_NAME.format(c))
-    except OSError:
-        return
+def chunk_bytes(points: list[tuple[int, int]]) -> bytes:
+    return b"".join(x.to_bytes(48, "big") + y.to_bytes(48, "big") for x, y in points)
+
+
+def _load_chunk(c: int) -> list[tuple[int, int]] | None:
+    store = _STORE[0]
+    if store is None or c >= len(PINNED_CHUNK_DIGESTS):
+        return None
+    raw = store.load(c)
+    return None if raw is None else parse_chunk(c, raw)
 
 
 @dataclass
@@ -193,7 +183,7 @@ class GeneratorSet:
         to the chunk's end); a whole derived chunk is offered to the cache."""
         start = len(self._G)
         c, offset = divmod(start, CHUNK)
-        cached = load_cached_chunk(c) if offset == 0 else None
+        cached = _load_chunk(c) if offset == 0 else None
         if cached is not None:
             pts = self.backend.from_affine_unchecked(cached)
             self._G.extend(pts[0::2])
@@ -207,8 +197,9 @@ class GeneratorSet:
             chunk = [p for i in range(start, start + CHUNK) for p in (self._G[i], self._H[i])]
             affine = self.backend.to_affine(chunk)
             sha = hashlib.sha256(b"".join(compressed_from_affine(x, y) for x, y in affine))
-            if sha.hexdigest() == PINNED_CHUNK_DIGESTS[c]:
-                store_cached_chunk(c, affine)
+            store = _STORE[0]
+            if sha.hexdigest() == PINNED_CHUNK_DIGESTS[c] and store is not None:
+                store.store(c, chunk_bytes(affine))
 
 
 def chunk_digests(backend: Backend, chunks: int) -> list[str]:
