@@ -430,23 +430,31 @@ def _equation(
     # G_f = sum_i s_i G_i with s_i = prod_k u_k^-bit_k(i); the final H'
     # coefficient on H_i is b * prod_k (u_k / y_k)^bit_k(i).
     a, b = proof.a, proof.b
-    # G coefficients: weight*(a*s_i + z) with s = tensor(u^-1).
     wz = weight * z % R
-    G_coef = [(v + wz) % R for v in tensor(u_invs, weight * a)]
-    # H coefficients: weight*(b*(s^-1 w^-1)_k - z^(2+j) 2^i w^-1_k - z),
-    # k = j*n + i; the first term is one tensor, the second a tensor times
-    # the per-position constant weight*z^(2+j)*2^i.
     z_pow = powers(z, M + 3)
     sum_w = 1
     for y_k in ys:
         sum_w = sum_w * (1 + y_k) % R
     sum_2 = (1 << n) - 1
     delta = ((z - z_pow[2]) * sum_w - sum_2 * sum(z_pow[3 + j] for j in range(M))) % R
-    first = tensor([uk * yi % R for uk, yi in zip(us, y_invs, strict=True)], weight * b)
-    w_inv = tensor(y_invs)
-    two_z = [weight * z_pow[2 + j] % R << i for j in range(M) for i in range(n)]
+    # Position k = j*n + i (value j, bit i). Every tensor over the log2(N)
+    # challenges is the outer product of a tensor over the first log2(M)
+    # (the value index j) and one over the last log2(n) (the bit index i),
+    # so the N coefficients cost two or three products each:
+    #   G_k = weight*(a*s_k + z),                s = tensor(u^-1)
+    #   H_k = weight*(b*(s^-1 w^-1)_k - z^(2+j)*2^i*w^-1_k - z)
+    top = M.bit_length() - 1
+    uy = [uk * yi % R for uk, yi in zip(us, y_invs, strict=True)]
+    s_top, s_bot = tensor(u_invs[:top], weight * a), tensor(u_invs[top:])
+    f_top, f_bot = tensor(uy[:top], weight * b), tensor(uy[top:])
+    w_top, w_bot = tensor(y_invs[:top]), tensor(y_invs[top:])
+    zw_top = [weight * z_pow[2 + j] * wt % R for j, wt in enumerate(w_top)]
+    two_w_bot = [wb << i for i, wb in enumerate(w_bot)]
+    G_coef = [(st * sb + wz) % R for st in s_top for sb in s_bot]
     H_coef = [
-        (f - c * wi - wz) % R for f, c, wi in zip(first, two_z, w_inv, strict=True)
+        (ft * fb - zt * tb - wz) % R
+        for ft, zt in zip(f_top, zw_top, strict=True)
+        for fb, tb in zip(f_bot, two_w_bot, strict=True)
     ]
     wc = weight * c % R
     points = [A, S, T1, T2, *V, *Ls, *Rs]
