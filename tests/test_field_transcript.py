@@ -94,3 +94,17 @@ def test_successive_challenges_differ_and_are_nonzero() -> None:
     assert len(set(cs)) == 5 and all(0 < c < R for c in cs)
     shorts = [t.challenge_short(b"u") for _ in range(5)]
     assert all(0 < s < 1 << 128 for s in shorts)
+
+
+def test_random_scalars_in_bulk() -> None:
+    import random
+
+    from zksolv.core.field import random_scalar, random_scalars
+
+    # seeded: the same sequence as one call at a time (seeded proofs keep their bytes)
+    assert random_scalars(5, random.Random(3)) == [random_scalar(r) for r in [random.Random(3)]
+                                                   for _ in range(5)]
+    bulk = random_scalars(1000)
+    assert all(0 < k < R for k in bulk) and len(set(bulk)) == 1000
+    # spread over the whole field, not a short range
+    assert max(bulk).bit_length() == R.bit_length()

@@ -51,6 +51,7 @@ from zksolv.core.field import (
     inner_product,
     powers,
     random_scalar,
+    random_scalars,
     scalar_from_bytes,
     scalar_to_bytes,
 )
@@ -272,8 +273,8 @@ def prove(
     zeros = backend.sum([H[i] for i, bit in enumerate(a_L) if not bit])
     A_pt = backend.add(backend.add(ones, backend.neg(zeros)), backend.mul(gens.h, alpha))
     rho = random_scalar(rng)
-    s_L = [random_scalar(rng) for _ in range(N)]
-    s_R = [random_scalar(rng) for _ in range(N)]
+    s_L = random_scalars(N, rng)
+    s_R = random_scalars(N, rng)
     S_pt = backend.msm([*G, *H, gens.h], [*s_L, *s_R, rho])
     A_b, S_b = backend.encode(A_pt), backend.encode(S_pt)
     t.append_message(b"A", A_b)
@@ -283,17 +284,15 @@ def prove(
 
     w_vec = tensor(ys)
     z_pow = powers(z, M + 2)  # z^(2+j) = z_pow[2+j]
-    two_pow = [1 << i for i in range(n)]
     l0 = [(bit - z) % R for bit in a_L]
-    r0 = [0] * N
-    r1 = [0] * N
-    for j in range(M):
-        zj = z_pow[2 + j]
-        base = j * n
-        for i in range(n):
-            k = base + i
-            r0[k] = (w_vec[k] * (a_L[k] - 1 + z) + zj * two_pow[i]) % R
-            r1[k] = w_vec[k] * s_R[k] % R
+    # r0_k = w_k*(a_R_k + z) + z^(2+j)*2^i and r1_k = w_k*s_R_k, k = j*n + i;
+    # a_R_k + z is z - 1 or z.
+    z_or_z1 = (z - 1, z)
+    z_terms = [z_pow[2 + j] << i for j in range(M) for i in range(n)]
+    r0 = [
+        (wk * z_or_z1[bit] + zt) % R for wk, bit, zt in zip(w_vec, a_L, z_terms, strict=True)
+    ]
+    r1 = [wk * sr % R for wk, sr in zip(w_vec, s_R, strict=True)]
     t1 = (inner_product(l0, r1) + inner_product(s_L, r0)) % R
     t2 = inner_product(s_L, r1)
     tau1, tau2 = random_scalar(rng), random_scalar(rng)
