@@ -107,14 +107,18 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
 
 def _operator_key(value: str | None) -> bytes | None:
     """--operator: 64 hex digits, or a file holding them (operator.key.pub)."""
-    from zksolv.safeio import read_bounded
+    from zksolv.safeio import FileReadError, read_bounded
     from zksolv.verifier.bundle import parse_operator_key
 
     if value is None:
         return None
     if re.fullmatch(r"[0-9a-fA-F]{64}", value):
         return parse_operator_key(value)
-    data, _ = read_bounded(value, 4096, what="operator public key file")
+    try:
+        data, _ = read_bounded(value, 4096, what="operator public key file")
+    except FileReadError as exc:
+        raise InputError("--operator", f"{value[:80]!r} is neither 64 hex digits nor a key "
+                                       f"file ({exc})") from exc
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError as exc:
@@ -284,7 +288,8 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-@inclusion.command("verify")
+@inclusion.command("verify",
+                   options_metavar="--account ID (--bundle DIR | --bundle-hash HEX) [OPTIONS]")
 @click.argument("proof", type=click.Path())
 @click.option("--account", required=True,
               help="Your own account id (required: the proof must be yours).")

@@ -318,13 +318,19 @@ def prove_epoch(
 
         second_pass = hashlib.sha256()
 
-        def changed() -> InputError:
-            return InputError(str(snap.accounts_path), "changed while being proven "
-                                                       "(the two reads differ); nothing written")
+        def changed(why: str = "the two reads differ") -> InputError:
+            return InputError(str(snap.accounts_path),
+                              f"changed while being proven ({why}); nothing written")
+
+        def second_read() -> Iterator[tuple[str, tuple[int, ...]]]:
+            try:
+                yield from snap.iter_accounts(second_pass)
+            except InputError as exc:
+                raise changed(f"{exc.where}: {exc.reason}") from exc
 
         def leaf_rows() -> Iterator[tuple[Any, ...]]:
             i = 0
-            for acc, amounts in snap.iter_accounts(second_pass):
+            for acc, amounts in second_read():
                 if i >= count:
                     raise changed()
                 salt = keys.account_salt(prk, sh.epoch, acc)
