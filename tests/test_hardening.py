@@ -329,11 +329,12 @@ def test_long_integers_deep_nesting_surrogates(epoch: Path, tmp_path: Path) -> N
     sign_manifest(work)
     code, out = verify_json(work)
     assert (code, out["check"]) == (1, "manifest-format"), out
-    # a lone surrogate as a symbol (re-signed)
-    (work / layout.MANIFEST_FILE).write_bytes(raw.replace(b'"BTC"', b'"\\ud800"'))
-    sign_manifest(work)
-    code, out = verify_json(work)
-    assert (code, out["check"]) == (1, "manifest-format"), out
+    # a lone surrogate, or a trailing newline, as a symbol (re-signed)
+    for symbol in (b'"\\ud800"', b'"BTC\\n"'):
+        (work / layout.MANIFEST_FILE).write_bytes(raw.replace(b'"BTC"', symbol))
+        sign_manifest(work)
+        code, out = verify_json(work)
+        assert (code, out["check"]) == (1, "manifest-format"), out
     # header.json: long integer, 10^5-deep nesting, lone surrogate, "USD\n"
     snap = make_snapshot(tmp_path / "s", rows_for(2, 1), assets=ASSETS1)
     header = (snap / "header.json").read_text()
@@ -382,20 +383,25 @@ def test_expect_is_ascii_digits_matched_whole(epoch: Path, expect: str) -> None:
     assert "--expect" in _one_line_error(res, 2)
 
 
-@pytest.mark.parametrize("manifest", [b"{}", b'{"epoch":"x"}', b'{"epoch":[1]}',
-                                      b'{"epoch":1.5}', b'{"epoch":3.0}', b"true", None])
+@pytest.mark.parametrize("manifest", [{}, {"epoch": "x"}, {"epoch": [1]}, {"epoch": 1.5},
+                                      {"epoch": 1.0}, True, None], ids=str)
 def test_prev_must_be_a_bundle_that_verifies(epoch: Path, tmp_path: Path,
-                                             manifest: bytes | None) -> None:
+                                             manifest: object) -> None:
+    """--prev whose manifest is canonical JSON but not a bundle (a traceback,
+    or 1.5 read as epoch 1 and linked), or a corrupt bundle whose manifest is
+    consistent and signed: exit 2, one line, nothing written."""
     prev = copy_bundle(epoch / "b", tmp_path / "prev")
-    if manifest is None:  # a corrupt bundle whose manifest is still consistent and signed
+    if manifest is None:
         data = bytearray((prev / layout.LEAVES_FILE).read_bytes())
         data[100] ^= 1
         (prev / layout.LEAVES_FILE).write_bytes(bytes(data))
         write_manifest(prev, read_manifest(prev))
+        this_epoch = 5
     else:
-        (prev / layout.MANIFEST_FILE).write_bytes(manifest)
+        (prev / layout.MANIFEST_FILE).write_bytes(layout.canonical_json(manifest))
         sign_manifest(prev)
-    snap = make_snapshot(tmp_path / "s", rows_for(2, 1), epoch=5, assets=ASSETS1)
+        this_epoch = 2
+    snap = make_snapshot(tmp_path / "s", rows_for(2, 1), epoch=this_epoch, assets=ASSETS1)
     res = run("prove", snap, "--out", tmp_path / "o", "--prev", prev, "--jobs", "1", "--quiet")
     assert "previous bundle does not verify" in _one_line_error(res, 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prev", "s"]
@@ -418,8 +424,9 @@ def _key_file(d: Path, hex_: str) -> Path:
 @pytest.mark.parametrize("change", ["grow", "same-count"])
 def test_accounts_changing_between_passes(tmp_path: Path, change: str) -> None:
     """The prover reads accounts.csv twice; a file that changes in between
-    (grows, or keeps its row count and totals but moves amounts) is refused
-    and nothing is written."""
+    (grows past the padded tree: an IndexError before; or keeps its row count
+    and totals but moves amounts: silently proven before) is refused and
+    nothing is written."""
     from zksolv.prover.epoch import prove_epoch
 
     snap = make_snapshot(tmp_path / "s", rows_for(5, 1), assets=ASSETS1)
@@ -430,7 +437,7 @@ def test_accounts_changing_between_passes(tmp_path: Path, change: str) -> None:
         if desc == "validate":
             text = accounts.read_text()
             if change == "grow":
-                accounts.write_text(text + "late,1\n")
+                accounts.write_text(text + "".join(f"late-{i},1\n" for i in range(10)))
             else:
                 accounts.write_text(text.replace("acct-0,1000", "acct-0,2000")
                                     .replace("acct-1,2000", "acct-1,1000"))
