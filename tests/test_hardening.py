@@ -606,3 +606,23 @@ def test_chain_has_one_operator(tmp_path: Path) -> None:
           tmp_path / "o2", "--key", other)
     code, out = verify_json(tmp_path / "o2", "--chain", tmp_path / "a1")
     assert (code, out["check"]) == (1, "chain-operator"), out
+
+
+def test_hostile_scenario_files(tmp_path: Path) -> None:
+    """The simulator's scenario file is read the same way: FIFO, device,
+    oversize, deep nesting and long integers give exit 2 and one line."""
+    cases = {
+        "fifo": (_fifo(tmp_path / "a.toml"), "a FIFO"),
+        "zero": (_zero(tmp_path / "b.toml"), "a character device"),
+        "huge": (_sparse(tmp_path / "c.toml"), "at most"),
+    }
+    deep = tmp_path / "d.toml"
+    deep.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    cases["deep"] = (deep, "nested too deeply")
+    long = tmp_path / "e.toml"
+    long.write_text("x = " + "9" * 5000 + "\n")
+    cases["long"] = (long, "invalid TOML")
+    for name, (path, why) in cases.items():
+        res = run("simulate", "--scenario", path, "--accounts", "10", "--epochs", "1",
+                  "--out", tmp_path / f"run-{name}")
+        assert why in _one_line_error(res, 2), name

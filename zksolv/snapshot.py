@@ -13,7 +13,9 @@ haircuts are integer basis points (10000 = counted in full).
 
 The reader validates everything and streams: ``iter_accounts`` yields one
 row at a time, so 10^6 accounts never need 10^6 Python objects at once.
-Every problem is an ``InputError`` naming file, line and field.
+Every problem is an ``InputError`` naming file, line and field. Files are
+read through ``zksolv.safeio`` (regular files only, header.json bounded and
+decoded into exact types, every accounts.csv line bounded).
 
 The engine writes snapshots with ``write_snapshot``; a protocol with its own
 engine writes the same two files.
