@@ -3,8 +3,9 @@
 Imports core, circuits, errors and safeio only (import-linter contract in
 ``pyproject.toml``); Ed25519 comes from ``cryptography``, the manifest schema
 (``circuits/bundle.py``) is decoded with msgspec. Every failure is a
-``VerificationError`` whose ``check`` is one of the stable tags below (``docs/epoch.md``); checks run in this
-order and the first failure is reported:
+``VerificationError`` whose ``check`` is one of the stable tags below
+(``docs/epoch.md``); checks run in this order and the first failure is
+reported:
 
 ==================  ======================================================
 tag                 what is checked
