@@ -267,7 +267,7 @@ def export(db: str, account: str, out: str | None) -> None:
         store.close()
     data = doc.to_bytes()
     if out is None:
-        click.echo(data.decode("ascii"), nl=False)
+        click.echo(data.decode("utf-8"), nl=False)
         return
     write_private(Path(out), data)
 

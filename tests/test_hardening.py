@@ -59,10 +59,10 @@ def no_hang() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def epoch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two assets, 5 accounts (acct-4 and ... distinct balances), and two
-    accounts with equal balances for the identity attack."""
+    """Two assets, 5 accounts with distinct balances, two accounts with equal
+    balances for the identity attack, and a non-ASCII id."""
     d = tmp_path_factory.mktemp("harden")
-    rows = [*rows_for(5, 2), ("alice", (5000, 7)), ("bob", (5000, 7))]
+    rows = [*rows_for(5, 2), ("alice", (5000, 7)), ("bob", (5000, 7)), ("åsa", (1, 2))]
     prove(make_snapshot(d / "snap", rows, epoch=4, assets=ASSETS9), d / "b")
     for acc in ("bob", "alice", "acct-1"):
         res = run("inclusion", "export", "--db", d / "b.inclusion.sqlite", "--account", acc,
@@ -109,6 +109,14 @@ def test_holder_must_name_their_account(epoch: Path) -> None:
     code, out = _incl(epoch / "alice.json", "--account", "alice", "--bundle", b,
                       "--expect", "USDC=5000", "--expect", "BTC=7")
     assert code == 0 and out["account_id"] == "alice", out
+    # a non-ASCII id, exported to stdout, checks out under its own name only
+    res = run("inclusion", "export", "--db", epoch / "b.inclusion.sqlite", "--account", "åsa")
+    assert res.exit_code == 0, res.output
+    (epoch / "asa.json").write_text(res.output, encoding="utf-8")
+    code, out = _incl(epoch / "asa.json", "--account", "åsa", "--bundle-hash", _bundle_hash(b))
+    assert code == 0 and out["amounts"] == {"USDC": 1, "BTC": 2}, out
+    code, out = _incl(epoch / "asa.json", "--account", "asa", "--bundle-hash", _bundle_hash(b))
+    assert (code, out["check"]) == (1, "inclusion-account")
 
 
 def _examples(text: str) -> list[str]:

@@ -86,7 +86,7 @@ class InclusionDocument:
             "version": DOCUMENT_VERSION,
             "epoch": self.proof.epoch,
             "account_id": self.proof.account_id,
-            "manifest": self.manifest.decode("ascii"),
+            "manifest": self.manifest.decode("utf-8"),
             "signature": self.signature.hex(),
             "proof": self.proof.to_bytes().hex(),
         }
