@@ -3,36 +3,173 @@
 A bundle is a directory (``docs/bundle-format.md``)::
 
     manifest.json   canonical JSON (sorted keys, indent 2, trailing newline)
+    manifest.sig    64-byte Ed25519 signature by the operator key named in the
+                    manifest, over SIGNATURE_TAG || SHA-256(manifest.json)
     leaves.bin      2^depth records of  k*48 bytes (C_leaf_0..C_leaf_{k-1}) || 32 bytes h_leaf
     range.bin       `shards` leaf range proofs, each RangeProof.size(rounds) bytes
     solvency.bin    per-asset proof (m=k, n=128) || valued proof (m=1, n=128)
 
 The bundle hash, used to chain epochs, is SHA-256 of the manifest bytes.
-Every other file is listed in the manifest with its SHA-256 and size.
+Every data file is listed in the manifest with its SHA-256 and size.
+
+``Manifest`` is the schema of manifest.json, stated once for the writer and
+the reader: exact JSON types (msgspec, ``strict=True``: ``1.0`` and ``true``
+are not ``1``), every integer range-bounded, every string matched whole.
+A manifest is accepted only if its bytes are exactly ``canonical_json`` of
+what was decoded, so one bundle has one hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
 
 from zksolv.core.generators import GENERATOR_SET_ID
 from zksolv.core.group import POINT_BYTES
 from zksolv.core.rangeproof import RANGE_SCHEME_ID, RangeProof, RangeStatement
+from zksolv.safeio import SYMBOL_PATTERN
 
 from . import epoch as circ
 from .epoch import HASH_BYTES, LEAF_BITS, MARGIN_BITS
 
-BUNDLE_FORMAT = "zksolv-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_FORMAT: Final = "zksolv-bundle"
+BUNDLE_VERSION: Final = 2
 MANIFEST_FILE = "manifest.json"
+SIGNATURE_FILE = "manifest.sig"
+SIGNATURE_BYTES = 64
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_TAG = b"zksolv/manifest-signature/v2"
+# A manifest with the most assets (255, all totals revealed) is about 80 kB.
+MAX_MANIFEST_BYTES = 1 << 20
 LEAVES_FILE = "leaves.bin"
 RANGE_FILE = "range.bin"
 SOLVENCY_FILE = "solvency.bin"
 DATA_FILES = (LEAVES_FILE, RANGE_FILE, SOLVENCY_FILE)
 GROUP_ID = "bls12-381-g1/zcash-compressed"
 HASH_ID = "sha-256"
+
+
+_HEX32 = r"^[0-9a-f]{64}\Z"
+_HEX48 = r"^[0-9a-f]{96}\Z"
+Hex32 = Annotated[str, msgspec.Meta(pattern=_HEX32)]
+Hex48 = Annotated[str, msgspec.Meta(pattern=_HEX48)]
+Symbol = Annotated[str, msgspec.Meta(pattern="^" + SYMBOL_PATTERN + r"\Z")]
+U8 = Annotated[int, msgspec.Meta(ge=0, lt=1 << 8)]
+U32 = Annotated[int, msgspec.Meta(ge=0, lt=1 << 32)]
+U63 = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
+# msgspec bounds stop at int64; wider unsigned fields are bounded in
+# __post_init__ (a ValueError there is reported as a validation error).
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+
+
+def _below(value: int, bits: int, name: str) -> None:
+    if value >= 1 << bits:
+        raise ValueError(f"{name} {value} is out of range (must be < 2^{bits})")
+Id = Annotated[str, msgspec.Meta(max_length=128)]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class SuiteIds(_Strict, frozen=True, forbid_unknown_fields=True):
+    circuits: Id
+    generators: Id
+    group: Id
+    hash: Id
+    range: Id
+
+
+class StatementId(_Strict, frozen=True, forbid_unknown_fields=True):
+    id: Id
+    bits: U8
+
+
+class Statements(_Strict, frozen=True, forbid_unknown_fields=True):
+    leaf_range: StatementId
+    solvency_asset: StatementId
+    solvency_valued: StatementId
+
+
+class AssetEntry(_Strict, frozen=True, forbid_unknown_fields=True):
+    symbol: Symbol
+    decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
+    price: NonNegative
+    haircut_bps: Annotated[int, msgspec.Meta(ge=0, le=circ.HAIRCUT_SCALE)]
+    reserves: NonNegative
+
+    def __post_init__(self) -> None:
+        _below(self.price, 64, "price")
+        _below(self.reserves, 64, "reserves")
+
+
+class TreeEntry(_Strict, frozen=True, forbid_unknown_fields=True):
+    depth: Annotated[int, msgspec.Meta(ge=circ.MIN_DEPTH, le=circ.MAX_DEPTH)]
+    leaves: NonNegative
+    shard_leaves: U32
+    shards: NonNegative
+    root_hash: Hex32
+    root_commitments: Annotated[list[Hex48], msgspec.Meta(min_length=1, max_length=255)]
+
+    def __post_init__(self) -> None:
+        _below(self.leaves, 64, "leaves")
+        _below(self.shards, 64, "shards")
+
+
+class TotalEntry(_Strict, frozen=True, forbid_unknown_fields=True):
+    liabilities: NonNegative
+    root_blinding: Hex32
+
+    def __post_init__(self) -> None:
+        _below(self.liabilities, 128, "liabilities")
+
+
+class FileEntry(_Strict, frozen=True, forbid_unknown_fields=True):
+    sha256: Hex32
+    bytes: U63
+
+
+class Files(_Strict, frozen=True, forbid_unknown_fields=True):
+    leaves: FileEntry = msgspec.field(name=LEAVES_FILE)
+    range: FileEntry = msgspec.field(name=RANGE_FILE)
+    solvency: FileEntry = msgspec.field(name=SOLVENCY_FILE)
+
+    def get(self, name: str) -> FileEntry:
+        return {LEAVES_FILE: self.leaves, RANGE_FILE: self.range,
+                SOLVENCY_FILE: self.solvency}[name]
+
+
+class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
+    """manifest.json (docs/bundle-format.md). ``operator`` is the hex of the
+    operator's Ed25519 public key, which must sign the manifest."""
+
+    format: Literal["zksolv-bundle"]
+    version: Literal[2]
+    suite: SuiteIds
+    statements: Statements
+    operator: Hex32
+    epoch: U63
+    timestamp: U63
+    prev_bundle_hash: Hex32 | None
+    price_decimals: Annotated[int, msgspec.Meta(ge=0, le=18)]
+    assets: Annotated[list[AssetEntry], msgspec.Meta(min_length=1, max_length=255)]
+    tree: TreeEntry
+    reveal_totals: bool
+    totals: Annotated[list[TotalEntry], msgspec.Meta(max_length=255)] | None
+    files: Files
+
+
+def manifest_bytes(manifest: Manifest) -> bytes:
+    """The canonical bytes of a manifest (the only bytes a reader accepts)."""
+    return canonical_json(msgspec.to_builtins(manifest))
+
+
+def signature_message(bundle_hash_: bytes) -> bytes:
+    """What the operator signs: SIGNATURE_TAG || SHA-256(manifest.json)."""
+    return SIGNATURE_TAG + bundle_hash_
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -60,21 +197,21 @@ def solvency_sizes(k: int) -> tuple[int, int]:
     return proof_size(MARGIN_BITS, k), proof_size(MARGIN_BITS, 1)
 
 
-def suite_ids() -> dict[str, str]:
+def suite_ids() -> SuiteIds:
     """The ``suite`` object of a manifest: the schemes this version speaks."""
-    return {
-        "circuits": circ.CIRCUIT_SUITE_ID,
-        "generators": GENERATOR_SET_ID.decode(),
-        "group": GROUP_ID,
-        "hash": HASH_ID,
-        "range": RANGE_SCHEME_ID.decode(),
-    }
+    return SuiteIds(
+        circuits=circ.CIRCUIT_SUITE_ID,
+        generators=GENERATOR_SET_ID.decode(),
+        group=GROUP_ID,
+        hash=HASH_ID,
+        range=RANGE_SCHEME_ID.decode(),
+    )
 
 
-def statement_ids() -> dict[str, object]:
+def statement_ids() -> Statements:
     """The ``statements`` object of a manifest."""
-    return {
-        "leaf_range": {"id": circ.LEAF_RANGE_ID.decode(), "bits": LEAF_BITS},
-        "solvency_asset": {"id": circ.SOLVENCY_ASSET_ID.decode(), "bits": MARGIN_BITS},
-        "solvency_valued": {"id": circ.SOLVENCY_VALUED_ID.decode(), "bits": MARGIN_BITS},
-    }
+    return Statements(
+        leaf_range=StatementId(circ.LEAF_RANGE_ID.decode(), LEAF_BITS),
+        solvency_asset=StatementId(circ.SOLVENCY_ASSET_ID.decode(), MARGIN_BITS),
+        solvency_valued=StatementId(circ.SOLVENCY_VALUED_ID.decode(), MARGIN_BITS),
+    )

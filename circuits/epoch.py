@@ -73,7 +73,7 @@ SOLVENCY_VALUED_ID = b"zksolv/circuit/solvency-valued/v1"
 
 LEAF_TAG = b"zksolv/tree/leaf/v1"
 NODE_TAG = b"zksolv/tree/node/v1"
-HEADER_TAG = b"zksolv/epoch-header/v1"
+HEADER_TAG = b"zksolv/epoch-header/v2"
 LEAF_CONTEXT_TAG = b"zksolv/context/leaf-shard/v1"
 SOLVENCY_CONTEXT_TAG = b"zksolv/context/solvency/v1"
 
@@ -115,6 +115,10 @@ class EpochHeader:
     depth: int
     shard_leaves: int
     reveal_totals: bool
+    # The operator's Ed25519 public key (32 bytes): the proofs are bound to
+    # the key that signs the manifest, so they cannot be re-published under
+    # another operator's name.
+    operator: bytes
 
     @property
     def k(self) -> int:
@@ -130,8 +134,11 @@ class EpochHeader:
 
     def to_bytes(self) -> bytes:
         """Canonical encoding, the preimage of ``digest``."""
+        if len(self.operator) != 32:
+            raise ValueError("operator key must be 32 bytes")
         out = [
             HEADER_TAG,
+            self.operator,
             struct.pack(">QQB", self.epoch, self.timestamp, self.price_decimals),
             struct.pack(">B", 0 if self.prev_bundle_hash is None else 1),
             self.prev_bundle_hash or ZERO_HASH,

@@ -17,8 +17,10 @@ Canonical bytes (``InclusionProof.to_bytes``), big-endian integers::
 
 The holder recomputes C_leaf_j = v_j*g + gamma_j*h and h_leaf, then folds the
 path with [tree-sum] and [tree-hash] (``zksolv.circuits.epoch``) up to the
-root. JSON form: ``{"format", "version", "epoch", "account_id", "proof"}``,
-``proof`` the lowercase hex of these bytes.
+root. JSON form (version 2, ``zksolv.verifier.inclusion``): ``{"format",
+"version", "epoch", "account_id", "manifest", "signature", "proof"}``,
+``proof`` the lowercase hex of these bytes, ``manifest`` the bundle's
+manifest.json text and ``signature`` the hex of its manifest.sig.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ from .epoch import HASH_BYTES, MAX_DEPTH, MAX_ID_BYTES, MIN_DEPTH, SALT_BYTES
 MAGIC = b"ZKSI"
 INCLUSION_VERSION = 1
 INCLUSION_FORMAT = "zksolv-inclusion"
+# Version of the JSON document (the bytes above keep INCLUSION_VERSION).
+DOCUMENT_VERSION = 2
+MAX_ASSETS = 255
+# The largest proof the format allows: 255 assets, depth 32, a 128-byte id.
+MAX_PROOF_BYTES = (
+    4 + 1 + 8 + HASH_BYTES + 1 + 1 + 4 + 2 + MAX_ID_BYTES
+    + MAX_ASSETS * (8 + 32) + SALT_BYTES + MAX_DEPTH * (MAX_ASSETS * POINT_BYTES + HASH_BYTES)
+)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,20 +29,24 @@ def _bar(quiet: bool) -> Any:
               help="Key file to create (mode 0600; never overwritten).")
 @reports_errors
 def keygen(out: str) -> None:
-    """Create an operator master secret (32 random bytes, hex, mode 0600).
+    """Create an operator master secret (32 random bytes, hex, mode 0600)
+    and OUT.pub, the operator's public signing key.
 
-    The secret derives each account's per-epoch salt and the keyed shuffle
-    of leaf positions. Keep it private and keep it: without it no later
-    epoch links to the same salts. Refuses to overwrite an existing file.
+    The secret derives each account's per-epoch salt, the keyed shuffle of
+    leaf positions and the Ed25519 key that signs every bundle. Keep it
+    private and keep it: a chain of bundles has one operator key. Publish
+    OUT.pub: auditors and account holders pin it with --operator. Refuses to
+    overwrite an existing file.
 
     \b
     Example:
-      zksolv keygen --out operator.key
+      zksolv keygen --out operator.key      # writes operator.key and operator.key.pub
     """
-    from zksolv.prover.keys import write_master_key
+    from zksolv.prover.keys import public_key_path, write_master_key
 
-    p = write_master_key(out)
+    p, public = write_master_key(out)
     click.echo(f"wrote operator key {p} (mode 0600); keep it secret, keep a backup")
+    click.echo(f"operator public key {public.hex()} (in {public_key_path(p)}); publish it")
 
 
 @click.command()
@@ -69,6 +73,9 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     directory, verified, then renamed into place; the private inclusion
     database goes next to it (or to --inclusion-db).
 
+    The manifest is signed with the operator key; --prev must be a bundle
+    that verifies, one epoch earlier, signed by the same key.
+
     \b
     Exit codes: 0 bundle written; 2 bad input (file:line:field named);
                 3 insolvent (shortfall per asset shown, nothing written).
@@ -79,19 +86,69 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     from zksolv.prover.epoch import prove_epoch
     from zksolv.prover.keys import load_master_key
 
-    master = load_master_key(key)
+    master = load_master_key(key, warn=lambda msg: click.echo(f"warning: {msg}", err=True))
     res = prove_epoch(
         snapshot, out, master_key=master, prev=prev, reveal_totals=reveal_totals,
         jobs=jobs or os.cpu_count() or 1, inclusion_db=inclusion_db,
         backend=backend_of(ctx), progress=_bar(quiet),
     )
+    if res.replaced_orphan_db:
+        click.echo(f"note: replaced {res.inclusion_db}, left by an interrupted run whose bundle "
+                   "was never published", err=True)
     if not quiet:
         click.echo(
             f"epoch {res.epoch}: {res.accounts} accounts in 2^{res.depth} leaves, "
             f"{res.shards} range-proof shards, {res.bundle_bytes} bytes, {res.seconds:.1f} s"
         )
         click.echo(f"bundle     {res.bundle}  (hash {res.bundle_hash.hex()})")
+        click.echo(f"operator   {res.operator.hex()}")
         click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
+
+
+def _operator_key(value: str | None) -> bytes | None:
+    """--operator: 64 hex digits, or a file holding them (operator.key.pub)."""
+    from zksolv.safeio import FileReadError, read_bounded
+    from zksolv.verifier.bundle import parse_operator_key
+
+    if value is None:
+        return None
+    if re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return parse_operator_key(value)
+    try:
+        data, _ = read_bounded(value, 4096, what="operator public key file")
+    except FileReadError as exc:
+        raise InputError("--operator", f"{value[:80]!r} is neither 64 hex digits nor a key "
+                                       f"file ({exc})") from exc
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise InputError(value, "an operator public key file holds 64 hex digits") from exc
+    return parse_operator_key(text, value)
+
+
+def _decimal(value: int, decimals: int) -> str:
+    if decimals == 0:
+        return str(value)
+    whole, frac = divmod(value, 10**decimals)
+    return f"{whole}.{frac:0{decimals}d}"
+
+
+def _asset_lines(assets: Iterable[Any], price_decimals: int) -> list[str]:
+    """Each asset's public terms, as the signed header states them."""
+    return [
+        f"  {a.symbol}: decimals {a.decimals}, price {_decimal(a.price, price_decimals)} "
+        f"(raw {a.price} at {price_decimals} price decimals), haircut "
+        f"{_decimal(a.haircut_bps, 2)}%, reserves {_decimal(a.reserves, a.decimals)} "
+        f"{a.symbol} ({a.reserves} base units)"
+        for a in assets
+    ]
+
+
+def _operator_line(operator: bytes, pinned: bool) -> str:
+    if pinned:
+        return f"operator {operator.hex()} (signature checked; the key you pinned)"
+    return (f"operator {operator.hex()} (signature checked; key NOT pinned: pass "
+            "--operator PUBKEY to check who published this)")
 
 
 def _fail_json(exc: ZksolvError) -> None:
@@ -107,7 +164,11 @@ def _fail_json(exc: ZksolvError) -> None:
 @click.argument("bundle", type=click.Path())
 @click.option("--chain", "chain", multiple=True, type=click.Path(),
               help="Earlier bundles, oldest first; BUNDLE is the newest link. Repeatable.")
-@click.option("--epoch", "epoch", type=int, default=None, help="Require this epoch number.")
+@click.option("--epoch", "epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
+              help="Require this epoch number.")
+@click.option("--operator", "operator", default=None, metavar="PUBKEY",
+              help="The operator's public key (64 hex digits, or a file holding them, "
+                   "e.g. operator.key.pub): every bundle must be signed by it.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for the range proofs (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
@@ -115,36 +176,41 @@ def _fail_json(exc: ZksolvError) -> None:
 @click.pass_context
 @reports_errors
 def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int | None,
-           jobs: int | None, as_json: bool, quiet: bool) -> None:
+           operator: str | None, jobs: int | None, as_json: bool, quiet: bool) -> None:
     """Verify BUNDLE (and the chain of earlier bundles given with --chain).
 
-    Needs no secret and none of the prover's code: checks every file's hash,
-    decodes strictly, recomputes every tree node from the leaf commitments,
-    batch-verifies every range proof and the solvency proofs against the
-    header, and with --chain checks that epochs are consecutive and linked.
+    Needs no secret and none of the prover's code: checks the operator's
+    signature on the manifest (and with --operator that it is the key you
+    pinned), every file's hash, decodes strictly, recomputes every tree node
+    from the leaf commitments, batch-verifies every range proof and the
+    solvency proofs against the header, and with --chain checks that epochs
+    are consecutive, linked and signed by one key. Each asset's decimals,
+    price, haircut and reserves are shown: the proofs are about those terms.
 
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
                 2 unusable input.
     \b
     Example:
-      zksolv verify bundles/3 --chain bundles/1 --chain bundles/2 --json
+      zksolv verify bundles/3 --chain bundles/1 --chain bundles/2 \\
+          --operator operator.key.pub --json
     """
     from zksolv.verifier import verify_bundle, verify_chain
 
     backend = backend_of(ctx)
     jobs = jobs or os.cpu_count() or 1
     try:
+        pinned = _operator_key(operator)
         if chain:
-            reports = verify_chain([*chain, bundle], backend=backend, jobs=jobs,
-                                   progress=_bar(quiet))
+            reports = verify_chain([*chain, bundle], backend=backend, expect_operator=pinned,
+                                   jobs=jobs, progress=_bar(quiet))
             if epoch is not None and reports[-1].epoch != epoch:
                 raise VerificationError(
                     "epoch-mismatch", f"bundle is epoch {reports[-1].epoch}, expected {epoch}"
                 )
         else:
-            reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch, jobs=jobs,
-                                     progress=_bar(quiet))]
+            reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch,
+                                     expect_operator=pinned, jobs=jobs, progress=_bar(quiet))]
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc)
@@ -157,8 +223,14 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
             f"valid: epoch {r.epoch}, {', '.join(r.symbols)}, 2^{r.depth} leaves, "
             f"{r.shards} shards, root {r.root_hash.hex()[:16]}…, {r.seconds:.2f} s"
         )
+        click.echo(f"  bundle hash {r.bundle_hash.hex()}")
+    last = reports[-1]
+    for line in _asset_lines(last.assets, last.price_decimals):
+        click.echo(line)
+    click.echo(_operator_line(last.operator, last.operator_pinned))
     if len(reports) > 1:
-        click.echo(f"chain valid: epochs {reports[0].epoch}..{reports[-1].epoch}, each linked")
+        click.echo(f"chain valid: epochs {reports[0].epoch}..{reports[-1].epoch}, each linked, "
+                   "one operator key")
     click.echo("solvent: reserves cover liabilities per asset and in value")
 
 
@@ -177,84 +249,99 @@ def export(db: str, account: str, out: str | None) -> None:
     """Write ACCOUNT's inclusion proof as JSON (private to that holder: it
     holds their amounts, blindings and salt).
 
+    The proof carries the bundle's signed manifest, so the holder can check
+    it against the bundle or just the bundle hash. It is checked with the
+    holder's own check before it is written; --out is created mode 0600.
+
     \b
     Example:
       zksolv inclusion export --db bundles/3.inclusion.sqlite --account alice --out alice.json
     """
     from zksolv.prover.inclusion_db import InclusionDB
-    from zksolv.verifier.inclusion import InclusionDocument
+    from zksolv.safeio import write_private
 
     store = InclusionDB.open(db)
     try:
-        proof = store.export(account)
-        symbols = tuple(json.loads(store.meta("symbols")))
+        doc = store.export(account)
     finally:
         store.close()
-    text = json.dumps(InclusionDocument(proof, symbols).to_json(), separators=(",", ":")) + "\n"
+    data = doc.to_bytes()
     if out is None:
-        click.echo(text, nl=False)
+        click.echo(data.decode("utf-8"), nl=False)
         return
-    p = Path(out)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, p)
+    write_private(Path(out), data)
 
 
 def _parse_expect(items: tuple[str, ...]) -> dict[str, int]:
+    """SYMBOL=AMOUNT, matched whole: a symbol of the bundle grammar and an
+    amount of ASCII digits (no '²', no other scripts' digits), <= 2^64 - 1."""
+    from zksolv.safeio import SYMBOL_RE, parse_uint
+
     out = {}
     for it in items:
         sym, sep, amt = it.partition("=")
-        if not sep or not sym or not amt.isdigit():
-            raise InputError("--expect", f"{it!r}: use SYMBOL=AMOUNT (base units)")
-        out[sym] = int(amt)
+        if not sep or not SYMBOL_RE.fullmatch(sym):
+            raise InputError("--expect", f"{it[:60]!r}: use SYMBOL=AMOUNT (base units)")
+        if sym in out:
+            raise InputError("--expect", f"{sym} given twice")
+        out[sym] = parse_uint(amt, hi=(1 << 64) - 1, where=f"--expect {sym}")
     return out
 
 
-@inclusion.command("verify")
+@inclusion.command("verify",
+                   options_metavar="--account ID (--bundle DIR | --bundle-hash HEX) [OPTIONS]")
 @click.argument("proof", type=click.Path())
+@click.option("--account", required=True,
+              help="Your own account id (required: the proof must be yours).")
 @click.option("--bundle", type=click.Path(), default=None,
               help="The epoch's bundle (verified in full).")
-@click.option("--root", "root", default=None, help="Root hash (hex) instead of a bundle.")
+@click.option("--bundle-hash", "bundle_hash", default=None, metavar="HEX",
+              help="The bundle hash the operator published, instead of the bundle.")
+@click.option("--operator", "operator", default=None, metavar="PUBKEY",
+              help="The operator's public key (hex, or a file holding it) to pin.")
 @click.option("--expect", multiple=True, help="SYMBOL=AMOUNT you expect to be owed. Repeatable.")
-@click.option("--account", default=None, help="Your account id.")
-@click.option("--epoch", type=int, default=None, help="The epoch you expect.")
+@click.option("--epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
+              help="The epoch you expect.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.pass_context
 @reports_errors
-def verify_inclusion_cmd(ctx: click.Context, proof: str, bundle: str | None, root: str | None,
-                         expect: tuple[str, ...], account: str | None, epoch: int | None,
-                         as_json: bool) -> None:
-    """Check that PROOF's balance is in the epoch's tree and counted in full.
+def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: str | None,
+                         bundle_hash: str | None, operator: str | None,
+                         expect: tuple[str, ...], epoch: int | None, as_json: bool) -> None:
+    """Check that PROOF is your account's, that its balance is in the
+    epoch's tree and counted in full.
 
-    Checks that the opening matches the leaf commitment, that the path's
-    sums and hashes reach the root, and (with --expect) that the amounts are
-    what you are owed. With --bundle the bundle is verified in full, which
-    proves every sibling subtree on your path non-negative (their leaves are
-    range-proved); with --root only, that part is reported as unchecked.
+    Checks that the proof names your --account (its leaf hash binds the id),
+    that the opening matches the leaf commitment, that the path's sums and
+    hashes reach the root, and (with --expect) that the amounts are what you
+    are owed. Asset symbols, their order, decimals, prices and reserves come
+    from the bundle's signed manifest, never from labels in the proof file.
+    With --bundle the bundle is verified in full, which proves every sibling
+    subtree on your path non-negative (their leaves are range-proved); with
+    --bundle-hash only, that part is reported as NOT checked.
 
     \b
     Exit codes: 0 included; 1 not included or not as expected; 2 bad input.
     \b
     Example:
-      zksolv inclusion verify alice.json --bundle bundles/3 --expect USDC=1250000
+      zksolv inclusion verify alice.json --account alice --bundle bundles/3 \\
+          --operator operator.key.pub --expect USDC=1250000
     """
     from zksolv.verifier.inclusion import load_document, verify_inclusion
 
     try:
-        if (bundle is None) == (root is None):
-            raise InputError("inclusion verify", "give exactly one of --bundle DIR or --root HEX")
-        root_hash = None
-        if root is not None:
-            try:
-                root_hash = bytes.fromhex(root)
-            except ValueError as exc:
-                raise InputError("--root", "not hex") from exc
-            if len(root_hash) != 32:
-                raise InputError("--root", "a root hash is 32 bytes (64 hex digits)")
+        if (bundle is None) == (bundle_hash is None):
+            raise InputError("inclusion verify", "give exactly one of --bundle DIR or "
+                                                 "--bundle-hash HEX")
+        anchor = None
+        if bundle_hash is not None:
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", bundle_hash):
+                raise InputError("--bundle-hash", "a bundle hash is 64 hex digits (32 bytes)")
+            anchor = bytes.fromhex(bundle_hash)
         report = verify_inclusion(
-            load_document(proof), bundle=bundle, root_hash=root_hash, epoch=epoch,
-            account_id=account, expect=_parse_expect(expect), backend=backend_of(ctx),
-            jobs=os.cpu_count() or 1,
+            load_document(proof), account_id=account, bundle=bundle, bundle_hash=anchor,
+            expect_operator=_operator_key(operator), epoch=epoch, expect=_parse_expect(expect),
+            backend=backend_of(ctx), jobs=os.cpu_count() or 1,
         )
     except ZksolvError as exc:
         if as_json:
@@ -263,9 +350,17 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, bundle: str | None, roo
     if as_json:
         echo_json(report.to_json())
         return
-    amounts = ", ".join(f"{s}={v}" for s, v in report.amounts.items())
-    click.echo(f"valid: account {report.account_id!r} is in epoch {report.epoch} ({amounts})")
+    terms = {a.symbol: a for a in report.assets}
+    amounts = ", ".join(
+        f"{s}={v} ({_decimal(v, terms[s].decimals)} {s})" for s, v in report.amounts.items()
+    )
+    click.echo(f"valid: account {report.account_id!r} (the id you gave) is in epoch "
+               f"{report.epoch}: {amounts}")
+    click.echo(f"bundle hash {report.bundle_hash.hex()}")
     click.echo(f"root {report.root_hash.hex()}")
+    for line in _asset_lines(report.assets, report.price_decimals):
+        click.echo(line)
+    click.echo(_operator_line(report.operator, report.operator_pinned))
     if report.bundle is not None:
         b = report.bundle
         click.echo(
@@ -279,5 +374,3 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, bundle: str | None, roo
             "root reached; sibling non-negativity NOT checked: pass --bundle DIR to verify "
             "the leaf range proofs that cover your path"
         )
-
-

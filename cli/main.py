@@ -51,10 +51,11 @@ def cli(ctx: click.Context, backend: str | None) -> None:
 
     \b
     Typical flow:
-      zksolv keygen --out operator.key
+      zksolv keygen --out operator.key          # and operator.key.pub, to publish
       zksolv prove SNAPSHOT_DIR --out bundle/ --key operator.key
-      zksolv verify bundle/
-      zksolv inclusion verify proof.json --bundle bundle/
+      zksolv verify bundle/ --operator operator.key.pub
+      zksolv inclusion verify proof.json --account alice --bundle bundle/ \\
+          --operator operator.key.pub
     """
     ctx.ensure_object(dict)
     ctx.obj["backend"] = backend

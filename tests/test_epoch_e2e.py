@@ -35,8 +35,8 @@ def epoch16(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list]
 
 def test_prove_verify_and_every_inclusion(epoch16: tuple[Path, Path, list]) -> None:
     d, bundle, rows = epoch16
-    assert sorted(os.listdir(bundle)) == ["leaves.bin", "manifest.json", "range.bin",
-                                          "solvency.bin"]
+    assert sorted(os.listdir(bundle)) == ["leaves.bin", "manifest.json", "manifest.sig",
+                                          "range.bin", "solvency.bin"]
     db = d / "bundle.inclusion.sqlite"
     assert db.is_file() and stat.S_IMODE(db.stat().st_mode) == 0o600
     code, out = verify_json(bundle)
@@ -50,7 +50,10 @@ def test_prove_verify_and_every_inclusion(epoch16: tuple[Path, Path, list]) -> N
         pf = d / f"{acc}.json"
         res = run("inclusion", "export", "--db", db, "--account", acc, "--out", pf)
         assert res.exit_code == 0, res.output
-        assert pf.stat().st_size < 3000
+        # the proof itself stays under 3000 bytes; the signed manifest rides along
+        enclosed = len(json.dumps(json.loads(pf.read_text())["manifest"]))
+        assert pf.stat().st_size - enclosed < 3000
+        assert stat.S_IMODE(pf.stat().st_mode) == 0o600
         res = run("inclusion", "verify", pf, "--bundle", bundle, "--account", acc,
                   "--expect", f"USDC={amounts[0]}", "--expect", f"BTC={amounts[1]}", "--json")
         assert res.exit_code == 0, res.output
@@ -58,8 +61,9 @@ def test_prove_verify_and_every_inclusion(epoch16: tuple[Path, Path, list]) -> N
         assert rep["siblings_nonnegative"] == "proven"
         assert rep["amounts"] == {"USDC": amounts[0], "BTC": amounts[1]}
         assert len(rep["sibling_coverage"]) == 4
-        res = run("inclusion", "verify", pf, "--root", m["tree"]["root_hash"])
-        assert res.exit_code == 0 and "NOT checked" in res.output
+        res = run("inclusion", "verify", pf, "--account", acc, "--bundle-hash",
+                  out["bundles"][0]["bundle_hash"])
+        assert res.exit_code == 0 and "NOT checked" in res.output, res.output
 
 
 def test_reveal_totals(tmp_path: Path) -> None:
@@ -174,9 +178,9 @@ def test_py_ecc_backend_tiny_epoch(tmp_path: Path, epoch16: tuple[Path, Path, li
     res = run("inclusion", "export", "--db", tmp_path / "b.inclusion.sqlite", "--account",
               "bob", "--out", tmp_path / "bob.json")
     assert res.exit_code == 0
-    root = read_manifest(tmp_path / "b")["tree"]["root_hash"]
-    res = run("inclusion", "verify", tmp_path / "bob.json", "--root", root,
-              "--expect", "USD=7", backend="py_ecc")
+    bundle_hash = out["bundles"][0]["bundle_hash"]
+    res = run("inclusion", "verify", tmp_path / "bob.json", "--account", "bob", "--bundle-hash",
+              bundle_hash, "--expect", "USD=7", backend="py_ecc")
     assert res.exit_code == 0, res.output
 
 

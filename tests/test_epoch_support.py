@@ -14,9 +14,15 @@ from click.testing import CliRunner, Result
 
 from zksolv.circuits import bundle as layout
 from zksolv.cli.main import cli
+from zksolv.prover.keys import public_key_bytes, signing_key
 from zksolv.snapshot import Asset, SnapshotHeader, write_snapshot
 
 KEY_HEX = "11" * 32
+# The operator key the tests prove with; an attacker in these tests may also
+# hold it (re-signing a rewritten manifest), so that only the cryptographic
+# checks can catch a change.
+SIGNER = signing_key(bytes.fromhex(KEY_HEX))
+OPERATOR_HEX = public_key_bytes(SIGNER).hex()
 
 ASSETS2 = (
     Asset("USDC", 6, 100, 10_000, 10**12),
@@ -61,8 +67,17 @@ def read_manifest(bundle: Path) -> dict:
     return json.loads((bundle / layout.MANIFEST_FILE).read_text())
 
 
-def write_manifest(bundle: Path, manifest: dict, *, rehash: bool = True) -> None:
-    """Write ``manifest`` canonically, first refreshing every file's hash."""
+def sign_manifest(bundle: Path, signer: object = SIGNER) -> None:
+    """Sign the bundle's manifest.json as it is now (``signer`` an Ed25519 key)."""
+    raw = (bundle / layout.MANIFEST_FILE).read_bytes()
+    message = layout.signature_message(hashlib.sha256(raw).digest())
+    (bundle / layout.SIGNATURE_FILE).write_bytes(signer.sign(message))  # type: ignore[attr-defined]
+
+
+def write_manifest(bundle: Path, manifest: dict, *, rehash: bool = True,
+                   resign: bool = True) -> None:
+    """Write ``manifest`` canonically, first refreshing every file's hash,
+    then re-sign it with the operator key."""
     if rehash:
         for name in layout.DATA_FILES:
             data = (bundle / name).read_bytes()
@@ -70,3 +85,5 @@ def write_manifest(bundle: Path, manifest: dict, *, rehash: bool = True) -> None
                 "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)
             }
     (bundle / layout.MANIFEST_FILE).write_bytes(layout.canonical_json(manifest))
+    if resign:
+        sign_manifest(bundle)

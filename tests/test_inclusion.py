@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_epoch_support import ASSETS1, make_snapshot, prove, read_manifest, rows_for, run
+from test_epoch_support import ASSETS1, make_snapshot, prove, rows_for, run, verify_json
 
 from zksolv.circuits.inclusion import InclusionProof
 
@@ -31,9 +31,16 @@ def _verify(*args: object) -> tuple[int, dict]:
     return res.exit_code, json.loads(res.output)
 
 
+def _hash(bundle: Path) -> str:
+    code, out = verify_json(bundle)
+    assert code == 0, out
+    return str(out["bundles"][0]["bundle_hash"])
+
+
 def test_valid_and_coverage(two_epochs: Path) -> None:
     d = two_epochs
-    code, out = _verify(d / "acct-4-e2.json", "--bundle", d / "b2", "--expect", "USD=5000")
+    code, out = _verify(d / "acct-4-e2.json", "--account", "acct-4", "--bundle", d / "b2",
+                        "--expect", "USD=5000")
     assert code == 0, out
     assert out["siblings_nonnegative"] == "proven"
     leaf, depth = out["leaf_index"], out["bundle"]["depth"]
@@ -48,12 +55,13 @@ def test_valid_and_coverage(two_epochs: Path) -> None:
 
 def test_other_epoch_bundle(two_epochs: Path) -> None:
     d = two_epochs
-    code, out = _verify(d / "acct-4-e1.json", "--bundle", d / "b2")
+    code, out = _verify(d / "acct-4-e1.json", "--account", "acct-4", "--bundle", d / "b2")
     assert (code, out["check"]) == (1, "inclusion-epoch")
-    root2 = read_manifest(d / "b2")["tree"]["root_hash"]
-    code, out = _verify(d / "acct-4-e1.json", "--root", root2)
-    assert (code, out["check"]) == (1, "inclusion-root")
-    code, out = _verify(d / "acct-4-e1.json", "--bundle", d / "b1", "--epoch", "2")
+    code, out = _verify(d / "acct-4-e1.json", "--account", "acct-4", "--bundle-hash",
+                        _hash(d / "b2"))
+    assert (code, out["check"]) == (1, "inclusion-bundle")
+    code, out = _verify(d / "acct-4-e1.json", "--account", "acct-4", "--bundle", d / "b1",
+                        "--epoch", "2")
     assert (code, out["check"]) == (1, "inclusion-epoch")
 
 
@@ -61,7 +69,8 @@ def test_other_account(two_epochs: Path) -> None:
     d = two_epochs
     code, out = _verify(d / "acct-0-e2.json", "--bundle", d / "b2", "--account", "acct-4")
     assert (code, out["check"]) == (1, "inclusion-account")
-    code, out = _verify(d / "acct-0-e2.json", "--bundle", d / "b2", "--expect", "USD=5000")
+    code, out = _verify(d / "acct-0-e2.json", "--account", "acct-0", "--bundle", d / "b2",
+                        "--expect", "USD=5000")
     assert (code, out["check"]) == (1, "inclusion-amount")
     # relabelling another account's proof breaks the leaf hash, so the root
     doc = json.loads((d / "acct-0-e2.json").read_text())
@@ -70,7 +79,7 @@ def test_other_account(two_epochs: Path) -> None:
                             pf.blindings, pf.salt, pf.path)
     doc.update(account_id="acct-4", proof=forged.to_bytes().hex())
     (d / "forged.json").write_text(json.dumps(doc))
-    code, out = _verify(d / "forged.json", "--bundle", d / "b2")
+    code, out = _verify(d / "forged.json", "--account", "acct-4", "--bundle", d / "b2")
     assert (code, out["check"]) == (1, "inclusion-root")
 
 
@@ -82,29 +91,28 @@ def test_inflated_amount_is_rejected(two_epochs: Path) -> None:
                             (pf.amounts[0] + 1,), pf.blindings, pf.salt, pf.path)
     doc["proof"] = forged.to_bytes().hex()
     (d / "inflated.json").write_text(json.dumps(doc))
-    code, out = _verify(d / "inflated.json", "--bundle", d / "b2")
+    code, out = _verify(d / "inflated.json", "--account", "acct-4", "--bundle", d / "b2")
     assert (code, out["check"]) == (1, "inclusion-root")
 
 
 def test_every_flipped_byte_of_a_proof(two_epochs: Path, tmp_path: Path) -> None:
     d = two_epochs
     raw = bytes.fromhex(json.loads((d / "acct-4-e2.json").read_text())["proof"])
-    root = read_manifest(d / "b2")["tree"]["root_hash"]
+    bundle_hash = _hash(d / "b2")
     doc = json.loads((d / "acct-4-e2.json").read_text())
     for pos in range(len(raw)):
         bad = bytearray(raw)
         bad[pos] ^= 0x01
         doc["proof"] = bytes(bad).hex()
         (tmp_path / "p.json").write_text(json.dumps(doc))
-        if 13 <= pos < 45:
-            # the bundle hash is only checkable against the bundle itself
-            code, out = _verify(tmp_path / "p.json", "--bundle", d / "b2")
-            assert (code, out["check"]) == (1, "inclusion-bundle")
-            continue
-        code, out = _verify(tmp_path / "p.json", "--root", root)
+        code, out = _verify(tmp_path / "p.json", "--account", "acct-4", "--bundle-hash",
+                            bundle_hash)
         assert code == 1 and out["check"].startswith("inclusion-"), (pos, out)
+        if 13 <= pos < 45:
+            # the bundle hash no longer matches the enclosed manifest
+            assert out["check"] == "inclusion-bundle", (pos, out)
     (tmp_path / "p.json").write_text("{not json")
-    code, out = _verify(tmp_path / "p.json", "--root", root)
+    code, out = _verify(tmp_path / "p.json", "--account", "acct-4", "--bundle-hash", bundle_hash)
     assert (code, out["check"]) == (1, "inclusion-format")
 
 
@@ -117,13 +125,17 @@ def test_unknown_account_and_bad_db(two_epochs: Path, tmp_path: Path) -> None:
     assert res.exit_code == 2
 
 
-def test_proof_size_at_depth_16() -> None:
-    """One asset, 2^16 leaves: the JSON proof stays under 3 kB."""
+def test_proof_size_at_depth_16(two_epochs: Path) -> None:
+    """One asset, 2^16 leaves: the proof stays under 3 kB as JSON; the signed
+    manifest it carries (about 1.9 kB escaped, plus 128 hex digits of
+    signature) brings the file to about 5 kB."""
     from zksolv.circuits.inclusion import PathStep
     from zksolv.verifier.inclusion import InclusionDocument
 
+    manifest = (two_epochs / "b2" / "manifest.json").read_bytes()
     pf = InclusionProof(1, bytes(32), 12345, "acct-00012345", (2**63,), (5,), bytes(32),
                         tuple(PathStep(bytes(48), bytes(32)) for _ in range(16)))
-    text = json.dumps(InclusionDocument(pf, ("USD",)).to_json(), separators=(",", ":"))
-    assert len(text) + 1 <= 3000
+    size = len(InclusionDocument(pf, manifest, bytes(64)).to_bytes())
+    assert size - len(json.dumps(manifest.decode())) - len('"signature":""') - 128 <= 3000
+    assert size <= 5200
     assert InclusionProof.from_bytes(pf.to_bytes()) == pf

@@ -21,7 +21,7 @@ from zksolv.verifier.bundle import recompute_root
 HEADER = circ.EpochHeader(
     epoch=9, timestamp=1, price_decimals=2,
     assets=(circ.AssetTerms("USD", 6, 100, 10_000, 10**9),),
-    prev_bundle_hash=None, depth=3, shard_leaves=8, reveal_totals=False,
+    prev_bundle_hash=None, depth=3, shard_leaves=8, reveal_totals=False, operator=bytes(32),
 )
 
 
@@ -43,7 +43,7 @@ def test_header_digest_covers_every_field() -> None:
     d = HEADER.digest()
     changes = {
         "epoch": 10, "timestamp": 2, "price_decimals": 3, "prev_bundle_hash": bytes(32),
-        "depth": 4, "shard_leaves": 4, "reveal_totals": True,
+        "depth": 4, "shard_leaves": 4, "reveal_totals": True, "operator": bytes([1]) * 32,
         "assets": (circ.AssetTerms("USD", 6, 100, 10_000, 10**9 + 1),),
     }
     for field, value in changes.items():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_epoch_support import (
     ASSETS1,
+    OPERATOR_HEX,
     copy_bundle,
     make_snapshot,
     prove,
@@ -49,7 +50,7 @@ def test_flipped_byte_in_every_file(tiny: tuple[Path, Path, list], tmp_path: Pat
     _, bundle, _ = tiny
     work = copy_bundle(bundle, tmp_path / "b")
     seen: set[str] = set()
-    for name in (layout.MANIFEST_FILE, *layout.DATA_FILES):
+    for name in (layout.MANIFEST_FILE, layout.SIGNATURE_FILE, *layout.DATA_FILES):
         path = work / name
         original = path.read_bytes()
         for pos in range(len(original)):
@@ -58,9 +59,13 @@ def test_flipped_byte_in_every_file(tiny: tuple[Path, Path, list], tmp_path: Pat
             path.write_bytes(bytes(bad))
             code, out = verify_json(work)
             assert code == 1 and out["valid"] is False, (name, pos, out)
+            if name == layout.SIGNATURE_FILE:
+                assert out["check"] == "signature", (pos, out)
             seen.add(out["check"])
         path.write_bytes(original)
-    assert {"manifest-hash", "manifest-canonical"} <= seen
+    # the typed decoding catches most flips in the manifest before the canonical
+    # check (test_non_canonical_manifest covers that one)
+    assert {"manifest-hash", "manifest-format", "signature"} <= seen
     code, _ = verify_json(work)
     assert code == 0
 
@@ -163,7 +168,7 @@ def test_maxwell_todd_root_not_sum(tiny: tuple[Path, Path, list], tmp_path: Path
     assert backend.eq(fake_root, backend.msm([gens.g, gens.h], [total, gamma]))
     m["tree"]["root_commitments"] = [backend.encode(fake_root).hex()]
     header = circ.EpochHeader(3, 1_700_000_003, 2, (circ.AssetTerms("USD", 6, 100, 10_000,
-                              10**12),), None, 3, 8, False)
+                              10**12),), None, 3, 8, False, bytes.fromhex(OPERATOR_HEX))
     digest = header.digest()
     root_hash = bytes.fromhex(m["tree"]["root_hash"])
     margin = circ.asset_margins(backend, gens.g, header.assets, [fake_root])

@@ -13,7 +13,9 @@ haircuts are integer basis points (10000 = counted in full).
 
 The reader validates everything and streams: ``iter_accounts`` yields one
 row at a time, so 10^6 accounts never need 10^6 Python objects at once.
-Every problem is an ``InputError`` naming file, line and field.
+Every problem is an ``InputError`` naming file, line and field. Files are
+read through ``zksolv.safeio`` (regular files only, header.json bounded and
+decoded into exact types, every accounts.csv line bounded).
 
 The engine writes snapshots with ``write_snapshot``; a protocol with its own
 engine writes the same two files.
@@ -22,6 +24,7 @@ engine writes the same two files.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -31,8 +34,20 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import msgspec
 
 from zksolv.errors import InputError
+from zksolv.safeio import (
+    SYMBOL_RE,
+    UINT64_DIGITS,
+    decode_json,
+    has_control,
+    open_regular,
+    read_bounded,
+    read_lines,
+)
 
 SNAPSHOT_FORMAT = "zksolv-snapshot"
 SNAPSHOT_VERSION = 1
@@ -42,8 +57,11 @@ HAIRCUT_SCALE = 10_000
 MAX_AMOUNT_BITS = 64
 MAX_AMOUNT = (1 << MAX_AMOUNT_BITS) - 1
 MAX_ID_BYTES = 128
-_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$")
-_INT_RE = re.compile(r"^[0-9]+$")
+MAX_ASSETS = 255
+MAX_ACCOUNTS = 1 << 32
+# 255 assets of about 120 bytes each, with room for indentation.
+MAX_HEADER_BYTES = 1 << 20
+_INT_RE = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -102,12 +120,14 @@ class Snapshot:
     def accounts_path(self) -> Path:
         return self.path / ACCOUNTS_FILE
 
-    def iter_accounts(self) -> Iterator[tuple[str, tuple[int, ...]]]:
+    def iter_accounts(self, digest: hashlib._Hash | None = None
+                      ) -> Iterator[tuple[str, tuple[int, ...]]]:
         """Yield (account_id, amounts) per row, validating as it goes.
 
         Duplicate ids are detected with a set of ids (ids only, not rows).
-        Call ``validate`` to check the whole file before any proving."""
-        yield from _iter_rows(self.accounts_path, self.header)
+        Call ``validate`` to check the whole file before any proving.
+        ``digest`` is fed every line read, so two passes can be compared."""
+        yield from _iter_rows(self.accounts_path, self.header, digest)
 
     def validate(self) -> int:
         """Read the whole body once; return the account count."""
@@ -121,59 +141,80 @@ def _err(where: str, reason: str) -> InputError:
     return InputError(where, reason)
 
 
-def _int_field(
-    obj: dict[str, object], key: str, where: str, *, lo: int = 0, hi: int | None = None
-) -> int:
-    if key not in obj:
-        raise _err(where, f"missing field {key!r}")
-    v = obj[key]
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise _err(f"{where}.{key}", f"must be an integer, got {v!r}")
-    if v < lo or (hi is not None and v > hi):
-        bound = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise _err(f"{where}.{key}", f"{v} is out of range {bound}")
-    return v
+U63 = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 
 
-def parse_header(data: object, where: str) -> SnapshotHeader:
-    if not isinstance(data, dict):
-        raise _err(where, "header must be a JSON object")
-    if data.get("format") != SNAPSHOT_FORMAT:
-        raise _err(f"{where}.format", f"expected {SNAPSHOT_FORMAT!r}, got {data.get('format')!r}")
-    version = _int_field(data, "version", where)
-    if version != SNAPSHOT_VERSION:
+class _AssetSchema(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    symbol: str
+    decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
+    price: NonNegative
+    haircut_bps: Annotated[int, msgspec.Meta(ge=0, le=HAIRCUT_SCALE)]
+    reserves: NonNegative
+
+    def __post_init__(self) -> None:
+        # msgspec bounds stop at int64; a ValueError here is reported with the path
+        for name in ("price", "reserves"):
+            if getattr(self, name) > MAX_AMOUNT:
+                raise ValueError(f"{name} out of range (must be <= 2^64 - 1)")
+
+
+class _HeaderSchema(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """header.json with exact JSON types; every field range-bounded."""
+
+    format: str
+    version: int
+    epoch: U63
+    timestamp: U63
+    price_decimals: Annotated[int, msgspec.Meta(ge=0, le=18)]
+    assets: Annotated[list[_AssetSchema], msgspec.Meta(max_length=MAX_ASSETS)]
+    account_count: Annotated[int, msgspec.Meta(ge=0, le=MAX_ACCOUNTS)]
+
+
+_PATH_RE = re.compile(r"`\$((?:\.[A-Za-z_]+|\[[0-9]+\])*)`")
+
+
+def _schema_error(where: str, why: str) -> InputError:
+    """msgspec names the field as `$.assets[1].price`: report it as
+    ``header.json.assets[1].price``, with a plain reason."""
+    bad_json = re.match(r"invalid JSON at line ([0-9]+)", why)
+    if bad_json:
+        return _err(f"{where}:{bad_json.group(1)}", why)
+    m = _PATH_RE.search(why)
+    field = m.group(1) if m else ""
+    reason = why[: m.start()].removesuffix(" - at ") if m else why
+    bound = re.fullmatch(r"Expected `int` ([<>]=? \S+)", reason)
+    typed = re.fullmatch(r"Expected `int`, got `(\w+)`", reason)
+    if bound:
+        reason = f"out of range (must be {bound.group(1)})"
+    elif typed:
+        reason = f"must be an integer, got {typed.group(1)}"
+    return _err(f"{where}{field}", reason.replace("`", "'"))
+
+
+def parse_header(data: bytes, where: str) -> SnapshotHeader:
+    """Decode header.json bytes strictly: exact types, bounded integers,
+    symbols matched whole, distinct."""
+    h = decode_json(data, _HeaderSchema, fail=lambda why: _schema_error(where, why))
+    if h.format != SNAPSHOT_FORMAT:
+        raise _err(f"{where}.format", f"expected {SNAPSHOT_FORMAT!r}, got {h.format[:40]!r}")
+    if h.version != SNAPSHOT_VERSION:
         raise _err(
-            f"{where}.version", f"unsupported version {version} (this reads {SNAPSHOT_VERSION})"
+            f"{where}.version", f"unsupported version {h.version} (this reads {SNAPSHOT_VERSION})"
         )
-    epoch = _int_field(data, "epoch", where, hi=(1 << 63) - 1)
-    timestamp = _int_field(data, "timestamp", where, hi=(1 << 63) - 1)
-    price_decimals = _int_field(data, "price_decimals", where, hi=18)
-    assets_raw = data.get("assets")
-    if not isinstance(assets_raw, list) or not assets_raw:
+    if not h.assets:
         raise _err(f"{where}.assets", "must be a non-empty list")
-    assets = []
     seen: set[str] = set()
-    for i, a in enumerate(assets_raw):
+    assets = []
+    for i, a in enumerate(h.assets):
         aw = f"{where}.assets[{i}]"
-        if not isinstance(a, dict):
-            raise _err(aw, "must be an object")
-        sym = a.get("symbol")
-        if not isinstance(sym, str) or not _SYMBOL_RE.match(sym):
-            raise _err(f"{aw}.symbol", f"bad symbol {sym!r} (1-16 of A-Z a-z 0-9 . _ -)")
-        if sym in seen:
-            raise _err(f"{aw}.symbol", f"duplicate asset {sym!r}")
-        seen.add(sym)
-        assets.append(
-            Asset(
-                symbol=sym,
-                decimals=_int_field(a, "decimals", aw, hi=30),
-                price=_int_field(a, "price", aw, hi=MAX_AMOUNT),
-                haircut_bps=_int_field(a, "haircut_bps", aw, hi=HAIRCUT_SCALE),
-                reserves=_int_field(a, "reserves", aw, hi=MAX_AMOUNT),
-            )
-        )
-    count = _int_field(data, "account_count", where, hi=1 << 32)
-    return SnapshotHeader(epoch, timestamp, price_decimals, tuple(assets), count)
+        if not SYMBOL_RE.fullmatch(a.symbol):
+            raise _err(f"{aw}.symbol", f"bad symbol {a.symbol[:40]!r} (1-16 of A-Z a-z 0-9 . _ -)")
+        if a.symbol in seen:
+            raise _err(f"{aw}.symbol", f"duplicate asset {a.symbol!r}")
+        seen.add(a.symbol)
+        assets.append(Asset(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves))
+    return SnapshotHeader(h.epoch, h.timestamp, h.price_decimals, tuple(assets), h.account_count)
 
 
 def open_snapshot(path: str | os.PathLike[str]) -> Snapshot:
@@ -182,81 +223,78 @@ def open_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     if not root.is_dir():
         raise _err(str(root), "snapshot must be a directory holding header.json and accounts.csv")
     hp = root / HEADER_FILE
-    if not hp.is_file():
-        raise _err(str(hp), "missing header file")
-    try:
-        data = json.loads(hp.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise _err(str(hp), f"not UTF-8 ({exc.reason})") from exc
-    except json.JSONDecodeError as exc:
-        raise _err(f"{hp}:{exc.lineno}", f"invalid JSON: {exc.msg}") from exc
+    data, _ = read_bounded(hp, MAX_HEADER_BYTES, what="header file")
     header = parse_header(data, str(hp))
     ap = root / ACCOUNTS_FILE
-    if not ap.is_file():
-        raise _err(str(ap), "missing accounts file")
+    fd, _ = open_regular(ap, what="accounts file")
+    os.close(fd)
     return Snapshot(root, header)
 
 
-def _iter_rows(path: Path, header: SnapshotHeader) -> Iterator[tuple[str, tuple[int, ...]]]:
+def line_limit(k: int) -> int:
+    """The longest accounts.csv line the format allows for k assets: a
+    quoted id (every byte doubled) and k amounts of 20 digits, or the header."""
+    return 2 * MAX_ID_BYTES + 2 + k * (UINT64_DIGITS + 1) + 16 * k + 64
+
+
+def _iter_rows(path: Path, header: SnapshotHeader,
+               digest: hashlib._Hash | None = None) -> Iterator[tuple[str, tuple[int, ...]]]:
     symbols = header.symbols
     expected = ["account_id", *symbols]
     seen: set[str] = set()
     count = 0
-    try:
-        f = open(path, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise _err(str(path), f"cannot open: {exc.strerror}") from exc
-    with f:
-        reader = csv.reader(f, strict=True)
+    header_seen = False
+    for line, raw in read_lines(path, line_limit(len(symbols)), what="accounts file"):
+        if digest is not None:
+            digest.update(len(raw).to_bytes(4, "big") + raw)
         try:
-            head = next(reader, None)
-            if head is None:
-                raise _err(f"{path}:1", "empty file: expected a header row " + ",".join(expected))
-            if head != expected:
-                missing = [c for c in expected if c not in head]
-                unknown = [c for c in head if c not in expected]
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _err(f"{path}:{line}", f"not UTF-8 ({exc.reason})") from exc
+        try:
+            rows = list(csv.reader([text], strict=True))
+        except csv.Error as exc:
+            raise _err(f"{path}:{line}", f"malformed CSV: {exc}") from exc
+        row = rows[0] if rows else []
+        if line == 1:
+            header_seen = True
+            if row != expected:
+                missing = [c for c in expected if c not in row]
+                unknown = [c for c in row if c not in expected]
                 why = []
                 if missing:
                     why.append(f"missing column(s) {', '.join(missing)}")
                 if unknown:
-                    why.append(f"unknown asset column(s) {', '.join(unknown)}")
+                    why.append("unknown asset column(s) "
+                               + ", ".join(repr(c) if has_control(c) else c for c in unknown))
                 if not why:
                     why.append("columns out of order")
                 raise _err(f"{path}:1", "; ".join(why) + f" (expected {','.join(expected)})")
-            for row in reader:
-                line = reader.line_num
-                if not row:
-                    raise _err(f"{path}:{line}", "empty line")
-                if len(row) != len(expected):
-                    raise _err(f"{path}:{line}", f"expected {len(expected)} fields, got {len(row)}")
-                acc = row[0]
-                if not acc or acc != acc.strip():
-                    raise _err(f"{path}:{line}:account_id", "empty id or surrounding spaces")
-                if len(acc.encode("utf-8")) > MAX_ID_BYTES:
-                    raise _err(f"{path}:{line}:account_id", f"id longer than {MAX_ID_BYTES} bytes")
-                if acc in seen:
-                    raise _err(f"{path}:{line}:account_id", f"duplicate account id {acc!r}")
-                seen.add(acc)
-                amounts = []
-                for sym, raw in zip(symbols, row[1:], strict=True):
-                    if not _INT_RE.match(raw):
-                        if raw.startswith("-"):
-                            reason = f"negative amount {raw!r}"
-                        elif "." in raw or "e" in raw.lower():
-                            reason = f"fractional or non-integer amount {raw!r} (use base units)"
-                        else:
-                            reason = f"not a non-negative integer: {raw!r}"
-                        raise _err(f"{path}:{line}:{sym}", reason)
-                    v = int(raw)
-                    if v > MAX_AMOUNT:
-                        raise _err(f"{path}:{line}:{sym}", f"amount {raw} exceeds 2^64 - 1")
-                    amounts.append(v)
-                count += 1
-                yield acc, tuple(amounts)
-        except csv.Error as exc:
-            raise _err(f"{path}:{reader.line_num}", f"malformed CSV: {exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise _err(str(path), f"not UTF-8 ({exc.reason})") from exc
+            continue
+        if not row:
+            raise _err(f"{path}:{line}", "empty line")
+        if len(row) != len(expected):
+            raise _err(f"{path}:{line}", f"expected {len(expected)} fields, got {len(row)}")
+        acc = row[0]
+        if not acc or acc != acc.strip():
+            raise _err(f"{path}:{line}:account_id", "empty id or surrounding spaces")
+        if has_control(acc):
+            raise _err(f"{path}:{line}:account_id", f"control character in id {acc!r}")
+        if len(acc.encode("utf-8")) > MAX_ID_BYTES:
+            raise _err(f"{path}:{line}:account_id", f"id longer than {MAX_ID_BYTES} bytes")
+        if acc in seen:
+            raise _err(f"{path}:{line}:account_id", f"duplicate account id {acc!r}")
+        count += 1
+        if count > header.account_count:
+            raise _err(str(path), f"header says account_count={header.account_count} but the "
+                                  f"file has more than {header.account_count} rows")
+        seen.add(acc)
+        amounts = []
+        for sym, raw_amount in zip(symbols, row[1:], strict=True):
+            amounts.append(_amount(raw_amount, f"{path}:{line}:{sym}"))
+        yield acc, tuple(amounts)
+    if not header_seen:
+        raise _err(f"{path}:1", "empty file: expected a header row " + ",".join(expected))
     if count == 0:
         raise _err(str(path), "no accounts")
     if count != header.account_count:
@@ -264,6 +302,24 @@ def _iter_rows(path: Path, header: SnapshotHeader) -> Iterator[tuple[str, tuple[
             str(path),
             f"header says account_count={header.account_count} but the file has {count} rows",
         )
+
+
+def _amount(raw: str, where: str) -> int:
+    """An amount in base units: ASCII digits only, at most 2^64 - 1."""
+    if not _INT_RE.fullmatch(raw):
+        if raw.startswith("-"):
+            reason = f"negative amount {raw[:40]!r}"
+        elif "." in raw or "e" in raw.lower():
+            reason = f"fractional or non-integer amount {raw[:40]!r} (use base units)"
+        else:
+            reason = f"not a non-negative integer: {raw[:40]!r}"
+        raise _err(where, reason)
+    if len(raw.lstrip("0")) > UINT64_DIGITS:
+        raise _err(where, f"amount {raw[:40]}... exceeds 2^64 - 1")
+    v = int(raw)
+    if v > MAX_AMOUNT:
+        raise _err(where, f"amount {raw} exceeds 2^64 - 1")
+    return v
 
 
 def write_snapshot(

@@ -28,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from zksolv.errors import InputError
+from zksolv.safeio import read_bounded
 
+# A scenario is a few kB; a price path of 10^5 points is still well below this.
+MAX_SCENARIO_BYTES = 16 << 20
 SOCIALISATION_MODES = ("haircut", "adl", "none")
 SNAPSHOT_HAIRCUTS = ("liquidity", "none")
 PRICE_MODELS = ("gbm", "path")
@@ -298,15 +301,14 @@ def resolve_scenario_path(name_or_path: str) -> tuple[str, str]:
         res = resources.files("zksolv.engine").joinpath("scenarios", f"{name_or_path}.toml")
         return f"{name_or_path}.toml (built-in)", res.read_text(encoding="utf-8")
     path = Path(name_or_path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(name_or_path, "no such scenario file, and not a built-in scenario "
                          f"(built-ins: {', '.join(builtin_names())})")
+    data, _ = read_bounded(path, MAX_SCENARIO_BYTES, what="scenario file")
     try:
-        return str(path), path.read_text(encoding="utf-8")
+        return str(path), data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"not UTF-8 ({exc.reason})") from exc
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read: {exc.strerror}") from exc
 
 
 def load_scenario(name_or_path: str) -> Scenario:
@@ -319,6 +321,10 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        raise InputError(source, f"invalid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise InputError(source, "invalid TOML: nested too deeply") from exc
+    except ValueError as exc:  # an integer of thousands of digits
         raise InputError(source, f"invalid TOML: {exc}") from exc
     top = _Table(data, source, "")
 

@@ -12,9 +12,15 @@ Steps (``prove_epoch``):
    proof. The parent streams the results into ``leaves.bin`` and ``range.bin``
    and the subtree nodes into the database.
 4. Build the top of the tree, prove the per-asset and valued solvency
-   statements on the root, write ``manifest.json``.
+   statements on the root, write ``manifest.json`` and sign it with the
+   operator's Ed25519 key (``manifest.sig``).
 5. Rename the database, then the bundle directory, into place. Until that
-   last rename only hidden temporary names exist.
+   last rename only hidden temporary names exist. A run killed between the
+   two renames leaves a finished database whose bundle was never published;
+   a rerun with the same outputs recognises it and replaces it.
+
+``--prev`` must name a bundle that verifies in full, one epoch earlier,
+signed by the same operator key.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from zksolv.core.field import R, random_scalar, scalar_to_bytes
 from zksolv.core.generators import generators
 from zksolv.core.group import Backend, get_backend
 from zksolv.core.pedersen import commit_many
-from zksolv.errors import InputError, InsolventError, ZksolvError
+from zksolv.errors import InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.snapshot import open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
@@ -59,6 +65,8 @@ def _no_progress(items: Iterable[T], total: int, desc: str) -> Iterable[T]:
 class ProveResult:
     bundle: Path
     inclusion_db: Path
+    operator: bytes
+    replaced_orphan_db: bool
     epoch: int
     accounts: int
     leaves: int
@@ -153,15 +161,40 @@ class _HashedFile:
         return {"sha256": self.sha.hexdigest(), "bytes": self.size}
 
 
-def read_prev_manifest(prev: Path) -> tuple[int, bytes]:
-    """(epoch, bundle hash) of a previous bundle, read strictly."""
-    from zksolv.verifier.bundle import load_manifest
-
+def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backend,
+                     jobs: int) -> bytes:
+    """The hash of the previous bundle, which must verify in full, be epoch
+    ``epoch - 1`` and be signed by ``operator`` (one key along a chain)."""
     try:
-        manifest, raw = load_manifest(prev)
-    except ZksolvError as exc:
-        raise InputError(str(prev), f"previous bundle unusable: {exc}") from exc
-    return int(manifest["epoch"]), layout.bundle_hash(raw)
+        report = verify_bundle(prev, backend=backend, jobs=jobs)
+    except VerificationError as exc:
+        raise InputError(str(prev), f"previous bundle does not verify ({exc})") from exc
+    except InputError as exc:
+        raise InputError(str(prev), f"previous bundle unusable: {exc.reason}") from exc
+    if report.operator != operator:
+        raise InputError(str(prev), f"previous bundle is signed by operator "
+                                    f"{report.operator.hex()}, this key is {operator.hex()}: "
+                                    "a chain has one operator key")
+    if report.epoch + 1 != epoch:
+        raise InputError(
+            str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}"
+        )
+    return report.bundle_hash
+
+
+def _orphan_database(db_path: Path, out_path: Path) -> bool:
+    """True if ``db_path`` is a finished inclusion database whose bundle was
+    never renamed to ``out_path`` (a run killed between the two renames)."""
+    if out_path.exists() or out_path.is_symlink():
+        return False
+    try:
+        db = InclusionDB.open(db_path)
+    except ZksolvError:
+        return False
+    try:
+        return db.is_finished()
+    finally:
+        db.close()
 
 
 def default_db_path(out: Path) -> Path:
@@ -185,24 +218,33 @@ def prove_epoch(
     bar = progress or _no_progress
     out_path = Path(out)
     db_path = Path(inclusion_db) if inclusion_db is not None else default_db_path(out_path)
-    if out_path.exists():
+    if out_path.exists() or out_path.is_symlink():
         raise InputError(str(out_path), "exists; refusing to overwrite a bundle")
-    if db_path.exists():
-        raise InputError(str(db_path), "exists; refusing to overwrite an inclusion database")
+    orphan = False
+    if db_path.exists() or db_path.is_symlink():
+        orphan = _orphan_database(db_path, out_path)
+        if not orphan:
+            raise InputError(str(db_path), "exists; refusing to overwrite an inclusion database")
     if db_path.resolve().is_relative_to(out_path.resolve()):
         raise InputError(str(db_path), "the private inclusion database must be outside the bundle")
 
+    signer = keys.signing_key(master_key)
+    operator = keys.public_key_bytes(signer)
     snap = open_snapshot(snapshot_dir)
     sh = snap.header
     k = len(sh.assets)
     assets = tuple(
         circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves) for a in sh.assets
     )
+    prev_hash = None
+    if prev is not None:
+        prev_hash = check_prev_bundle(Path(prev), operator, sh.epoch, backend=backend, jobs=jobs)
 
     # 1. validate everything and sum liabilities
     totals = [0] * k
     count = 0
-    for _, amounts in bar(snap.iter_accounts(), sh.account_count, "validate"):
+    first_pass = hashlib.sha256()
+    for _, amounts in bar(snap.iter_accounts(first_pass), sh.account_count, "validate"):
         for j, v in enumerate(amounts):
             totals[j] += v
         count += 1
@@ -226,15 +268,6 @@ def prove_epoch(
     if short:
         raise InsolventError(f"epoch {sh.epoch} is insolvent: " + "; ".join(short))
 
-    prev_hash = None
-    if prev is not None:
-        prev_epoch, prev_hash = read_prev_manifest(Path(prev))
-        if prev_epoch + 1 != sh.epoch:
-            raise InputError(
-                str(prev),
-                f"previous bundle is epoch {prev_epoch}; this snapshot is epoch {sh.epoch}",
-            )
-
     header = circ.EpochHeader(
         epoch=sh.epoch,
         timestamp=sh.timestamp,
@@ -244,6 +277,7 @@ def prove_epoch(
         depth=depth,
         shard_leaves=circ.shard_leaves_for(depth, k),
         reveal_totals=reveal_totals,
+        operator=operator,
     )
     digest = header.digest()
     L, S = header.leaves, header.shard_leaves
@@ -256,6 +290,8 @@ def prove_epoch(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
+    # a public bundle is world-readable (mkdtemp makes 0700)
+    os.chmod(tmp_dir, 0o755)
     fd, tmp_db_name = tempfile.mkstemp(prefix=f".{db_path.name}.tmp-", dir=db_path.parent)
     os.close(fd)
     tmp_db = Path(tmp_db_name)
@@ -269,9 +305,23 @@ def prove_epoch(
         gamma = [0] * k
         reread = [0] * k
 
+        second_pass = hashlib.sha256()
+
+        def changed(why: str = "the two reads differ") -> InputError:
+            return InputError(str(snap.accounts_path),
+                              f"changed while being proven ({why}); nothing written")
+
+        def second_read() -> Iterator[tuple[str, tuple[int, ...]]]:
+            try:
+                yield from snap.iter_accounts(second_pass)
+            except InputError as exc:
+                raise changed(f"{exc.where}: {exc.reason}") from exc
+
         def leaf_rows() -> Iterator[tuple[Any, ...]]:
             i = 0
-            for acc, amounts in snap.iter_accounts():
+            for acc, amounts in second_read():
+                if i >= count:
+                    raise changed()
                 salt = keys.account_salt(prk, sh.epoch, acc)
                 blinds = [random_scalar() for _ in range(k)]
                 for j in range(k):
@@ -287,8 +337,8 @@ def prove_epoch(
 
         db.insert_leaves(bar(leaf_rows(), L, "leaves"))
         gamma = [g % R for g in gamma]
-        if reread != totals:
-            raise InputError(str(snap.accounts_path), "changed while being proven")
+        if reread != totals or second_pass.digest() != first_pass.digest():
+            raise changed()
 
         # 3. shards
         def shard_jobs() -> Iterator[ShardJob]:
@@ -354,34 +404,48 @@ def prove_epoch(
             header, root_hash, root_enc, files,
             totals=list(zip(totals, gamma, strict=True)) if reveal_totals else None,
         )
-        raw = layout.canonical_json(manifest)
-        with open(tmp_dir / layout.MANIFEST_FILE, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        _fsync_dir(tmp_dir)
+        raw = layout.manifest_bytes(manifest)
         bhash = layout.bundle_hash(raw)
+        signature = signer.sign(layout.signature_message(bhash))
+        for name, content in ((layout.MANIFEST_FILE, raw), (layout.SIGNATURE_FILE, signature)):
+            with open(tmp_dir / name, "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+        for name in (layout.MANIFEST_FILE, layout.SIGNATURE_FILE, *layout.DATA_FILES):
+            os.chmod(tmp_dir / name, 0o644)
+        _fsync_dir(tmp_dir)
         # Self-check before anything is published: never a bundle that fails.
-        verify_bundle(tmp_dir, backend=backend, jobs=jobs, progress=bar)
-        db.finish(bundle_hash=bhash, root_hash=root_hash, accounts=count)
+        verify_bundle(tmp_dir, backend=backend, expect_operator=operator, jobs=jobs,
+                      progress=bar)
+        db.finish(bundle_hash=bhash, root_hash=root_hash, accounts=count, manifest=raw,
+                  signature=signature)
         db.close()
 
         # 5. publish: database first, then the bundle (the last, atomic step)
-        os.replace(tmp_db, db_path)
-        _fsync_dir(db_path.parent)
-        if out_path.exists():
+        if out_path.exists() or out_path.is_symlink():
             raise InputError(str(out_path), "appeared while proving; not overwriting")
-        os.rename(tmp_dir, out_path)
-        _fsync_dir(out_path.parent)
+        _publish(tmp_db, db_path, tmp_dir, out_path)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         tmp_db.unlink(missing_ok=True)
         raise
-    size = sum(int(v["bytes"]) for v in files.values()) + len(raw)  # type: ignore[call-overload]
+    size = sum(int(v["bytes"]) for v in files.values())  # type: ignore[call-overload]
+    size += len(raw) + layout.SIGNATURE_BYTES
     return ProveResult(
-        out_path, db_path, sh.epoch, count, L, depth, header.shards, bhash, size,
+        out_path, db_path, operator, orphan, sh.epoch, count, L, depth, header.shards, bhash, size,
         time.perf_counter() - t_start,
     )
+
+
+def _publish(tmp_db: Path, db_path: Path, tmp_dir: Path, out_path: Path) -> None:
+    """Database first, then the bundle: the bundle's rename is the last,
+    atomic step. (A kill between the two leaves an orphan database, which a
+    rerun replaces: see ``_orphan_database``.)"""
+    os.replace(tmp_db, db_path)
+    _fsync_dir(db_path.parent)
+    os.rename(tmp_dir, out_path)
+    _fsync_dir(out_path.parent)
 
 
 def _split(records: bytes, k: int) -> list[bytes]:
@@ -396,40 +460,39 @@ def build_manifest(
     files: dict[str, dict[str, object]],
     *,
     totals: list[tuple[int, int]] | None,
-) -> dict[str, object]:
-    return {
-        "format": layout.BUNDLE_FORMAT,
-        "version": layout.BUNDLE_VERSION,
-        "suite": layout.suite_ids(),
-        "statements": layout.statement_ids(),
-        "epoch": header.epoch,
-        "timestamp": header.timestamp,
-        "prev_bundle_hash": header.prev_bundle_hash.hex() if header.prev_bundle_hash else None,
-        "price_decimals": header.price_decimals,
-        "assets": [
-            {
-                "symbol": a.symbol,
-                "decimals": a.decimals,
-                "price": a.price,
-                "haircut_bps": a.haircut_bps,
-                "reserves": a.reserves,
-            }
+) -> layout.Manifest:
+    def entry(name: str) -> layout.FileEntry:
+        f = files[name]
+        return layout.FileEntry(sha256=str(f["sha256"]), bytes=int(f["bytes"]))  # type: ignore[call-overload]
+
+    return layout.Manifest(
+        format=layout.BUNDLE_FORMAT,
+        version=layout.BUNDLE_VERSION,
+        suite=layout.suite_ids(),
+        statements=layout.statement_ids(),
+        operator=header.operator.hex(),
+        epoch=header.epoch,
+        timestamp=header.timestamp,
+        prev_bundle_hash=header.prev_bundle_hash.hex() if header.prev_bundle_hash else None,
+        price_decimals=header.price_decimals,
+        assets=[
+            layout.AssetEntry(symbol=a.symbol, decimals=a.decimals, price=a.price,
+                              haircut_bps=a.haircut_bps, reserves=a.reserves)
             for a in header.assets
         ],
-        "tree": {
-            "depth": header.depth,
-            "leaves": header.leaves,
-            "shard_leaves": header.shard_leaves,
-            "shards": header.shards,
-            "root_hash": root_hash.hex(),
-            "root_commitments": [c.hex() for c in root_commitments],
-        },
-        "reveal_totals": header.reveal_totals,
-        "totals": None
-        if totals is None
-        else [
-            {"liabilities": t, "root_blinding": scalar_to_bytes(g).hex()} for t, g in totals
+        tree=layout.TreeEntry(
+            depth=header.depth,
+            leaves=header.leaves,
+            shard_leaves=header.shard_leaves,
+            shards=header.shards,
+            root_hash=root_hash.hex(),
+            root_commitments=[c.hex() for c in root_commitments],
+        ),
+        reveal_totals=header.reveal_totals,
+        totals=None if totals is None else [
+            layout.TotalEntry(liabilities=t, root_blinding=scalar_to_bytes(g).hex())
+            for t, g in totals
         ],
-        "files": files,
-    }
-
+        files=layout.Files(leaves=entry(layout.LEAVES_FILE), range=entry(layout.RANGE_FILE),
+                           solvency=entry(layout.SOLVENCY_FILE)),
+    )

@@ -3,7 +3,9 @@
 Tables::
 
     meta(key TEXT PRIMARY KEY, value BLOB)
-        epoch, k, depth, symbols, bundle_hash, root_hash, accounts
+        epoch, k, depth, symbols, bundle_hash, root_hash, accounts, and the
+        bundle's manifest (text) and signature (hex), which every exported
+        proof carries
     leaves(idx INTEGER PRIMARY KEY, account_id TEXT UNIQUE, amounts BLOB,
            blindings BLOB, salt BLOB, leaf_hash BLOB)
         every leaf's opening; padding leaves have account_id and salt NULL.
@@ -14,20 +16,35 @@ Tables::
 
 A path is depth sibling lookups, so storing nodes once (2^(depth+1) rows)
 is far smaller than storing a path per account.
+
+The database is private but still a file on disk: ``export`` reads every
+value strictly (lengths, canonical scalars, known keys) and runs the
+holder's own check on the proof before handing it out, so a corrupt or
+tampered database gives an ``InputError`` naming it, never a traceback or a
+proof that does not verify.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import struct
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from zksolv.circuits import epoch as circ
 from zksolv.circuits.inclusion import InclusionProof, PathStep
 from zksolv.core.field import scalar_from_bytes, scalar_to_bytes
-from zksolv.errors import InputError
+from zksolv.core.group import POINT_BYTES
+from zksolv.errors import FormatError, InputError, VerificationError, ZksolvError
+from zksolv.safeio import open_regular
+from zksolv.verifier.inclusion import InclusionDocument, verify_inclusion
+
+_UINT = re.compile(r"[0-9]{1,20}")
+_HEX = re.compile(r"(?:[0-9a-f]{2})+")
 
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -51,6 +68,7 @@ CREATE TABLE nodes(
 class InclusionDB:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.where = "inclusion database"
 
     @classmethod
     def create(cls, path: Path, *, k: int, depth: int, epoch: int,
@@ -69,15 +87,20 @@ class InclusionDB:
     @classmethod
     def open(cls, path: str | Path) -> InclusionDB:
         p = Path(path)
-        if not p.is_file():
-            raise InputError(str(p), "no such inclusion database")
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        fd, _ = open_regular(p, what="inclusion database")
+        os.close(fd)
+        try:
+            conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise InputError(str(p), f"cannot open inclusion database ({exc})") from exc
         try:
             conn.execute("SELECT value FROM meta WHERE key='bundle_hash'").fetchone()
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise InputError(str(p), f"not a zksolv inclusion database ({exc})") from exc
-        return cls(conn)
+        db = cls(conn)
+        db.where = str(p)
+        return db
 
     def insert_leaves(self, rows: Iterable[tuple[Any, ...]]) -> None:
         batch: list[tuple[Any, ...]] = []
@@ -118,52 +141,107 @@ class InclusionDB:
             [(level, start + i, n) for i, n in enumerate(nodes)],
         )
 
-    def finish(self, *, bundle_hash: bytes, root_hash: bytes, accounts: int) -> None:
+    def finish(self, *, bundle_hash: bytes, root_hash: bytes, accounts: int, manifest: bytes,
+               signature: bytes) -> None:
         self.conn.executemany(
             "INSERT INTO meta VALUES (?, ?)",
             [("bundle_hash", bundle_hash.hex()), ("root_hash", root_hash.hex()),
-             ("accounts", str(accounts))],
+             ("accounts", str(accounts)), ("manifest", manifest.decode("ascii")),
+             ("signature", signature.hex())],
         )
         self.conn.commit()
+
+    def is_finished(self) -> bool:
+        """True if the prover finished this database (its bundle was signed)."""
+        try:
+            self._hex("bundle_hash", 32)
+            self._hex("signature", 64)
+        except ZksolvError:
+            return False
+        return True
 
     def close(self) -> None:
         self.conn.close()
 
-    def meta(self, key: str) -> str:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            raise InputError("inclusion database", f"missing meta {key!r} (incomplete file?)")
-        return str(row[0])
+    def _bad(self, why: str) -> InputError:
+        return InputError(self.where, f"corrupt or tampered inclusion database: {why}")
 
-    def export(self, account_id: str) -> InclusionProof:
-        """The inclusion proof of one account: its opening and its path."""
-        row = self.conn.execute(
-            "SELECT idx, amounts, blindings, salt FROM leaves WHERE account_id = ?",
-            (account_id,),
-        ).fetchone()
-        if row is None:
+    def _query(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise self._bad(str(exc)) from exc
+
+    def meta(self, key: str) -> str:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        if not rows:
+            raise self._bad(f"missing meta {key!r} (incomplete file?)")
+        value = rows[0][0]
+        if not isinstance(value, str):
+            raise self._bad(f"meta {key!r} is not text")
+        return value
+
+    def _uint(self, key: str, lo: int, hi: int) -> int:
+        text = self.meta(key)
+        if not _UINT.fullmatch(text) or not lo <= int(text) <= hi:
+            raise self._bad(f"meta {key!r} is not an integer in [{lo}, {hi}]")
+        return int(text)
+
+    def _hex(self, key: str, size: int) -> bytes:
+        text = self.meta(key)
+        if len(text) != 2 * size or not _HEX.fullmatch(text):
+            raise self._bad(f"meta {key!r} is not {size} bytes of hex")
+        return bytes.fromhex(text)
+
+    def _blob(self, value: object, size: int, what: str) -> bytes:
+        if not isinstance(value, bytes) or len(value) != size:
+            raise self._bad(f"{what} is not {size} bytes")
+        return value
+
+    def export(self, account_id: str) -> InclusionDocument:
+        """The inclusion proof of one account: its opening, its path, and the
+        bundle's signed manifest; checked with the holder's own check before
+        it is returned."""
+        k = self._uint("k", 1, 255)
+        depth = self._uint("depth", circ.MIN_DEPTH, circ.MAX_DEPTH)
+        epoch = self._uint("epoch", 0, (1 << 63) - 1)
+        bundle_hash = self._hex("bundle_hash", 32)
+        signature = self._hex("signature", 64)
+        manifest = self.meta("manifest").encode("utf-8")
+        rows = self._query(
+            "SELECT idx, amounts, blindings, salt FROM leaves WHERE account_id = ?", (account_id,)
+        )
+        if not rows:
             raise InputError("--account", f"no account {account_id!r} in this epoch")
-        idx, amounts, blinds, salt = row
-        k, depth = int(self.meta("k")), int(self.meta("depth"))
+        idx, amounts, blinds, salt = rows[0]
+        if not isinstance(idx, int) or not 0 <= idx < 1 << depth:
+            raise self._bad("leaf index out of range")
+        amounts = self._blob(amounts, 8 * k, "amounts")
+        blinds = self._blob(blinds, 32 * k, "blindings")
+        salt = self._blob(salt, circ.SALT_BYTES, "salt")
+        try:
+            blindings = tuple(
+                scalar_from_bytes(blinds[i : i + 32]) for i in range(0, len(blinds), 32)
+            )
+        except FormatError as exc:
+            raise self._bad(str(exc)) from exc
+        node_size = k * POINT_BYTES + circ.HASH_BYTES
         path = []
         for level in range(depth):
             sib = (idx >> level) ^ 1
-            node = self.conn.execute(
-                "SELECT data FROM nodes WHERE level = ? AND idx = ?", (level, sib)
-            ).fetchone()
-            if node is None:
-                raise InputError("inclusion database", f"missing node ({level}, {sib})")
-            data = bytes(node[0])
-            path.append(PathStep(data[: k * 48], data[k * 48 :]))
-        return InclusionProof(
-            epoch=int(self.meta("epoch")),
-            bundle_hash=bytes.fromhex(self.meta("bundle_hash")),
-            leaf_index=idx,
-            account_id=account_id,
+            node = self._query("SELECT data FROM nodes WHERE level = ? AND idx = ?", (level, sib))
+            if not node:
+                raise self._bad(f"missing node ({level}, {sib})")
+            data = self._blob(node[0][0], node_size, f"node ({level}, {sib})")
+            path.append(PathStep(data[: k * POINT_BYTES], data[k * POINT_BYTES :]))
+        proof = InclusionProof(
+            epoch=epoch, bundle_hash=bundle_hash, leaf_index=idx, account_id=account_id,
             amounts=tuple(v for (v,) in struct.iter_unpack(">Q", amounts)),
-            blindings=tuple(
-                scalar_from_bytes(blinds[i : i + 32]) for i in range(0, len(blinds), 32)
-            ),
-            salt=bytes(salt),
-            path=tuple(path),
+            blindings=blindings, salt=salt, path=tuple(path),
         )
+        doc = InclusionDocument(proof, manifest, signature)
+        try:
+            verify_inclusion(doc, account_id=account_id, bundle_hash=bundle_hash)
+        except VerificationError as exc:
+            raise self._bad(f"the exported proof does not verify ({exc})") from exc
+        return doc

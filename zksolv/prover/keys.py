@@ -3,6 +3,7 @@
     PRK            = HKDF-Extract(salt=HKDF_SALT, ikm=master)             (RFC 5869)
     salt(account)  = HKDF-Expand(PRK, SALT_INFO || u64 epoch || id, 32)
     shuffle key    = HKDF-Expand(PRK, SHUFFLE_INFO || u64 epoch, 32)
+    signing seed   = HKDF-Expand(PRK, SIGNING_INFO, 32)      Ed25519 (RFC 8032)
 
 Salts are fresh every epoch (the epoch is in the info), so leaf hashes of one
 account are unlinkable across epochs. Leaf positions are a Fisher-Yates
@@ -12,6 +13,9 @@ padding. Blindings are never derived: they come from ``secrets``.
 
 The master secret is 32 random bytes, stored as hex in a 0600 file
 (``zksolv keygen``) or given in ``$ZKSOLV_OPERATOR_KEY``. There is no default.
+The Ed25519 signing key that signs every manifest is derived from it, so one
+file holds the operator's whole identity; its public key is what auditors and
+account holders pin (``--operator``). ``keygen`` writes it beside the secret.
 """
 
 from __future__ import annotations
@@ -20,17 +24,26 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 import struct
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from zksolv.errors import InputError
+from zksolv.safeio import read_bounded, readable_by_others, write_private
 
 KEY_ENV = "ZKSOLV_OPERATOR_KEY"
 MASTER_BYTES = 32
 HKDF_SALT = b"zksolv/hkdf-salt/v1"
 SALT_INFO = b"zksolv/account-salt/v1"
 SHUFFLE_INFO = b"zksolv/leaf-shuffle/v1"
+SIGNING_INFO = b"zksolv/operator-signing-key/v1"
+# 64 hex digits and a newline; anything much larger is not a key file.
+MAX_KEY_FILE_BYTES = 4096
 
 
 def hkdf_extract(ikm: bytes, salt: bytes = HKDF_SALT) -> bytes:
@@ -73,41 +86,61 @@ def generate_master_key() -> bytes:
     return secrets.token_bytes(MASTER_BYTES)
 
 
-def write_master_key(path: str | os.PathLike[str]) -> Path:
-    """Create ``path`` (mode 0600) holding a fresh secret in hex; never overwrite."""
+def signing_key(master: bytes) -> Ed25519PrivateKey:
+    """The operator's Ed25519 signing key, derived from the master secret."""
+    seed = hkdf_expand(hkdf_extract(master), SIGNING_INFO)
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def public_key_bytes(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def public_key_path(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
-    try:
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as exc:
-        raise InputError(str(p), "exists; refusing to overwrite an operator key") from exc
-    except OSError as exc:
-        raise InputError(str(p), f"cannot create: {exc.strerror}") from exc
+    return p.with_name(p.name + ".pub")
+
+
+def write_master_key(path: str | os.PathLike[str]) -> tuple[Path, bytes]:
+    """Create ``path`` (mode 0600, exclusive, never overwriting) holding a
+    fresh secret in hex, and ``path.pub`` holding the hex of the operator's
+    public signing key. Returns (path, public key)."""
+    p = Path(path)
+    if p.exists() or p.is_symlink():
+        raise InputError(str(p), "exists; refusing to overwrite an operator key")
+    master = generate_master_key()
+    write_private(p, (master.hex() + "\n").encode("ascii"), overwrite=False)
+    public = public_key_bytes(signing_key(master))
+    pub = public_key_path(p)
+    tmp = pub.with_name(f".{pub.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "w") as f:
-        f.write(generate_master_key().hex() + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    return p
+        f.write(public.hex() + "\n")
+    os.replace(tmp, pub)
+    return p, public
 
 
 def parse_master_key(text: str, where: str) -> bytes:
     s = text.strip()
-    try:
-        key = bytes.fromhex(s)
-    except ValueError as exc:
-        raise InputError(where, "operator key must be 64 hex digits") from exc
-    if len(key) != MASTER_BYTES:
+    if len(s) != 2 * MASTER_BYTES or not all(c in "0123456789abcdefABCDEF" for c in s):
         raise InputError(where, f"operator key must be {MASTER_BYTES} bytes (64 hex digits)")
-    return key
+    return bytes.fromhex(s)
 
 
-def load_master_key(path: str | os.PathLike[str] | None) -> bytes:
-    """From ``path`` if given, else from ``$ZKSOLV_OPERATOR_KEY``; else an error."""
+def load_master_key(path: str | os.PathLike[str] | None,
+                    warn: Callable[[str], None] | None = None) -> bytes:
+    """From ``path`` if given, else from ``$ZKSOLV_OPERATOR_KEY``; else an
+    error. ``warn`` is told if the key file is readable by group or others."""
     if path is not None:
         p = Path(path)
+        data, st = read_bounded(p, MAX_KEY_FILE_BYTES, what="operator key file")
+        if warn is not None and readable_by_others(st):
+            warn(f"operator key file {p} is readable by others (mode "
+                 f"{stat.S_IMODE(st.st_mode):04o}); restrict it: chmod 600 {p}")
         try:
-            text = p.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(str(p), f"cannot read operator key ({exc})") from exc
+            text = data.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise InputError(str(p), "operator key must be 64 hex digits") from exc
         return parse_master_key(text, str(p))
     env = os.environ.get(KEY_ENV)
     if env:

@@ -1,19 +1,26 @@
 """Verify an epoch bundle, or a chain of bundles, with public data only.
 
-Imports core, circuits and errors only (import-linter contract in
-``pyproject.toml``). Every failure is a ``VerificationError`` whose ``check``
-is one of the stable tags below (``docs/epoch.md``); checks run in this
-order and the first failure is reported:
+Imports core, circuits, errors and safeio only (import-linter contract in
+``pyproject.toml``); Ed25519 comes from ``cryptography``, the manifest schema
+(``circuits/bundle.py``) is decoded with msgspec. Every failure is a
+``VerificationError`` whose ``check`` is one of the stable tags below
+(``docs/epoch.md``); checks run in this order and the first failure is
+reported:
 
 ==================  ======================================================
 tag                 what is checked
 ==================  ======================================================
-manifest-missing    manifest.json exists and is readable
-manifest-format     manifest is UTF-8 JSON of the expected shape and types
+manifest-missing    manifest.json is a regular file of at most 1 MiB
+manifest-format     manifest is UTF-8 JSON of exactly the schema's types
+                    (``layout.Manifest``), asset symbols distinct
 manifest-canonical  manifest bytes are exactly the canonical serialisation
 suite-mismatch      suite and statement ids are the ones this verifier speaks
-manifest-hash       every data file exists with the listed size and SHA-256
+signature           manifest.sig is the Ed25519 signature of the manifest by
+                    the operator key the manifest names
+operator-mismatch   (``--operator``) that key is the pinned one
 bundle-shape        depth, shard size, file sizes agree with each other
+manifest-hash       every data file is a regular file with the listed size
+                    and SHA-256
 epoch-mismatch      the epoch is the one the caller expected
 leaf-encoding       every leaf commitment decodes (curve, subgroup, not identity)
 tree-root           recomputing [tree-sum] and [tree-hash] from the leaves
@@ -25,13 +32,13 @@ solvency-asset      reserves_j*g - C_root_j is in [0, 2^128) for every j
 solvency-valued     the valued margin is in [0, 2^128)
 chain-epoch         chained bundles have consecutive epochs
 chain-link          each bundle records the previous bundle's hash
+chain-operator      every bundle of a chain is signed by the same key
 ==================  ======================================================
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
 import os
 import re
@@ -42,6 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
 from zksolv.core import rangeproof
@@ -50,6 +60,7 @@ from zksolv.core.generators import generators
 from zksolv.core.group import POINT_BYTES, Backend, Point, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
+from zksolv.safeio import FileReadError, decode_json, read_bounded
 
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
@@ -60,8 +71,7 @@ def _no_progress(items: Iterable[Any], total: int, desc: str) -> Iterable[Any]:
 
 # Proofs per multi-scalar multiplication: bounds memory, not soundness.
 BATCH_PROOFS = 64
-_HEX32 = re.compile(r"^[0-9a-f]{64}$")
-_HEX48 = re.compile(r"^[0-9a-f]{96}$")
+_HEX32 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,10 @@ class BundleReport:
     epoch: int
     bundle_hash: bytes
     prev_bundle_hash: bytes | None
-    symbols: tuple[str, ...]
+    operator: bytes
+    operator_pinned: bool
+    price_decimals: int
+    assets: tuple[circ.AssetTerms, ...]
     depth: int
     leaves: int
     shards: int
@@ -81,6 +94,10 @@ class BundleReport:
     checks: tuple[str, ...]
     seconds: float
 
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(a.symbol for a in self.assets)
+
     def shard_of_leaf(self, leaf: int) -> int:
         return leaf // self.shard_leaves
 
@@ -90,7 +107,9 @@ class BundleReport:
             "epoch": self.epoch,
             "bundle_hash": self.bundle_hash.hex(),
             "prev_bundle_hash": self.prev_bundle_hash.hex() if self.prev_bundle_hash else None,
-            "assets": list(self.symbols),
+            "operator": self.operator.hex(),
+            "operator_pinned": self.operator_pinned,
+            "assets": assets_json(self.assets, self.price_decimals),
             "depth": self.depth,
             "leaves": self.leaves,
             "shards": self.shards,
@@ -100,53 +119,68 @@ class BundleReport:
         }
 
 
+def assets_json(assets: Sequence[circ.AssetTerms], price_decimals: int) -> list[dict[str, Any]]:
+    """Each asset's public terms, as the header the proofs are bound to states them."""
+    return [
+        {"symbol": a.symbol, "decimals": a.decimals, "price": a.price,
+         "price_decimals": price_decimals, "haircut_bps": a.haircut_bps, "reserves": a.reserves}
+        for a in assets
+    ]
+
+
 def _fail(check: str, detail: str) -> VerificationError:
     return VerificationError(check, detail)
 
 
-def load_manifest(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes]:
-    """Read and parse manifest.json strictly; return (object, raw bytes)."""
-    root = Path(path)
+def _read_manifest_files(root: Path) -> tuple[bytes, bytes]:
+    """(manifest.json bytes, manifest.sig bytes), each a bounded regular file."""
     if not root.is_dir():
         raise InputError(str(root), "not a bundle directory")
-    mp = root / layout.MANIFEST_FILE
     try:
-        raw = mp.read_bytes()
-    except OSError as exc:
-        raise _fail("manifest-missing", f"{mp}: {exc.strerror or exc}") from exc
+        raw, _ = read_bounded(root / layout.MANIFEST_FILE, layout.MAX_MANIFEST_BYTES,
+                              what="manifest")
+    except FileReadError as exc:
+        raise _fail("manifest-missing", str(exc)) from exc
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise _fail("manifest-format", f"{mp}: not valid JSON ({exc})") from exc
-    if not isinstance(obj, dict):
-        raise _fail("manifest-format", "manifest is not a JSON object")
-    if layout.canonical_json(obj) != raw:
+        sig, _ = read_bounded(root / layout.SIGNATURE_FILE, layout.SIGNATURE_BYTES,
+                              what="manifest signature", exact=layout.SIGNATURE_BYTES)
+    except FileReadError as exc:
+        raise _fail("signature", str(exc)) from exc
+    return raw, sig
+
+
+def decode_manifest(raw: bytes) -> layout.Manifest:
+    """Decode manifest bytes into exact types [manifest-format] and require
+    them to be the canonical serialisation [manifest-canonical]."""
+    m = decode_json(raw, layout.Manifest,
+                    fail=lambda why: _fail("manifest-format", f"manifest.json: {why}"))
+    if layout.manifest_bytes(m) != raw:
         raise _fail("manifest-canonical", "manifest.json is not in canonical form")
-    return obj, raw
+    return m
 
 
-def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if not isinstance(obj, dict) or key not in obj:
-        raise _fail("manifest-format", f"{where}: missing {key!r}")
-    v = obj[key]
-    if isinstance(v, bool) and kind is not bool:
-        raise _fail("manifest-format", f"{where}.{key}: wrong type")
-    if not isinstance(v, kind):
-        raise _fail("manifest-format", f"{where}.{key}: wrong type")
-    return v
+def load_manifest(path: str | os.PathLike[str]) -> tuple[layout.Manifest, bytes]:
+    """Read and decode a bundle's manifest.json strictly; return (manifest, raw bytes)."""
+    raw, _ = _read_manifest_files(Path(path))
+    return decode_manifest(raw), raw
 
 
-def _uint(obj: Any, key: str, where: str, bits: int) -> int:
-    v = _get(obj, key, int, where)
-    if not 0 <= v < 1 << bits:
-        raise _fail("manifest-format", f"{where}.{key}: out of range")
-    return int(v)
+def parse_operator_key(text: str, where: str = "--operator") -> bytes:
+    """An operator public key given as 64 hex digits (lowercase or not)."""
+    s = text.strip().lower()
+    if not _HEX32.fullmatch(s):
+        raise InputError(where, "an operator public key is 64 hex digits (32 bytes)")
+    return bytes.fromhex(s)
 
 
-def _hex(v: Any, pattern: re.Pattern[str], where: str) -> bytes:
-    if not isinstance(v, str) or not pattern.match(v):
-        raise _fail("manifest-format", f"{where}: expected lowercase hex")
-    return bytes.fromhex(v)
+def check_signature(raw: bytes, signature: bytes, operator: bytes) -> None:
+    """[signature] Ed25519 over SIGNATURE_TAG || SHA-256(manifest) by ``operator``."""
+    try:
+        key = Ed25519PublicKey.from_public_bytes(operator)
+        key.verify(signature, layout.signature_message(layout.bundle_hash(raw)))
+    except (InvalidSignature, ValueError) as exc:
+        raise _fail("signature", "manifest.sig is not the operator key's signature of "
+                                 "this manifest") from exc
 
 
 @dataclass(frozen=True)
@@ -155,114 +189,92 @@ class _Parsed:
     root_hash: bytes
     root_commitments: tuple[bytes, ...]
     totals: tuple[tuple[int, int], ...] | None
-    files: dict[str, tuple[int, bytes]]
+    files: layout.Files
+    bundle_hash: bytes
 
 
-def parse_manifest(m: dict[str, Any]) -> _Parsed:
-    if m.get("format") != layout.BUNDLE_FORMAT or m.get("version") != layout.BUNDLE_VERSION:
-        raise _fail("manifest-format", "not a zksolv bundle of a version this verifier reads")
-    expected_keys = {
-        "format", "version", "suite", "statements", "epoch", "timestamp", "prev_bundle_hash",
-        "price_decimals", "assets", "tree", "reveal_totals", "totals", "files",
-    }
-    if set(m) != expected_keys:
-        raise _fail("manifest-format", f"unexpected key set {sorted(set(m) ^ expected_keys)}")
-    if m["suite"] != layout.suite_ids() or m["statements"] != layout.statement_ids():
+def check_manifest(raw: bytes, signature: bytes, *,
+                   expect_operator: bytes | None = None) -> _Parsed:
+    """Everything about a manifest that needs no data file: exact types,
+    canonical bytes, suite, the operator's signature (and pinned key),
+    distinct symbols, and the tree shape the circuit fixes."""
+    m = decode_manifest(raw)
+    if m.suite != layout.suite_ids() or m.statements != layout.statement_ids():
         raise _fail("suite-mismatch", "suite or statement ids differ from this verifier's")
-    epoch = _uint(m, "epoch", "manifest", 63)
-    timestamp = _uint(m, "timestamp", "manifest", 63)
-    price_decimals = _uint(m, "price_decimals", "manifest", 8)
-    prev_raw = m["prev_bundle_hash"]
-    prev = None if prev_raw is None else _hex(prev_raw, _HEX32, "manifest.prev_bundle_hash")
-    assets_raw = _get(m, "assets", list, "manifest")
-    if not 1 <= len(assets_raw) <= 255:
-        raise _fail("manifest-format", "manifest.assets: need 1..255 assets")
-    assets = []
-    for i, a in enumerate(assets_raw):
-        w = f"manifest.assets[{i}]"
-        if not isinstance(a, dict) or set(a) != {
-            "symbol", "decimals", "price", "haircut_bps", "reserves"
-        }:
-            raise _fail("manifest-format", f"{w}: wrong fields")
-        sym = _get(a, "symbol", str, w)
-        if not 1 <= len(sym.encode("utf-8")) <= 255:
-            raise _fail("manifest-format", f"{w}.symbol: bad length")
-        haircut = _uint(a, "haircut_bps", w, 16)
-        if haircut > circ.HAIRCUT_SCALE:
-            raise _fail("manifest-format", f"{w}.haircut_bps: above {circ.HAIRCUT_SCALE}")
-        assets.append(circ.AssetTerms(
-            sym, _uint(a, "decimals", w, 8), _uint(a, "price", w, 64), haircut,
-            _uint(a, "reserves", w, 64),
-        ))
-    k = len(assets)
-    tree = _get(m, "tree", dict, "manifest")
-    if set(tree) != {"depth", "leaves", "shard_leaves", "shards", "root_hash", "root_commitments"}:
-        raise _fail("manifest-format", "manifest.tree: wrong fields")
-    depth = _uint(tree, "depth", "manifest.tree", 8)
-    if not circ.MIN_DEPTH <= depth <= circ.MAX_DEPTH:
-        raise _fail("bundle-shape", f"depth {depth} outside [{circ.MIN_DEPTH}, {circ.MAX_DEPTH}]")
-    shard_leaves = _uint(tree, "shard_leaves", "manifest.tree", 32)
-    if shard_leaves != circ.shard_leaves_for(depth, k):
+    operator = bytes.fromhex(m.operator)
+    check_signature(raw, signature, operator)
+    if expect_operator is not None and operator != expect_operator:
+        raise _fail("operator-mismatch", f"bundle is signed by operator {m.operator}, "
+                                         f"not the pinned {expect_operator.hex()}")
+    symbols = [a.symbol for a in m.assets]
+    for i, s in enumerate(symbols):
+        if s in symbols[:i]:
+            raise _fail("manifest-format", f"manifest.assets[{i}].symbol: duplicate asset {s!r}")
+    k = len(m.assets)
+    t = m.tree
+    if t.shard_leaves != circ.shard_leaves_for(t.depth, k):
         raise _fail("bundle-shape", "shard size is not the one the circuit fixes")
-    if _uint(tree, "leaves", "manifest.tree", 64) != 1 << depth:
+    if t.leaves != 1 << t.depth:
         raise _fail("bundle-shape", "leaves != 2^depth")
-    if _uint(tree, "shards", "manifest.tree", 64) != (1 << depth) // shard_leaves:
+    if t.shards != t.leaves // t.shard_leaves:
         raise _fail("bundle-shape", "shards != leaves / shard_leaves")
-    root_hash = _hex(tree["root_hash"], _HEX32, "manifest.tree.root_hash")
-    rc = _get(tree, "root_commitments", list, "manifest.tree")
-    if len(rc) != k:
+    if len(t.root_commitments) != k:
         raise _fail("bundle-shape", "one root commitment per asset expected")
-    root_commitments = tuple(
-        _hex(c, _HEX48, f"manifest.tree.root_commitments[{j}]") for j, c in enumerate(rc)
-    )
-    reveal = _get(m, "reveal_totals", bool, "manifest")
     totals = None
-    if reveal:
-        traw = _get(m, "totals", list, "manifest")
-        if len(traw) != k:
+    if m.reveal_totals:
+        if m.totals is None or len(m.totals) != k:
             raise _fail("manifest-format", "manifest.totals: one entry per asset expected")
         tl = []
-        for j, t in enumerate(traw):
-            w = f"manifest.totals[{j}]"
-            if not isinstance(t, dict) or set(t) != {"liabilities", "root_blinding"}:
-                raise _fail("manifest-format", f"{w}: wrong fields")
-            liab = _uint(t, "liabilities", w, 128)
+        for j, entry in enumerate(m.totals):
             try:
-                gamma = scalar_from_bytes(_hex(t["root_blinding"], _HEX32, w))
+                gamma = scalar_from_bytes(bytes.fromhex(entry.root_blinding))
             except FormatError as exc:
-                raise _fail("manifest-format", f"{w}.root_blinding: {exc}") from exc
-            tl.append((liab, gamma))
+                raise _fail("manifest-format",
+                            f"manifest.totals[{j}].root_blinding: {exc}") from exc
+            tl.append((entry.liabilities, gamma))
         totals = tuple(tl)
-    elif m["totals"] is not None:
+    elif m.totals is not None:
         raise _fail("manifest-format", "manifest.totals present but reveal_totals is false")
-    files_raw = _get(m, "files", dict, "manifest")
-    if set(files_raw) != set(layout.DATA_FILES):
-        raise _fail("manifest-format", f"manifest.files must list exactly {layout.DATA_FILES}")
-    files = {}
-    for name, entry in files_raw.items():
-        w = f"manifest.files[{name}]"
-        if not isinstance(entry, dict) or set(entry) != {"sha256", "bytes"}:
-            raise _fail("manifest-format", f"{w}: wrong fields")
-        files[name] = (_uint(entry, "bytes", w, 63), _hex(entry["sha256"], _HEX32, w))
     header = circ.EpochHeader(
-        epoch=epoch, timestamp=timestamp, price_decimals=price_decimals, assets=tuple(assets),
-        prev_bundle_hash=prev, depth=depth, shard_leaves=shard_leaves, reveal_totals=reveal,
+        epoch=m.epoch, timestamp=m.timestamp, price_decimals=m.price_decimals,
+        assets=tuple(circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves)
+                     for a in m.assets),
+        prev_bundle_hash=None if m.prev_bundle_hash is None else bytes.fromhex(m.prev_bundle_hash),
+        depth=t.depth, shard_leaves=t.shard_leaves, reveal_totals=m.reveal_totals,
+        operator=operator,
     )
-    return _Parsed(header, root_hash, root_commitments, totals, files)
+    return _Parsed(header, bytes.fromhex(t.root_hash),
+                   tuple(bytes.fromhex(c) for c in t.root_commitments), totals, m.files,
+                   layout.bundle_hash(raw))
+
+
+def _expected_sizes(header: circ.EpochHeader) -> dict[str, int]:
+    asset_len, valued_len = layout.solvency_sizes(header.k)
+    return {
+        layout.LEAVES_FILE: header.leaves * layout.leaf_record_size(header.k),
+        layout.RANGE_FILE: header.shards * layout.leaf_proof_size(header.shard_leaves, header.k),
+        layout.SOLVENCY_FILE: asset_len + valued_len,
+    }
 
 
 def _read_files(root: Path, parsed: _Parsed) -> dict[str, bytes]:
+    """Each data file: a regular file of exactly the size the manifest lists
+    and the SHA-256 it lists [manifest-hash]; and the listed sizes are the
+    ones the header's shape fixes [bundle-shape]. No file is read beyond the
+    listed size."""
     out = {}
+    expected = _expected_sizes(parsed.header)
     for name in layout.DATA_FILES:
-        size, sha = parsed.files[name]
-        p = root / name
+        if parsed.files.get(name).bytes != expected[name]:
+            raise _fail("bundle-shape", f"{name}: the manifest lists {parsed.files.get(name).bytes}"
+                                        f" bytes, the header's shape needs {expected[name]}")
+    for name in layout.DATA_FILES:
+        entry = parsed.files.get(name)
         try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise _fail("manifest-hash", f"{name}: cannot read ({exc.strerror or exc})") from exc
-        if len(data) != size:
-            raise _fail("manifest-hash", f"{name}: {len(data)} bytes, manifest says {size}")
-        if hashlib.sha256(data).digest() != sha:
+            data, _ = read_bounded(root / name, entry.bytes, what=name, exact=entry.bytes)
+        except FileReadError as exc:
+            raise _fail("manifest-hash", str(exc)) from exc
+        if hashlib.sha256(data).digest() != bytes.fromhex(entry.sha256):
             raise _fail("manifest-hash", f"{name}: SHA-256 differs from the manifest")
         out[name] = data
     return out
@@ -396,20 +408,24 @@ def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
 
 
 def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = None,
-                  expect_epoch: int | None = None, jobs: int = 1,
-                  progress: Progress | None = None) -> BundleReport:
+                  expect_epoch: int | None = None, expect_operator: bytes | None = None,
+                  jobs: int = 1, progress: Progress | None = None) -> BundleReport:
     """Verify one bundle; raise ``VerificationError`` (exit 1) naming the first
-    failing check, or ``InputError`` (exit 2) if ``path`` is not a directory."""
+    failing check, or ``InputError`` (exit 2) if ``path`` is not a directory.
+    ``expect_operator`` pins the operator's public key (``operator-mismatch``)."""
     t0 = time.perf_counter()
     backend = backend or get_backend()
     bar = progress or _no_progress
     root = Path(path)
-    manifest, raw = load_manifest(root)
-    parsed = parse_manifest(manifest)
+    raw, signature = _read_manifest_files(root)
+    parsed = check_manifest(raw, signature, expect_operator=expect_operator)
     header = parsed.header
     k = header.k
     data = _read_files(root, parsed)
-    checks = ["manifest-format", "manifest-canonical", "suite-mismatch", "manifest-hash"]
+    checks = ["manifest-format", "manifest-canonical", "suite-mismatch", "signature"]
+    if expect_operator is not None:
+        checks.append("operator-mismatch")
+    checks += ["bundle-shape", "manifest-hash"]
 
     rec = layout.leaf_record_size(k)
     proof_len = layout.leaf_proof_size(header.shard_leaves, k)
@@ -420,7 +436,6 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
         raise _fail("bundle-shape", f"{layout.RANGE_FILE}: wrong size for {header.shards} proofs")
     if len(data[layout.SOLVENCY_FILE]) != asset_len + valued_len:
         raise _fail("bundle-shape", f"{layout.SOLVENCY_FILE}: wrong size")
-    checks.append("bundle-shape")
     if expect_epoch is not None and header.epoch != expect_epoch:
         raise _fail("epoch-mismatch", f"bundle is epoch {header.epoch}, expected {expect_epoch}")
 
@@ -493,9 +508,10 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     checks += ["leaf-range", "solvency-asset", "solvency-valued"]
 
     return BundleReport(
-        path=str(root), epoch=header.epoch, bundle_hash=layout.bundle_hash(raw),
-        prev_bundle_hash=header.prev_bundle_hash,
-        symbols=tuple(a.symbol for a in header.assets), depth=header.depth,
+        path=str(root), epoch=header.epoch, bundle_hash=parsed.bundle_hash,
+        prev_bundle_hash=header.prev_bundle_hash, operator=header.operator,
+        operator_pinned=expect_operator is not None, price_decimals=header.price_decimals,
+        assets=header.assets, depth=header.depth,
         leaves=header.leaves, shards=header.shards, shard_leaves=header.shard_leaves,
         root_hash=root_hash, root_commitments=root_enc, reveal_totals=header.reveal_totals,
         checks=tuple(checks), seconds=time.perf_counter() - t0,
@@ -503,14 +519,21 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
 
 
 def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | None = None,
-                 jobs: int = 1, progress: Progress | None = None) -> list[BundleReport]:
+                 expect_operator: bytes | None = None, jobs: int = 1,
+                 progress: Progress | None = None) -> list[BundleReport]:
     """Verify bundles given oldest first: each one in full, then every link:
-    epoch_{i+1} = epoch_i + 1 [chain-epoch], prev_hash_{i+1} = hash_i [chain-link]."""
+    epoch_{i+1} = epoch_i + 1 [chain-epoch], prev_hash_{i+1} = hash_i
+    [chain-link], and one operator key along the whole chain [chain-operator]."""
     reports: list[BundleReport] = []
     for p in paths:
-        r = verify_bundle(p, backend=backend, jobs=jobs, progress=progress)
+        r = verify_bundle(p, backend=backend, expect_operator=expect_operator, jobs=jobs,
+                          progress=progress)
         if reports:
             before = reports[-1]
+            if r.operator != reports[0].operator:
+                raise _fail("chain-operator",
+                            f"{r.path} is signed by operator {r.operator.hex()}, "
+                            f"{reports[0].path} by {reports[0].operator.hex()}")
             if r.epoch != before.epoch + 1:
                 raise _fail("chain-epoch",
                             f"{r.path} is epoch {r.epoch}, after epoch {before.epoch}")

@@ -1,102 +1,126 @@
-"""Verify one account's inclusion proof against a bundle or a root hash.
+"""Verify one account's inclusion proof against a bundle or a bundle hash.
 
-The holder recomputes, from the opening (v_j, gamma_j, salt) and the path::
+The holder gives their own account id (required: the leaf hash binds it, so
+someone else's proof can never pass as theirs) and one anchor:
+
+- ``bundle=DIR``: the bundle is verified here in full;
+- ``bundle_hash=H``: the SHA-256 of the manifest, as published by the
+  operator. The document carries the manifest and its signature, so the
+  root, the asset symbols and their column order, decimals, prices and
+  reserves all come from a manifest whose hash the holder checks; nothing
+  comes from labels the operator could change.
+
+Then the holder recomputes, from the opening (v_j, gamma_j, salt) and the path::
 
     C_leaf_j = v_j*g + gamma_j*h
     h_leaf   = H(LEAF_TAG || u64 epoch || u16 len(id) || id || salt)
     for each level l: (C, h) = fold with the sibling, [tree-sum] and [tree-hash]
-    (C, h) at the top must be the published (C_root, h_root)            [inclusion-root]
+    (C, h) at the top must be the manifest's (C_root, h_root)          [inclusion-root]
 
 Why the sibling values are non-negative: every sibling on the path is a
 subtree of leaves, every leaf commitment is in ``leaves.bin`` and covered by a
 64-bit leaf range proof (shard ``leaf // shard_leaves``), and the bundle
 verifier recomputes every node from those leaves up to the root. With
-``bundle=`` the bundle is verified here in full and the report lists, per
-level, which leaves and which range-proof shards cover the sibling subtree;
-with only a root hash the holder learns that the root is reached, not that
+``bundle=`` the bundle is verified in full and the report lists, per level,
+which leaves and which range-proof shards cover the sibling subtree; with
+only the bundle hash the holder learns that the root is reached, not that
 the siblings are non-negative (``siblings_nonnegative = "unchecked"``).
 
 Failure tags: inclusion-format, inclusion-encoding, inclusion-epoch,
 inclusion-bundle, inclusion-shape, inclusion-root, inclusion-account,
-inclusion-amount (plus any bundle tag from ``verify_bundle``).
+inclusion-amount (plus any bundle tag from ``verify_bundle`` or
+``check_manifest``).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
-import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
+
+from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
-from zksolv.circuits.inclusion import INCLUSION_FORMAT, INCLUSION_VERSION, InclusionProof
+from zksolv.circuits.inclusion import (
+    DOCUMENT_VERSION,
+    INCLUSION_FORMAT,
+    MAX_PROOF_BYTES,
+    InclusionProof,
+)
 from zksolv.core.group import POINT_BYTES, Backend, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
+from zksolv.safeio import FileReadError, decode_json, read_bounded
 
-from .bundle import BundleReport, verify_bundle
+from .bundle import BundleReport, assets_json, check_manifest, verify_bundle
 
-_HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
+# The JSON document: the proof and the manifest, both as hex or escaped text.
+MAX_DOCUMENT_BYTES = 2 * layout.MAX_MANIFEST_BYTES + 2 * MAX_PROOF_BYTES + 4096
+
+
+class _Document(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    format: Literal["zksolv-inclusion"]
+    version: Literal[2]
+    epoch: Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]
+    account_id: Annotated[str, msgspec.Meta(min_length=1, max_length=circ.MAX_ID_BYTES)]
+    manifest: Annotated[str, msgspec.Meta(max_length=layout.MAX_MANIFEST_BYTES)]
+    signature: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{128}\Z")]
+    proof: Annotated[str, msgspec.Meta(pattern=r"^(?:[0-9a-f]{2})+\Z",
+                                       max_length=2 * MAX_PROOF_BYTES)]
 
 
 @dataclass(frozen=True)
 class InclusionDocument:
-    """The JSON file a holder receives: the canonical proof plus labels."""
+    """The JSON file a holder receives: the canonical proof bytes, plus the
+    bundle's manifest and its signature (which bind every label)."""
 
     proof: InclusionProof
-    symbols: tuple[str, ...]
+    manifest: bytes
+    signature: bytes
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": INCLUSION_FORMAT,
-            "version": INCLUSION_VERSION,
+            "version": DOCUMENT_VERSION,
             "epoch": self.proof.epoch,
             "account_id": self.proof.account_id,
-            "assets": list(self.symbols),
+            "manifest": self.manifest.decode("utf-8"),
+            "signature": self.signature.hex(),
             "proof": self.proof.to_bytes().hex(),
         }
 
+    def to_bytes(self) -> bytes:
+        return msgspec.json.encode(self.to_json()) + b"\n"
 
-def parse_document(obj: Any) -> InclusionDocument:
-    def bad(why: str) -> VerificationError:
-        return VerificationError("inclusion-format", why)
 
-    if not isinstance(obj, dict) or set(obj) != {
-        "format", "version", "epoch", "account_id", "assets", "proof"
-    }:
-        raise bad("not an inclusion proof object")
-    if obj["format"] != INCLUSION_FORMAT or obj["version"] != INCLUSION_VERSION:
-        raise bad("unknown format or version")
-    hx = obj["proof"]
-    if not isinstance(hx, str) or not _HEX.match(hx):
-        raise bad("proof must be lowercase hex")
+def _bad(why: str) -> VerificationError:
+    return VerificationError("inclusion-format", why)
+
+
+def parse_document(data: bytes) -> InclusionDocument:
+    """Decode an inclusion document strictly (exact types, bounded sizes)."""
+    doc = decode_json(data, _Document, fail=_bad)
     try:
-        proof = InclusionProof.from_bytes(bytes.fromhex(hx))
+        proof = InclusionProof.from_bytes(bytes.fromhex(doc.proof))
     except FormatError as exc:
-        raise bad(str(exc)) from exc
-    syms = obj["assets"]
-    if not isinstance(syms, list) or len(syms) != proof.k or not all(
-        isinstance(s, str) for s in syms
-    ):
-        raise bad("assets must list one symbol per amount")
-    if obj["epoch"] != proof.epoch or obj["account_id"] != proof.account_id:
-        raise bad("labels disagree with the proof bytes")
-    return InclusionDocument(proof, tuple(syms))
+        raise _bad(str(exc)) from exc
+    if doc.epoch != proof.epoch or doc.account_id != proof.account_id:
+        raise _bad("labels disagree with the proof bytes")
+    manifest = doc.manifest.encode("utf-8")
+    if hashlib.sha256(manifest).digest() != proof.bundle_hash:
+        raise VerificationError("inclusion-bundle",
+                                "the enclosed manifest is not the bundle the proof was issued for")
+    return InclusionDocument(proof, manifest, bytes.fromhex(doc.signature))
 
 
 def load_document(path: str | os.PathLike[str]) -> InclusionDocument:
-    p = Path(path)
     try:
-        text = p.read_bytes()
-    except OSError as exc:
-        raise InputError(str(p), f"cannot read ({exc.strerror or exc})") from exc
-    try:
-        obj = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise VerificationError("inclusion-format", f"{p}: not valid JSON") from exc
-    return parse_document(obj)
+        data, _ = read_bounded(path, MAX_DOCUMENT_BYTES, what="inclusion proof")
+    except FileReadError as exc:
+        raise InputError(exc.where, exc.reason) from exc
+    return parse_document(data)
 
 
 @dataclass(frozen=True)
@@ -114,6 +138,11 @@ class InclusionReport:
     epoch: int
     leaf_index: int
     amounts: dict[str, int]
+    price_decimals: int
+    assets: tuple[circ.AssetTerms, ...]
+    bundle_hash: bytes
+    operator: bytes
+    operator_pinned: bool
     root_hash: bytes
     bundle: BundleReport | None
     coverage: tuple[SiblingCoverage, ...]
@@ -129,6 +158,10 @@ class InclusionReport:
             "epoch": self.epoch,
             "leaf_index": self.leaf_index,
             "amounts": self.amounts,
+            "assets": assets_json(self.assets, self.price_decimals),
+            "bundle_hash": self.bundle_hash.hex(),
+            "operator": self.operator.hex(),
+            "operator_pinned": self.operator_pinned,
             "root_hash": self.root_hash.hex(),
             "siblings_nonnegative": self.siblings_nonnegative,
         }
@@ -171,51 +204,70 @@ def fold_path(backend: Backend, proof: InclusionProof) -> tuple[list[Any], bytes
 def verify_inclusion(
     doc: InclusionDocument,
     *,
+    account_id: str,
     bundle: str | os.PathLike[str] | None = None,
-    root_hash: bytes | None = None,
+    bundle_hash: bytes | None = None,
+    expect_operator: bytes | None = None,
     epoch: int | None = None,
-    account_id: str | None = None,
     expect: dict[str, int] | None = None,
     backend: Backend | None = None,
     jobs: int = 1,
 ) -> InclusionReport:
-    """Raise ``VerificationError`` unless the proof opens a leaf that reaches
-    the root of ``bundle`` (verified in full) or ``root_hash``."""
+    """Raise ``VerificationError`` unless the proof is ``account_id``'s and
+    opens a leaf that reaches the root of ``bundle`` (verified in full) or of
+    the manifest whose SHA-256 is ``bundle_hash``."""
     backend = backend or get_backend()
     proof = doc.proof
-    if bundle is None and root_hash is None:
-        raise InputError("inclusion verify", "give --bundle DIR or --root HEX")
-    if epoch is not None and proof.epoch != epoch:
-        raise VerificationError("inclusion-epoch", f"proof is for epoch {proof.epoch}, not {epoch}")
-    if account_id is not None and proof.account_id != account_id:
+    if (bundle is None) == (bundle_hash is None):
+        raise InputError("inclusion verify", "give exactly one of --bundle DIR or "
+                                             "--bundle-hash HEX")
+    if proof.account_id != account_id:
         raise VerificationError(
             "inclusion-account", f"proof is for account {proof.account_id!r}, not {account_id!r}"
         )
+    if epoch is not None and proof.epoch != epoch:
+        raise VerificationError("inclusion-epoch", f"proof is for epoch {proof.epoch}, not {epoch}")
     report = None
-    symbols = doc.symbols
     if bundle is not None:
-        report = verify_bundle(bundle, backend=backend, jobs=jobs)
+        report = verify_bundle(bundle, backend=backend, expect_operator=expect_operator,
+                               jobs=jobs)
         if report.epoch != proof.epoch:
             raise VerificationError(
                 "inclusion-epoch", f"proof is for epoch {proof.epoch}, bundle is {report.epoch}"
             )
         if report.bundle_hash != proof.bundle_hash:
             raise VerificationError("inclusion-bundle", "proof was issued for another bundle")
-        if report.symbols != doc.symbols or report.depth != proof.depth:
-            raise VerificationError("inclusion-shape", "assets or depth differ from the bundle")
-        symbols = report.symbols
+        price_decimals, assets, operator, depth = (
+            report.price_decimals, report.assets, report.operator, report.depth
+        )
+        root_hash, root_commitments = report.root_hash, report.root_commitments
+    else:
+        assert bundle_hash is not None
+        if proof.bundle_hash != bundle_hash:
+            raise VerificationError(
+                "inclusion-bundle",
+                f"proof was issued for bundle {proof.bundle_hash.hex()}, not {bundle_hash.hex()}",
+            )
+        parsed = check_manifest(doc.manifest, doc.signature, expect_operator=expect_operator)
+        header = parsed.header
+        price_decimals, assets, operator, depth = (
+            header.price_decimals, header.assets, header.operator, header.depth
+        )
+        root_hash, root_commitments = parsed.root_hash, parsed.root_commitments
+        if header.epoch != proof.epoch:
+            raise VerificationError(
+                "inclusion-epoch", f"proof is for epoch {proof.epoch}, manifest is {header.epoch}"
+            )
+    if len(assets) != proof.k or depth != proof.depth:
+        raise VerificationError("inclusion-shape", "assets or depth differ from the bundle")
     roots, top = fold_path(backend, proof)
-    if report is not None:
-        if top != report.root_hash or tuple(backend.encode(p) for p in roots) != (
-            report.root_commitments
-        ):
-            raise VerificationError("inclusion-root", "path does not reach the bundle's root")
-    if root_hash is not None and top != root_hash:
-        raise VerificationError("inclusion-root", "path does not reach the given root hash")
+    if top != root_hash or tuple(backend.encode(p) for p in roots) != root_commitments:
+        raise VerificationError("inclusion-root", "path does not reach the bundle's root")
+    symbols = tuple(a.symbol for a in assets)
     amounts = dict(zip(symbols, proof.amounts, strict=True))
     for sym, want in (expect or {}).items():
         if sym not in amounts:
-            raise VerificationError("inclusion-amount", f"no asset {sym!r} in this proof")
+            raise VerificationError("inclusion-amount", f"no asset {sym!r} in this bundle")
         if amounts[sym] != want:
             raise VerificationError(
                 "inclusion-amount", f"{sym}: proof shows {amounts[sym]}, expected {want}"
@@ -228,5 +280,7 @@ def verify_inclusion(
             first, last = sib << level, ((sib + 1) << level) - 1
             coverage.append(SiblingCoverage(level, first, last, first // S, last // S))
     return InclusionReport(
-        proof.account_id, proof.epoch, proof.leaf_index, amounts, top, report, tuple(coverage)
+        proof.account_id, proof.epoch, proof.leaf_index, amounts, price_decimals,
+        assets, proof.bundle_hash, operator, expect_operator is not None,
+        top, report, tuple(coverage),
     )
