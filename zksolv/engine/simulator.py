@@ -128,6 +128,16 @@ def _sequential_cover(amounts: np.ndarray, total: int) -> np.ndarray:
     return np.clip(total - before, 0, amounts)
 
 
+def fill_block_space(reward: np.ndarray, act: np.ndarray, capacity: int) -> np.ndarray:
+    """Which of the willing liquidations (``act``) land when only ``capacity``
+    fit: liquidators bid priority fees that grow with their reward, so the
+    block fills from the most rewarding down (ties in account order)."""
+    order = np.argsort(-np.where(act, reward, -np.inf), kind="stable")
+    keep = np.zeros_like(act)
+    keep[order[:capacity]] = True
+    return keep & act
+
+
 class Simulation:
     """Run a scenario epoch by epoch; ``run()`` yields :class:`EpochResult`."""
 
@@ -205,6 +215,7 @@ class Simulation:
         self.cross_value = self.cross.astype(np.float64)
         self.weights = self._collateral_weights()
         self.waited = np.zeros(self.n, dtype=np.int64)  # steps ready but not liquidated
+        self.liquidated = np.zeros(self.n, dtype=np.int64)  # liquidations per account
         self._init_mechanisms(rng_bridge)
 
     def _init_mechanisms(self, rng_bridge: np.random.Generator) -> None:
@@ -396,11 +407,7 @@ class Simulation:
         counters["stalled"] += int((~act).sum())
         capacity = self.block_capacity or lq.max_per_step
         if capacity and act.sum() > capacity:
-            # Block space is short: liquidators outbid each other in priority fees, a
-            # share of their profit, so the most rewarding liquidations land first.
-            order = np.argsort(-np.where(act, reward, -np.inf), kind="stable")
-            keep = np.zeros_like(act)
-            keep[order[:capacity]] = True
+            keep = fill_block_space(reward, act, capacity)
             queued = act & ~keep
             counters["stalled"] += int(queued.sum())
             if self.block_capacity:
@@ -410,6 +417,7 @@ class Simulation:
         if not act.any():
             return
         idx, frac, fee_usd = idx[act], frac[act], fee_usd[act]
+        self.liquidated[idx] += 1
         fee_units = np.floor(fee_usd * self.quote_units).astype(np.int64)
         liq_units = np.floor(fee_units * lq.liquidator_share).astype(np.int64)
         counters["liquidations"] += int(idx.size)
@@ -450,6 +458,9 @@ class Simulation:
         self.auction_tab[idx] = debt + np.floor(debt * self.scenario.auction.penalty
                                                 ).astype(np.int64)
         counters["auctions_started"] += int(idx.size)
+        self.liquidated[idx] += 1
+        counters["liquidations"] += int(idx.size)  # a kick is a full liquidation
+        counters["full_liquidations"] += int(idx.size)
         counters["auction_debt_usd"] += float(debt.sum()) / self.quote_units
         if self.bridge_asset is not None:
             counters["inflight_liquidations"] += int((self.inflight[idx] > 0).sum())
