@@ -580,3 +580,25 @@ def test_vectorised_valuation_matches_reference(name: str) -> None:
             sim.margin_multiplier().tolist(), cross=sim.cross.tolist(), marks=marks.tolist())
         for key, value in ref.items():
             assert fast[key][i] == pytest.approx(value, rel=1e-12, abs=1e-6)
+
+
+def test_bench_engine_mechanisms_quick_json() -> None:
+    res = CliRunner().invoke(cli, ["bench", "engine", "--accounts", "200", "--epochs", "2",
+                                   "--memory-accounts", "0", "--no-write", "--mechanisms",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    for mechanism in ("auction", "vamm", "isolated", "mev", "bridge"):
+        assert data[f"{mechanism}_simulate_seconds"] > 0
+        assert data[f"{mechanism}_off_simulate_seconds"] > 0
+        assert data[f"{mechanism}_cost_ratio"] > 0
+
+
+@pytest.mark.parametrize("mechanism", ["auction", "vamm", "isolated", "mev", "bridge"])
+def test_without_mechanism_switches_it_off(mechanism: str) -> None:
+    from zksolv.engine.scenario import MECHANISM_SCENARIOS, without_mechanism
+
+    name = dict(MECHANISM_SCENARIOS)[mechanism]
+    off = Simulation(without_mechanism(load_scenario(name), mechanism), accounts=50, epochs=1)
+    assert not off.mechanism_counters()
+    assert off.vamm is None and not off.auction_mode and off.cross.all()

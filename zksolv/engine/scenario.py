@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -359,6 +359,31 @@ class _Table:
         if unknown:
             raise self.error(self._field(unknown[0]), "unknown field (check the spelling; "
                              "the field reference is docs/engine.md)")
+
+
+MECHANISM_SCENARIOS = (
+    ("auction", "auction-2020-03"),
+    ("vamm", "vamm-down-up"),
+    ("isolated", "contagion-isolated"),
+    ("mev", "mev-congestion"),
+    ("bridge", "bridge-finality"),
+)
+"""Each liquidation mechanism and the built-in scenario that shows its failure."""
+
+
+def without_mechanism(sc: Scenario, mechanism: str) -> Scenario:
+    """The same scenario with one mechanism switched off (for benchmarks)."""
+    if mechanism == "auction":
+        return replace(sc, liquidation=replace(sc.liquidation, mode="fixed"))
+    if mechanism == "vamm":
+        return replace(sc, liquidation=replace(sc.liquidation, execution="oracle"))
+    if mechanism == "isolated":
+        return replace(sc, assets=tuple(replace(a, margin_mode="cross") for a in sc.assets))
+    if mechanism == "mev":
+        return replace(sc, mev=replace(sc.mev, enabled=False))
+    if mechanism == "bridge":
+        return replace(sc, bridge=replace(sc.bridge, enabled=False))
+    raise ValueError(f"unknown mechanism {mechanism!r}")
 
 
 def builtin_names() -> tuple[str, ...]:
