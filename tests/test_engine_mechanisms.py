@@ -519,6 +519,8 @@ def scenario_text(name: str) -> str:
          "must be one of ETH"),
         ("bridge-finality", ("trigger = 1.5", "trigger = 0.5"), "bridge.trigger",
          "must be a number >= 1"),
+        ("contagion-isolated", ("[circuit_breaker]", '[bridge]\nenabled = true\nasset = "ALT"\n'
+                                '[circuit_breaker]'), "bridge.asset", "is isolated"),
     ],
 )
 def test_bad_mechanism_fields_name_file_and_field(tmp_path: Path, name: str,

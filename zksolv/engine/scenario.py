@@ -638,6 +638,10 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         size=bgt.number("size", 0.5, lo=0.0, hi=100.0),
         trigger=bgt.number("trigger", 1.5, lo=1.0, hi=100.0),
     )
+    if bridge.enabled and any(a.symbol == bridge.asset and a.margin_mode == "isolated"
+                              for a in assets):
+        raise bgt.error("bridge.asset", f"{bridge.asset!r} is isolated: a top-up of it would "
+                        "back nothing in the cross account")
     bgt.finish()
 
     published = []

@@ -63,6 +63,17 @@ Accounting identity, exact in integer base units at the end of every epoch::
 and hence, valued at oracle prices (``docs/engine.md``)::
 
     sum_j V_j P_j = sum_i max(E_i, 0) + F - U,    U = sum_i max(-E_i, 0)
+
+Mechanisms a scenario may switch on (all off by default; equations and tags
+in ``docs/engine.md``): Dutch collateral auctions with keepers instead of the
+fixed close (``liquidation.mode = "auction"``, ``auction.py``, [A1]-[A4]);
+positions marked and closed on a constant-product vAMM
+(``liquidation.execution = "vamm"``, ``vamm.py``, [V1]-[V3]); isolated
+collateral assets that back nothing in the cross account ([I1]); priority-fee
+liquidation in limited block space (``[mev]``, [M1]-[M3]); collateral bridged
+from a second chain, counted after a finality delay (``[bridge]``, [B1]-[B3]).
+Every one of them moves value in the same integers on both sides of the
+identity above.
 """
 
 from __future__ import annotations
