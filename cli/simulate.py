@@ -4,6 +4,7 @@ per epoch plus a metrics table and chart."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,8 +17,8 @@ from zksolv.errors import InputError
 
 @click.command(context_settings={"max_content_width": 100})
 @click.option("--scenario", "scenario_name", required=True, metavar="NAME|FILE",
-              help="A built-in scenario name (calm, crash-2020-03, oracle-lag, cascade, "
-                   "contagion, insurance-exhaustion) or the path of a scenario TOML file.")
+              help=f"A built-in scenario name ({', '.join(builtin_names())}) or the path "
+                   "of a scenario TOML file.")
 @click.option("--accounts", type=click.IntRange(1, 10_000_000), default=None,
               help="Number of accounts (default: the scenario's 'accounts').")
 @click.option("--epochs", type=click.IntRange(1, 100_000), default=None,
@@ -39,7 +40,9 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
     positions; an oracle reports prices late; liquidators close unhealthy
     accounts only when their reward beats the gas cost, and their selling moves
     a finite order book. Bad debt falls on the insurance fund, then on
-    profitable accounts.
+    profitable accounts. Scenarios can also switch on Dutch collateral auctions
+    with keepers, vAMM execution, isolated margin, priority-fee liquidation in
+    limited block space and collateral bridged from a second chain.
 
     \b
     Writes to OUT:
@@ -82,7 +85,59 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
     click.echo(f"uncovered         {summary['final_uncovered_bad_debt_usd']:,.2f} USD at the end")
     holds = summary["identity_holds_every_epoch"]
     click.echo(f"identity          {'holds every epoch' if holds else 'BROKEN'}")
+    for line in mechanism_lines(summary):
+        click.echo(line)
     if not summary["chart"]:
         click.echo("chart             skipped: matplotlib is not installed "
                    "(pip install matplotlib); CSV and JSON written")
     click.echo(f"written           {out}/ (builtin scenarios: {', '.join(builtin_names())})")
+
+
+def _figure(value: object, unit: str) -> str:
+    if not isinstance(value, int | float):
+        return "not measured in this run"
+    if unit == "USD":
+        return f"{value:,.0f} USD"
+    if unit == "fraction":
+        return f"{100.0 * value:.1f} %"
+    return f"{value:,.4g} {unit}".rstrip()
+
+
+def mechanism_lines(summary: dict[str, Any]) -> list[str]:
+    """Summary lines for the mechanisms a run turned on, and the published
+    figures its scenario states beside the run's own."""
+    lines = []
+    if "total_auctions_started" in summary:
+        lines.append(
+            f"auctions          {summary['total_auctions_started']} started, "
+            f"{summary['total_auctions_cleared']} cleared, "
+            f"{summary['auctions_open_at_end']} open at the end")
+        lines.append(
+            f"                  collateral worth {summary['total_auction_collateral_usd']:,.2f} "
+            f"USD sold for {summary['total_auction_proceeds_usd']:,.2f} "
+            f"({100.0 * summary['auction_clearing_ratio']:.1f} % of market)")
+        lines.append(
+            f"                  near-zero bids: {summary['total_auction_zero_bids']} "
+            f"({100.0 * summary['auction_zero_bid_share']:.1f} % of clearings), collateral "
+            f"worth {summary['total_auction_zero_bid_collateral_usd']:,.2f} USD")
+    if "total_priority_fees_usd" in summary:
+        lines.append(
+            f"liquidators took  {summary['total_liquidator_rewards_usd']:,.2f} USD of penalties "
+            f"(priority fees {summary['total_priority_fees_usd']:,.2f}, gas "
+            f"{summary['total_liquidator_gas_usd']:,.2f}, kept "
+            f"{summary['total_liquidator_profit_usd']:,.2f})")
+        lines.append(
+            f"protocol got      {summary['total_protocol_recovered_usd']:,.2f} USD of penalties; "
+            f"{summary['total_queued']} account-steps queued for block space "
+            f"({summary['block_capacity_per_step']} liquidations per step)")
+    if "total_bridge_sent" in summary:
+        lines.append(
+            f"bridge            {summary['total_bridge_sent']} top-ups sent, "
+            f"{summary['total_bridge_arrived']} landed; "
+            f"{summary['total_inflight_liquidations']} liquidations while collateral was "
+            "in flight")
+    for fig in summary.get("published", []):
+        lines.append(f"published         {fig['what']}: {_figure(fig['published'], fig['unit'])}")
+        lines.append(f"  this run        {_figure(fig['this_run'], fig['unit'])} "
+                     f"({fig['compare']}; a shape to compare, not a fit)")
+    return lines

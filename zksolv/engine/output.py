@@ -115,6 +115,32 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
     return True
 
 
+def mechanism_summary(sim: Simulation, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run totals of the mechanisms the scenario turns on, the ratios that
+    describe them, and the scenario's published figures beside the run's own."""
+    out: dict[str, Any] = {}
+    for key in sim.mechanism_counters():
+        total = sum(r[key] for r in rows)
+        out[f"total_{key}"] = float(total) if key.endswith("_usd") else int(total)
+    if sim.auction_mode:
+        cleared = out["total_auctions_cleared"]
+        worth = out["total_auction_collateral_usd"]
+        out["auction_zero_bid_share"] = out["total_auction_zero_bids"] / cleared if cleared else 0.0
+        out["auction_clearing_ratio"] = out["total_auction_proceeds_usd"] / worth if worth else 0.0
+        out["auctions_open_at_end"] = rows[-1]["auctions_open"]
+    if sim.block_capacity:
+        out["block_capacity_per_step"] = sim.block_capacity
+    summary_so_far = {"total_bad_debt_usd": float(sum(r["bad_debt_usd"] for r in rows)), **out}
+    published = []
+    for fig in sim.scenario.published:
+        this_run = summary_so_far.get(fig.compare)
+        published.append({"what": fig.what, "published": fig.value, "unit": fig.unit,
+                          "source": fig.source, "compare": fig.compare, "this_run": this_run})
+    if published:
+        out["published"] = published
+    return out
+
+
 def write_run(out: str | os.PathLike[str], sim: Simulation,
               wrap: Callable[[Iterable[EpochResult]], Iterable[EpochResult]] = lambda x: x,
               *, snapshots: bool = True) -> dict[str, Any]:
@@ -153,6 +179,7 @@ def write_run(out: str | os.PathLike[str], sim: Simulation,
             "final_net_assets_usd": rows[-1]["net_assets_usd"],
             "identity_holds_every_epoch": all(r["identity_residual_units"] == 0 for r in rows),
         }
+        summary.update(mechanism_summary(sim, rows))
         write_metrics_csv(tmp / "metrics.csv", rows)
         (tmp / "metrics.json").write_text(
             json.dumps({"run": summary, "epochs": rows}, indent=1) + "\n", encoding="utf-8")

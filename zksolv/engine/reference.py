@@ -15,19 +15,25 @@ def account_values(cash: int, collateral: Sequence[int], position: Sequence[floa
                    entry: Sequence[float], prices: Sequence[float], weights: Sequence[float],
                    units: Sequence[float], quote_units: float, market_assets: Sequence[int],
                    mmf: Sequence[float], multiplier: Sequence[float],
-                   size_weight: float = 0.0, depth_1pct: Sequence[float] = ()
+                   size_weight: float = 0.0, depth_1pct: Sequence[float] = (),
+                   cross: Sequence[bool] = (), marks: Sequence[float] = ()
                    ) -> dict[str, float]:
-    """Equity, margin value, maintenance and notional of one account (USD)."""
+    """Equity, margin value, maintenance and notional of one account (USD),
+    over its cross account: isolated collateral (``cross[j]`` false) is left
+    out. Positions are valued at ``marks`` (a vAMM's) if given, else at the
+    oracle prices."""
     equity = cash / quote_units
     margin_value = cash / quote_units
     for j, amount in enumerate(collateral):
+        if cross and not cross[j]:
+            continue
         value = amount / units[j] * prices[j]
         equity += value
         margin_value += value * weights[j]
     maintenance = 0.0
     notional = 0.0
     for m, j in enumerate(market_assets):
-        price = prices[j]
+        price = marks[m] if marks else prices[j]
         pnl = position[m] * (price - entry[m])
         equity += pnl
         margin_value += pnl

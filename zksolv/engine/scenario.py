@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ from zksolv.safeio import read_bounded
 # A scenario is a few kB; a price path of 10^5 points is still well below this.
 MAX_SCENARIO_BYTES = 16 << 20
 SOCIALISATION_MODES = ("haircut", "adl", "none")
+LIQUIDATION_MODES = ("fixed", "auction")
+EXECUTION_MODES = ("oracle", "vamm")
+MARGIN_MODES = ("cross", "isolated")
 SNAPSHOT_HAIRCUTS = ("liquidity", "none")
 PRICE_MODELS = ("gbm", "path")
 
@@ -55,6 +58,7 @@ class AssetSpec:
     perp: bool
     initial_margin: float
     maintenance_margin: float
+    margin_mode: str = "cross"  # "isolated": backs nothing in the cross account
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,10 @@ class PopulationSpec:
     mix_concentration: float
     position_probability: tuple[tuple[str, float], ...]
     long_fraction: tuple[tuple[str, float], ...]
+    borrow_probability: float = 0.0
+    borrow_ltv_median: float = 0.4
+    borrow_ltv_sigma: float = 0.3
+    max_utilisation: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ class LiquidationSpec:
     latency_minutes: float
     max_per_step: int
     impact_halflife_hours: float
+    mode: str = "fixed"
+    execution: str = "oracle"
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,65 @@ class InsuranceSpec:
 class BreakerSpec:
     enabled: bool
     divergence: float
+
+
+@dataclass(frozen=True)
+class AuctionSpec:
+    """Descending-price (Dutch) collateral auctions bid on by keepers
+    (``liquidation.mode = "auction"``)."""
+
+    start_premium: float
+    duration_minutes: float
+    reset_below: float
+    penalty: float
+    keepers: int
+    keeper_gas_limit_gwei: float
+    keeper_gas_sigma: float
+    keeper_discount: float
+    keeper_discount_sigma: float
+
+
+@dataclass(frozen=True)
+class VammSpec:
+    """A constant-product virtual AMM per perp market
+    (``liquidation.execution = "vamm"``)."""
+
+    depth: float
+    arbitrage_halflife_hours: float
+
+
+@dataclass(frozen=True)
+class MevSpec:
+    """Liquidators bid priority fees for limited block space."""
+
+    enabled: bool
+    block_seconds: float
+    block_capacity: float
+    bid_share: float
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    """Collateral held on a second chain, counted after a finality delay."""
+
+    enabled: bool
+    asset: str
+    finality_minutes: float
+    share: float
+    size: float
+    trigger: float
+
+
+@dataclass(frozen=True)
+class PublishedFigure:
+    """A published figure the scenario is shaped on, reported beside the
+    run's own (``compare`` names a key of the run summary)."""
+
+    what: str
+    value: float
+    unit: str
+    compare: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -173,6 +242,11 @@ class Scenario:
     liquidation: LiquidationSpec
     insurance: InsuranceSpec
     breaker: BreakerSpec
+    auction: AuctionSpec = AuctionSpec(1.2, 360.0, 0.0, 0.13, 20, 200.0, 0.5, 0.03, 0.5)
+    vamm: VammSpec = VammSpec(0.05, 6.0)
+    mev: MevSpec = MevSpec(False, 12.0, 0.001, 0.9)
+    bridge: BridgeSpec = BridgeSpec(False, "", 0.0, 0.0, 0.0, 1.5)
+    published: tuple[PublishedFigure, ...] = ()
 
     @property
     def quote_index(self) -> int:
@@ -290,6 +364,31 @@ class _Table:
                              "the field reference is docs/engine.md)")
 
 
+MECHANISM_SCENARIOS = (
+    ("auction", "auction-2020-03"),
+    ("vamm", "vamm-down-up"),
+    ("isolated", "contagion-isolated"),
+    ("mev", "mev-congestion"),
+    ("bridge", "bridge-finality"),
+)
+"""Each liquidation mechanism and the built-in scenario that shows its failure."""
+
+
+def without_mechanism(sc: Scenario, mechanism: str) -> Scenario:
+    """The same scenario with one mechanism switched off (for benchmarks)."""
+    if mechanism == "auction":
+        return replace(sc, liquidation=replace(sc.liquidation, mode="fixed"))
+    if mechanism == "vamm":
+        return replace(sc, liquidation=replace(sc.liquidation, execution="oracle"))
+    if mechanism == "isolated":
+        return replace(sc, assets=tuple(replace(a, margin_mode="cross") for a in sc.assets))
+    if mechanism == "mev":
+        return replace(sc, mev=replace(sc.mev, enabled=False))
+    if mechanism == "bridge":
+        return replace(sc, bridge=replace(sc.bridge, enabled=False))
+    raise ValueError(f"unknown mechanism {mechanism!r}")
+
+
 def builtin_names() -> tuple[str, ...]:
     root = resources.files("zksolv.engine").joinpath("scenarios")
     return tuple(sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml")))
@@ -363,7 +462,11 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
             perp=perp,
             initial_margin=imf,
             maintenance_margin=mmf,
+            margin_mode="cross" if quote else t.string("margin", "cross", MARGIN_MODES),
         ))
+        if assets[-1].margin_mode == "isolated" and perp:
+            raise t.error(t._field("margin"), "an isolated asset cannot also be a perp market "
+                          "(it backs no position; see docs/engine.md)")
         if quote:
             t.raw("price")  # allowed but ignored: the quote asset is worth 1 by definition
         t.finish()
@@ -458,6 +561,10 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         mix_concentration=pop.number("mix_concentration", 2.0, lo=0.0, lo_open=True),
         position_probability=pop.weights("position_probability", perps, hi=1.0),
         long_fraction=pop.weights("long_fraction", perps, hi=1.0),
+        borrow_probability=pop.number("borrow_probability", 0.0, lo=0.0, hi=1.0),
+        borrow_ltv_median=pop.number("borrow_ltv_median", 0.4, lo=0.0, hi=1.0, lo_open=True),
+        borrow_ltv_sigma=pop.number("borrow_ltv_sigma", 0.3, lo=0.0, hi=5.0),
+        max_utilisation=pop.number("max_utilisation", 0.9, lo=0.0, hi=1.0),
     )
     if population.equity_min_usd > population.equity_max_usd:
         raise pop.error("population.equity_min_usd", "must not exceed equity_max_usd")
@@ -483,6 +590,8 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         latency_minutes=lt.number("latency_minutes", 0.0, lo=0.0),
         max_per_step=lt.integer("max_per_step", 0, lo=0),
         impact_halflife_hours=lt.number("impact_halflife_hours", 6.0, lo=0.0, lo_open=True),
+        mode=lt.string("mode", "fixed", LIQUIDATION_MODES),
+        execution=lt.string("execution", "oracle", EXECUTION_MODES),
     )
     if liquidation.penalty_max < liquidation.penalty:
         raise lt.error("liquidation.penalty_max", "must be >= liquidation.penalty")
@@ -497,6 +606,56 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     breaker = BreakerSpec(bt.boolean("enabled", False),
                           bt.number("divergence", 0.1, lo=0.0, lo_open=True))
     bt.finish()
+
+    at = top.table("auction")
+    auction = AuctionSpec(
+        start_premium=at.number("start_premium", 1.2, lo=0.0, hi=10.0, lo_open=True),
+        duration_minutes=at.number("duration_minutes", 360.0, lo=0.0, lo_open=True),
+        reset_below=at.number("reset_below", 0.0, lo=0.0, hi=1.0),
+        penalty=at.number("penalty", 0.13, lo=0.0, hi=1.0),
+        keepers=at.integer("keepers", 20, lo=0, hi=10_000),
+        keeper_gas_limit_gwei=at.number("keeper_gas_limit_gwei", 200.0, lo=0.0, lo_open=True),
+        keeper_gas_sigma=at.number("keeper_gas_sigma", 0.5, lo=0.0, hi=5.0),
+        keeper_discount=at.number("keeper_discount", 0.03, lo=0.0, hi=1.0),
+        keeper_discount_sigma=at.number("keeper_discount_sigma", 0.5, lo=0.0, hi=5.0),
+    )
+    at.finish()
+
+    vt = top.table("vamm")
+    vamm = VammSpec(depth=vt.number("depth", 0.05, lo=0.0, lo_open=True),
+                    arbitrage_halflife_hours=vt.number("arbitrage_halflife_hours", 6.0,
+                                                       lo=0.0, lo_open=True))
+    vt.finish()
+
+    et = top.table("mev")
+    mev = MevSpec(enabled=et.boolean("enabled", False),
+                  block_seconds=et.number("block_seconds", 12.0, lo=0.0, lo_open=True),
+                  block_capacity=et.number("block_capacity", 0.001, lo=0.0, hi=1.0,
+                                           lo_open=True),
+                  bid_share=et.number("bid_share", 0.9, lo=0.0, hi=1.0))
+    et.finish()
+
+    bgt = top.table("bridge")
+    bridge = BridgeSpec(
+        enabled=bgt.boolean("enabled", False),
+        asset=bgt.string("asset", risky[0] if risky else symbols[0], risky or symbols),
+        finality_minutes=bgt.number("finality_minutes", 0.0, lo=0.0),
+        share=bgt.number("share", 0.0, lo=0.0, hi=1.0),
+        size=bgt.number("size", 0.5, lo=0.0, hi=100.0),
+        trigger=bgt.number("trigger", 1.5, lo=1.0, hi=100.0),
+    )
+    if bridge.enabled and any(a.symbol == bridge.asset and a.margin_mode == "isolated"
+                              for a in assets):
+        raise bgt.error("bridge.asset", f"{bridge.asset!r} is isolated: a top-up of it would "
+                        "back nothing in the cross account")
+    bgt.finish()
+
+    published = []
+    for ft in top.tables("published"):
+        published.append(PublishedFigure(
+            what=ft.string("what"), value=ft.number("value"), unit=ft.string("unit", ""),
+            compare=ft.string("compare", ""), source=ft.string("source")))
+        ft.finish()
 
     scenario = Scenario(
         name=top.string("name"),
@@ -519,6 +678,11 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         liquidation=liquidation,
         insurance=insurance,
         breaker=breaker,
+        auction=auction,
+        vamm=vamm,
+        mev=mev,
+        bridge=bridge,
+        published=tuple(published),
     )
     top.finish()
     return scenario

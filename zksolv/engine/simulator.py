@@ -63,6 +63,17 @@ Accounting identity, exact in integer base units at the end of every epoch::
 and hence, valued at oracle prices (``docs/engine.md``)::
 
     sum_j V_j P_j = sum_i max(E_i, 0) + F - U,    U = sum_i max(-E_i, 0)
+
+Mechanisms a scenario may switch on (all off by default; equations and tags
+in ``docs/engine.md``): Dutch collateral auctions with keepers instead of the
+fixed close (``liquidation.mode = "auction"``, ``auction.py``, [A1]-[A4]);
+positions marked and closed on a constant-product vAMM
+(``liquidation.execution = "vamm"``, ``vamm.py``, [V1]-[V3]); isolated
+collateral assets that back nothing in the cross account ([I1]); priority-fee
+liquidation in limited block space (``[mev]``, [M1]-[M3]); collateral bridged
+from a second chain, counted after a finality delay (``[bridge]``, [B1]-[B3]).
+Every one of them moves value in the same integers on both sides of the
+identity above.
 """
 
 from __future__ import annotations
@@ -73,9 +84,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zksolv.engine import auction
 from zksolv.engine.paths import MINUTES_PER_YEAR, gas_path, price_path
 from zksolv.engine.population import Population, generate_population
 from zksolv.engine.scenario import Scenario
+from zksolv.engine.vamm import Vamm
 from zksolv.snapshot import HAIRCUT_SCALE, MAX_AMOUNT, Asset, SnapshotHeader
 
 MAX_IMPACT_PER_STEP = 0.5
@@ -126,6 +139,16 @@ def _sequential_cover(amounts: np.ndarray, total: int) -> np.ndarray:
     return np.clip(total - before, 0, amounts)
 
 
+def fill_block_space(reward: np.ndarray, act: np.ndarray, capacity: int) -> np.ndarray:
+    """Which of the willing liquidations (``act``) land when only ``capacity``
+    fit: liquidators bid priority fees that grow with their reward, so the
+    block fills from the most rewarding down (ties in account order)."""
+    order = np.argsort(-np.where(act, reward, -np.inf), kind="stable")
+    keep = np.zeros_like(act)
+    keep[order[:capacity]] = True
+    return keep & act
+
+
 class Simulation:
     """Run a scenario epoch by epoch; ``run()`` yields :class:`EpochResult`."""
 
@@ -138,8 +161,10 @@ class Simulation:
         self.epochs = sc.epochs if epochs is None else epochs
         self.steps_per_epoch = sc.steps_per_epoch
         self.n_steps = self.epochs * self.steps_per_epoch
-        seeds = np.random.SeedSequence(self.seed).spawn(3)
-        rng_price, rng_gas, rng_pop = (np.random.Generator(np.random.PCG64(s)) for s in seeds)
+        # A fourth stream (bridge holdings) leaves the first three unchanged.
+        seeds = np.random.SeedSequence(self.seed).spawn(4)
+        rng_price, rng_gas, rng_pop, rng_bridge = (np.random.Generator(np.random.PCG64(s))
+                                                   for s in seeds)
 
         self.risky = [a for a in sc.assets if not a.quote]
         self.quote = sc.assets[sc.quote_index]
@@ -196,7 +221,49 @@ class Simulation:
         self.flagged_at = np.full(self.n, -1, dtype=np.int64)
         self.uncovered_prev = 0
         self.t = 0
+        # Isolated assets back nothing in the cross account (docs/engine.md, isolated margin).
+        self.cross = np.array([a.margin_mode == "cross" for a in self.risky])
+        self.cross_value = self.cross.astype(np.float64)
         self.weights = self._collateral_weights()
+        self.waited = np.zeros(self.n, dtype=np.int64)  # steps ready but not liquidated
+        self.liquidated = np.zeros(self.n, dtype=np.int64)  # liquidations per account
+        self._init_mechanisms(rng_bridge)
+
+    def _init_mechanisms(self, rng_bridge: np.random.Generator) -> None:
+        sc = self.scenario
+        self.auction_mode = sc.liquidation.mode == "auction"
+        if self.auction_mode:
+            self.keeper_gas, self.keeper_discount = auction.keeper_book(sc.auction)
+            self.in_auction = np.zeros(self.n, dtype=bool)
+            self.auction_start = np.zeros(self.n, dtype=np.int64)
+            self.auction_top = np.zeros((self.n, len(self.risky)))
+            self.auction_tab = np.zeros(self.n, dtype=np.int64)
+            self.auction_debt = np.zeros(self.n, dtype=np.int64)
+        self.vamm: Vamm | None = None
+        if sc.liquidation.execution == "vamm":
+            p0 = self.base_path[0][self.market_assets]
+            oi_usd = np.abs(self.position).sum(axis=0) * p0
+            hl = sc.vamm.arbitrage_halflife_hours * 60.0 / sc.step_minutes
+            self.vamm = Vamm(p0, sc.vamm.depth * np.maximum(oi_usd, 1.0), hl)
+        self.block_capacity = 0
+        if sc.mev.enabled:
+            blocks = sc.step_minutes * 60.0 / sc.mev.block_seconds
+            per_step = sc.mev.block_capacity * self.n * blocks
+            self.block_capacity = max(1, int(per_step))
+        self.bridge_asset: int | None = None
+        if sc.bridge.enabled:
+            b = sc.bridge
+            self.bridge_asset = next(j for j, a in enumerate(self.risky) if a.symbol == b.asset)
+            j = self.bridge_asset
+            equity = self.account_values()["equity"]
+            holds = rng_bridge.random(self.n) < b.share
+            self.remote = np.where(holds, np.floor(np.maximum(equity, 0.0) * b.size
+                                                   / self.oracle[j] * self.units[j]),
+                                   0).astype(np.int64)
+            self.inflight = np.zeros(self.n, dtype=np.int64)
+            self.arrival = np.full(self.n, -1, dtype=np.int64)
+            self.bridged = np.zeros(self.n, dtype=bool)  # sent collateral at some point
+            self.finality_steps = int(round(b.finality_minutes / sc.step_minutes))
 
     # -- valuation -----------------------------------------------------------------
 
@@ -217,17 +284,24 @@ class Simulation:
 
     def liquidation_fee(self) -> float:
         lq = self.scenario.liquidation
-        stress = float(np.max(np.maximum(self.vol_ratio() - 1.0, 0.0), initial=0.0))
+        stress = float(np.max(np.maximum(self.vol_ratio()[self.cross] - 1.0, 0.0), initial=0.0))
         return float(np.clip(lq.penalty * (1.0 + lq.penalty_vol_scaling * stress),
                              lq.penalty, lq.penalty_max))
 
+    def mark_prices(self) -> np.ndarray:
+        """Where positions are valued: the oracle, or the vAMM's mark."""
+        if self.vamm is not None:
+            return self.vamm.mark()
+        return self.oracle[self.market_assets]
+
     def account_values(self) -> dict[str, np.ndarray]:
-        """Equity, margin value, maintenance and notional per account (USD)."""
-        pm = self.oracle[self.market_assets]
+        """Equity, margin value, maintenance and notional per account (USD),
+        over the cross account (isolated collateral left out)."""
+        pm = self.mark_prices()
         upnl = (self.position * (pm - self.entry)).sum(axis=1)
         cash_usd = self.cash / self.quote_units
-        coll = self.collateral @ (self.oracle / self.units)
-        coll_w = self.collateral @ (self.oracle * self.weights / self.units)
+        coll = self.collateral @ (self.oracle * self.cross_value / self.units)
+        coll_w = self.collateral @ (self.oracle * self.weights * self.cross_value / self.units)
         notional = np.abs(self.position) * pm
         requirement = notional * (self.mmf * self.margin_multiplier())
         size_weight = self.scenario.margin.size_weight
@@ -273,10 +347,14 @@ class Simulation:
     def _close(self, idx: np.ndarray, frac: np.ndarray, fee_units: np.ndarray,
                liquidator_units: np.ndarray) -> np.ndarray:
         """Close ``frac`` of every position of accounts ``idx`` at the oracle
-        price; return the signed token flow per risky asset."""
-        pm = self.oracle[self.market_assets]
+        price (or, with a vAMM, at the curve's fill); return the signed token
+        flow the close sends to the spot market, per risky asset."""
         closed = self.position[idx] * frac[:, None]
-        realised = np.rint((closed * (pm - self.entry[idx])).sum(axis=1)
+        if self.vamm is not None:
+            price = self.vamm.execute(-closed.sum(axis=0))  # closing a long sells base
+        else:
+            price = self.oracle[self.market_assets]
+        realised = np.rint((closed * (price - self.entry[idx])).sum(axis=1)
                            * self.quote_units).astype(np.int64)
         self.position[idx] -= closed
         self.cash[idx] += realised - fee_units
@@ -284,15 +362,35 @@ class Simulation:
         self.vault_quote += int(realised.sum()) - int(liquidator_units.sum())
         self.fund += int(fee_units.sum()) - int(liquidator_units.sum())
         flow = np.zeros(len(self.risky))
-        flow[self.market_assets] = -closed.sum(axis=0)
+        if self.vamm is None:  # a vAMM absorbs the flow on its own curve
+            flow[self.market_assets] = -closed.sum(axis=0)
         return flow
 
     def step(self, counters: dict[str, float]) -> None:
+        """One step: prices and oracle, bridge arrivals, vAMM arbitrage,
+        valuation, liquidation (fixed or auction kicks), auction bids, bridge
+        top-ups."""
         self._advance_prices()
+        if self.bridge_asset is not None:
+            self._bridge_arrivals(counters)
+        if self.vamm is not None:
+            self.vamm.arbitrage(self.true_hist[self.t][self.market_assets])
+        v = self.account_values()
+        self._liquidate(v, counters)
+        if self.auction_mode:
+            self._auction_bids(counters)
+        if self.bridge_asset is not None:
+            self._bridge_topups(v, counters)
+
+    def _liquidate(self, v: dict[str, np.ndarray], counters: dict[str, float]) -> None:
         t = self.t
         lq = self.scenario.liquidation
-        v = self.account_values()
-        liquidatable = (v["maintenance"] > 0) & (v["margin_value"] < v["maintenance"])
+        if self.auction_mode:  # a collateral-debt account is unsafe with no position too
+            debt = self.cash < 0
+            liquidatable = ((v["maintenance"] > 0) | debt) & (
+                v["margin_value"] < v["maintenance"]) & ~self.in_auction
+        else:
+            liquidatable = (v["maintenance"] > 0) & (v["margin_value"] < v["maintenance"])
         self.flagged_at = np.where(liquidatable,
                                    np.where(self.flagged_at < 0, t, self.flagged_at), -1)
         counters["liquidatable"] += int(liquidatable.sum())
@@ -304,37 +402,167 @@ class Simulation:
             if divergence > self.scenario.breaker.divergence:
                 counters["breaker_steps"] += 1
                 counters["paused"] += int(ready.sum())
+                self.waited[ready] += 1
                 return
+        if self.auction_mode:
+            self._auction_kick(np.flatnonzero(ready), counters)
+            return
         idx = np.flatnonzero(ready)
         frac = np.where(v["margin_value"][idx] < lq.full_below_ratio * v["maintenance"][idx],
                         1.0, lq.partial_fraction)
         fee_usd = np.minimum(self.liquidation_fee() * frac * v["notional"][idx],
                              np.maximum(v["equity"][idx], 0.0))
         reward = lq.liquidator_share * fee_usd
-        act = reward > self.gas_cost_usd(t)
+        gas = self.gas_cost_usd(t)
+        act = reward > gas
         counters["stalled"] += int((~act).sum())
-        if lq.max_per_step and act.sum() > lq.max_per_step:
-            order = np.argsort(-np.where(act, reward, -np.inf), kind="stable")
-            keep = np.zeros_like(act)
-            keep[order[: lq.max_per_step]] = True
-            counters["stalled"] += int((act & ~keep).sum())
+        capacity = self.block_capacity or lq.max_per_step
+        if capacity and act.sum() > capacity:
+            keep = fill_block_space(reward, act, capacity)
+            queued = act & ~keep
+            counters["stalled"] += int(queued.sum())
+            if self.block_capacity:
+                counters["queued"] += int(queued.sum())
             act = keep
+        self.waited[idx[~act]] += 1
         if not act.any():
             return
         idx, frac, fee_usd = idx[act], frac[act], fee_usd[act]
+        self.liquidated[idx] += 1
         fee_units = np.floor(fee_usd * self.quote_units).astype(np.int64)
         liq_units = np.floor(fee_units * lq.liquidator_share).astype(np.int64)
         counters["liquidations"] += int(idx.size)
         counters["full_liquidations"] += int((frac >= 1.0).sum())
         counters["liquidated_notional_usd"] += float((frac * v["notional"][idx]).sum())
         counters["penalties_usd"] += float(fee_units.sum()) / self.quote_units
+        if self.block_capacity:
+            rewards = liq_units / self.quote_units
+            priority = self.scenario.mev.bid_share * np.maximum(rewards - gas, 0.0)
+            counters["liquidator_rewards_usd"] += float(rewards.sum())
+            counters["priority_fees_usd"] += float(priority.sum())
+            counters["liquidator_gas_usd"] += gas * idx.size
+            counters["liquidator_profit_usd"] += float((rewards - gas - priority).sum())
+            counters["protocol_recovered_usd"] += float((fee_units - liq_units).sum()
+                                                        ) / self.quote_units
+        if self.bridge_asset is not None:
+            counters["inflight_liquidations"] += int((self.inflight[idx] > 0).sum())
         self._apply_impact(self._close(idx, frac, fee_units, liq_units))
         self.flagged_at[idx[frac >= 1.0]] = -1
+
+    # -- auctions (liquidation.mode = "auction"; zksolv/engine/auction.py) --------------
+
+    def _auction_kick(self, idx: np.ndarray, counters: dict[str, float]) -> None:
+        """[A1] close the positions, seize the collateral, open the auction."""
+        zeros = np.zeros(idx.size, dtype=np.int64)
+        if self.position[idx].any():
+            self._apply_impact(self._close(idx, np.ones(idx.size), zeros, zeros))
+        debt = np.maximum(-self.cash[idx], 0)
+        has_lot = (debt > 0) & (self.collateral[idx].sum(axis=1) > 0)
+        self.flagged_at[idx] = -1
+        idx, debt = idx[has_lot], debt[has_lot]
+        if idx.size == 0:
+            return
+        self.in_auction[idx] = True
+        self.auction_start[idx] = self.t
+        self.auction_top[idx] = self.oracle * self.scenario.auction.start_premium
+        self.auction_debt[idx] = debt
+        self.auction_tab[idx] = debt + np.floor(debt * self.scenario.auction.penalty
+                                                ).astype(np.int64)
+        counters["auctions_started"] += int(idx.size)
+        self.liquidated[idx] += 1
+        counters["liquidations"] += int(idx.size)  # a kick is a full liquidation
+        counters["full_liquidations"] += int(idx.size)
+        counters["auction_debt_usd"] += float(debt.sum()) / self.quote_units
+        if self.bridge_asset is not None:
+            counters["inflight_liquidations"] += int((self.inflight[idx] > 0).sum())
+
+    def _auction_bids(self, counters: dict[str, float]) -> None:
+        """[A2]-[A4] prices fall; the best active keeper buys when it pays."""
+        idx = np.flatnonzero(self.in_auction)
+        if idx.size == 0:
+            return
+        sc = self.scenario
+        t = self.t
+        factor = auction.price_factor((t - self.auction_start[idx]) * sc.step_minutes,
+                                      sc.auction.duration_minutes)
+        if sc.auction.reset_below > 0:
+            reset = factor < sc.auction.reset_below
+            if reset.any():
+                self.auction_start[idx[reset]] = t
+                self.auction_top[idx[reset]] = self.oracle * sc.auction.start_premium
+                factor[reset] = 1.0
+                counters["auction_resets"] += int(reset.sum())
+        discount = auction.best_discount(float(self.gas_gwei[t]), self.keeper_gas,
+                                         self.keeper_discount)
+        if discount is None:
+            return
+        tokens = self.collateral[idx] / self.units
+        ask = (tokens * self.auction_top[idx]).sum(axis=1) * factor
+        worth = tokens @ self.true_hist[t]
+        tab = self.auction_tab[idx] / self.quote_units
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where(ask > 0, np.minimum(1.0, tab / ask), 1.0)
+        take = (ask <= (1.0 - discount) * worth) & (x * (worth - ask) > self.gas_cost_usd(t))
+        if not take.any():
+            return
+        idx, x, ask, worth = idx[take], x[take], ask[take], worth[take]
+        bought = np.where((x >= 1.0)[:, None], self.collateral[idx],
+                          np.floor(self.collateral[idx] * x[:, None])).astype(np.int64)
+        paid = np.minimum(np.floor(x * ask * self.quote_units).astype(np.int64),
+                          self.auction_tab[idx])
+        self.collateral[idx] -= bought
+        self.vault -= bought.sum(axis=0)
+        self.cash[idx] += paid
+        self.vault_quote += int(paid.sum())
+        chop = np.clip(self.cash[idx], 0, self.auction_tab[idx] - self.auction_debt[idx])
+        self.cash[idx] -= chop
+        self.fund += int(chop.sum())
+        self.in_auction[idx] = False
+        sold_worth = x * worth
+        zero = paid / self.quote_units <= auction.NEAR_ZERO_BID * sold_worth
+        counters["auctions_cleared"] += int(idx.size)
+        counters["auction_collateral_usd"] += float(sold_worth.sum())
+        counters["auction_proceeds_usd"] += float(paid.sum()) / self.quote_units
+        counters["auction_penalties_usd"] += float(chop.sum()) / self.quote_units
+        counters["auction_zero_bids"] += int(zero.sum())
+        counters["auction_zero_bid_collateral_usd"] += float(sold_worth[zero].sum())
+        counters["keeper_profit_usd"] += float((sold_worth - paid / self.quote_units).sum()
+                                               - self.gas_cost_usd(t) * idx.size)
+
+    # -- cross-chain collateral (bridge) ----------------------------------------------------
+
+    def _bridge_arrivals(self, counters: dict[str, float]) -> None:
+        """Collateral whose finality delay has passed lands in the vault."""
+        j = self.bridge_asset
+        assert j is not None
+        land = (self.inflight > 0) & (self.arrival <= self.t)
+        if not land.any():
+            return
+        amount = self.inflight[land]
+        self.collateral[land, j] += amount
+        self.vault[j] += int(amount.sum())
+        self.inflight[land] = 0
+        self.arrival[land] = -1
+        counters["bridge_arrived"] += int(land.sum())
+
+    def _bridge_topups(self, v: dict[str, np.ndarray], counters: dict[str, float]) -> None:
+        """Accounts near maintenance send their second-chain collateral; it
+        counts from step ``t + 1 + finality``."""
+        trigger = self.scenario.bridge.trigger
+        send = (self.remote > 0) & (v["maintenance"] > 0) & (
+            v["margin_value"] < trigger * v["maintenance"])
+        if not send.any():
+            return
+        self.inflight[send] = self.remote[send]
+        self.remote[send] = 0
+        self.arrival[send] = self.t + 1 + self.finality_steps
+        self.bridged |= send
+        counters["bridge_sent"] += int(send.sum())
 
     # -- settlement ----------------------------------------------------------------
 
     def _settle(self, counters: dict[str, float]) -> None:
-        pm = self.oracle[self.market_assets]
+        pm = self.mark_prices()
         upnl = np.rint((self.position * (pm - self.entry)).sum(axis=1)
                        * self.quote_units).astype(np.int64)
         self.cash += upnl
@@ -342,9 +570,13 @@ class Simulation:
         self.vault_quote += int(upnl.sum())
         self.entry[:] = pm
 
-        # Auto-repay: sell collateral of accounts in debt, asset by asset.
+        # Auto-repay: sell collateral of accounts in debt, asset by asset (cross
+        # assets only). With auctions, a debt is a loan: collateral is sold only
+        # by an auction.
         flow = np.zeros(len(self.risky))
         for j in range(len(self.risky)):
+            if self.auction_mode or not self.cross[j]:
+                continue
             debtor = np.flatnonzero((self.cash < 0) & (self.collateral[:, j] > 0))
             if debtor.size == 0:
                 continue
@@ -365,7 +597,8 @@ class Simulation:
             counters["collateral_sold_usd"] += float(proceeds.sum()) / self.quote_units
 
         # Bankruptcy: the backstop closes what is left of a bankrupt account's book.
-        equity = self.cash / self.quote_units + self.collateral @ (self.oracle / self.units)
+        equity = self.cash / self.quote_units + self.collateral @ (
+            self.oracle * self.cross_value / self.units)
         bankrupt = np.flatnonzero((equity < 0) & np.any(self.position != 0, axis=1))
         if bankrupt.size:
             counters["bankruptcies"] += int(bankrupt.size)
@@ -375,7 +608,8 @@ class Simulation:
             self._apply_impact(flow)
 
         # Losses: insurance fund first, then socialisation, the rest uncovered.
-        debtors = np.flatnonzero((self.cash < 0) & (self.collateral.sum(axis=1) == 0))
+        cross_held = self.collateral[:, self.cross].sum(axis=1)
+        debtors = np.flatnonzero((self.cash < 0) & (cross_held == 0))
         debts = -self.cash[debtors]
         total = int(debts.sum())
         counters["bad_debt_usd"] += max(0, total - self.uncovered_prev) / self.quote_units
@@ -431,6 +665,22 @@ class Simulation:
         out.insert(self.scenario.quote_index, int(quote))
         return tuple(out)
 
+    def mechanism_counters(self) -> tuple[str, ...]:
+        """Per-epoch counters of the mechanisms this scenario turns on (their
+        metrics columns appear only then)."""
+        keys: tuple[str, ...] = ()
+        if self.auction_mode:
+            keys += ("auctions_started", "auction_debt_usd", "auctions_cleared",
+                     "auction_resets", "auction_collateral_usd", "auction_proceeds_usd",
+                     "auction_penalties_usd", "auction_zero_bids",
+                     "auction_zero_bid_collateral_usd", "keeper_profit_usd")
+        if self.block_capacity:
+            keys += ("queued", "liquidator_rewards_usd", "priority_fees_usd",
+                     "liquidator_gas_usd", "liquidator_profit_usd", "protocol_recovered_usd")
+        if self.bridge_asset is not None:
+            keys += ("bridge_sent", "bridge_arrived", "inflight_liquidations")
+        return keys
+
     def run(self) -> Iterator[EpochResult]:
         for epoch in range(1, self.epochs + 1):
             yield self.run_epoch(epoch)
@@ -440,7 +690,7 @@ class Simulation:
                 "penalties_usd", "stalled", "paused", "breaker_steps", "collateral_sold_usd",
                 "bankruptcies", "bad_debt_usd", "insurance_absorbed_usd",
                 "socialised_loss_usd", "adl_accounts")
-        counters: dict[str, float] = dict.fromkeys(keys, 0)
+        counters: dict[str, float] = dict.fromkeys(keys + self.mechanism_counters(), 0)
         self.weights = self._collateral_weights()
         for _ in range(self.steps_per_epoch):
             self.step(counters)
@@ -481,6 +731,9 @@ class Simulation:
         for j, a in enumerate(self.risky):
             metrics[f"oracle_price_{a.symbol}"] = float(self.oracle[j])
             metrics[f"market_price_{a.symbol}"] = float(self.true_hist[self.t, j])
+        if self.vamm is not None:
+            for col, j in enumerate(self.market_assets):
+                metrics[f"vamm_price_{self.risky[j].symbol}"] = float(self.vamm.mark()[col])
         metrics["gas_gwei"] = float(self.gas_gwei[self.t])
         metrics["liquidation_fee"] = self.liquidation_fee()
         metrics["margin_multiplier_max"] = float(np.max(self.margin_multiplier()))
@@ -496,6 +749,12 @@ class Simulation:
         metrics["solvency_margin_usd"] = float((reserves_usd * weights_all).sum()
                                                - liabilities_usd.sum())
         metrics["assets_short"] = int(np.sum(reserves < liabilities))
+        if self.auction_mode:
+            metrics["auctions_open"] = int(self.in_auction.sum())
+        if self.bridge_asset is not None:
+            j = self.bridge_asset
+            metrics["bridge_inflight_usd"] = float(self.inflight.sum() / self.units[j]
+                                                   * self.oracle[j])
         metrics["identity_residual_units"] = int(max(abs(x) for x in self.identity_residuals()))
         metrics["identity_gap_usd"] = identity_gap
         return EpochResult(epoch, metrics, header, claims)
