@@ -21,11 +21,13 @@ import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
@@ -66,9 +68,12 @@ def synthetic_inclusion(
     depth: int, *, amounts: tuple[int, ...] = (1_250_000,), epoch: int = 7,
     account_id: str = "holder-1", leaf_index: int | None = None,
     backend: Backend | None = None, rng: random.Random | None = None,
+    manifest_bytes: Callable[[dict[str, Any]], bytes] | None = None,
 ) -> SyntheticInclusion:
     """An inclusion proof of ``account_id`` at depth ``depth`` and a signed
-    manifest whose root it reaches (see the module docstring)."""
+    manifest whose root it reaches (see the module docstring).
+    ``manifest_bytes`` (tests) turns the manifest's JSON object into the bytes
+    to sign and publish instead of its canonical serialisation."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from zksolv.prover.keys import public_key_bytes
@@ -124,7 +129,8 @@ def synthetic_inclusion(
         files=layout.Files(leaves=files[layout.LEAVES_FILE], range=files[layout.RANGE_FILE],
                            solvency=files[layout.SOLVENCY_FILE]),
     )
-    raw = layout.manifest_bytes(manifest)
+    raw = (layout.manifest_bytes(manifest) if manifest_bytes is None
+           else manifest_bytes(msgspec.to_builtins(manifest)))
     bundle_hash = layout.bundle_hash(raw)
     signature = key.sign(layout.signature_message(bundle_hash))
     proof = InclusionProof(epoch, bundle_hash, leaf_index, account_id, tuple(amounts),

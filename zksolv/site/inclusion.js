@@ -263,9 +263,9 @@ const U63 = (1n << 63n) - 1n;
 const U64 = (1n << 64n) - 1n;
 const U128 = (1n << 128n) - 1n;
 
-function decodeJson(text, fail) {
+function decodeJson(text, fail, options = {}) {
   try {
-    return parse(text);
+    return parse(text, options);
   } catch (e) {
     if (e instanceof JsonError) throw fail(e.message);
     throw e;
@@ -345,7 +345,8 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
     throw bad("not UTF-8");
   }
   const f = new Fields(bad);
-  const m = f.object(decodeJson(text, bad), "$", [
+  // A repeated key is left to the canonical check below [manifest-canonical].
+  const m = f.object(decodeJson(text, bad, { duplicates: "last" }), "$", [
     "format", "version", "suite", "statements", "operator", "epoch", "timestamp",
     "prev_bundle_hash", "price_decimals", "assets", "tree", "reveal_totals", "totals", "files",
   ]);

@@ -5,8 +5,10 @@
 // to 2^64 and 2^128) and silently keep the last of two duplicate keys, so
 // the page parses with this instead: integers become BigInt, a number with a
 // fraction or exponent becomes a JsonFloat (which no integer field accepts,
-// as `1.0` is not `1` in the Python reader either), duplicate keys and
-// nesting deeper than MAX_DEPTH are refused.
+// as `1.0` is not `1` in the Python reader either), nesting deeper than
+// MAX_DEPTH is refused, and so are duplicate keys unless the caller keeps
+// the last one (the manifest's canonical check then refuses the bytes, as
+// the Python reader does: its decoder keeps the last value too).
 
 export const MAX_DEPTH = 32;
 
@@ -27,8 +29,9 @@ export class JsonFloat {
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
-/** Parse `text` strictly; objects become Maps (insertion order kept). */
-export function parse(text) {
+/** Parse `text` strictly; objects become Maps (insertion order kept).
+ * `duplicates`: "refuse" (the default) or "last" (keep the last value). */
+export function parse(text, { duplicates = "refuse" } = {}) {
   let pos = 0;
   const where = () => {
     const line = text.slice(0, pos).split("\n").length;
@@ -92,7 +95,8 @@ export function parse(text) {
       for (;;) {
         skip();
         const key = string();
-        if (obj.has(key)) fail(`duplicate key ${JSON.stringify(key)}`);
+        if (obj.has(key) && duplicates !== "last") fail(`duplicate key ${JSON.stringify(key)}`);
+        obj.delete(key); // a repeated key takes its last value and position
         skip();
         expect(":");
         obj.set(key, value(depth + 1));
@@ -153,14 +157,14 @@ export function parse(text) {
 
 function quote(s) {
   // Python's json.dumps(..., ensure_ascii=True): escape ", \, the short
-  // controls, other C0 controls and everything beyond ASCII as \uXXXX
-  // (UTF-16 code units, lowercase hex); DEL and "/" stay as they are.
+  // controls, and every other character outside " ".."~" (C0 controls, DEL,
+  // everything beyond ASCII) as \uXXXX (UTF-16 code units, lowercase hex).
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     const short = { 0x22: '\\"', 0x5c: "\\\\", 0x0a: "\\n", 0x0d: "\\r", 0x09: "\\t", 0x08: "\\b", 0x0c: "\\f" }[c];
     if (short) out += short;
-    else if (c < 0x20 || c > 0x7e && c !== 0x7f) out += "\\u" + c.toString(16).padStart(4, "0");
+    else if (c < 0x20 || c > 0x7e) out += "\\u" + c.toString(16).padStart(4, "0");
     else out += s[i];
   }
   return out + '"';
