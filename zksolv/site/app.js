@@ -55,7 +55,7 @@ function showReport(report, bundlePath) {
   row(dl, "Manifest signature", report.signature);
   row(dl, "Root hash", report.rootHash);
   row(dl, "Leaf", `${report.leafIndex} of 2^${report.depth}`);
-  row(dl, "Checked", report.checks.join(", "));
+  row(dl, "Checks passed", report.checks.join(", "));
   row(dl, "Siblings non-negative", "not checked here (see below)").dataset.siblings = report.siblingsNonnegative;
   $("full-command").textContent = fullCheckCommand(report, { bundleDir: bundlePath || "BUNDLE_DIR" });
   $("unchecked").hidden = false;

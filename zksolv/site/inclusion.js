@@ -581,7 +581,7 @@ export async function verifyInclusion({
   }
   const checks = [];
   const { proof, manifest, signature } = await parseDocument(documentText, { subtle });
-  checks.push("inclusion-format", "the enclosed manifest is the one the proof names");
+  checks.push("inclusion-format");
   if (proof.accountId !== accountId) {
     throw new VerificationError("inclusion-account",
       `proof is for account ${JSON.stringify(proof.accountId)}, not ${JSON.stringify(accountId)}`);
@@ -606,7 +606,10 @@ export async function verifyInclusion({
       throw new VerificationError("inclusion-epoch", `proof is for epoch ${proof.epoch}, manifest is ${parsed.epoch}`);
     }
   }
-  checks.push("manifest", "signature", "inclusion-epoch", "inclusion-bundle");
+  checks.push("manifest-format", "manifest-canonical", "suite-mismatch",
+    ...(parsed.signature === "checked" ? ["signature"] : []),
+    ...(operator !== null ? ["operator-mismatch"] : []),
+    "bundle-shape", "inclusion-epoch", "inclusion-bundle");
   if (parsed.assets.length !== proof.k || parsed.depth !== proof.depth) {
     throw new VerificationError("inclusion-shape", "assets or depth differ from the bundle");
   }
@@ -615,7 +618,8 @@ export async function verifyInclusion({
   if (toHex(top.hash) !== parsed.rootHash || toHex(top.commitments) !== parsed.rootCommitments.join("")) {
     throw new VerificationError("inclusion-root", "path does not reach the bundle's root");
   }
-  checks.push("leaf opening", "leaf-hash", "tree-sum", "tree-hash", "inclusion-root");
+  checks.push("leaf opening", "leaf-hash", "tree-sum", "tree-hash", "inclusion-encoding",
+    "inclusion-root");
   const elapsed = (globalThis.performance ? performance.now() : Date.now()) - started;
   return {
     valid: true,
