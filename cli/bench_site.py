@@ -59,8 +59,10 @@ class SyntheticInclusion:
     def write_bundle(self, path: Path) -> Path:
         """manifest.json and manifest.sig (all the page reads of a bundle)."""
         path.mkdir(parents=True, exist_ok=True)
-        (path / layout.MANIFEST_FILE).write_bytes(self.manifest)
-        (path / layout.SIGNATURE_FILE).write_bytes(self.signature)
+        for name, data in ((layout.MANIFEST_FILE, self.manifest),
+                           (layout.SIGNATURE_FILE, self.signature)):
+            (path / name).write_bytes(data)
+            (path / name).chmod(0o644)  # public, so `serve` serves it under any umask
         return path
 
 
