@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.parse
+from pathlib import Path
+
 import click
 
 from zksolv.cli.common import reports_errors
@@ -30,6 +33,8 @@ def site(out_dir: str) -> None:
 
     for path in write_site(out_dir):
         click.echo(str(path))
+    click.echo("publish these beside your bundles; holders open index.html?bundle=PATH "
+               "(PATH: a bundle directory, relative to the page)", err=True)
 
 
 @click.command("serve")
@@ -55,9 +60,12 @@ def serve(directory: str, port: int, host: str) -> None:
     from zksolv.site import make_server
 
     server = make_server(directory, host=host, port=port)
-    bound = server.server_address[1]
-    click.echo(f"serving {directory} and the holder's page at http://{host}:{bound}/ "
-               "(Ctrl-C to stop)", err=True)
+    url = f"http://{host}:{server.server_address[1]}/"
+    click.echo(f"serving {directory} and the holder's page at {url} (Ctrl-C to stop)", err=True)
+    bundles = sorted(p.parent.relative_to(directory).as_posix()
+                     for p in Path(directory).glob("**/manifest.json"))
+    for name in bundles[:20]:
+        click.echo(f"  bundle {name}: {url}?bundle={urllib.parse.quote(name)}", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
