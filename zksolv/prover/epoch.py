@@ -25,6 +25,7 @@ signed by the same operator key.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -82,6 +83,8 @@ class ProveResult:
     bundle_hash: bytes
     bundle_bytes: int
     seconds: float
+    # shards proven again after a proof failed the worker's own check
+    shard_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class ShardResult:
     # subtree levels above the leaves; each node k*48 + 32 bytes
     levels: tuple[tuple[bytes, ...], ...]
     proof: bytes
+    attempts: int = 1
 
 
 # A shard whose proof fails the prover's own check is proven again (fresh
@@ -118,13 +122,13 @@ def prove_shard(job: ShardJob) -> ShardResult:
     any layer (the vector core included) surfaces here, the shard is proven
     again, and only a shard that fails every attempt stops the epoch."""
     backend = get_backend(job.backend)
-    for _ in range(SHARD_ATTEMPTS):
+    for attempt in range(1, SHARD_ATTEMPTS + 1):
         result, statement, proof, decoded = _prove_shard_once(backend, job)
         try:
             rangeproof.batch_verify([(statement, proof)], backend=backend, decoded=decoded)
         except (VerificationError, FormatError):
             continue
-        return result
+        return dataclasses.replace(result, attempts=attempt)
     raise ProverFault(
         f"shard {job.shard}: the proof failed the prover's own check {SHARD_ATTEMPTS} times"
     )
@@ -383,7 +387,9 @@ def prove_epoch(
         leaves_f = _HashedFile(tmp_dir / layout.LEAVES_FILE)
         range_f = _HashedFile(tmp_dir / layout.RANGE_FILE)
         shard_roots: list[bytes] = []
+        retries = 0
         for res in bar(_run_jobs(shard_jobs(), jobs), header.shards, "prove shards"):
+            retries += res.attempts - 1
             leaves_f.write(res.leaf_records)
             range_f.write(res.proof)
             db.insert_level(0, res.shard * S, _split(res.leaf_records, k))
@@ -468,7 +474,7 @@ def prove_epoch(
     size += len(raw) + layout.SIGNATURE_BYTES
     return ProveResult(
         out_path, db_path, operator, orphan, sh.epoch, count, L, depth, header.shards, bhash, size,
-        time.perf_counter() - t_start,
+        time.perf_counter() - t_start, retries,
     )
 
 
