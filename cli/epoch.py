@@ -59,7 +59,8 @@ def keygen(out: str) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--inclusion-db", type=click.Path(), default=None,
-              help="Private inclusion database (default: OUT.inclusion.sqlite next to OUT).")
+              help="Private inclusion database to create (default: in $ZKSOLV_DATA_DIR, "
+                   "else ~/.local/share/zksolv/inclusion/, never beside the bundle).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
@@ -70,8 +71,16 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     SNAPSHOT is a directory with header.json and accounts.csv (see
     docs/snapshot-format.md; `zksolv simulate` writes them). The snapshot is
     checked in full before any proving. The bundle is built in a temporary
-    directory, verified, then renamed into place; the private inclusion
-    database goes next to it (or to --inclusion-db).
+    directory, verified, then renamed into place, world-readable. The
+    private inclusion database (every balance, blinding and salt; mode 0600)
+    goes to --inclusion-db, by default to the zksolv data directory
+    ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv/inclusion/), never beside
+    the bundle, so a folder of bundles can be published as it is. Its path
+    is printed at the end.
+
+    Amounts are proven in each asset's proof units (header.json
+    "proof_decimals", default its decimals): liabilities rounded up, reserves
+    down (docs/snapshot-format.md).
 
     The manifest is signed with the operator key; --prev must be a bundle
     that verifies, one epoch earlier, signed by the same key.
@@ -135,13 +144,20 @@ def _decimal(value: int, decimals: int) -> str:
 
 def _asset_lines(assets: Iterable[Any], price_decimals: int) -> list[str]:
     """Each asset's public terms, as the signed header states them."""
-    return [
-        f"  {a.symbol}: decimals {a.decimals}, price {_decimal(a.price, price_decimals)} "
-        f"(raw {a.price} at {price_decimals} price decimals), haircut "
-        f"{_decimal(a.haircut_bps, 2)}%, reserves {_decimal(a.reserves, a.decimals)} "
-        f"{a.symbol} ({a.reserves} base units)"
-        for a in assets
-    ]
+    lines = []
+    for a in assets:
+        line = (
+            f"  {a.symbol}: decimals {a.decimals}, price {_decimal(a.price, price_decimals)} "
+            f"(raw {a.price} at {price_decimals} price decimals), haircut "
+            f"{_decimal(a.haircut_bps, 2)}%, reserves {_decimal(a.reserves, a.decimals)} "
+            f"{a.symbol} ({a.reserves} base units)"
+        )
+        if a.proven_decimals != a.decimals:
+            line += (f"; proven at {a.proven_decimals} decimals (liabilities rounded up, "
+                     f"reserves down): reserves {_decimal(a.proven_reserves, a.proven_decimals)} "
+                     f"{a.symbol}")
+        lines.append(line)
+    return lines
 
 
 def _operator_line(operator: bytes, pinned: bool) -> str:
@@ -272,19 +288,30 @@ def export(db: str, account: str, out: str | None) -> None:
     write_private(Path(out), data)
 
 
-def _parse_expect(items: tuple[str, ...]) -> dict[str, int]:
+def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
     """SYMBOL=AMOUNT, matched whole: a symbol of the bundle grammar and an
-    amount of ASCII digits (no '²', no other scripts' digits), <= 2^64 - 1."""
-    from zksolv.safeio import SYMBOL_RE, parse_uint
+    amount of ASCII digits (no '²', no other scripts' digits): base units,
+    or tokens when it has a decimal point (``USDC=3989.744384``; checked
+    against the asset's decimals once the bundle is read)."""
+    from zksolv.safeio import SYMBOL_RE
 
-    out = {}
+    out: dict[str, int | str] = {}
     for it in items:
         sym, sep, amt = it.partition("=")
         if not sep or not SYMBOL_RE.fullmatch(sym):
-            raise InputError("--expect", f"{it[:60]!r}: use SYMBOL=AMOUNT (base units)")
+            raise InputError("--expect", f"{it[:60]!r}: use SYMBOL=AMOUNT (base units, or "
+                                         "tokens with a decimal point)")
         if sym in out:
             raise InputError("--expect", f"{sym} given twice")
-        out[sym] = parse_uint(amt, hi=(1 << 64) - 1, where=f"--expect {sym}")
+        if "." in amt:
+            if not re.fullmatch(r"[0-9]{1,60}\.[0-9]{0,60}", amt):
+                raise InputError(f"--expect {sym}", f"{amt[:40]!r} is not a decimal amount")
+            out[sym] = amt
+        else:
+            if not re.fullmatch(r"[0-9]{1,78}", amt):
+                raise InputError(f"--expect {sym}", f"amount {amt[:40]!r} is not a "
+                                                    "non-negative integer of ASCII digits")
+            out[sym] = int(amt)
     return out
 
 
@@ -299,7 +326,9 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int]:
               help="The bundle hash the operator published, instead of the bundle.")
 @click.option("--operator", "operator", default=None, metavar="PUBKEY",
               help="The operator's public key (hex, or a file holding it) to pin.")
-@click.option("--expect", multiple=True, help="SYMBOL=AMOUNT you expect to be owed. Repeatable.")
+@click.option("--expect", multiple=True,
+              help="SYMBOL=AMOUNT you expect to be owed: base units (USDC=3989744384) or "
+                   "tokens with a decimal point (USDC=3989.744384). Repeatable.")
 @click.option("--epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="The epoch you expect.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
@@ -352,7 +381,8 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
         return
     terms = {a.symbol: a for a in report.assets}
     amounts = ", ".join(
-        f"{s}={v} ({_decimal(v, terms[s].decimals)} {s})" for s, v in report.amounts.items()
+        f"{s}={v} ({_decimal(v, terms[s].proven_decimals)} {s})"
+        for s, v in report.amounts.items()
     )
     click.echo(f"valid: account {report.account_id!r} (the id you gave) is in epoch "
                f"{report.epoch}: {amounts}")

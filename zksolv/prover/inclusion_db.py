@@ -26,6 +26,7 @@ proof that does not verify.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -63,6 +64,33 @@ CREATE TABLE nodes(
     PRIMARY KEY(level, idx)
 ) WITHOUT ROWID;
 """
+
+
+DATA_DIR_ENV = "ZKSOLV_DATA_DIR"
+
+
+def data_dir() -> Path:
+    """Where private per-epoch data goes by default: ``$ZKSOLV_DATA_DIR``,
+    else ``$XDG_DATA_HOME/zksolv``, else ``~/.local/share/zksolv``."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "zksolv"
+
+
+def default_location(bundle: Path) -> Path:
+    """The default inclusion database of the bundle at ``bundle``:
+    ``DATA_DIR/inclusion/NAME.HASH.inclusion.sqlite``, HASH the first 12 hex
+    digits of SHA-256 of the bundle's absolute path (so two bundles named
+    alike do not collide, and a rerun with the same --out finds its own
+    leftover). Never beside the bundle: publishing a folder of bundles must
+    never publish a database. The directory is created mode 0700."""
+    where = hashlib.sha256(str(bundle.resolve()).encode("utf-8", "surrogateescape"))
+    folder = data_dir() / "inclusion"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder / f"{bundle.name}.{where.hexdigest()[:12]}.inclusion.sqlite"
 
 
 class InclusionDB:

@@ -120,10 +120,14 @@ class BundleReport:
 
 
 def assets_json(assets: Sequence[circ.AssetTerms], price_decimals: int) -> list[dict[str, Any]]:
-    """Each asset's public terms, as the header the proofs are bound to states them."""
+    """Each asset's public terms, as the header the proofs are bound to states
+    them: reserves in base units (the operator's assertion) and, as the
+    statements use them, rounded down to proof units (``proven_reserves``)."""
     return [
-        {"symbol": a.symbol, "decimals": a.decimals, "price": a.price,
-         "price_decimals": price_decimals, "haircut_bps": a.haircut_bps, "reserves": a.reserves}
+        {"symbol": a.symbol, "decimals": a.decimals, "proof_decimals": a.proven_decimals,
+         "price": a.price, "price_decimals": price_decimals, "haircut_bps": a.haircut_bps,
+         "reserves": a.reserves, "proven_reserves": a.proven_reserves,
+         "rounding": circ.ROUNDING_ID}
         for a in assets
     ]
 
@@ -237,7 +241,8 @@ def check_manifest(raw: bytes, signature: bytes, *,
         raise _fail("manifest-format", "manifest.totals present but reveal_totals is false")
     header = circ.EpochHeader(
         epoch=m.epoch, timestamp=m.timestamp, price_decimals=m.price_decimals,
-        assets=tuple(circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves)
+        assets=tuple(circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves,
+                                     a.proof_decimals)
                      for a in m.assets),
         prev_bundle_hash=None if m.prev_bundle_hash is None else bytes.fromhex(m.prev_bundle_hash),
         depth=t.depth, shard_leaves=t.shard_leaves, reveal_totals=m.reveal_totals,

@@ -41,6 +41,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from zksolv import units
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
 from zksolv.circuits.inclusion import (
@@ -201,6 +202,28 @@ def fold_path(backend: Backend, proof: InclusionProof) -> tuple[list[Any], bytes
     return cur, cur_hash
 
 
+def check_expected(asset: circ.AssetTerms, proven: int, want: int | str) -> None:
+    """[inclusion-amount] The proof counts what the holder expects: ``want``
+    in base units (int) or tokens (str, ``"3989.744384"``), rounded up to
+    proof units as the prover rounds liabilities."""
+    if isinstance(want, str):
+        base = units.parse_tokens(want, asset.decimals)
+        if base is None:
+            raise InputError(f"--expect {asset.symbol}",
+                             f"{want[:40]!r} is not an amount of {asset.symbol} in tokens "
+                             f"(digits, one '.', at most {asset.decimals} decimals)")
+    else:
+        base = want
+    pd = asset.proven_decimals
+    if units.liability_units(base, asset.scale) != proven:
+        raise VerificationError(
+            "inclusion-amount",
+            f"{asset.symbol}: proof shows {units.format_tokens(proven, pd)} {asset.symbol} "
+            f"({proven} proof units at {pd} decimals), expected "
+            f"{units.format_tokens(base, asset.decimals)} {asset.symbol} ({base} base units)"
+        )
+
+
 def verify_inclusion(
     doc: InclusionDocument,
     *,
@@ -209,7 +232,7 @@ def verify_inclusion(
     bundle_hash: bytes | None = None,
     expect_operator: bytes | None = None,
     epoch: int | None = None,
-    expect: dict[str, int] | None = None,
+    expect: dict[str, int | str] | None = None,
     backend: Backend | None = None,
     jobs: int = 1,
 ) -> InclusionReport:
@@ -265,13 +288,11 @@ def verify_inclusion(
         raise VerificationError("inclusion-root", "path does not reach the bundle's root")
     symbols = tuple(a.symbol for a in assets)
     amounts = dict(zip(symbols, proof.amounts, strict=True))
+    terms = dict(zip(symbols, assets, strict=True))
     for sym, want in (expect or {}).items():
         if sym not in amounts:
             raise VerificationError("inclusion-amount", f"no asset {sym!r} in this bundle")
-        if amounts[sym] != want:
-            raise VerificationError(
-                "inclusion-amount", f"{sym}: proof shows {amounts[sym]}, expected {want}"
-            )
+        check_expected(terms[sym], amounts[sym], want)
     coverage = []
     if report is not None:
         S = report.shard_leaves
