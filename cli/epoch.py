@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -256,28 +257,64 @@ def inclusion() -> None:
     the account holder verifies it against the published bundle or root."""
 
 
-@inclusion.command("export")
+@inclusion.command("export",
+                   options_metavar="--db DB (--account ID [--out FILE] | --all --out DIR)")
 @click.option("--db", "db", required=True, type=click.Path(), help="Inclusion database.")
-@click.option("--account", required=True, help="Account id.")
-@click.option("--out", "out", type=click.Path(), default=None, help="Output file (default stdout).")
+@click.option("--account", default=None, help="One account id.")
+@click.option("--all", "all_accounts", is_flag=True,
+              help="Every account, one file each, into the directory --out.")
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Output file (default stdout); with --all the directory to create.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="With --all: worker processes (default: all cores).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars, no summary.")
+@click.pass_context
 @reports_errors
-def export(db: str, account: str, out: str | None) -> None:
-    """Write ACCOUNT's inclusion proof as JSON (private to that holder: it
-    holds their amounts, blindings and salt).
+def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
+           out: str | None, jobs: int | None, quiet: bool) -> None:
+    """Write ACCOUNT's inclusion proof as JSON, or with --all every account's
+    proof into a new directory (private to the holders: each holds their
+    amounts, blindings and salt).
 
-    The proof carries the bundle's signed manifest, so the holder can check
-    it against the bundle or just the bundle hash. It is checked with the
-    holder's own check before it is written; --out is created mode 0600.
+    A proof carries the bundle's signed manifest, so the holder can check it
+    against the bundle or just the bundle hash. Files are created mode 0600
+    (the --all directory 0700).
+
+    --all reads the database once and checks the whole tree against the
+    signed root (which implies every holder's check passes; a sample of
+    proofs also runs the holder's own check). Each file is named by the
+    account's per-epoch salt, not its id: `zksolv inclusion locate --db DB
+    --account ID` prints an account's file name. The directory is built
+    under a temporary name and renamed into place when complete.
 
     \b
-    Example:
-      zksolv inclusion export --db bundles/3.inclusion.sqlite --account alice --out alice.json
+    Examples:
+      zksolv inclusion export --db DB --account alice --out alice.json
+      zksolv inclusion export --db DB --all --out proofs/epoch-3
     """
     from zksolv.prover.inclusion_db import InclusionDB
     from zksolv.safeio import write_private
 
+    if all_accounts == (account is not None):
+        raise InputError("inclusion export", "give exactly one of --account ID or --all")
     store = InclusionDB.open(db)
     try:
+        if all_accounts:
+            from zksolv.prover.export import export_directory
+
+            if out is None:
+                raise InputError("--out", "--all needs --out DIR, the directory to create")
+            t0 = time.perf_counter()
+            res = export_directory(db, out, backend=backend_of(ctx),
+                                   jobs=jobs or os.cpu_count() or 1, progress=_bar(quiet))
+            if not quiet:
+                click.echo(f"wrote {res.accounts} inclusion proofs of epoch {res.epoch} to {out} "
+                           f"in {time.perf_counter() - t0:.1f} s (private: files 0600; each "
+                           "holder gets only their own)")
+                click.echo(f"find an account's file: zksolv inclusion locate --db {db} "
+                           "--account ID")
+            return
+        assert account is not None
         doc = store.export(account)
     finally:
         store.close()
@@ -286,6 +323,27 @@ def export(db: str, account: str, out: str | None) -> None:
         click.echo(data.decode("utf-8"), nl=False)
         return
     write_private(Path(out), data)
+
+
+@inclusion.command("locate")
+@click.option("--db", "db", required=True, type=click.Path(), help="Inclusion database.")
+@click.option("--account", required=True, help="Account id.")
+@reports_errors
+def locate_cmd(db: str, account: str) -> None:
+    """Print the file name of ACCOUNT's proof in an `export --all` directory.
+
+    The name is the first 32 hex digits of SHA-256("zksolv/proof-file/v1" ||
+    salt), the account's secret per-epoch salt: it reveals no id, changes
+    every epoch, and only the database (or the operator key) maps an id to it.
+    """
+    from zksolv.prover.export import locate
+    from zksolv.prover.inclusion_db import InclusionDB
+
+    store = InclusionDB.open(db)
+    try:
+        click.echo(locate(store, account))
+    finally:
+        store.close()
 
 
 def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
