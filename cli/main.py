@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("epoch", "verify", "Verify a bundle or a chain of bundles."),
     "inclusion": ("epoch", "inclusion", "Export or verify per-account inclusion proofs."),
     "simulate": ("simulate", "simulate", "Run the margin-engine simulator; write snapshots."),
+    "snapshot": ("snapshot", "snapshot", "Check a snapshot: every error in one run."),
 }
 
 
@@ -52,6 +53,7 @@ def cli(ctx: click.Context, backend: str | None) -> None:
     \b
     Typical flow:
       zksolv keygen --out operator.key          # and operator.key.pub, to publish
+      zksolv snapshot check SNAPSHOT_DIR          # every error at once, no key
       zksolv prove SNAPSHOT_DIR --out bundle/ --key operator.key
       zksolv verify bundle/ --operator operator.key.pub
       zksolv inclusion verify proof.json --account alice --bundle bundle/ \\

@@ -320,6 +320,13 @@ def _iter_rows(path: Path, header: SnapshotHeader, digest: hashlib._Hash | None 
         for b in blank:
             on_error(_err(f"{path}:{b}", "empty line (only allowed at the end of the file)"))
         blank.clear()
+        if line > 1:
+            count += 1
+            if count > header.account_count:
+                on_error(_err(str(path), f"header says account_count={header.account_count} "
+                                         f"but the file has more than {header.account_count} "
+                                         "rows"))
+                return
         try:
             rows = list(csv.reader([text], strict=True))
         except csv.Error as exc:
@@ -366,11 +373,6 @@ def _iter_rows(path: Path, header: SnapshotHeader, digest: hashlib._Hash | None 
                 amounts.append(_amount(raw_amount, f"{path}:{line}:{a.symbol}", a))
             except InputError as exc:
                 problems.append(exc)
-        count += 1
-        if count > header.account_count:
-            on_error(_err(str(path), f"header says account_count={header.account_count} but "
-                                     f"the file has more than {header.account_count} rows"))
-            return
         if acc and acc not in seen:
             seen.add(acc)
         if problems:
@@ -472,3 +474,63 @@ def write_snapshot(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+@dataclass(frozen=True)
+class SnapshotCheck:
+    """What ``check_snapshot`` found: every error (up to the limit), and for
+    a well-formed snapshot the account count and each asset's liabilities,
+    in base units and in proof units (each account rounded up)."""
+
+    path: Path
+    header: SnapshotHeader | None
+    errors: tuple[InputError, ...]
+    truncated: bool
+    accounts: int
+    owed: tuple[int, ...]
+    owed_proof_units: tuple[int, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _TooMany(Exception):
+    pass
+
+
+def check_snapshot(path: str | os.PathLike[str], *, max_errors: int = 50) -> SnapshotCheck:
+    """Read a whole snapshot and collect every problem (up to
+    ``max_errors``) instead of stopping at the first, as ``prove`` does. A
+    header that cannot be read is the only error reported (its columns are
+    needed to read the rows)."""
+    root = Path(path)
+    try:
+        snap = open_snapshot(root)
+    except InputError as exc:
+        return SnapshotCheck(root, None, (exc,), False, 0, (), ())
+    errors: list[InputError] = []
+
+    def collect(exc: InputError) -> None:
+        errors.append(exc)
+        if len(errors) >= max_errors:
+            raise _TooMany
+
+    k = len(snap.header.assets)
+    scales = [a.scale for a in snap.header.assets]
+    owed = [0] * k
+    proven = [0] * k
+    count = 0
+    truncated = False
+    try:
+        for _, amounts in _iter_rows(snap.accounts_path, snap.header, on_error=collect):
+            count += 1
+            for j, v in enumerate(amounts):
+                owed[j] += v
+                proven[j] += units.liability_units(v, scales[j])
+    except _TooMany:
+        truncated = True
+    except InputError as exc:  # the file itself: unreadable, a line too long
+        errors.append(exc)
+    return SnapshotCheck(root, snap.header, tuple(errors), truncated, count, tuple(owed),
+                         tuple(proven))
