@@ -262,12 +262,32 @@ def open_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     if not root.is_dir():
         raise _err(str(root), "snapshot must be a directory holding header.json and accounts.csv")
     hp = root / HEADER_FILE
+    if not hp.exists() and not hp.is_symlink():
+        looks = _what_it_is(root)
+        if looks:
+            raise _err(str(root), looks)
     data, _ = read_bounded(hp, MAX_HEADER_BYTES, what="header file")
     header = parse_header(data.removeprefix(BOM), str(hp))
     ap = root / ACCOUNTS_FILE
     fd, _ = open_regular(ap, what="accounts file")
     os.close(fd)
     return Snapshot(root, header)
+
+
+def _what_it_is(root: Path) -> str | None:
+    """A directory without header.json: a simulator run or a bundle?"""
+    try:
+        with os.scandir(root) as it:
+            names = [e.name for _, e in zip(range(10_000), it, strict=False)]
+    except OSError:
+        return None
+    epochs = sorted(n for n in names if re.fullmatch(r"epoch-[0-9]{6}", n))
+    if epochs:
+        return (f"a simulator run, not a snapshot: its snapshots are {root / epochs[0]} .. "
+                f"{root / epochs[-1]}; prove one of them")
+    if "manifest.json" in names:
+        return "a bundle, not a snapshot: check it with zksolv verify"
+    return None
 
 
 def line_limit(k: int, extra_digits: int = 0) -> int:

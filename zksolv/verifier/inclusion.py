@@ -215,6 +215,10 @@ def check_expected(asset: circ.AssetTerms, proven: int, want: int | str) -> None
     else:
         base = want
     pd = asset.proven_decimals
+    if units.liability_units(base, asset.scale) > units.MAX_PROVEN:
+        raise InputError(f"--expect {asset.symbol}",
+                         f"{base} base units is more than a leaf holds (2^64 - 1 proof units "
+                         f"of 10^-{pd} {asset.symbol})")
     if units.liability_units(base, asset.scale) != proven:
         raise VerificationError(
             "inclusion-amount",
