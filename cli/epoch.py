@@ -238,9 +238,10 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
     for r in reports:
         click.echo(
             f"valid: epoch {r.epoch}, {', '.join(r.symbols)}, 2^{r.depth} leaves, "
-            f"{r.shards} shards, root {r.root_hash.hex()[:16]}…, {r.seconds:.2f} s"
+            f"{r.shards} shards, {r.seconds:.2f} s"
         )
         click.echo(f"  bundle hash {r.bundle_hash.hex()}")
+        click.echo(f"  root hash   {r.root_hash.hex()}")
     last = reports[-1]
     for line in _asset_lines(last.assets, last.price_decimals):
         click.echo(line)

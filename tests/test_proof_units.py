@@ -183,3 +183,43 @@ def test_write_snapshot_round_trips_proof_decimals(tmp_path: Path) -> None:
     assert list(opened.iter_proof_amounts()) == [
         ("alice", (3_989_744_384, 20 * 10**9 + 1)), ("bob", (0, 1000 * 10**9)), ("carol", (7, 0))
     ]
+
+
+def test_readable_fields_are_checked_against_the_binary_part(eth_epoch: Path,
+                                                             tmp_path: Path) -> None:
+    d = eth_epoch
+    doc = json.loads((d / "alice.json").read_text())
+    code, out = verify_json(d / "b")
+    root, bundle_hash = out["bundles"][0]["root_hash"], out["bundles"][0]["bundle_hash"]
+    assert doc["bundle_hash"] == bundle_hash and doc["root_hash"] == root
+    assert doc["amounts"] == [
+        {"symbol": "USDC", "decimals": 6, "proof_decimals": 6, "proof_units": 3_989_744_384,
+         "tokens": "3989.744384"},
+        {"symbol": "ETH", "decimals": 18, "proof_decimals": 9, "proof_units": 20 * 10**9 + 1,
+         "tokens": "20.000000001"},
+    ]
+    # `verify` prints the whole root hash, pasteable
+    assert f"root hash   {root}" in run("verify", d / "b").output
+
+    def edited(change: object) -> tuple[int, dict]:
+        text = json.loads((d / "alice.json").read_text())
+        change(text)  # type: ignore[operator]
+        path = tmp_path / "p.json"
+        path.write_text(json.dumps(text))
+        res = run("inclusion", "verify", path, "--account", "alice", "--bundle-hash",
+                  bundle_hash, "--json")
+        return res.exit_code, json.loads(res.output)
+
+    for change in (
+        lambda t: t["amounts"][1].__setitem__("tokens", "200.000000001"),
+        lambda t: t["amounts"][0].__setitem__("proof_units", 1),
+        lambda t: t["amounts"].reverse(),
+        lambda t: t["amounts"][1].__setitem__("proof_decimals", 18),
+        lambda t: t.__setitem__("root_hash", "00" * 32),
+        lambda t: t.__setitem__("bundle_hash", "00" * 32),
+    ):
+        code, out = edited(change)
+        assert (code, out["check"]) == (1, "inclusion-labels"), out
+    # a document without the readable fields (as issued before) still verifies
+    code, out = edited(lambda t: [t.pop(k) for k in ("amounts", "root_hash", "bundle_hash")])
+    assert code == 0, out

@@ -54,7 +54,7 @@ from zksolv.core.group import POINT_BYTES, Backend, get_backend
 from zksolv.core.pedersen import commit_many
 from zksolv.errors import FormatError, InputError, VerificationError
 from zksolv.verifier.bundle import check_manifest
-from zksolv.verifier.inclusion import InclusionDocument, verify_inclusion
+from zksolv.verifier.inclusion import InclusionDocument, Readable, verify_inclusion
 
 from .inclusion_db import InclusionDB
 
@@ -132,6 +132,8 @@ class _Tree:
     signature: bytes
     manifest: bytes
     levels: list[list[bytes]]
+    assets: tuple[circ.AssetTerms, ...]
+    root_hash: bytes
 
 
 def read_tree(db: InclusionDB, *, progress: Progress | None = None) -> _Tree:
@@ -154,7 +156,8 @@ def read_tree(db: InclusionDB, *, progress: Progress | None = None) -> _Tree:
     cpart = k * POINT_BYTES
     levels = _levels(db, depth, cpart + circ.HASH_BYTES, bar)
     _check_tree(db, levels, cpart, parsed.root_hash, b"".join(parsed.root_commitments))
-    return _Tree(k, depth, epoch, accounts, bundle_hash, signature, manifest, levels)
+    return _Tree(k, depth, epoch, accounts, bundle_hash, signature, manifest, levels,
+                 h.assets, parsed.root_hash)
 
 
 def _documents(db: InclusionDB, tree: _Tree, lo: int, hi: int, backend: Backend,
@@ -203,7 +206,8 @@ def _documents(db: InclusionDB, tree: _Tree, lo: int, hi: int, backend: Backend,
             if encoded[i * cpart : (i + 1) * cpart] != leaves[proof.leaf_index][:cpart]:
                 raise db._bad(f"leaf {proof.leaf_index}: the opening does not match its "
                               "commitment")
-            doc = InclusionDocument(proof, tree.manifest, tree.signature)
+            doc = InclusionDocument(proof, tree.manifest, tree.signature,
+                                    Readable.of(proof, tree.assets, tree.root_hash))
             if proof.leaf_index in sampled:
                 try:
                     verify_inclusion(doc, account_id=proof.account_id,

@@ -42,7 +42,7 @@ from zksolv.core.field import scalar_from_bytes, scalar_to_bytes
 from zksolv.core.group import POINT_BYTES
 from zksolv.errors import FormatError, InputError, VerificationError, ZksolvError
 from zksolv.safeio import open_regular
-from zksolv.verifier.inclusion import InclusionDocument, verify_inclusion
+from zksolv.verifier.inclusion import InclusionDocument, Readable, verify_inclusion
 
 _UINT = re.compile(r"[0-9]{1,20}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
@@ -269,7 +269,8 @@ class InclusionDB:
         )
         doc = InclusionDocument(proof, manifest, signature)
         try:
-            verify_inclusion(doc, account_id=account_id, bundle_hash=bundle_hash)
+            report = verify_inclusion(doc, account_id=account_id, bundle_hash=bundle_hash)
         except VerificationError as exc:
             raise self._bad(f"the exported proof does not verify ({exc})") from exc
-        return doc
+        return InclusionDocument(proof, manifest, signature,
+                                 Readable.of(proof, report.assets, report.root_hash))
