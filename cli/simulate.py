@@ -82,7 +82,19 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
                f"(insurance absorbed {summary['total_insurance_absorbed_usd']:,.2f}, "
                f"socialised {summary['total_socialised_loss_usd']:,.2f})")
     click.echo(f"insurance fund    {summary['final_insurance_fund_usd']:,.2f} USD at the end")
-    click.echo(f"uncovered         {summary['final_uncovered_bad_debt_usd']:,.2f} USD at the end")
+    click.echo(f"uncovered         {summary['final_uncovered_bad_debt_usd']:,.2f} USD at the end"
+               + (f", peak {summary['peak_uncovered_bad_debt_usd']:,.2f} USD at epoch "
+                  f"{summary['peak_uncovered_bad_debt_epoch']}"
+                  if summary["peak_uncovered_bad_debt_epoch"] else ""))
+    insolvent = summary["insolvent_epochs"]
+    if insolvent:
+        shown = ", ".join(map(str, insolvent[:12])) + (" ..." if len(insolvent) > 12 else "")
+        click.echo(f"insolvent epochs  {len(insolvent)} of {summary['epochs']}, first "
+                   f"{summary['first_insolvent_epoch']} (prove refuses them, exit 3): {shown}; "
+                   f"worst valued shortfall {summary['peak_snapshot_shortfall_usd']:,.2f} USD "
+                   f"at epoch {summary['peak_snapshot_shortfall_epoch']}")
+    else:
+        click.echo("insolvent epochs  none: every snapshot is provable")
     holds = summary["identity_holds_every_epoch"]
     click.echo(f"identity          {'holds every epoch' if holds else 'BROKEN'}")
     for line in mechanism_lines(summary):

@@ -26,7 +26,9 @@ def asset_terms(header: SnapshotHeader) -> tuple[circ.AssetTerms, ...]:
 
 
 def _quote(amount: Fraction) -> str:
-    cents = (amount * 100).__round__()
+    cents = round(amount * 100)
+    if cents == 0 and amount > 0:
+        return "less than 0.01"
     return units.format_grouped(int(cents), 2)
 
 
