@@ -63,3 +63,37 @@ def test_reserves_are_never_negative_in_the_metrics(cascade: tuple[Path, str]) -
         assert r["collateral_usd"] >= 0
         assert r["collateral_usd"] == pytest.approx(held, rel=1e-6, abs=1e-3)
     assert (out / "metrics.png").stat().st_size > 0
+
+
+def test_simulate_prove_marks_the_refused_epochs(tmp_path: Path) -> None:
+    """--prove: every epoch proven and chained; the prover refuses exactly
+    the epochs the engine flags insolvent; the public chain breaks there."""
+    import os
+    import stat
+
+    from test_epoch_support import KEY_HEX
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["simulate", "--scenario", "cascade", "--accounts", "12",
+                                   "--epochs", "11", "--out", str(out), "--prove", "--jobs", "1"],
+                             env={"ZKSOLV_OPERATOR_KEY": KEY_HEX})
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    rows, run = m["epochs"], m["run"]
+    refused = [r["epoch"] for r in rows if r["proof_refused"]]
+    assert refused and refused == run["proof_refused_epochs"]
+    assert refused == [r["epoch"] for r in rows if r["insolvent"]]
+    assert run["proven_epochs"] == len(rows) - len(refused)
+    assert f"the public chain breaks at epoch {refused[0]}" in res.output
+    assert "proof_refused" in (out / "metrics.csv").read_text().splitlines()[0]
+    bundles = sorted(os.listdir(out / "bundles"))
+    assert bundles == [f"epoch-{r['epoch']:06d}" for r in rows if not r["proof_refused"]]
+    assert stat.S_IMODE((out / "private").stat().st_mode) == 0o700
+    assert all(p.suffix == ".sqlite" for p in (out / "private").iterdir())
+    # the bundles before the first refusal form one verifiable chain
+    before = [out / "bundles" / f"epoch-{e:06d}" for e in range(1, refused[0])]
+    res = CliRunner().invoke(cli, ["verify", str(before[-1]),
+                                   *[a for b in before[:-1] for a in ("--chain", str(b))],
+                                   "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert all(r["proof_chained"] for r in rows[1 : refused[0] - 1])

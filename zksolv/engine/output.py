@@ -91,13 +91,16 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
         return False
     epochs = [r["epoch"] for r in rows]
     col = {k: [r[k] for r in rows] for k in rows[0]}
-    insolvent = [r["epoch"] for r in rows if r.get("insolvent")]
+    proved = "proof_refused" in rows[0]  # simulate --prove: what the prover did
+    insolvent = [r["epoch"] for r in rows if r.get("proof_refused" if proved else "insolvent")]
+    mark = ("proof refused by zksolv prove (exit 3)" if proved
+            else "insolvent: prove refuses (exit 3)")
     fig, axes = plt.subplots(4, 1, figsize=(9, 12), sharex=True)
 
     def shade(ax: Any) -> None:
         for n, e in enumerate(insolvent):
             ax.axvspan(e - 0.5, e + 0.5, color="tab:red", alpha=0.15, lw=0,
-                       label="insolvent: prove refuses (exit 3)" if n == 0 else None)
+                       label=mark if n == 0 else None)
 
     ax = axes[0]
     for k in col:
