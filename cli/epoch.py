@@ -62,7 +62,7 @@ def keygen(out: str) -> None:
 @click.option("--inclusion-db", type=click.Path(), default=None,
               help="Private inclusion database to create (default: in $ZKSOLV_DATA_DIR, "
                    "else ~/.local/share/zksolv/inclusion/, never beside the bundle).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: str | None,
@@ -177,10 +177,40 @@ def _fail_json(exc: ZksolvError) -> None:
     sys.exit(exc.exit_code)
 
 
+def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
+    """The bundles to verify, oldest first: --chain links then BUNDLE...; a
+    folder of bundles stands for the bundles in it; two or more given as
+    arguments are put in epoch order (read from their signed manifests)."""
+    from zksolv.circuits import bundle as layout
+    from zksolv.verifier.bundle import load_manifest
+
+    paths: list[str] = []
+    for g in given:
+        p = Path(g)
+        if p.is_dir() and not (p / layout.MANIFEST_FILE).exists():
+            inside = sorted(str(c) for c in p.iterdir()
+                            if c.is_dir() and (c / layout.MANIFEST_FILE).is_file())
+            if inside:
+                private = [c.name for c in p.iterdir() if c.name.endswith(".sqlite")]
+                if private:
+                    click.echo(f"warning: {p} also holds {', '.join(sorted(private)[:3])}: "
+                               "inclusion databases are PRIVATE, never publish this folder",
+                               err=True)
+                paths += inside
+                continue
+        paths.append(g)
+    if len(paths) > 1:
+        epochs = {q: load_manifest(q)[0].epoch for q in paths}
+        paths.sort(key=lambda q: epochs[q])
+    return [*chain, *paths]
+
+
 @click.command()
-@click.argument("bundle", type=click.Path())
+@click.argument("bundles", metavar="BUNDLE...", nargs=-1, required=True, type=click.Path())
 @click.option("--chain", "chain", multiple=True, type=click.Path(),
-              help="Earlier bundles, oldest first; BUNDLE is the newest link. Repeatable.")
+              help="Earlier bundles, oldest first; BUNDLE is the newest link. Repeatable. "
+                   "(Or give every bundle, or their folder, as BUNDLE...: they are put in "
+                   "epoch order.)")
 @click.option("--epoch", "epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="Require this epoch number.")
 @click.option("--operator", "operator", default=None, metavar="PUBKEY",
@@ -189,12 +219,15 @@ def _fail_json(exc: ZksolvError) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for the range proofs (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
-def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int | None,
-           operator: str | None, jobs: int | None, as_json: bool, quiet: bool) -> None:
-    """Verify BUNDLE (and the chain of earlier bundles given with --chain).
+def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
+           epoch: int | None, operator: str | None, jobs: int | None, as_json: bool,
+           quiet: bool) -> None:
+    """Verify BUNDLE, or a chain: several bundles (or a folder of them) are
+    sorted by epoch and checked as one chain, as are earlier links given
+    with --chain.
 
     Needs no secret and none of the prover's code: checks the operator's
     signature on the manifest (and with --operator that it is the key you
@@ -206,11 +239,12 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
 
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
-                2 unusable input.
+                2 unusable input (a path that is not a bundle says what it is).
     \b
-    Example:
-      zksolv verify bundles/3 --chain bundles/1 --chain bundles/2 \\
-          --operator operator.key.pub --json
+    Examples:
+      zksolv verify bundles/3 --operator operator.key.pub
+      zksolv verify bundles/ --operator operator.key.pub --json     # every epoch, as a chain
+      zksolv verify bundles/3 --chain bundles/1 --chain bundles/2
     """
     from zksolv.verifier import verify_bundle, verify_chain
 
@@ -218,8 +252,10 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
     jobs = jobs or os.cpu_count() or 1
     try:
         pinned = _operator_key(operator)
-        if chain:
-            reports = verify_chain([*chain, bundle], backend=backend, expect_operator=pinned,
+        paths = _bundle_paths(bundles, chain)
+        bundle = paths[-1]
+        if len(paths) > 1:
+            reports = verify_chain(paths, backend=backend, expect_operator=pinned,
                                    jobs=jobs, progress=_bar(quiet))
             if epoch is not None and reports[-1].epoch != epoch:
                 raise VerificationError(

@@ -64,9 +64,34 @@ def cli(ctx: click.Context, backend: str | None) -> None:
     gencache.install()
 
 
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Global options work wherever they are written: ``zksolv verify B
+    --backend py_ecc`` is ``zksolv --backend py_ecc verify B``. (Nothing after
+    a ``--`` is touched.)"""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            rest += argv[i:]
+            break
+        if a == "--backend" and i + 1 < len(argv):
+            front += argv[i : i + 2]
+            i += 2
+            continue
+        if a.startswith("--backend="):
+            front.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> Any:
+    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
     try:
-        return cli.main(args=argv, prog_name="zksolv", standalone_mode=True)
+        return cli.main(args=args, prog_name="zksolv", standalone_mode=True)
     except ZksolvError as exc:  # pragma: no cover - commands catch their own
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_epoch_support import ASSETS1, make_snapshot, prove, rows_for, run
 
-from zksolv.errors import VerificationError
+from zksolv.errors import InputError, VerificationError
 from zksolv.verifier import bundle as vb
 
 
@@ -38,10 +38,52 @@ def test_verify_the_private_database(chain: Path) -> None:
     assert "PRIVATE" in res.output and "never publish it" in res.output
 
 
-def test_verify_a_folder_of_bundles(chain: Path) -> None:
+def test_verify_a_folder_of_bundles_is_a_chain(chain: Path) -> None:
+    """The folder's bundles, in epoch order, as one chain; the private
+    databases lying in it are called out."""
     res = run("verify", chain / "bundles")
-    assert res.exit_code == 2, res.output
-    assert "a folder of bundles (1, 2)" in res.output
+    assert res.exit_code == 0, res.output
+    assert "chain valid: epochs 1..2" in res.output
+    assert "inclusion databases are PRIVATE" in res.output
+    # given in any order as arguments, too
+    res = run("verify", chain / "bundles" / "2", chain / "bundles" / "1", "--json")
+    out = json.loads(res.output)
+    assert res.exit_code == 0 and [b["epoch"] for b in out["bundles"]] == [1, 2]
+    # the library, given the folder, says what it is
+    with pytest.raises(InputError, match=r"a folder of bundles \(1, 2\)"):
+        vb.verify_bundle(chain / "bundles")
+
+
+def test_global_options_anywhere() -> None:
+    from zksolv.cli.main import hoist_global_options
+
+    assert hoist_global_options(["verify", "B", "--backend", "py_ecc", "--json"]) == [
+        "--backend", "py_ecc", "verify", "B", "--json"]
+    assert hoist_global_options(["verify", "--backend=mcl", "B"]) == ["--backend=mcl",
+                                                                    "verify", "B"]
+    assert hoist_global_options(["prove", "--", "--backend"]) == ["prove", "--", "--backend"]
+
+
+def test_key_file_and_environment_agree(chain: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """$ZKSOLV_OPERATOR_KEY holds the key or the path of its file, like --key
+    FILE; the key itself given to --key is refused (visible to other users)."""
+    from test_epoch_support import KEY_HEX
+
+    from zksolv.prover.keys import load_master_key
+
+    key = tmp_path / "op.key"
+    key.write_text(KEY_HEX + "\n")
+    key.chmod(0o600)
+    monkeypatch.setenv("ZKSOLV_OPERATOR_KEY", str(key))
+    assert load_master_key(None) == bytes.fromhex(KEY_HEX)
+    monkeypatch.setenv("ZKSOLV_OPERATOR_KEY", KEY_HEX)
+    assert load_master_key(None) == load_master_key(key)
+    with pytest.raises(InputError, match="--key takes the key FILE"):
+        load_master_key(KEY_HEX)
+    monkeypatch.setenv("ZKSOLV_OPERATOR_KEY", "abc")
+    with pytest.raises(InputError, match="64 hex digits"):
+        load_master_key(None)
 
 
 def test_verify_an_inclusion_proof_file(chain: Path, tmp_path: Path) -> None:

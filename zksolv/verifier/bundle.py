@@ -166,8 +166,9 @@ def what_it_is(path: Path) -> str | None:
         bundles = sorted(n for n in names if (path / n / layout.MANIFEST_FILE).is_file())
         if bundles:
             return (f"a folder of bundles ({', '.join(bundles[:3])}"
-                    f"{' ...' if len(bundles) > 3 else ''}), not a bundle: verify each one, "
-                    f"e.g. zksolv verify {path / bundles[0]}")
+                    f"{' ...' if len(bundles) > 3 else ''}), not a bundle: verify one "
+                    f"(zksolv verify {path / bundles[0]}) or all of them as a chain "
+                    f"(zksolv verify {path})")
         return "not a bundle: a bundle directory holds manifest.json, manifest.sig and data files"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
