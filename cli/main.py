@@ -20,6 +20,7 @@ from zksolv.errors import ZksolvError
 # name -> (module under zksolv.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("demo", "demo", "Run the whole pipeline on a built-in example."),
+    "docs": ("docs", "docs", "The format, protocol and auditing documents."),
     "bench": ("bench", "bench", "Benchmarks: range proofs, epochs, engine."),
     "keygen": ("epoch", "keygen", "Create an operator master secret file."),
     "prove": ("epoch", "prove", "Prove an epoch snapshot solvent; write a bundle."),
@@ -58,6 +59,8 @@ def cli(ctx: click.Context, backend: str | None) -> None:
       zksolv verify bundle/ --operator operator.key.pub
       zksolv inclusion verify proof.json --account alice --bundle bundle/ \\
           --operator operator.key.pub
+
+    Formats, protocol and what a bundle proves: `zksolv docs`.
     """
     ctx.ensure_object(dict)
     ctx.obj["backend"] = backend
