@@ -113,6 +113,9 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
         click.echo(f"bundle     {res.bundle}  (hash {res.bundle_hash.hex()})")
         click.echo(f"operator   {res.operator.hex()}")
         click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
+    elif inclusion_db is None:
+        # the default location is not beside the bundle: say where it went
+        click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
 
 
 def _operator_key(value: str | None) -> bytes | None:
