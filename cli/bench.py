@@ -15,6 +15,7 @@ BENCHES = {
     "epoch": ("bench_epoch", "epoch", "A whole epoch: prove, verify, inclusion."),
     "engine": ("bench_engine", "engine", "The margin-engine simulator."),
     "export": ("bench_export", "export", "Bulk export of every inclusion proof."),
+    "page": ("bench_site", "page", "The account holder's page in headless Chromium."),
 }
 
 

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inclusion": ("epoch", "inclusion", "Export or verify per-account inclusion proofs."),
     "simulate": ("simulate", "simulate", "Run the margin-engine simulator; write snapshots."),
     "snapshot": ("snapshot", "snapshot", "Check a snapshot: every error in one run."),
+    "site": ("site", "site", "Write the account holder's page (static files) to publish."),
+    "serve": ("site", "serve", "Serve bundles and the holder's page on localhost."),
 }
 
 

@@ -48,6 +48,7 @@ from zksolv.circuits import epoch as circ
 from zksolv.circuits.inclusion import (
     DOCUMENT_VERSION,
     INCLUSION_FORMAT,
+    MAX_ASSETS,
     MAX_PROOF_BYTES,
     InclusionProof,
 )
@@ -59,7 +60,9 @@ from zksolv.safeio import FileReadError, decode_json, read_bounded
 from .bundle import BundleReport, assets_json, check_manifest, verify_bundle
 
 # The JSON document: the proof and the manifest, both as hex or escaped text.
-MAX_DOCUMENT_BYTES = 2 * layout.MAX_MANIFEST_BYTES + 2 * MAX_PROOF_BYTES + 4096
+# The readable amounts add at most ~160 bytes per asset.
+MAX_DOCUMENT_BYTES = (2 * layout.MAX_MANIFEST_BYTES + 2 * MAX_PROOF_BYTES + 4096
+                      + 160 * MAX_ASSETS)
 
 
 _Hex32 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
