@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from zksolv.cli.common import backend_of, echo_json, progress, reports_errors
+from zksolv.cli.common import backend_of, echo_json, progress, reports_errors, status
 from zksolv.errors import InputError, VerificationError, ZksolvError
 
 
@@ -97,6 +97,8 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     from zksolv.prover.keys import load_master_key
 
     master = load_master_key(key, warn=lambda msg: click.echo(f"warning: {msg}", err=True))
+    status(f"proving {snapshot}" + (f" (first verifying --prev {prev})" if prev else "")
+           + " ...", quiet=quiet)
     res = prove_epoch(
         snapshot, out, master_key=master, prev=prev, reveal_totals=reveal_totals,
         jobs=jobs or os.cpu_count() or 1, inclusion_db=inclusion_db,
@@ -256,6 +258,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     try:
         pinned = _operator_key(operator)
         paths = _bundle_paths(bundles, chain)
+        status(f"verifying {len(paths)} bundle(s), reading and hashing every file ...",
+               quiet=quiet or as_json)
         bundle = paths[-1]
         if len(paths) > 1:
             reports = verify_chain(paths, backend=backend, expect_operator=pinned,
@@ -345,6 +349,8 @@ def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
             if out is None:
                 raise InputError("--out", "--all needs --out DIR, the directory to create")
             t0 = time.perf_counter()
+            status(f"exporting every proof of {db}: reading and checking the tree ...",
+                   quiet=quiet)
             res = export_directory(db, out, backend=backend_of(ctx),
                                    jobs=jobs or os.cpu_count() or 1, progress=_bar(quiet))
             if not quiet:
