@@ -99,3 +99,9 @@ def test_blank_line_in_the_middle_still_stops_prove(tmp_path: Path) -> None:
     path = snap(tmp_path, "account_id,USDC,ETH\na1,1,1\n\na2,1,1\n", 2)
     with pytest.raises(InputError, match="empty line"):
         open_snapshot(path).validate()
+
+
+def test_blank_first_line_is_named(tmp_path: Path) -> None:
+    code, out = check(snap(tmp_path, "\naccount_id,USDC,ETH\na1,1,1\n", 1))
+    assert code == 2 and out["errors"][0]["where"].endswith("accounts.csv:1")
+    assert "the first line must be the header row" in out["errors"][0]["reason"]

@@ -334,7 +334,9 @@ def _iter_rows(path: Path, header: SnapshotHeader, digest: hashlib._Hash | None 
             continue
         if not text.strip():
             if line == 1:
-                break
+                on_error(_err(f"{path}:1", "empty line: the first line must be the header row "
+                                           + ",".join(expected)))
+                return
             blank.append(line)
             continue
         for b in blank:
