@@ -27,6 +27,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from zksolv import units
 from zksolv.core.generators import GENERATOR_SET_ID
 from zksolv.core.group import POINT_BYTES
 from zksolv.core.rangeproof import RANGE_SCHEME_ID, RangeProof, RangeStatement
@@ -36,7 +37,7 @@ from . import epoch as circ
 from .epoch import HASH_BYTES, LEAF_BITS, MARGIN_BITS
 
 BUNDLE_FORMAT: Final = "zksolv-bundle"
-BUNDLE_VERSION: Final = 2
+BUNDLE_VERSION: Final = 3
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
 SIGNATURE_BYTES = 64
@@ -95,15 +96,25 @@ class Statements(_Strict, frozen=True, forbid_unknown_fields=True):
 
 
 class AssetEntry(_Strict, frozen=True, forbid_unknown_fields=True):
+    """``reserves`` in base units, exact; the statements use them rounded
+    down to proof units of 10^-proof_decimals tokens (``zksolv.units``)."""
+
     symbol: Symbol
     decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
+    proof_decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
     price: NonNegative
     haircut_bps: Annotated[int, msgspec.Meta(ge=0, le=circ.HAIRCUT_SCALE)]
     reserves: NonNegative
 
     def __post_init__(self) -> None:
         _below(self.price, 64, "price")
-        _below(self.reserves, 64, "reserves")
+        if self.proof_decimals > self.decimals:
+            raise ValueError(f"proof_decimals {self.proof_decimals} exceeds decimals "
+                             f"{self.decimals}")
+        _below(self.reserves, 8 * circ.RESERVES_BYTES, "reserves")
+        proven = units.reserve_units(self.reserves,
+                                     units.proof_scale(self.decimals, self.proof_decimals))
+        _below(proven, 64, "reserves in proof units")
 
 
 class TreeEntry(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -147,7 +158,7 @@ class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
     operator's Ed25519 public key, which must sign the manifest."""
 
     format: Literal["zksolv-bundle"]
-    version: Literal[2]
+    version: Literal[3]
     suite: SuiteIds
     statements: Statements
     operator: Hex32
@@ -155,6 +166,7 @@ class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
     timestamp: U63
     prev_bundle_hash: Hex32 | None
     price_decimals: Annotated[int, msgspec.Meta(ge=0, le=18)]
+    rounding: Literal["liabilities-up/reserves-down"]
     assets: Annotated[list[AssetEntry], msgspec.Meta(min_length=1, max_length=255)]
     tree: TreeEntry
     reveal_totals: bool

@@ -26,6 +26,13 @@ always binds the root's children.
 No wrap-around mod r: leaves are < 2^64 and there are at most 2^32 leaves, so
 every node value is < 2^96 < r.
 
+Units. Leaf values are in proof units of 10^-proof_decimals_j tokens
+(``proof_decimals`` defaults to ``decimals``: then a proof unit is a base
+unit). The prover rounds each account's amount up and the verifier rounds
+the published reserves down (``zksolv.units``, rule ``ROUNDING_ID``, bound
+into the header), so rounding never makes an insolvent epoch look solvent.
+Below, reserves_j means floor(reserves_j / 10^(decimals_j - proof_decimals_j)).
+
 Solvency, per asset j (statement ``SOLVENCY_ASSET_ID``, n = 128)::
 
     C_margin_j = reserves_j*g - C_root_j     opens to (reserves_j - L_j, -gamma_root_j)
@@ -34,7 +41,7 @@ A negative margin m > -2^96 is r - |m| > 2^128 mod r, so no 128-bit range
 proof exists for it.
 
 Valued solvency (statement ``SOLVENCY_VALUED_ID``, n = 128). With
-a_j = price_j * 10^(D - decimals_j), D = max decimals (one quote unit per
+a_j = price_j * 10^(D - proof_decimals_j), D = max proof_decimals (one quote unit per
 10^(price_decimals + D)), and g0 the gcd of all coefficients below::
 
     c_j = a_j * haircut_bps_j / g0         (reserve weight)
@@ -61,19 +68,25 @@ import math
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Final
 
+from zksolv import units
 from zksolv.core.field import R
 from zksolv.core.group import POINT_BYTES, Backend, Point
 from zksolv.core.rangeproof import RangeStatement
 
-CIRCUIT_SUITE_ID = "zksolv/circuits/epoch/v1"
+CIRCUIT_SUITE_ID = "zksolv/circuits/epoch/v2"
 LEAF_RANGE_ID = b"zksolv/circuit/leaf-range/v1"
 SOLVENCY_ASSET_ID = b"zksolv/circuit/solvency-asset/v1"
 SOLVENCY_VALUED_ID = b"zksolv/circuit/solvency-valued/v1"
 
 LEAF_TAG = b"zksolv/tree/leaf/v1"
 NODE_TAG = b"zksolv/tree/node/v1"
-HEADER_TAG = b"zksolv/epoch-header/v2"
+HEADER_TAG = b"zksolv/epoch-header/v3"
+# The rounding rule between base units and proof units (``zksolv.units``),
+# bound into every header: liabilities rounded up, reserves rounded down.
+ROUNDING_ID: Final = units.ROUNDING_ID
+RESERVES_BYTES = 32
 LEAF_CONTEXT_TAG = b"zksolv/context/leaf-shard/v1"
 SOLVENCY_CONTEXT_TAG = b"zksolv/context/solvency/v1"
 
@@ -94,13 +107,33 @@ ZERO_HASH = bytes(HASH_BYTES)
 @dataclass(frozen=True)
 class AssetTerms:
     """One asset column as published: price has ``price_decimals`` decimals
-    (quote per whole unit), haircut in basis points, reserves in base units."""
+    (quote per whole unit), haircut in basis points, reserves in base units
+    (exact, as the operator states them). Leaf amounts and the solvency
+    statements are in proof units of 10^-proof_decimals tokens (default:
+    ``decimals``, one proof unit per base unit); reserves enter them rounded
+    down, liabilities rounded up (``zksolv.units``)."""
 
     symbol: str
     decimals: int
     price: int
     haircut_bps: int
     reserves: int
+    proof_decimals: int | None = None
+
+    @property
+    def proven_decimals(self) -> int:
+        """Decimals of the proof unit (``proof_decimals``, else ``decimals``)."""
+        return self.decimals if self.proof_decimals is None else self.proof_decimals
+
+    @property
+    def scale(self) -> int:
+        """Base units per proof unit."""
+        return units.proof_scale(self.decimals, self.proven_decimals)
+
+    @property
+    def proven_reserves(self) -> int:
+        """[round-down] The reserves the statements use, in proof units."""
+        return units.reserve_units(self.reserves, self.scale)
 
 
 @dataclass(frozen=True)
@@ -143,15 +176,16 @@ class EpochHeader:
             struct.pack(">B", 0 if self.prev_bundle_hash is None else 1),
             self.prev_bundle_hash or ZERO_HASH,
             struct.pack(">BIB", self.depth, self.shard_leaves, int(self.reveal_totals)),
+            struct.pack(">B", len(ROUNDING_ID)) + ROUNDING_ID.encode("ascii"),
             struct.pack(">H", self.k),
         ]
         for a in self.assets:
             sym = a.symbol.encode("utf-8")
             out.append(struct.pack(">B", len(sym)) + sym)
-            out.append(struct.pack(">B", a.decimals))
+            out.append(struct.pack(">BB", a.decimals, a.proven_decimals))
             out.append(a.price.to_bytes(8, "big"))
             out.append(struct.pack(">H", a.haircut_bps))
-            out.append(a.reserves.to_bytes(8, "big"))
+            out.append(a.reserves.to_bytes(RESERVES_BYTES, "big"))
         return b"".join(out)
 
     def digest(self) -> bytes:
@@ -273,14 +307,15 @@ class ValuedCoefficients:
     liability: tuple[int, ...]  # b_j
 
     def reserve_value(self, assets: Sequence[AssetTerms]) -> int:
-        return sum(c * a.reserves for c, a in zip(self.reserve, assets, strict=True))
+        """sum_j c_j*reserves_j, reserves in proof units (rounded down)."""
+        return sum(c * a.proven_reserves for c, a in zip(self.reserve, assets, strict=True))
 
 
 def valued_coefficients(assets: Sequence[AssetTerms], depth: int) -> ValuedCoefficients:
     """c_j, b_j of the valued statement; raises ``BoundsError`` if they could
     let a value wrap mod r or exceed 2^128 (see the module docstring)."""
-    top = max(a.decimals for a in assets)
-    a_j = [a.price * 10 ** (top - a.decimals) for a in assets]
+    top = max(a.proven_decimals for a in assets)
+    a_j = [a.price * 10 ** (top - a.proven_decimals) for a in assets]
     c = [aj * a.haircut_bps for aj, a in zip(a_j, assets, strict=True)]
     b = [aj * HAIRCUT_SCALE for aj in a_j]
     g0 = 0
@@ -293,22 +328,22 @@ def valued_coefficients(assets: Sequence[AssetTerms], depth: int) -> ValuedCoeff
     if positive >= 1 << MARGIN_BITS:
         raise BoundsError(
             f"valued reserves {positive} do not fit in {MARGIN_BITS} bits; "
-            "lower price_decimals or asset decimals"
+            "lower price_decimals or an asset's proof_decimals"
         )
     worst_liabilities = sum(coef.liability) * (1 << depth) * MAX_LEAF_VALUE
     if worst_liabilities >= R - (1 << MARGIN_BITS):
         raise BoundsError(
             "valued liability weights could wrap modulo the group order; "
-            "lower price_decimals or asset decimals"
+            "lower price_decimals or an asset's proof_decimals"
         )
     return coef
 
 
 def asset_margins(backend: Backend, g: Point, assets: Sequence[AssetTerms],
                   roots: Sequence[Point]) -> list[Point]:
-    """C_margin_j = reserves_j*g - C_root_j."""
+    """C_margin_j = reserves_j*g - C_root_j (reserves in proof units, rounded down)."""
     return [
-        backend.add(backend.mul(g, a.reserves), backend.neg(c))
+        backend.add(backend.mul(g, a.proven_reserves), backend.neg(c))
         for a, c in zip(assets, roots, strict=True)
     ]
 

@@ -1,7 +1,7 @@
 """``zksolv bench``: speed and memory figures, as a table or ``--json``.
 
 Each benchmark lives in its own module (``bench_range``, ``bench_epoch``,
-``bench_engine``) and is imported only when run.
+``bench_engine``, ``bench_export``) and is imported only when run.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ BENCHES = {
     "range": ("bench_range", "range_", "Range proofs: prove, verify, batch-verify."),
     "epoch": ("bench_epoch", "epoch", "A whole epoch: prove, verify, inclusion."),
     "engine": ("bench_engine", "engine", "The margin-engine simulator."),
+    "export": ("bench_export", "export", "Bulk export of every inclusion proof."),
     "page": ("bench_site", "page", "The account holder's page in headless Chromium."),
 }
 

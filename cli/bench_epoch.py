@@ -62,7 +62,7 @@ def epoch(ctx: click.Context, accounts: int, jobs: int | None, samples: int,
         t_snap = time.perf_counter() - t0
         t0 = time.perf_counter()
         res = prove_epoch(snap, root / "bundle", master_key=generate_master_key(), jobs=jobs,
-                          backend=backend)
+                          backend=backend, inclusion_db=root / "private" / "inclusion.sqlite")
         t_prove = time.perf_counter() - t0
         t0 = time.perf_counter()
         report = verify_bundle(root / "bundle", backend=backend, jobs=jobs)

@@ -107,8 +107,9 @@ def synthetic_inclusion(
         cur_enc = circ.encode_points(backend, cur)
     key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
     operator = public_key_bytes(key)
-    assets = [layout.AssetEntry(symbol=f"A{j}" if k > 1 else "USD", decimals=6, price=100,
-                                haircut_bps=10_000, reserves=(1 << 64) - 1) for j in range(k)]
+    assets = [layout.AssetEntry(symbol=f"A{j}" if k > 1 else "USD", decimals=6,
+                                proof_decimals=6, price=100, haircut_bps=10_000,
+                                reserves=(1 << 64) - 1) for j in range(k)]
     shard_leaves = circ.shard_leaves_for(depth, k)
     asset_len, valued_len = layout.solvency_sizes(k)
     sizes = {
@@ -123,7 +124,7 @@ def synthetic_inclusion(
         format=layout.BUNDLE_FORMAT, version=layout.BUNDLE_VERSION,
         suite=layout.suite_ids(), statements=layout.statement_ids(),
         operator=operator.hex(), epoch=epoch, timestamp=1_700_000_000 + epoch,
-        prev_bundle_hash=None, price_decimals=2, assets=assets,
+        prev_bundle_hash=None, price_decimals=2, rounding=circ.ROUNDING_ID, assets=assets,
         tree=layout.TreeEntry(depth=depth, leaves=1 << depth, shard_leaves=shard_leaves,
                               shards=(1 << depth) // shard_leaves, root_hash=cur_hash.hex(),
                               root_commitments=[backend.encode(p).hex() for p in cur]),

@@ -75,5 +75,12 @@ def progress(items: Iterable[T], *, total: int | None, desc: str, quiet: bool) -
     yield from tqdm(items, total=total, desc=desc, unit="it", leave=False, file=sys.stderr)
 
 
+def status(message: str, *, quiet: bool) -> None:
+    """One line on stderr saying what starts now, where a progress bar would
+    show (a terminal, not quiet): no blank screen before the first bar."""
+    if not quiet and sys.stderr.isatty():
+        click.echo(message, err=True)
+
+
 def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True))

@@ -54,7 +54,7 @@ def demo_snapshot(out: Path, accounts: int, *, assets: int = 1, seed: int = 2024
               help="Worker processes (default: all cores).")
 @click.option("--keep", type=click.Path(), default=None,
               help="Keep snapshot, bundle and inclusion data in this new directory.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def demo(ctx: click.Context, accounts: int, assets: int, jobs: int | None, keep: str | None,
@@ -81,6 +81,7 @@ def demo(ctx: click.Context, accounts: int, assets: int, jobs: int | None, keep:
         res = prove_epoch(
             snap, root / "bundle", master_key=generate_master_key(),
             jobs=jobs or os.cpu_count() or 1, backend=backend, progress=bar,
+            inclusion_db=root / "private" / "inclusion.sqlite",
         )
         click.echo(
             f"prove      {res.seconds:.1f} s: 2^{res.depth} leaves, {res.shards} aggregated "

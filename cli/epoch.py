@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from zksolv.cli.common import backend_of, echo_json, progress, reports_errors
+from zksolv.cli.common import backend_of, echo_json, progress, reports_errors, status
 from zksolv.errors import InputError, VerificationError, ZksolvError
 
 
@@ -59,8 +60,9 @@ def keygen(out: str) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--inclusion-db", type=click.Path(), default=None,
-              help="Private inclusion database (default: OUT.inclusion.sqlite next to OUT).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+              help="Private inclusion database to create (default: in $ZKSOLV_DATA_DIR, "
+                   "else ~/.local/share/zksolv/inclusion/, never beside the bundle).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: str | None,
@@ -70,8 +72,16 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     SNAPSHOT is a directory with header.json and accounts.csv (see
     docs/snapshot-format.md; `zksolv simulate` writes them). The snapshot is
     checked in full before any proving. The bundle is built in a temporary
-    directory, verified, then renamed into place; the private inclusion
-    database goes next to it (or to --inclusion-db).
+    directory, verified, then renamed into place, world-readable. The
+    private inclusion database (every balance, blinding and salt; mode 0600)
+    goes to --inclusion-db, by default to the zksolv data directory
+    ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv/inclusion/), never beside
+    the bundle, so a folder of bundles can be published as it is. Its path
+    is printed at the end.
+
+    Amounts are proven in each asset's proof units (header.json
+    "proof_decimals", default its decimals): liabilities rounded up, reserves
+    down (docs/snapshot-format.md).
 
     The manifest is signed with the operator key; --prev must be a bundle
     that verifies, one epoch earlier, signed by the same key.
@@ -87,6 +97,8 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     from zksolv.prover.keys import load_master_key
 
     master = load_master_key(key, warn=lambda msg: click.echo(f"warning: {msg}", err=True))
+    status(f"proving {snapshot}" + (f" (first verifying --prev {prev})" if prev else "")
+           + " ...", quiet=quiet)
     res = prove_epoch(
         snapshot, out, master_key=master, prev=prev, reveal_totals=reveal_totals,
         jobs=jobs or os.cpu_count() or 1, inclusion_db=inclusion_db,
@@ -102,6 +114,9 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
         )
         click.echo(f"bundle     {res.bundle}  (hash {res.bundle_hash.hex()})")
         click.echo(f"operator   {res.operator.hex()}")
+        click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
+    elif inclusion_db is None:
+        # the default location is not beside the bundle: say where it went
         click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
 
 
@@ -135,13 +150,20 @@ def _decimal(value: int, decimals: int) -> str:
 
 def _asset_lines(assets: Iterable[Any], price_decimals: int) -> list[str]:
     """Each asset's public terms, as the signed header states them."""
-    return [
-        f"  {a.symbol}: decimals {a.decimals}, price {_decimal(a.price, price_decimals)} "
-        f"(raw {a.price} at {price_decimals} price decimals), haircut "
-        f"{_decimal(a.haircut_bps, 2)}%, reserves {_decimal(a.reserves, a.decimals)} "
-        f"{a.symbol} ({a.reserves} base units)"
-        for a in assets
-    ]
+    lines = []
+    for a in assets:
+        line = (
+            f"  {a.symbol}: decimals {a.decimals}, price {_decimal(a.price, price_decimals)} "
+            f"(raw {a.price} at {price_decimals} price decimals), haircut "
+            f"{_decimal(a.haircut_bps, 2)}%, reserves {_decimal(a.reserves, a.decimals)} "
+            f"{a.symbol} ({a.reserves} base units)"
+        )
+        if a.proven_decimals != a.decimals:
+            line += (f"; proven at {a.proven_decimals} decimals (liabilities rounded up, "
+                     f"reserves down): reserves {_decimal(a.proven_reserves, a.proven_decimals)} "
+                     f"{a.symbol}")
+        lines.append(line)
+    return lines
 
 
 def _operator_line(operator: bytes, pinned: bool) -> str:
@@ -160,10 +182,40 @@ def _fail_json(exc: ZksolvError) -> None:
     sys.exit(exc.exit_code)
 
 
+def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
+    """The bundles to verify, oldest first: --chain links then BUNDLE...; a
+    folder of bundles stands for the bundles in it; two or more given as
+    arguments are put in epoch order (read from their signed manifests)."""
+    from zksolv.circuits import bundle as layout
+    from zksolv.verifier.bundle import load_manifest
+
+    paths: list[str] = []
+    for g in given:
+        p = Path(g)
+        if p.is_dir() and not (p / layout.MANIFEST_FILE).exists():
+            inside = sorted(str(c) for c in p.iterdir()
+                            if c.is_dir() and (c / layout.MANIFEST_FILE).is_file())
+            if inside:
+                private = [c.name for c in p.iterdir() if c.name.endswith(".sqlite")]
+                if private:
+                    click.echo(f"warning: {p} also holds {', '.join(sorted(private)[:3])}: "
+                               "inclusion databases are PRIVATE, never publish this folder",
+                               err=True)
+                paths += inside
+                continue
+        paths.append(g)
+    if len(paths) > 1:
+        epochs = {q: load_manifest(q)[0].epoch for q in paths}
+        paths.sort(key=lambda q: epochs[q])
+    return [*chain, *paths]
+
+
 @click.command()
-@click.argument("bundle", type=click.Path())
+@click.argument("bundles", metavar="BUNDLE...", nargs=-1, required=True, type=click.Path())
 @click.option("--chain", "chain", multiple=True, type=click.Path(),
-              help="Earlier bundles, oldest first; BUNDLE is the newest link. Repeatable.")
+              help="Earlier bundles, oldest first; BUNDLE is the newest link. Repeatable. "
+                   "(Or give every bundle, or their folder, as BUNDLE...: they are put in "
+                   "epoch order.)")
 @click.option("--epoch", "epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="Require this epoch number.")
 @click.option("--operator", "operator", default=None, metavar="PUBKEY",
@@ -172,12 +224,15 @@ def _fail_json(exc: ZksolvError) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for the range proofs (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
-def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int | None,
-           operator: str | None, jobs: int | None, as_json: bool, quiet: bool) -> None:
-    """Verify BUNDLE (and the chain of earlier bundles given with --chain).
+def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
+           epoch: int | None, operator: str | None, jobs: int | None, as_json: bool,
+           quiet: bool) -> None:
+    """Verify BUNDLE, or a chain: several bundles (or a folder of them) are
+    sorted by epoch and checked as one chain, as are earlier links given
+    with --chain.
 
     Needs no secret and none of the prover's code: checks the operator's
     signature on the manifest (and with --operator that it is the key you
@@ -189,11 +244,12 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
 
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
-                2 unusable input.
+                2 unusable input (a path that is not a bundle says what it is).
     \b
-    Example:
-      zksolv verify bundles/3 --chain bundles/1 --chain bundles/2 \\
-          --operator operator.key.pub --json
+    Examples:
+      zksolv verify bundles/3 --operator operator.key.pub
+      zksolv verify bundles/ --operator operator.key.pub --json     # every epoch, as a chain
+      zksolv verify bundles/3 --chain bundles/1 --chain bundles/2
     """
     from zksolv.verifier import verify_bundle, verify_chain
 
@@ -201,8 +257,12 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
     jobs = jobs or os.cpu_count() or 1
     try:
         pinned = _operator_key(operator)
-        if chain:
-            reports = verify_chain([*chain, bundle], backend=backend, expect_operator=pinned,
+        paths = _bundle_paths(bundles, chain)
+        status(f"verifying {len(paths)} bundle(s), reading and hashing every file ...",
+               quiet=quiet or as_json)
+        bundle = paths[-1]
+        if len(paths) > 1:
+            reports = verify_chain(paths, backend=backend, expect_operator=pinned,
                                    jobs=jobs, progress=_bar(quiet))
             if epoch is not None and reports[-1].epoch != epoch:
                 raise VerificationError(
@@ -221,9 +281,10 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
     for r in reports:
         click.echo(
             f"valid: epoch {r.epoch}, {', '.join(r.symbols)}, 2^{r.depth} leaves, "
-            f"{r.shards} shards, root {r.root_hash.hex()[:16]}…, {r.seconds:.2f} s"
+            f"{r.shards} shards, {r.seconds:.2f} s"
         )
         click.echo(f"  bundle hash {r.bundle_hash.hex()}")
+        click.echo(f"  root hash   {r.root_hash.hex()}")
     last = reports[-1]
     for line in _asset_lines(last.assets, last.price_decimals):
         click.echo(line)
@@ -240,28 +301,66 @@ def inclusion() -> None:
     the account holder verifies it against the published bundle or root."""
 
 
-@inclusion.command("export")
+@inclusion.command("export",
+                   options_metavar="--db DB (--account ID [--out FILE] | --all --out DIR)")
 @click.option("--db", "db", required=True, type=click.Path(), help="Inclusion database.")
-@click.option("--account", required=True, help="Account id.")
-@click.option("--out", "out", type=click.Path(), default=None, help="Output file (default stdout).")
+@click.option("--account", default=None, help="One account id.")
+@click.option("--all", "all_accounts", is_flag=True,
+              help="Every account, one file each, into the directory --out.")
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Output file (default stdout); with --all the directory to create.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="With --all: worker processes (default: all cores).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars, no summary.")
+@click.pass_context
 @reports_errors
-def export(db: str, account: str, out: str | None) -> None:
-    """Write ACCOUNT's inclusion proof as JSON (private to that holder: it
-    holds their amounts, blindings and salt).
+def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
+           out: str | None, jobs: int | None, quiet: bool) -> None:
+    """Write ACCOUNT's inclusion proof as JSON, or with --all every account's
+    proof into a new directory (private to the holders: each holds their
+    amounts, blindings and salt).
 
-    The proof carries the bundle's signed manifest, so the holder can check
-    it against the bundle or just the bundle hash. It is checked with the
-    holder's own check before it is written; --out is created mode 0600.
+    A proof carries the bundle's signed manifest, so the holder can check it
+    against the bundle or just the bundle hash. Files are created mode 0600
+    (the --all directory 0700).
+
+    --all reads the database once and checks the whole tree against the
+    signed root (which implies every holder's check passes; a sample of
+    proofs also runs the holder's own check). Each file is named by the
+    account's per-epoch salt, not its id: `zksolv inclusion locate --db DB
+    --account ID` prints an account's file name. The directory is built
+    under a temporary name and renamed into place when complete.
 
     \b
-    Example:
-      zksolv inclusion export --db bundles/3.inclusion.sqlite --account alice --out alice.json
+    Examples:
+      zksolv inclusion export --db DB --account alice --out alice.json
+      zksolv inclusion export --db DB --all --out proofs/epoch-3
     """
     from zksolv.prover.inclusion_db import InclusionDB
     from zksolv.safeio import write_private
 
+    if all_accounts == (account is not None):
+        raise InputError("inclusion export", "give exactly one of --account ID or --all")
     store = InclusionDB.open(db)
     try:
+        if all_accounts:
+            from zksolv.prover.export import export_directory
+
+            if out is None:
+                raise InputError("--out", "--all needs --out DIR, the directory to create")
+            t0 = time.perf_counter()
+            status(f"exporting every proof of {db}: reading and checking the tree ...",
+                   quiet=quiet)
+            res = export_directory(db, out, backend=backend_of(ctx),
+                                   jobs=jobs or os.cpu_count() or 1, progress=_bar(quiet))
+            if not quiet:
+                click.echo(f"wrote {res.accounts} inclusion proofs of epoch {res.epoch} to {out} "
+                           f"in {time.perf_counter() - t0:.1f} s (private: files 0600; each "
+                           "holder gets only their own)")
+                click.echo(f"find an account's file: zksolv inclusion locate --db {db} "
+                           "--account ID")
+            return
+        assert account is not None
         doc = store.export(account)
     finally:
         store.close()
@@ -272,19 +371,51 @@ def export(db: str, account: str, out: str | None) -> None:
     write_private(Path(out), data)
 
 
-def _parse_expect(items: tuple[str, ...]) -> dict[str, int]:
-    """SYMBOL=AMOUNT, matched whole: a symbol of the bundle grammar and an
-    amount of ASCII digits (no '²', no other scripts' digits), <= 2^64 - 1."""
-    from zksolv.safeio import SYMBOL_RE, parse_uint
+@inclusion.command("locate")
+@click.option("--db", "db", required=True, type=click.Path(), help="Inclusion database.")
+@click.option("--account", required=True, help="Account id.")
+@reports_errors
+def locate_cmd(db: str, account: str) -> None:
+    """Print the file name of ACCOUNT's proof in an `export --all` directory.
 
-    out = {}
+    The name is the first 32 hex digits of SHA-256("zksolv/proof-file/v1" ||
+    salt), the account's secret per-epoch salt: it reveals no id, changes
+    every epoch, and only the database (or the operator key) maps an id to it.
+    """
+    from zksolv.prover.export import locate
+    from zksolv.prover.inclusion_db import InclusionDB
+
+    store = InclusionDB.open(db)
+    try:
+        click.echo(locate(store, account))
+    finally:
+        store.close()
+
+
+def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
+    """SYMBOL=AMOUNT, matched whole: a symbol of the bundle grammar and an
+    amount of ASCII digits (no '²', no other scripts' digits): base units,
+    or tokens when it has a decimal point (``USDC=3989.744384``; checked
+    against the asset's decimals once the bundle is read)."""
+    from zksolv.safeio import SYMBOL_RE
+
+    out: dict[str, int | str] = {}
     for it in items:
         sym, sep, amt = it.partition("=")
         if not sep or not SYMBOL_RE.fullmatch(sym):
-            raise InputError("--expect", f"{it[:60]!r}: use SYMBOL=AMOUNT (base units)")
+            raise InputError("--expect", f"{it[:60]!r}: use SYMBOL=AMOUNT (base units, or "
+                                         "tokens with a decimal point)")
         if sym in out:
             raise InputError("--expect", f"{sym} given twice")
-        out[sym] = parse_uint(amt, hi=(1 << 64) - 1, where=f"--expect {sym}")
+        if "." in amt:
+            if not re.fullmatch(r"[0-9]{1,60}\.[0-9]{0,60}", amt):
+                raise InputError(f"--expect {sym}", f"{amt[:40]!r} is not a decimal amount")
+            out[sym] = amt
+        else:
+            if not re.fullmatch(r"[0-9]{1,78}", amt):
+                raise InputError(f"--expect {sym}", f"amount {amt[:40]!r} is not a "
+                                                    "non-negative integer of ASCII digits")
+            out[sym] = int(amt)
     return out
 
 
@@ -299,7 +430,9 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int]:
               help="The bundle hash the operator published, instead of the bundle.")
 @click.option("--operator", "operator", default=None, metavar="PUBKEY",
               help="The operator's public key (hex, or a file holding it) to pin.")
-@click.option("--expect", multiple=True, help="SYMBOL=AMOUNT you expect to be owed. Repeatable.")
+@click.option("--expect", multiple=True,
+              help="SYMBOL=AMOUNT you expect to be owed: base units (USDC=3989744384) or "
+                   "tokens with a decimal point (USDC=3989.744384). Repeatable.")
 @click.option("--epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="The epoch you expect.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
@@ -352,7 +485,8 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
         return
     terms = {a.symbol: a for a in report.assets}
     amounts = ", ".join(
-        f"{s}={v} ({_decimal(v, terms[s].decimals)} {s})" for s, v in report.amounts.items()
+        f"{s}={v} ({_decimal(v, terms[s].proven_decimals)} {s})"
+        for s, v in report.amounts.items()
     )
     click.echo(f"valid: account {report.account_id!r} (the id you gave) is in epoch "
                f"{report.epoch}: {amounts}")

@@ -29,10 +29,20 @@ from zksolv.errors import InputError
               help="Random seed (default: the scenario's 'seed'). Same seed, same bytes.")
 @click.option("--no-snapshots", is_flag=True,
               help="Write only the metrics, not the per-epoch snapshots.")
+@click.option("--prove", "prove_epochs", is_flag=True,
+              help="Then prove every epoch, chained, into OUT/bundles/ (needs --key or "
+                   "$ZKSOLV_OPERATOR_KEY); epochs the prover refuses are marked in the "
+                   "metrics and the chart.")
+@click.option("--key", "key", type=click.Path(), default=None,
+              help="Operator key file for --prove (else $ZKSOLV_OPERATOR_KEY).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes for --prove (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar, no summary.")
+@click.pass_context
 @reports_errors
-def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_dir: str,
-             seed: int | None, no_snapshots: bool, quiet: bool) -> None:
+def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epochs: int | None,
+             out_dir: str, seed: int | None, no_snapshots: bool, prove_epochs: bool,
+             key: str | None, jobs: int | None, quiet: bool) -> None:
     """Replay how a margin engine behaves (and fails) under a scenario.
 
     The simulator models a cross-margin perpetual-futures protocol: accounts
@@ -62,6 +72,13 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
     and see docs/engine.md for every field. A bad file is refused with the file
     and field named, exit code 2.
     """
+    master = None
+    if prove_epochs:
+        from zksolv.prover.keys import load_master_key
+
+        if no_snapshots:
+            raise InputError("--prove", "needs the snapshots: drop --no-snapshots")
+        master = load_master_key(key, warn=lambda msg: click.echo(f"warning: {msg}", err=True))
     sc = load_scenario(scenario_name)
     out = Path(out_dir)
     check_out_dir(out)
@@ -71,6 +88,8 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
     summary = write_run(out, sim, lambda it: progress(it, total=sim.epochs, desc="epochs",
                                                       quiet=quiet),
                         snapshots=not no_snapshots)
+    if master is not None:
+        _prove_run(ctx, out, summary, master, jobs, quiet)
     if quiet:
         return
     click.echo(f"scenario          {summary['scenario']} ({summary['scenario_source']})")
@@ -82,7 +101,27 @@ def simulate(scenario_name: str, accounts: int | None, epochs: int | None, out_d
                f"(insurance absorbed {summary['total_insurance_absorbed_usd']:,.2f}, "
                f"socialised {summary['total_socialised_loss_usd']:,.2f})")
     click.echo(f"insurance fund    {summary['final_insurance_fund_usd']:,.2f} USD at the end")
-    click.echo(f"uncovered         {summary['final_uncovered_bad_debt_usd']:,.2f} USD at the end")
+    click.echo(f"uncovered         {summary['final_uncovered_bad_debt_usd']:,.2f} USD at the end"
+               + (f", peak {summary['peak_uncovered_bad_debt_usd']:,.2f} USD at epoch "
+                  f"{summary['peak_uncovered_bad_debt_epoch']}"
+                  if summary["peak_uncovered_bad_debt_epoch"] else ""))
+    insolvent = summary["insolvent_epochs"]
+    if insolvent:
+        shown = ", ".join(map(str, insolvent[:12])) + (" ..." if len(insolvent) > 12 else "")
+        click.echo(f"insolvent epochs  {len(insolvent)} of {summary['epochs']}, first "
+                   f"{summary['first_insolvent_epoch']} (prove refuses them, exit 3): {shown}; "
+                   f"worst valued shortfall {summary['peak_snapshot_shortfall_usd']:,.2f} USD "
+                   f"at epoch {summary['peak_snapshot_shortfall_epoch']}")
+    else:
+        click.echo("insolvent epochs  none: every snapshot is provable")
+    if "proof_refused_epochs" in summary:
+        refused = summary["proof_refused_epochs"]
+        click.echo(f"proved            {summary['proven_epochs']} of {summary['epochs']} epochs "
+                   f"into {out / 'bundles'}/ (private databases in {out / 'private'}/)")
+        if refused:
+            click.echo(f"refused by prove  {', '.join(map(str, refused[:12]))}"
+                       f"{' ...' if len(refused) > 12 else ''}: no bundle, the public chain "
+                       f"breaks at epoch {refused[0]}")
     holds = summary["identity_holds_every_epoch"]
     click.echo(f"identity          {'holds every epoch' if holds else 'BROKEN'}")
     for line in mechanism_lines(summary):
@@ -141,3 +180,50 @@ def mechanism_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"  this run        {_figure(fig['this_run'], fig['unit'])} "
                      f"({fig['compare']}; a shape to compare, not a fit)")
     return lines
+
+
+def _prove_run(ctx: click.Context, out: Path, summary: dict[str, Any], master: bytes,
+               jobs: int | None, quiet: bool) -> None:
+    """``--prove``: every epoch, chained; the metrics, their summary and the
+    chart are rewritten with what the prover did."""
+    import json
+    import os
+
+    from zksolv.cli.common import backend_of
+    from zksolv.engine.output import write_metrics_chart, write_metrics_csv
+    from zksolv.prover.run import prove_run
+
+    metrics_path = out / "metrics.json"
+    doc = json.loads(metrics_path.read_text(encoding="utf-8"))
+    rows = doc["epochs"]
+
+    def bar(items: Any, total: int, desc: str) -> Any:
+        return progress(items, total=total, desc=desc, quiet=True)
+
+    def each(rec: Any) -> None:
+        if not quiet:
+            what = ("REFUSED (insolvent): " + rec.reason if rec.refused else
+                    f"proven in {rec.seconds:.1f} s"
+                    + ("" if rec.chained or rec.epoch == rows[0]["epoch"]
+                       else ", a new chain (the previous epoch has no bundle)"))
+            click.echo(f"prove epoch {rec.epoch}: {what}", err=True)
+
+    done = prove_run(out, [r["epoch"] for r in rows], master_key=master,
+                     backend=backend_of(ctx), jobs=jobs or os.cpu_count() or 1, progress=bar,
+                     each=each)
+    for row, rec in zip(rows, done, strict=True):
+        row["proof_refused"] = int(rec.refused)
+        row["proof_chained"] = int(rec.chained)
+    refused = [rec.epoch for rec in done if rec.refused]
+    extra = {"proof_refused_epochs": refused, "proven_epochs": len(done) - len(refused),
+             "first_refused_epoch": refused[0] if refused else None,
+             "bundles": str(out / "bundles")}
+    summary.update(extra)
+    doc["run"].update(extra)
+    tmp = metrics_path.with_name(".metrics.json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, metrics_path)
+    write_metrics_csv(out / "metrics.csv", rows)
+    summary["chart"] = write_metrics_chart(
+        out / "metrics.png", rows,
+        f"{summary['scenario']}: {summary['accounts']} accounts, seed {summary['seed']}")

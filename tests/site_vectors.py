@@ -35,6 +35,8 @@ def constants() -> dict[str, Any]:
         "leafTag": circ.LEAF_TAG.decode(),
         "nodeTag": circ.NODE_TAG.decode(),
         "signatureTag": layout.SIGNATURE_TAG.decode(),
+        "rounding": circ.ROUNDING_ID,
+        "bundleVersion": layout.BUNDLE_VERSION,
         "suite": msgspec.to_builtins(layout.suite_ids()),
         "statements": msgspec.to_builtins(layout.statement_ids()),
         "maxManifestBytes": layout.MAX_MANIFEST_BYTES,

@@ -42,7 +42,13 @@ def make_snapshot(path: Path, rows: Sequence[tuple[str, Sequence[int]]], *, epoc
 
 
 def run(*args: str, backend: str | None = None) -> Result:
+    """The CLI in-process. ``prove`` without --inclusion-db keeps its
+    database beside the bundle (OUT.inclusion.sqlite) in these tests, not in
+    the user's data directory."""
     argv = ([f"--backend={backend}"] if backend else []) + [str(a) for a in args]
+    if args and args[0] == "prove" and "--out" in argv and "--inclusion-db" not in argv:
+        out = Path(str(args[list(map(str, args)).index("--out") + 1]))
+        argv += ["--inclusion-db", str(out.parent / f"{out.name}.inclusion.sqlite")]
     return CliRunner().invoke(cli, argv, env={"ZKSOLV_OPERATOR_KEY": KEY_HEX})
 
 

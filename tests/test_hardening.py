@@ -202,8 +202,9 @@ def test_terms_are_shown(epoch: Path) -> None:
     b = epoch / "b"
     code, out = verify_json(b)
     usdc = out["bundles"][0]["assets"][0]
-    assert usdc == {"symbol": "USDC", "decimals": 9, "price": 100, "price_decimals": 2,
-                    "haircut_bps": 10_000, "reserves": 10**12}
+    assert usdc == {"symbol": "USDC", "decimals": 9, "proof_decimals": 9, "price": 100,
+                    "price_decimals": 2, "haircut_bps": 10_000, "reserves": 10**12,
+                    "proven_reserves": 10**12, "rounding": "liabilities-up/reserves-down"}
     res = run("verify", b)
     assert res.exit_code == 0
     assert "USDC: decimals 9, price 1.00 (raw 100 at 2 price decimals), haircut 100.00%, " \
@@ -451,7 +452,8 @@ def test_accounts_changing_between_passes(tmp_path: Path, change: str) -> None:
                                     .replace("acct-1,2000", "acct-1,1000"))
 
     with pytest.raises(InputError, match="changed while being proven"):
-        prove_epoch(snap, tmp_path / "b", master_key=bytes.fromhex(KEY_HEX), progress=progress)
+        prove_epoch(snap, tmp_path / "b", master_key=bytes.fromhex(KEY_HEX), progress=progress,
+                    inclusion_db=tmp_path / "b.inclusion.sqlite")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
 
 
@@ -549,7 +551,8 @@ def test_rerun_recovers_after_a_kill_between_the_renames(tmp_path: Path,
     snap = make_snapshot(tmp_path / "s", rows_for(3, 1), assets=ASSETS1)
     monkeypatch.setattr(prover.os, "rename", rename)
     with pytest.raises(Killed):
-        prover.prove_epoch(snap, tmp_path / "b", master_key=bytes.fromhex(KEY_HEX))
+        prover.prove_epoch(snap, tmp_path / "b", master_key=bytes.fromhex(KEY_HEX),
+                           inclusion_db=tmp_path / "b.inclusion.sqlite")
     monkeypatch.undo()
     assert (tmp_path / "b.inclusion.sqlite").exists() and not (tmp_path / "b").exists()
     res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--quiet")

@@ -52,3 +52,19 @@ def test_import_contract_catches_a_violation(tmp_path: Path) -> None:
     res = _lint(tmp_path)
     assert res.returncode != 0
     assert "BROKEN" in res.stdout and "zksolv.prover" in res.stdout
+
+
+def test_runtime_needs_no_galois() -> None:
+    """galois (with numba and llvmlite, ~200 MB) is a test dependency only:
+    nothing a command runs imports it, and the package does not require it."""
+    import sys
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [d for d in deps if d.startswith("galois")]
+    code = ("import sys; import zksolv.cli.main, zksolv.cli.epoch, zksolv.cli.snapshot, "
+            "zksolv.prover.epoch, zksolv.prover.export, zksolv.verifier.inclusion, "
+            "zksolv.engine.simulator, zksolv.core.field, zksolv.core.rangeproof; "
+            "assert 'galois' not in sys.modules and 'numba' not in sys.modules")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

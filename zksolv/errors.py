@@ -42,6 +42,10 @@ class VerificationError(ZksolvError):
         self.detail = detail
         super().__init__(f"{check}: {detail}" if detail else check)
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # picklable, so a worker process can report it
+        return type(self), (self.check, self.detail)
+
 
 class InvalidBitsize(ZksolvError):
     """A range-proof bit width outside {8, 16, 32, 64, 128}."""
@@ -61,6 +65,10 @@ class InputError(ZksolvError):
         self.where = where
         self.reason = reason
         super().__init__(f"{where}: {reason}" if where else reason)
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # picklable, so a worker process can report it
+        return type(self), (self.where, self.reason)
 
 
 class InsolventError(ZksolvError):

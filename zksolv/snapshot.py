@@ -31,13 +31,14 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
 
+from zksolv import units
 from zksolv.errors import InputError
 from zksolv.safeio import (
     SYMBOL_RE,
@@ -56,6 +57,8 @@ ACCOUNTS_FILE = "accounts.csv"
 HAIRCUT_SCALE = 10_000
 MAX_AMOUNT_BITS = 64
 MAX_AMOUNT = (1 << MAX_AMOUNT_BITS) - 1
+# Reserves in base units: < 2^64 proof units of up to 10^30 base units each.
+MAX_RESERVES_BITS = 8 * 32
 MAX_ID_BYTES = 128
 MAX_ASSETS = 255
 MAX_ACCOUNTS = 1 << 32
@@ -67,22 +70,37 @@ _INT_RE = re.compile(r"[0-9]+")
 @dataclass(frozen=True)
 class Asset:
     """One asset column: ``price`` has ``price_decimals`` decimals (header
-    level); ``haircut_bps`` weights reserves in the valued statement."""
+    level); ``haircut_bps`` weights reserves in the valued statement.
+    ``proof_decimals`` (None: ``decimals``) is the unit amounts and reserves
+    are proven in, 10^-proof_decimals tokens (``zksolv.units``)."""
 
     symbol: str
     decimals: int
     price: int
     haircut_bps: int
     reserves: int
+    proof_decimals: int | None = None
+
+    @property
+    def proven_decimals(self) -> int:
+        return self.decimals if self.proof_decimals is None else self.proof_decimals
+
+    @property
+    def scale(self) -> int:
+        """Base units per proof unit."""
+        return units.proof_scale(self.decimals, self.proven_decimals)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "symbol": self.symbol,
             "decimals": self.decimals,
             "price": self.price,
             "haircut_bps": self.haircut_bps,
             "reserves": self.reserves,
         }
+        if self.proof_decimals is not None:
+            out["proof_decimals"] = self.proof_decimals
+        return out
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,19 @@ class Snapshot:
         ``digest`` is fed every line read, so two passes can be compared."""
         yield from _iter_rows(self.accounts_path, self.header, digest)
 
+    def iter_proof_amounts(self, digest: hashlib._Hash | None = None
+                           ) -> Iterator[tuple[str, tuple[int, ...]]]:
+        """Like ``iter_accounts``, amounts in proof units, rounded up
+        [round-up]: what the leaves commit to (each < 2^64, checked)."""
+        scales = [a.scale for a in self.header.assets]
+        if all(sc == 1 for sc in scales):
+            yield from self.iter_accounts(digest)
+            return
+        for acc, amounts in self.iter_accounts(digest):
+            yield acc, tuple(
+                units.liability_units(v, sc) for v, sc in zip(amounts, scales, strict=True)
+            )
+
     def validate(self) -> int:
         """Read the whole body once; return the account count."""
         count = 0
@@ -151,12 +182,17 @@ class _AssetSchema(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     price: NonNegative
     haircut_bps: Annotated[int, msgspec.Meta(ge=0, le=HAIRCUT_SCALE)]
     reserves: NonNegative
+    proof_decimals: Annotated[int, msgspec.Meta(ge=0, le=30)] | None = None
 
     def __post_init__(self) -> None:
         # msgspec bounds stop at int64; a ValueError here is reported with the path
-        for name in ("price", "reserves"):
-            if getattr(self, name) > MAX_AMOUNT:
-                raise ValueError(f"{name} out of range (must be <= 2^64 - 1)")
+        if self.price > MAX_AMOUNT:
+            raise ValueError("price out of range (must be <= 2^64 - 1)")
+        if self.proof_decimals is not None and self.proof_decimals > self.decimals:
+            raise ValueError(f"proof_decimals {self.proof_decimals} is more than decimals "
+                             f"{self.decimals} (a proof unit is never finer than a base unit)")
+        if self.reserves >= 1 << MAX_RESERVES_BITS:
+            raise ValueError(f"reserves out of range (must be < 2^{MAX_RESERVES_BITS})")
 
 
 class _HeaderSchema(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -213,7 +249,10 @@ def parse_header(data: bytes, where: str) -> SnapshotHeader:
         if a.symbol in seen:
             raise _err(f"{aw}.symbol", f"duplicate asset {a.symbol!r}")
         seen.add(a.symbol)
-        assets.append(Asset(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves))
+        asset = Asset(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves, a.proof_decimals)
+        if units.reserve_units(a.reserves, asset.scale) > MAX_AMOUNT:
+            raise _err(f"{aw}.reserves", _too_big(a.reserves, asset, "reserves", up=False))
+        assets.append(asset)
     return SnapshotHeader(h.epoch, h.timestamp, h.price_decimals, tuple(assets), h.account_count)
 
 
@@ -223,38 +262,98 @@ def open_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     if not root.is_dir():
         raise _err(str(root), "snapshot must be a directory holding header.json and accounts.csv")
     hp = root / HEADER_FILE
+    if not hp.exists() and not hp.is_symlink():
+        looks = _what_it_is(root)
+        if looks:
+            raise _err(str(root), looks)
     data, _ = read_bounded(hp, MAX_HEADER_BYTES, what="header file")
-    header = parse_header(data, str(hp))
+    header = parse_header(data.removeprefix(BOM), str(hp))
     ap = root / ACCOUNTS_FILE
     fd, _ = open_regular(ap, what="accounts file")
     os.close(fd)
     return Snapshot(root, header)
 
 
-def line_limit(k: int) -> int:
+def _what_it_is(root: Path) -> str | None:
+    """A directory without header.json: a simulator run or a bundle?"""
+    try:
+        with os.scandir(root) as it:
+            names = [e.name for _, e in zip(range(10_000), it, strict=False)]
+    except OSError:
+        return None
+    epochs = sorted(n for n in names if re.fullmatch(r"epoch-[0-9]{6}", n))
+    if epochs:
+        return (f"a simulator run, not a snapshot: its snapshots are {root / epochs[0]} .. "
+                f"{root / epochs[-1]}; prove one of them")
+    if "manifest.json" in names:
+        return "a bundle, not a snapshot: check it with zksolv verify"
+    return None
+
+
+def line_limit(k: int, extra_digits: int = 0) -> int:
     """The longest accounts.csv line the format allows for k assets: a
-    quoted id (every byte doubled) and k amounts of 20 digits, or the header."""
-    return 2 * MAX_ID_BYTES + 2 + k * (UINT64_DIGITS + 1) + 16 * k + 64
+    quoted id (every byte doubled) and k amounts of 20 digits (plus
+    ``extra_digits`` where proof_decimals < decimals), or the header."""
+    return 2 * MAX_ID_BYTES + 2 + k * (UINT64_DIGITS + extra_digits + 1) + 16 * k + 64
 
 
-def _iter_rows(path: Path, header: SnapshotHeader,
-               digest: hashlib._Hash | None = None) -> Iterator[tuple[str, tuple[int, ...]]]:
+BOM = b"\xef\xbb\xbf"
+_GROUPED_RE = re.compile(r"[0-9]{1,3}(?:[,' _\u00a0\u202f][0-9]{3})+(?:\.[0-9]*)?")
+_DECIMAL_RE = re.compile(r"[0-9]+\.[0-9]*")
+
+OnError = Callable[[InputError], None]
+
+
+def _raise(exc: InputError) -> None:
+    raise exc
+
+
+def _iter_rows(path: Path, header: SnapshotHeader, digest: hashlib._Hash | None = None,
+               on_error: OnError = _raise) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """Every valid row. Each problem goes to ``on_error``, which raises by
+    default (the prover stops at the first); ``check_snapshot`` collects
+    them instead, and the bad row is skipped. A UTF-8 byte-order mark at
+    the start and blank lines at the end are accepted."""
     symbols = header.symbols
     expected = ["account_id", *symbols]
+    assets = header.assets
     seen: set[str] = set()
     count = 0
     header_seen = False
-    for line, raw in read_lines(path, line_limit(len(symbols)), what="accounts file"):
+    blank: list[int] = []   # blank lines not (yet) followed by a row
+    extra = max(a.decimals - a.proven_decimals for a in assets)
+    for line, raw in read_lines(path, line_limit(len(symbols), extra), what="accounts file"):
         if digest is not None:
             digest.update(len(raw).to_bytes(4, "big") + raw)
+        if line == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _err(f"{path}:{line}", f"not UTF-8 ({exc.reason})") from exc
+            on_error(_err(f"{path}:{line}", f"not UTF-8 ({exc.reason})"))
+            continue
+        if not text.strip():
+            if line == 1:
+                on_error(_err(f"{path}:1", "empty line: the first line must be the header row "
+                                           + ",".join(expected)))
+                return
+            blank.append(line)
+            continue
+        for b in blank:
+            on_error(_err(f"{path}:{b}", "empty line (only allowed at the end of the file)"))
+        blank.clear()
+        if line > 1:
+            count += 1
+            if count > header.account_count:
+                on_error(_err(str(path), f"header says account_count={header.account_count} "
+                                         f"but the file has more than {header.account_count} "
+                                         "rows"))
+                return
         try:
             rows = list(csv.reader([text], strict=True))
         except csv.Error as exc:
-            raise _err(f"{path}:{line}", f"malformed CSV: {exc}") from exc
+            on_error(_err(f"{path}:{line}", f"malformed CSV: {exc}"))
+            continue
         row = rows[0] if rows else []
         if line == 1:
             header_seen = True
@@ -269,56 +368,95 @@ def _iter_rows(path: Path, header: SnapshotHeader,
                                + ", ".join(repr(c) if has_control(c) else c for c in unknown))
                 if not why:
                     why.append("columns out of order")
-                raise _err(f"{path}:1", "; ".join(why) + f" (expected {','.join(expected)})")
+                on_error(_err(f"{path}:1", "; ".join(why) + f" (expected {','.join(expected)})"))
+                return  # the columns cannot be read: nothing more to check
             continue
-        if not row:
-            raise _err(f"{path}:{line}", "empty line")
         if len(row) != len(expected):
-            raise _err(f"{path}:{line}", f"expected {len(expected)} fields, got {len(row)}")
+            count_why = f"expected {len(expected)} fields, got {len(row)}"
+            if len(row) > len(expected) and any(re.fullmatch(r"[0-9]{3}", c) for c in row[2:]):
+                count_why += (" (an amount written with thousands separators, 1,250,000, splits "
+                              "into several fields: write 1250000)")
+            on_error(_err(f"{path}:{line}", count_why))
+            continue
         acc = row[0]
+        problems: list[InputError] = []
         if not acc or acc != acc.strip():
-            raise _err(f"{path}:{line}:account_id", "empty id or surrounding spaces")
-        if has_control(acc):
-            raise _err(f"{path}:{line}:account_id", f"control character in id {acc!r}")
-        if len(acc.encode("utf-8")) > MAX_ID_BYTES:
-            raise _err(f"{path}:{line}:account_id", f"id longer than {MAX_ID_BYTES} bytes")
-        if acc in seen:
-            raise _err(f"{path}:{line}:account_id", f"duplicate account id {acc!r}")
-        count += 1
-        if count > header.account_count:
-            raise _err(str(path), f"header says account_count={header.account_count} but the "
-                                  f"file has more than {header.account_count} rows")
-        seen.add(acc)
+            problems.append(_err(f"{path}:{line}:account_id", "empty id or surrounding spaces"))
+        elif has_control(acc):
+            problems.append(_err(f"{path}:{line}:account_id", f"control character in id {acc!r}"))
+        elif len(acc.encode("utf-8")) > MAX_ID_BYTES:
+            problems.append(_err(f"{path}:{line}:account_id",
+                                 f"id longer than {MAX_ID_BYTES} bytes"))
+        elif acc in seen:
+            problems.append(_err(f"{path}:{line}:account_id", f"duplicate account id {acc!r}"))
         amounts = []
-        for sym, raw_amount in zip(symbols, row[1:], strict=True):
-            amounts.append(_amount(raw_amount, f"{path}:{line}:{sym}"))
+        for a, raw_amount in zip(assets, row[1:], strict=True):
+            try:
+                amounts.append(_amount(raw_amount, f"{path}:{line}:{a.symbol}", a))
+            except InputError as exc:
+                problems.append(exc)
+        if acc and acc not in seen:
+            seen.add(acc)
+        if problems:
+            for p in problems:
+                on_error(p)
+            continue
         yield acc, tuple(amounts)
     if not header_seen:
-        raise _err(f"{path}:1", "empty file: expected a header row " + ",".join(expected))
+        on_error(_err(f"{path}:1", "empty file: expected a header row " + ",".join(expected)))
+        return
     if count == 0:
-        raise _err(str(path), "no accounts")
-    if count != header.account_count:
-        raise _err(
+        on_error(_err(str(path), "no accounts"))
+    elif count != header.account_count:
+        on_error(_err(
             str(path),
             f"header says account_count={header.account_count} but the file has {count} rows",
-        )
+        ))
 
 
-def _amount(raw: str, where: str) -> int:
-    """An amount in base units: ASCII digits only, at most 2^64 - 1."""
+def _too_big(value: int, asset: Asset, what: str, *, up: bool) -> str:
+    """Why ``value`` base units do not fit 2^64 - 1 proof units, and the
+    proof_decimals that would make them fit."""
+    tokens = units.format_tokens(value, asset.decimals)
+    why = (f"{what} {value} base units ({tokens} {asset.symbol}) exceeds 2^64 - 1 "
+           f"proof units at proof_decimals {asset.proven_decimals}")
+    fit = units.fitting_proof_decimals(value, asset.decimals, up=up)
+    if fit is None:
+        return why + "; it does not fit even in whole tokens"
+    return (why + f'; set "proof_decimals": {fit} (or fewer) for {asset.symbol} in header.json '
+            f"to prove amounts and reserves in units of 10^-{fit} {asset.symbol} "
+            "(liabilities rounded up, reserves rounded down)")
+
+
+def _amount(raw: str, where: str, asset: Asset) -> int:
+    """An amount in base units: ASCII digits only; rounded up to proof
+    units it must be at most 2^64 - 1."""
     if not _INT_RE.fullmatch(raw):
         if raw.startswith("-"):
             reason = f"negative amount {raw[:40]!r}"
+        elif _GROUPED_RE.fullmatch(raw.strip()):
+            plain = re.sub(r"[^0-9.]", "", raw)
+            reason = (f"amount {raw[:40]!r} has thousands separators: write {plain[:40]} "
+                      "(digits only, base units)")
+        elif _DECIMAL_RE.fullmatch(raw) and asset.decimals:
+            whole, _, frac = raw.partition(".")
+            hint = ""
+            if len(frac) <= asset.decimals:
+                base = int(whole + frac.ljust(asset.decimals, "0"))
+                hint = f"; {raw[:40]} {asset.symbol} is {base}"
+            reason = (f"fractional amount {raw[:40]!r}: amounts are integers in base units "
+                      f"(10^-{asset.decimals} {asset.symbol}){hint}")
         elif "." in raw or "e" in raw.lower():
             reason = f"fractional or non-integer amount {raw[:40]!r} (use base units)"
+        elif raw != raw.strip():
+            reason = f"spaces around amount {raw[:40]!r}"
         else:
             reason = f"not a non-negative integer: {raw[:40]!r}"
         raise _err(where, reason)
-    if len(raw.lstrip("0")) > UINT64_DIGITS:
-        raise _err(where, f"amount {raw[:40]}... exceeds 2^64 - 1")
-    v = int(raw)
-    if v > MAX_AMOUNT:
-        raise _err(where, f"amount {raw} exceeds 2^64 - 1")
+    scale = asset.scale
+    v = int(raw)  # at most a few hundred digits: the line length is bounded
+    if units.liability_units(v, scale) > MAX_AMOUNT:
+        raise _err(where, _too_big(v, asset, "amount", up=True))
     return v
 
 
@@ -358,3 +496,63 @@ def write_snapshot(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+@dataclass(frozen=True)
+class SnapshotCheck:
+    """What ``check_snapshot`` found: every error (up to the limit), and for
+    a well-formed snapshot the account count and each asset's liabilities,
+    in base units and in proof units (each account rounded up)."""
+
+    path: Path
+    header: SnapshotHeader | None
+    errors: tuple[InputError, ...]
+    truncated: bool
+    accounts: int
+    owed: tuple[int, ...]
+    owed_proof_units: tuple[int, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _TooMany(Exception):
+    pass
+
+
+def check_snapshot(path: str | os.PathLike[str], *, max_errors: int = 50) -> SnapshotCheck:
+    """Read a whole snapshot and collect every problem (up to
+    ``max_errors``) instead of stopping at the first, as ``prove`` does. A
+    header that cannot be read is the only error reported (its columns are
+    needed to read the rows)."""
+    root = Path(path)
+    try:
+        snap = open_snapshot(root)
+    except InputError as exc:
+        return SnapshotCheck(root, None, (exc,), False, 0, (), ())
+    errors: list[InputError] = []
+
+    def collect(exc: InputError) -> None:
+        errors.append(exc)
+        if len(errors) >= max_errors:
+            raise _TooMany
+
+    k = len(snap.header.assets)
+    scales = [a.scale for a in snap.header.assets]
+    owed = [0] * k
+    proven = [0] * k
+    count = 0
+    truncated = False
+    try:
+        for _, amounts in _iter_rows(snap.accounts_path, snap.header, on_error=collect):
+            count += 1
+            for j, v in enumerate(amounts):
+                owed[j] += v
+                proven[j] += units.liability_units(v, scales[j])
+    except _TooMany:
+        truncated = True
+    except InputError as exc:  # the file itself: unreadable, a line too long
+        errors.append(exc)
+    return SnapshotCheck(root, snap.header, tuple(errors), truncated, count, tuple(owed),
+                         tuple(proven))

@@ -64,18 +64,44 @@ def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 
+def _usd(value: float, _pos: object = None) -> str:
+    """Axis labels people read: 12.3M, 450k, -5M."""
+    a = abs(value)
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if a >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
 def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> bool:
-    """Draw the metrics; return False (and write nothing) without matplotlib."""
+    """Draw the metrics; return False (and write nothing) without matplotlib.
+
+    Four panels, each titled: prices, liquidation counts (symlog, so a few
+    dozen liquidations stay visible beside tens of thousands of stalled
+    account-steps), losses, and reserves against liabilities as the
+    snapshots state them. Epochs whose snapshot ``zksolv prove`` refuses
+    (insolvent) are shaded red on every panel."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return False
     epochs = [r["epoch"] for r in rows]
     col = {k: [r[k] for r in rows] for k in rows[0]}
-    fig, axes = plt.subplots(4, 1, figsize=(9, 11), sharex=True)
+    proved = "proof_refused" in rows[0]  # simulate --prove: what the prover did
+    insolvent = [r["epoch"] for r in rows if r.get("proof_refused" if proved else "insolvent")]
+    mark = ("proof refused by zksolv prove (exit 3)" if proved
+            else "insolvent: prove refuses (exit 3)")
+    fig, axes = plt.subplots(4, 1, figsize=(9, 12), sharex=True)
+
+    def shade(ax: Any) -> None:
+        for n, e in enumerate(insolvent):
+            ax.axvspan(e - 0.5, e + 0.5, color="tab:red", alpha=0.15, lw=0,
+                       label=mark if n == 0 else None)
+
     ax = axes[0]
     for k in col:
         if k.startswith("oracle_price_"):
@@ -84,12 +110,18 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
             ax.plot(epochs, [v / first for v in col[k]], label=f"{sym} oracle")
             mk = f"market_price_{sym}"
             ax.plot(epochs, [v / first for v in col[mk]], ls=":", label=f"{sym} market")
+    shade(ax)
+    ax.set_title("Prices (relative to the first epoch)", fontsize=9)
     ax.set_ylabel("price / first epoch")
     ax.legend(fontsize=7, ncol=3)
     ax = axes[1]
     ax.bar(epochs, col["liquidations"], label="liquidations", color="tab:blue")
-    ax.plot(epochs, col["stalled"], label="stalled (gas > reward)", color="tab:red")
-    ax.plot(epochs, col["bankruptcies"], label="bankruptcies", color="black")
+    ax.plot(epochs, col["stalled"], label="stalled: account-steps ready to liquidate but not "
+            "liquidated (reward <= gas, or no block space)", color="tab:red", marker=".", ms=3)
+    ax.plot(epochs, col["bankruptcies"], label="bankruptcies", color="black", marker=".", ms=3)
+    ax.set_yscale("symlog", linthresh=1.0)  # 46 liquidations beside 29,764 stalled
+    shade(ax)
+    ax.set_title("Liquidations per epoch (symlog scale)", fontsize=9)
     ax.set_ylabel("count per epoch")
     ax.legend(fontsize=7)
     ax = axes[2]
@@ -98,13 +130,23 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
                      ("uncovered_bad_debt_usd", "uncovered bad debt")):
         ax.plot(epochs, col[k], label=label)
     ax.set_yscale("symlog", linthresh=1.0)  # a small fund and a large loss on one axis
-    ax.set_ylabel("USD (symlog)")
+    ax.yaxis.set_major_formatter(FuncFormatter(_usd))
+    shade(ax)
+    ax.set_title("Losses and the insurance fund (USD, symlog scale)", fontsize=9)
+    ax.set_ylabel("USD")
     ax.legend(fontsize=7)
     ax = axes[3]
-    for k, label in (("collateral_usd", "collateral (reserves)"),
+    for k, label in (("collateral_usd", "reserves held (as the snapshot states them)"),
                      ("liabilities_usd", "liabilities (claims)"),
                      ("net_assets_usd", "reserves - liabilities")):
         ax.plot(epochs, col[k], label=label)
+    if "snapshot_shortfall_usd" in col and any(col["snapshot_shortfall_usd"]):
+        ax.plot(epochs, [-v for v in col["snapshot_shortfall_usd"]], ls="--", color="tab:red",
+                label="valued shortfall (negative: what prove finds missing)")
+    ax.axhline(0.0, color="grey", lw=0.5)
+    ax.yaxis.set_major_formatter(FuncFormatter(_usd))
+    shade(ax)
+    ax.set_title("Reserves against liabilities (USD)", fontsize=9)
     ax.set_ylabel("USD")
     ax.set_xlabel("epoch")
     ax.legend(fontsize=7)
@@ -113,6 +155,25 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
     fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
     return True
+
+
+def insolvency_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The epochs whose snapshot ``zksolv prove`` would refuse (exit 3), the
+    first of them, and the peak of uncovered bad debt and of the snapshot's
+    valued shortfall, with their epochs: the end of a run can look healthy
+    after a collapse in the middle."""
+    insolvent = [r["epoch"] for r in rows if r["insolvent"]]
+    peak = max(rows, key=lambda r: r["uncovered_bad_debt_usd"])
+    worst = max(rows, key=lambda r: r["snapshot_shortfall_usd"])
+    return {
+        "insolvent_epochs": insolvent,
+        "first_insolvent_epoch": insolvent[0] if insolvent else None,
+        "peak_uncovered_bad_debt_usd": peak["uncovered_bad_debt_usd"],
+        "peak_uncovered_bad_debt_epoch": peak["epoch"] if peak["uncovered_bad_debt_usd"] else None,
+        "peak_snapshot_shortfall_usd": worst["snapshot_shortfall_usd"],
+        "peak_snapshot_shortfall_epoch":
+            worst["epoch"] if worst["snapshot_shortfall_usd"] else None,
+    }
 
 
 def mechanism_summary(sim: Simulation, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -176,6 +237,7 @@ def write_run(out: str | os.PathLike[str], sim: Simulation,
             "total_socialised_loss_usd": float(sum(r["socialised_loss_usd"] for r in rows)),
             "final_insurance_fund_usd": rows[-1]["insurance_fund_usd"],
             "final_uncovered_bad_debt_usd": rows[-1]["uncovered_bad_debt_usd"],
+            **insolvency_summary(rows),
             "final_net_assets_usd": rows[-1]["net_assets_usd"],
             "identity_holds_every_epoch": all(r["identity_residual_units"] == 0 for r in rows),
         }

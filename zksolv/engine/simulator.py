@@ -79,7 +79,7 @@ identity above.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +103,23 @@ class EpochResult:
     metrics: dict[str, float | int]
     header: SnapshotHeader
     claims: np.ndarray
+
+
+def snapshot_shortfall_usd(header: SnapshotHeader, liabilities: Sequence[int]) -> float:
+    """How far the snapshot's valued statement is short, in the quote
+    currency (0.0 if covered), judged as ``zksolv prove`` judges it: exact
+    integers, sum_j price_j*haircut_j*reserves_j against sum_j
+    price_j*10000*L_j, every amount at its asset's decimals. With any asset
+    short on its own (reserves_j < L_j) the epoch is insolvent too; that is
+    the ``assets_short`` metric."""
+    top = max(a.decimals for a in header.assets)
+    gap = 0
+    for a, owed in zip(header.assets, liabilities, strict=True):
+        weight = a.price * 10 ** (top - a.decimals)
+        gap += weight * (owed * HAIRCUT_SCALE - a.reserves * a.haircut_bps)
+    if gap <= 0:
+        return 0.0
+    return gap / (HAIRCUT_SCALE * 10**top * 10**header.price_decimals)
 
 
 def claims_in_kind(cash: np.ndarray, collateral: np.ndarray, prices: np.ndarray,
@@ -742,13 +759,20 @@ class Simulation:
         metrics["uncovered_bad_debt_usd"] = self.uncovered_prev / self.quote_units
         metrics["insurance_fund_usd"] = self.fund / self.quote_units
         metrics["open_interest_usd"] = float((np.abs(self.position) @ pm).sum())
-        metrics["collateral_usd"] = float(reserves_usd.sum())
-        metrics["haircut_collateral_usd"] = float((reserves_usd * weights_all).sum())
+        # Reserves as the snapshot states them: what the vaults hold, never
+        # negative. A quote vault driven below zero (paid out against debts
+        # nobody repaid) holds 0; the hole shows as liabilities above reserves.
+        held_usd = np.maximum(reserves, 0) / units_all * prices_all
+        metrics["collateral_usd"] = float(held_usd.sum())
+        metrics["haircut_collateral_usd"] = float((held_usd * weights_all).sum())
         metrics["liabilities_usd"] = float(liabilities_usd.sum())
-        metrics["net_assets_usd"] = float(reserves_usd.sum() - liabilities_usd.sum())
-        metrics["solvency_margin_usd"] = float((reserves_usd * weights_all).sum()
+        metrics["net_assets_usd"] = float(held_usd.sum() - liabilities_usd.sum())
+        metrics["solvency_margin_usd"] = float((held_usd * weights_all).sum()
                                                - liabilities_usd.sum())
         metrics["assets_short"] = int(np.sum(reserves < liabilities))
+        short_usd = snapshot_shortfall_usd(header, [int(x) for x in liabilities])
+        metrics["insolvent"] = int(short_usd > 0 or metrics["assets_short"] > 0)
+        metrics["snapshot_shortfall_usd"] = short_usd
         if self.auction_mode:
             metrics["auctions_open"] = int(self.in_auction.sum())
         if self.bridge_asset is not None:

@@ -59,7 +59,8 @@ from zksolv.snapshot import open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
 from . import keys
-from .inclusion_db import InclusionDB
+from .inclusion_db import InclusionDB, default_location
+from .shortfall import asset_terms, shortfalls
 
 T = TypeVar("T")
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
@@ -236,7 +237,9 @@ def _orphan_database(db_path: Path, out_path: Path) -> bool:
 
 
 def default_db_path(out: Path) -> Path:
-    return out.parent / f"{out.name}.inclusion.sqlite"
+    """Never beside the bundle (a folder of bundles gets published): see
+    ``inclusion_db.default_location``."""
+    return default_location(out)
 
 
 def prove_epoch(
@@ -271,9 +274,7 @@ def prove_epoch(
     snap = open_snapshot(snapshot_dir)
     sh = snap.header
     k = len(sh.assets)
-    assets = tuple(
-        circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves) for a in sh.assets
-    )
+    assets = asset_terms(sh)
     prev_hash = None
     if prev is not None:
         prev_hash = check_prev_bundle(Path(prev), operator, sh.epoch, backend=backend, jobs=jobs)
@@ -282,7 +283,7 @@ def prove_epoch(
     totals = [0] * k
     count = 0
     first_pass = hashlib.sha256()
-    for _, amounts in bar(snap.iter_accounts(first_pass), sh.account_count, "validate"):
+    for _, amounts in bar(snap.iter_proof_amounts(first_pass), sh.account_count, "validate"):
         for j, v in enumerate(amounts):
             totals[j] += v
         count += 1
@@ -293,17 +294,11 @@ def prove_epoch(
         coef = circ.valued_coefficients(assets, depth)
     except circ.BoundsError as exc:
         raise InputError(f"{snap.path / 'header.json'}:assets", str(exc)) from exc
-    short = [
-        f"{a.symbol} short by {t - a.reserves} base units (reserves {a.reserves}, owed {t})"
-        for a, t in zip(assets, totals, strict=True)
-        if t > a.reserves
-    ]
+    short = shortfalls(assets, totals, sh.price_decimals)
     valued = coef.reserve_value(assets) - sum(
         b * t for b, t in zip(coef.liability, totals, strict=True)
     )
-    if valued < 0:
-        short.append(f"valued (haircut, priced) reserves short by {-valued} (fixed-point units)")
-    if short:
+    if short or valued < 0:
         raise InsolventError(f"epoch {sh.epoch} is insolvent: " + "; ".join(short))
 
     header = circ.EpochHeader(
@@ -326,7 +321,7 @@ def prove_epoch(
     gens.vectors(circ.MARGIN_BITS * (1 << (k - 1).bit_length()))
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
     # a public bundle is world-readable (mkdtemp makes 0700)
     os.chmod(tmp_dir, 0o755)
@@ -351,7 +346,7 @@ def prove_epoch(
 
         def second_read() -> Iterator[tuple[str, tuple[int, ...]]]:
             try:
-                yield from snap.iter_accounts(second_pass)
+                yield from snap.iter_proof_amounts(second_pass)
             except InputError as exc:
                 raise changed(f"{exc.where}: {exc.reason}") from exc
 
@@ -424,7 +419,7 @@ def prove_epoch(
         asset_st = circ.asset_statement(digest, root_hash, [backend.encode(p) for p in margins])
         asset_pf = rangeproof.prove(
             asset_st,
-            [a.reserves - t for a, t in zip(assets, totals, strict=True)],
+            [a.proven_reserves - t for a, t in zip(assets, totals, strict=True)],
             [-g % R for g in gamma],
             backend=backend,
         )
@@ -515,8 +510,10 @@ def build_manifest(
         timestamp=header.timestamp,
         prev_bundle_hash=header.prev_bundle_hash.hex() if header.prev_bundle_hash else None,
         price_decimals=header.price_decimals,
+        rounding=circ.ROUNDING_ID,
         assets=[
-            layout.AssetEntry(symbol=a.symbol, decimals=a.decimals, price=a.price,
+            layout.AssetEntry(symbol=a.symbol, decimals=a.decimals,
+                              proof_decimals=a.proven_decimals, price=a.price,
                               haircut_bps=a.haircut_bps, reserves=a.reserves)
             for a in header.assets
         ],

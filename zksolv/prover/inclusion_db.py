@@ -26,6 +26,7 @@ proof that does not verify.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -41,7 +42,7 @@ from zksolv.core.field import scalar_from_bytes, scalar_to_bytes
 from zksolv.core.group import POINT_BYTES
 from zksolv.errors import FormatError, InputError, VerificationError, ZksolvError
 from zksolv.safeio import open_regular
-from zksolv.verifier.inclusion import InclusionDocument, verify_inclusion
+from zksolv.verifier.inclusion import InclusionDocument, Readable, verify_inclusion
 
 _UINT = re.compile(r"[0-9]{1,20}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
@@ -63,6 +64,33 @@ CREATE TABLE nodes(
     PRIMARY KEY(level, idx)
 ) WITHOUT ROWID;
 """
+
+
+DATA_DIR_ENV = "ZKSOLV_DATA_DIR"
+
+
+def data_dir() -> Path:
+    """Where private per-epoch data goes by default: ``$ZKSOLV_DATA_DIR``,
+    else ``$XDG_DATA_HOME/zksolv``, else ``~/.local/share/zksolv``."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "zksolv"
+
+
+def default_location(bundle: Path) -> Path:
+    """The default inclusion database of the bundle at ``bundle``:
+    ``DATA_DIR/inclusion/NAME.HASH.inclusion.sqlite``, HASH the first 12 hex
+    digits of SHA-256 of the bundle's absolute path (so two bundles named
+    alike do not collide, and a rerun with the same --out finds its own
+    leftover). Never beside the bundle: publishing a folder of bundles must
+    never publish a database. The directory is created mode 0700."""
+    where = hashlib.sha256(str(bundle.resolve()).encode("utf-8", "surrogateescape"))
+    folder = data_dir() / "inclusion"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder / f"{bundle.name}.{where.hexdigest()[:12]}.inclusion.sqlite"
 
 
 class InclusionDB:
@@ -241,7 +269,8 @@ class InclusionDB:
         )
         doc = InclusionDocument(proof, manifest, signature)
         try:
-            verify_inclusion(doc, account_id=account_id, bundle_hash=bundle_hash)
+            report = verify_inclusion(doc, account_id=account_id, bundle_hash=bundle_hash)
         except VerificationError as exc:
             raise self._bad(f"the exported proof does not verify ({exc})") from exc
-        return doc
+        return InclusionDocument(proof, manifest, signature,
+                                 Readable.of(proof, report.assets, report.root_hash))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import stat
 import struct
@@ -127,24 +128,34 @@ def parse_master_key(text: str, where: str) -> bytes:
     return bytes.fromhex(s)
 
 
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
+
+
 def load_master_key(path: str | os.PathLike[str] | None,
                     warn: Callable[[str], None] | None = None) -> bytes:
-    """From ``path`` if given, else from ``$ZKSOLV_OPERATOR_KEY``; else an
-    error. ``warn`` is told if the key file is readable by group or others."""
-    if path is not None:
-        p = Path(path)
-        data, st = read_bounded(p, MAX_KEY_FILE_BYTES, what="operator key file")
-        if warn is not None and readable_by_others(st):
-            warn(f"operator key file {p} is readable by others (mode "
-                 f"{stat.S_IMODE(st.st_mode):04o}); restrict it: chmod 600 {p}")
-        try:
-            text = data.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise InputError(str(p), "operator key must be 64 hex digits") from exc
-        return parse_master_key(text, str(p))
-    env = os.environ.get(KEY_ENV)
-    if env:
-        return parse_master_key(env, f"${KEY_ENV}")
-    raise InputError(
-        "--key", f"no operator key: pass --key FILE or set ${KEY_ENV} (create one: zksolv keygen)"
-    )
+    """From the key file ``path`` (``--key``) if given, else from
+    ``$ZKSOLV_OPERATOR_KEY``, which holds either the 64 hex digits or the
+    path of a key file (the same file ``--key`` takes); else an error.
+    ``warn`` is told if the key file is readable by group or others."""
+    if path is None:
+        env = os.environ.get(KEY_ENV)
+        if not env:
+            raise InputError("--key", f"no operator key: pass --key FILE or set ${KEY_ENV} to "
+                                      "the key or its file (create one: zksolv keygen)")
+        if re.fullmatch(r"[0-9a-fA-F]+", env.strip()):  # hex (of any length: say so)
+            return parse_master_key(env, f"${KEY_ENV}")
+        path = env
+    p = Path(path)
+    if _HEX_KEY.fullmatch(str(path)) and not p.exists():
+        raise InputError("--key", "--key takes the key FILE, not the key itself (a secret "
+                                  "on the command line is visible to other users); put the "
+                                  f"hex in ${KEY_ENV} or in a file (zksolv keygen)")
+    data, st = read_bounded(p, MAX_KEY_FILE_BYTES, what="operator key file")
+    if warn is not None and readable_by_others(st):
+        warn(f"operator key file {p} is readable by others (mode "
+             f"{stat.S_IMODE(st.st_mode):04o}); restrict it: chmod 600 {p}")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise InputError(str(p), "operator key must be 64 hex digits") from exc
+    return parse_master_key(text, str(p))

@@ -46,7 +46,10 @@ function showReport(report, bundlePath) {
   const dl = $("report");
   row(dl, "Account", report.accountId);
   for (const a of report.amounts) {
-    row(dl, a.symbol, `${a.tokens} ${a.symbol}  (${a.amount} base units, ${a.decimals} decimals)`)
+    row(dl, a.symbol, a.proofDecimals === a.decimals
+      ? `${a.tokens} ${a.symbol}  (${a.amount} base units, ${a.decimals} decimals)`
+      : `${a.tokens} ${a.symbol}  (${a.amount} units of 10^-${a.proofDecimals}, rounded up; `
+        + `the token has ${a.decimals} decimals)`)
       .dataset.asset = a.symbol;
   }
   row(dl, "Epoch", report.epoch.toString());

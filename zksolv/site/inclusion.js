@@ -30,8 +30,11 @@ export const CONSTANTS = Object.freeze({
   leafTag: "zksolv/tree/leaf/v1",
   nodeTag: "zksolv/tree/node/v1",
   signatureTag: "zksolv/manifest-signature/v2",
+  // The rounding rule between base units and proof units (zksolv/units.py).
+  rounding: "liabilities-up/reserves-down",
+  bundleVersion: 3,
   suite: {
-    circuits: "zksolv/circuits/epoch/v1",
+    circuits: "zksolv/circuits/epoch/v2",
     generators: "zksolv/generators/bls12381g1-sswu-ro/v1",
     group: "bls12-381-g1/zcash-compressed",
     hash: "sha-256",
@@ -44,7 +47,7 @@ export const CONSTANTS = Object.freeze({
   },
   maxManifestBytes: 1048576,
   maxProofBytes: 403117,
-  maxDocumentBytes: 2907482,
+  maxDocumentBytes: 2948282,
   maxIdBytes: 128,
   minDepth: 1,
   maxDepth: 32,
@@ -204,10 +207,12 @@ class Fields {
   constructor(fail) {
     this.fail = fail;
   }
-  object(v, at, keys) {
+  object(v, at, keys, optional = []) {
     if (!(v instanceof Map)) throw this.fail(`Expected \`object\`, got \`${typeName(v)}\` - at \`${at}\``);
     for (const key of v.keys()) {
-      if (!keys.includes(key)) throw this.fail(`Object contains unknown field \`${key}\` - at \`${at}\``);
+      if (!keys.includes(key) && !optional.includes(key)) {
+        throw this.fail(`Object contains unknown field \`${key}\` - at \`${at}\``);
+      }
     }
     for (const key of keys) {
       if (!v.has(key)) throw this.fail(`Object missing required field \`${key}\` - at \`${at}\``);
@@ -262,6 +267,7 @@ const HEX48 = "[0-9a-f]{96}";
 const U63 = (1n << 63n) - 1n;
 const U64 = (1n << 64n) - 1n;
 const U128 = (1n << 128n) - 1n;
+const U256 = (1n << 256n) - 1n;
 
 function decodeJson(text, fail, options = {}) {
   try {
@@ -283,7 +289,8 @@ export async function parseDocument(text, { subtle = globalThis.crypto.subtle } 
   }
   const f = new Fields(bad);
   const doc = f.object(decodeJson(text, bad), "$",
-    ["format", "version", "epoch", "account_id", "manifest", "signature", "proof"]);
+    ["format", "version", "epoch", "account_id", "manifest", "signature", "proof"],
+    ["bundle_hash", "root_hash", "amounts"]);
   f.literal(doc.get("format"), "$.format", "zksolv-inclusion");
   f.literal(doc.get("version"), "$.version", 2n);
   const epoch = f.int(doc.get("epoch"), "$.epoch", 0n, U63);
@@ -293,6 +300,26 @@ export async function parseDocument(text, { subtle = globalThis.crypto.subtle } 
   const signature = fromHex(f.str(doc.get("signature"), "$.signature", { pattern: "[0-9a-f]{128}" }));
   const proofHex = f.str(doc.get("proof"), "$.proof",
     { pattern: "(?:[0-9a-f]{2})+", maxLength: 2 * CONSTANTS.maxProofBytes });
+  // Readable copies (optional): each must equal what the proof bytes and the
+  // signed manifest say [inclusion-labels], checked in verifyInclusion.
+  const claimed = {
+    bundleHash: doc.has("bundle_hash") && doc.get("bundle_hash") !== null
+      ? f.str(doc.get("bundle_hash"), "$.bundle_hash", { pattern: HEX32 }) : null,
+    rootHash: doc.has("root_hash") && doc.get("root_hash") !== null
+      ? f.str(doc.get("root_hash"), "$.root_hash", { pattern: HEX32 }) : null,
+    amounts: doc.has("amounts") && doc.get("amounts") !== null
+      ? f.array(doc.get("amounts"), "$.amounts", 0, 255).map((v, i) => {
+        const at = `$.amounts[${i}]`;
+        const a = f.object(v, at, ["symbol", "decimals", "proof_decimals", "proof_units", "tokens"]);
+        return {
+          symbol: f.str(a.get("symbol"), `${at}.symbol`, { maxLength: 16 }),
+          decimals: Number(f.int(a.get("decimals"), `${at}.decimals`, 0n, 30n)),
+          proofDecimals: Number(f.int(a.get("proof_decimals"), `${at}.proof_decimals`, 0n, 30n)),
+          proofUnits: f.int(a.get("proof_units"), `${at}.proof_units`, 0n, U64),
+          tokens: f.str(a.get("tokens"), `${at}.tokens`, { maxLength: 64 }),
+        };
+      }) : null,
+  };
   const proof = parseProofBytes(fromHex(proofHex));
   if (proof.epoch !== epoch || proof.accountId !== accountId) {
     throw bad("labels disagree with the proof bytes");
@@ -302,7 +329,10 @@ export async function parseDocument(text, { subtle = globalThis.crypto.subtle } 
     throw new VerificationError("inclusion-bundle",
       "the enclosed manifest is not the bundle the proof was issued for");
   }
-  return { proof, manifest, signature };
+  if (claimed.bundleHash !== null && claimed.bundleHash !== toHex(proof.bundleHash)) {
+    throw new VerificationError("inclusion-labels", "bundle_hash differs from the proof bytes");
+  }
+  return { proof, manifest, signature, claimed };
 }
 
 // ------------------------------------------------------------ the manifest
@@ -348,10 +378,12 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   // A repeated key is left to the canonical check below [manifest-canonical].
   const m = f.object(decodeJson(text, bad, { duplicates: "last" }), "$", [
     "format", "version", "suite", "statements", "operator", "epoch", "timestamp",
-    "prev_bundle_hash", "price_decimals", "assets", "tree", "reveal_totals", "totals", "files",
+    "prev_bundle_hash", "price_decimals", "rounding", "assets", "tree", "reveal_totals", "totals",
+    "files",
   ]);
   f.literal(m.get("format"), "$.format", "zksolv-bundle");
-  f.literal(m.get("version"), "$.version", 2n);
+  f.literal(m.get("version"), "$.version", BigInt(CONSTANTS.bundleVersion));
+  f.literal(m.get("rounding"), "$.rounding", CONSTANTS.rounding);
   const suite = f.object(m.get("suite"), "$.suite", ["circuits", "generators", "group", "hash", "range"]);
   for (const [key, v] of suite) f.str(v, `$.suite.${key}`, { maxLength: 128 });
   const statements = f.object(m.get("statements"), "$.statements",
@@ -368,14 +400,23 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   const priceDecimals = f.int(m.get("price_decimals"), "$.price_decimals", 0n, 18n);
   const assets = f.array(m.get("assets"), "$.assets", 1, 255).map((v, i) => {
     const at = `$.assets[${i}]`;
-    const a = f.object(v, at, ["symbol", "decimals", "price", "haircut_bps", "reserves"]);
-    return {
+    const a = f.object(v, at, ["symbol", "decimals", "proof_decimals", "price", "haircut_bps", "reserves"]);
+    const asset = {
       symbol: f.str(a.get("symbol"), `${at}.symbol`, { pattern: CONSTANTS.symbolPattern }),
       decimals: Number(f.int(a.get("decimals"), `${at}.decimals`, 0n, 30n)),
+      proofDecimals: Number(f.int(a.get("proof_decimals"), `${at}.proof_decimals`, 0n, 30n)),
       price: f.int(a.get("price"), `${at}.price`, 0n, U64),
       haircutBps: Number(f.int(a.get("haircut_bps"), `${at}.haircut_bps`, 0n, BigInt(CONSTANTS.haircutScale))),
-      reserves: f.int(a.get("reserves"), `${at}.reserves`, 0n, U64),
+      // base units, exact; the statements use them rounded down to proof units
+      reserves: f.int(a.get("reserves"), `${at}.reserves`, 0n, U256),
     };
+    if (asset.proofDecimals > asset.decimals) {
+      throw bad(`proof_decimals ${asset.proofDecimals} exceeds decimals ${asset.decimals} - at \`${at}\``);
+    }
+    if (asset.reserves / 10n ** BigInt(asset.decimals - asset.proofDecimals) > U64) {
+      throw bad(`reserves in proof units out of range (must be < 2^64) - at \`${at}\``);
+    }
+    return asset;
   });
   const t = f.object(m.get("tree"), "$.tree",
     ["depth", "leaves", "shard_leaves", "shards", "root_hash", "root_commitments"]);
@@ -545,7 +586,15 @@ export async function foldPath(proof, { subtle = globalThis.crypto.subtle, onLev
   return { commitments: curEnc, hash: curHash };
 }
 
-/** Base units as tokens: 1250000 with 6 decimals is "1.25". */
+/** Proof units as the exporter writes them (zksolv.units.format_tokens):
+ * every decimal shown, 1250000 with 6 decimals is "1.250000". */
+export function exactTokens(amount, decimals) {
+  const s = amount.toString().padStart(decimals + 1, "0");
+  if (decimals === 0) return s;
+  return `${s.slice(0, s.length - decimals)}.${s.slice(s.length - decimals)}`;
+}
+
+/** Proof units as tokens: 1250000 with 6 decimals is "1.25". */
 export function formatTokens(amount, decimals) {
   const s = amount.toString().padStart(decimals + 1, "0");
   if (decimals === 0) return s;
@@ -580,7 +629,7 @@ export async function verifyInclusion({
     if (!HEX_HASH.test(operator)) throw new InputError("operator", "an operator public key is 64 hex digits (32 bytes)");
   }
   const checks = [];
-  const { proof, manifest, signature } = await parseDocument(documentText, { subtle });
+  const { proof, manifest, signature, claimed } = await parseDocument(documentText, { subtle });
   checks.push("inclusion-format");
   if (proof.accountId !== accountId) {
     throw new VerificationError("inclusion-account",
@@ -620,6 +669,25 @@ export async function verifyInclusion({
   }
   checks.push("leaf opening", "leaf-hash", "tree-sum", "tree-hash", "inclusion-encoding",
     "inclusion-root");
+  const amounts = parsed.assets.map((a, j) => ({
+    symbol: a.symbol, decimals: a.decimals, proofDecimals: a.proofDecimals,
+    amount: proof.amounts[j], tokens: formatTokens(proof.amounts[j], a.proofDecimals),
+  }));
+  // [inclusion-labels] the readable copies, if the document carries them
+  if (claimed.rootHash !== null && claimed.rootHash !== parsed.rootHash) {
+    throw new VerificationError("inclusion-labels", "root_hash differs from the bundle's root");
+  }
+  if (claimed.amounts !== null) {
+    const same = claimed.amounts.length === amounts.length && claimed.amounts.every((c, j) =>
+      c.symbol === amounts[j].symbol && c.decimals === amounts[j].decimals
+      && c.proofDecimals === amounts[j].proofDecimals && c.proofUnits === amounts[j].amount
+      && c.tokens === exactTokens(amounts[j].amount, amounts[j].proofDecimals));
+    if (!same) {
+      throw new VerificationError("inclusion-labels", "the readable amounts differ from the proof "
+        + "bytes and the signed manifest (symbols, order, decimals or amounts)");
+    }
+  }
+  if (claimed.rootHash !== null || claimed.amounts !== null) checks.push("inclusion-labels");
   const elapsed = (globalThis.performance ? performance.now() : Date.now()) - started;
   return {
     valid: true,
@@ -627,10 +695,7 @@ export async function verifyInclusion({
     epoch: proof.epoch,
     leafIndex: proof.leafIndex,
     depth: proof.depth,
-    amounts: parsed.assets.map((a, j) => ({
-      symbol: a.symbol, decimals: a.decimals, amount: proof.amounts[j],
-      tokens: formatTokens(proof.amounts[j], a.decimals),
-    })),
+    amounts,
     bundleHash: toHex(proof.bundleHash),
     operator: parsed.operator,
     operatorPinned: operator !== null,

@@ -42,10 +42,12 @@ import hashlib
 import multiprocessing
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +122,14 @@ class BundleReport:
 
 
 def assets_json(assets: Sequence[circ.AssetTerms], price_decimals: int) -> list[dict[str, Any]]:
-    """Each asset's public terms, as the header the proofs are bound to states them."""
+    """Each asset's public terms, as the header the proofs are bound to states
+    them: reserves in base units (the operator's assertion) and, as the
+    statements use them, rounded down to proof units (``proven_reserves``)."""
     return [
-        {"symbol": a.symbol, "decimals": a.decimals, "price": a.price,
-         "price_decimals": price_decimals, "haircut_bps": a.haircut_bps, "reserves": a.reserves}
+        {"symbol": a.symbol, "decimals": a.decimals, "proof_decimals": a.proven_decimals,
+         "price": a.price, "price_decimals": price_decimals, "haircut_bps": a.haircut_bps,
+         "reserves": a.reserves, "proven_reserves": a.proven_reserves,
+         "rounding": circ.ROUNDING_ID}
         for a in assets
     ]
 
@@ -132,10 +138,67 @@ def _fail(check: str, detail: str) -> VerificationError:
     return VerificationError(check, detail)
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_EPOCH_DIR = re.compile(r"epoch-[0-9]{6}")
+
+
+def what_it_is(path: Path) -> str | None:
+    """What a path that is not a bundle looks like, to say so (None: a
+    bundle, or nothing recognisable). Reads at most 16 bytes of a regular
+    file, lists at most 10^4 entries of a directory."""
+    if path.is_dir():
+        if any((path / n).exists() or (path / n).is_symlink()
+               for n in (layout.MANIFEST_FILE, layout.SIGNATURE_FILE, *layout.DATA_FILES)):
+            return None
+        names = []
+        with os.scandir(path) as it:
+            for n, entry in enumerate(it):
+                if n >= 10_000:
+                    break
+                names.append(entry.name)
+        if "header.json" in names and "accounts.csv" in names:
+            return (f"a snapshot, not a bundle: prove it first (zksolv prove {path} --out "
+                    "BUNDLE), then verify BUNDLE")
+        epochs = sorted(n for n in names if _EPOCH_DIR.fullmatch(n))
+        if epochs:
+            return (f"a simulator run holding snapshots ({epochs[0]} ...), not a bundle: prove "
+                    f"an epoch (zksolv prove {path / epochs[0]} --out BUNDLE)")
+        bundles = sorted(n for n in names if (path / n / layout.MANIFEST_FILE).is_file())
+        if bundles:
+            return (f"a folder of bundles ({', '.join(bundles[:3])}"
+                    f"{' ...' if len(bundles) > 3 else ''}), not a bundle: verify one "
+                    f"(zksolv verify {path / bundles[0]}) or all of them as a chain "
+                    f"(zksolv verify {path})")
+        return "not a bundle: a bundle directory holds manifest.json, manifest.sig and data files"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        head = os.read(fd, 16)
+    finally:
+        os.close(fd)
+    if head.startswith(_SQLITE_MAGIC):
+        return ("a SQLite file: if it is an inclusion database it is PRIVATE (every balance, "
+                "blinding and salt; never publish it); verify the bundle directory instead")
+    if head.lstrip().startswith(b"{"):
+        return ("a file, not a bundle directory: an inclusion proof is checked with "
+                "zksolv inclusion verify PROOF --account ID --bundle BUNDLE")
+    return None
+
+
 def _read_manifest_files(root: Path) -> tuple[bytes, bytes]:
-    """(manifest.json bytes, manifest.sig bytes), each a bounded regular file."""
+    """(manifest.json bytes, manifest.sig bytes), each a bounded regular file.
+    A path that holds no bundle file at all is unusable input (exit 2), told
+    apart from a bundle whose manifest is missing (exit 1)."""
     if not root.is_dir():
-        raise InputError(str(root), "not a bundle directory")
+        looks = what_it_is(root) if root.exists() else None
+        raise InputError(str(root), looks or "not a bundle directory")
+    looks = what_it_is(root)
+    if looks is not None:
+        raise InputError(str(root), looks)
     try:
         raw, _ = read_bounded(root / layout.MANIFEST_FILE, layout.MAX_MANIFEST_BYTES,
                               what="manifest")
@@ -237,7 +300,8 @@ def check_manifest(raw: bytes, signature: bytes, *,
         raise _fail("manifest-format", "manifest.totals present but reveal_totals is false")
     header = circ.EpochHeader(
         epoch=m.epoch, timestamp=m.timestamp, price_decimals=m.price_decimals,
-        assets=tuple(circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves)
+        assets=tuple(circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves,
+                                     a.proof_decimals)
                      for a in m.assets),
         prev_bundle_hash=None if m.prev_bundle_hash is None else bytes.fromhex(m.prev_bundle_hash),
         depth=t.depth, shard_leaves=t.shard_leaves, reveal_totals=m.reveal_totals,
@@ -524,6 +588,7 @@ def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | 
     """Verify bundles given oldest first: each one in full, then every link:
     epoch_{i+1} = epoch_i + 1 [chain-epoch], prev_hash_{i+1} = hash_i
     [chain-link], and one operator key along the whole chain [chain-operator]."""
+    check_chain_order(paths, expect_operator=expect_operator)
     reports: list[BundleReport] = []
     for p in paths:
         r = verify_bundle(p, backend=backend, expect_operator=expect_operator, jobs=jobs,
@@ -541,3 +606,28 @@ def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | 
                 raise _fail("chain-link", f"{r.path} does not link to {before.path}")
         reports.append(r)
     return reports
+
+
+def check_chain_order(paths: Sequence[str | os.PathLike[str]], *,
+                      expect_operator: bytes | None = None) -> None:
+    """The chain's links from the signed manifests alone, before any bundle is
+    verified in full (milliseconds, not the seconds of the range proofs): a
+    misordered or broken chain fails at once with the tag the full check
+    would give [chain-operator] [chain-epoch] [chain-link]."""
+    parsed = []
+    for p in paths:
+        raw, sig = _read_manifest_files(Path(p))
+        parsed.append((str(p), check_manifest(raw, sig, expect_operator=expect_operator)))
+    for (before_path, before), (path, cur) in pairwise(parsed):
+        if cur.header.operator != parsed[0][1].header.operator:
+            raise _fail("chain-operator",
+                        f"{path} is signed by operator {cur.header.operator.hex()}, "
+                        f"{parsed[0][0]} by {parsed[0][1].header.operator.hex()}")
+        if cur.header.epoch != before.header.epoch + 1:
+            hint = ""
+            if cur.header.epoch <= before.header.epoch:
+                hint = " (give the bundles oldest first: --chain OLDEST ... then the newest)"
+            raise _fail("chain-epoch", f"{path} is epoch {cur.header.epoch}, after epoch "
+                                       f"{before.header.epoch}{hint}")
+        if cur.header.prev_bundle_hash != before.bundle_hash:
+            raise _fail("chain-link", f"{path} does not link to {before_path}")

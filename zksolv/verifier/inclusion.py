@@ -27,8 +27,8 @@ only the bundle hash the holder learns that the root is reached, not that
 the siblings are non-negative (``siblings_nonnegative = "unchecked"``).
 
 Failure tags: inclusion-format, inclusion-encoding, inclusion-epoch,
-inclusion-bundle, inclusion-shape, inclusion-root, inclusion-account,
-inclusion-amount (plus any bundle tag from ``verify_bundle`` or
+inclusion-bundle, inclusion-shape, inclusion-root, inclusion-labels,
+inclusion-account, inclusion-amount (plus any bundle tag from ``verify_bundle`` or
 ``check_manifest``).
 """
 
@@ -36,16 +36,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
 
+from zksolv import units
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
 from zksolv.circuits.inclusion import (
     DOCUMENT_VERSION,
     INCLUSION_FORMAT,
+    MAX_ASSETS,
     MAX_PROOF_BYTES,
     InclusionProof,
 )
@@ -57,7 +60,25 @@ from zksolv.safeio import FileReadError, decode_json, read_bounded
 from .bundle import BundleReport, assets_json, check_manifest, verify_bundle
 
 # The JSON document: the proof and the manifest, both as hex or escaped text.
-MAX_DOCUMENT_BYTES = 2 * layout.MAX_MANIFEST_BYTES + 2 * MAX_PROOF_BYTES + 4096
+# The readable amounts add at most ~160 bytes per asset.
+MAX_DOCUMENT_BYTES = (2 * layout.MAX_MANIFEST_BYTES + 2 * MAX_PROOF_BYTES + 4096
+                      + 160 * MAX_ASSETS)
+
+
+_Hex32 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
+
+
+class _Amount(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    symbol: Annotated[str, msgspec.Meta(max_length=16)]
+    decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
+    proof_decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
+    proof_units: Annotated[int, msgspec.Meta(ge=0)]
+    tokens: Annotated[str, msgspec.Meta(max_length=64)]
+
+    def __post_init__(self) -> None:
+        # msgspec bounds stop at int64
+        if self.proof_units > units.MAX_PROVEN:
+            raise ValueError("proof_units out of range (must be < 2^64)")
 
 
 class _Document(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -69,19 +90,56 @@ class _Document(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     signature: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{128}\Z")]
     proof: Annotated[str, msgspec.Meta(pattern=r"^(?:[0-9a-f]{2})+\Z",
                                        max_length=2 * MAX_PROOF_BYTES)]
+    # Readable copies (optional; when present each must equal what the proof
+    # bytes and the manifest say, or the document is refused).
+    bundle_hash: _Hex32 | None = None
+    root_hash: _Hex32 | None = None
+    amounts: Annotated[list[_Amount], msgspec.Meta(max_length=255)] | None = None
+
+
+@dataclass(frozen=True)
+class Readable:
+    """The readable fields of a document: the bundle hash, the root hash and
+    per asset (column order) symbol, decimals, proof_decimals, the amount in
+    proof units and in tokens."""
+
+    bundle_hash: bytes
+    root_hash: bytes
+    amounts: tuple[tuple[str, int, int, int, str], ...]
+
+    @classmethod
+    def of(cls, proof: InclusionProof, assets: Sequence[circ.AssetTerms],
+           root_hash: bytes) -> Readable:
+        return cls(proof.bundle_hash, root_hash, tuple(
+            (a.symbol, a.decimals, a.proven_decimals, v, units.format_tokens(v, a.proven_decimals))
+            for a, v in zip(assets, proof.amounts, strict=True)
+        ))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bundle_hash": self.bundle_hash.hex(),
+            "root_hash": self.root_hash.hex(),
+            "amounts": [{"symbol": s, "decimals": d, "proof_decimals": p, "proof_units": v,
+                         "tokens": t} for s, d, p, v, t in self.amounts],
+        }
 
 
 @dataclass(frozen=True)
 class InclusionDocument:
     """The JSON file a holder receives: the canonical proof bytes, plus the
-    bundle's manifest and its signature (which bind every label)."""
+    bundle's manifest and its signature (which bind every label), and
+    readable copies of the amounts, bundle hash and root (``readable``),
+    which the holder's check compares with the binary part [inclusion-labels]."""
 
     proof: InclusionProof
     manifest: bytes
     signature: bytes
+    readable: Readable | None = None
+    # As read from a file: the readable fields it carried, to be checked.
+    claimed: _Document | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "format": INCLUSION_FORMAT,
             "version": DOCUMENT_VERSION,
             "epoch": self.proof.epoch,
@@ -90,6 +148,9 @@ class InclusionDocument:
             "signature": self.signature.hex(),
             "proof": self.proof.to_bytes().hex(),
         }
+        if self.readable is not None:
+            out.update(self.readable.to_json())
+        return out
 
     def to_bytes(self) -> bytes:
         return msgspec.json.encode(self.to_json()) + b"\n"
@@ -112,7 +173,28 @@ def parse_document(data: bytes) -> InclusionDocument:
     if hashlib.sha256(manifest).digest() != proof.bundle_hash:
         raise VerificationError("inclusion-bundle",
                                 "the enclosed manifest is not the bundle the proof was issued for")
-    return InclusionDocument(proof, manifest, bytes.fromhex(doc.signature))
+    if doc.bundle_hash is not None and doc.bundle_hash != proof.bundle_hash.hex():
+        raise VerificationError("inclusion-labels", "bundle_hash differs from the proof bytes")
+    return InclusionDocument(proof, manifest, bytes.fromhex(doc.signature), claimed=doc)
+
+
+def check_labels(doc: InclusionDocument, assets: Sequence[circ.AssetTerms],
+                 root_hash: bytes) -> None:
+    """[inclusion-labels] Every readable field a document carries equals what
+    its proof bytes and the signed manifest say."""
+    claimed = doc.claimed
+    if claimed is None:
+        return
+    if claimed.root_hash is not None and claimed.root_hash != root_hash.hex():
+        raise VerificationError("inclusion-labels", "root_hash differs from the bundle's root")
+    if claimed.amounts is not None:
+        want = Readable.of(doc.proof, assets, root_hash).amounts
+        got = tuple((a.symbol, a.decimals, a.proof_decimals, a.proof_units, a.tokens)
+                    for a in claimed.amounts)
+        if got != want:
+            raise VerificationError("inclusion-labels",
+                                    "the readable amounts differ from the proof bytes and the "
+                                    "signed manifest (symbols, order, decimals or amounts)")
 
 
 def load_document(path: str | os.PathLike[str]) -> InclusionDocument:
@@ -201,6 +283,32 @@ def fold_path(backend: Backend, proof: InclusionProof) -> tuple[list[Any], bytes
     return cur, cur_hash
 
 
+def check_expected(asset: circ.AssetTerms, proven: int, want: int | str) -> None:
+    """[inclusion-amount] The proof counts what the holder expects: ``want``
+    in base units (int) or tokens (str, ``"3989.744384"``), rounded up to
+    proof units as the prover rounds liabilities."""
+    if isinstance(want, str):
+        base = units.parse_tokens(want, asset.decimals)
+        if base is None:
+            raise InputError(f"--expect {asset.symbol}",
+                             f"{want[:40]!r} is not an amount of {asset.symbol} in tokens "
+                             f"(digits, one '.', at most {asset.decimals} decimals)")
+    else:
+        base = want
+    pd = asset.proven_decimals
+    if units.liability_units(base, asset.scale) > units.MAX_PROVEN:
+        raise InputError(f"--expect {asset.symbol}",
+                         f"{base} base units is more than a leaf holds (2^64 - 1 proof units "
+                         f"of 10^-{pd} {asset.symbol})")
+    if units.liability_units(base, asset.scale) != proven:
+        raise VerificationError(
+            "inclusion-amount",
+            f"{asset.symbol}: proof shows {units.format_tokens(proven, pd)} {asset.symbol} "
+            f"({proven} proof units at {pd} decimals), expected "
+            f"{units.format_tokens(base, asset.decimals)} {asset.symbol} ({base} base units)"
+        )
+
+
 def verify_inclusion(
     doc: InclusionDocument,
     *,
@@ -209,7 +317,7 @@ def verify_inclusion(
     bundle_hash: bytes | None = None,
     expect_operator: bytes | None = None,
     epoch: int | None = None,
-    expect: dict[str, int] | None = None,
+    expect: dict[str, int | str] | None = None,
     backend: Backend | None = None,
     jobs: int = 1,
 ) -> InclusionReport:
@@ -263,15 +371,14 @@ def verify_inclusion(
     roots, top = fold_path(backend, proof)
     if top != root_hash or tuple(backend.encode(p) for p in roots) != root_commitments:
         raise VerificationError("inclusion-root", "path does not reach the bundle's root")
+    check_labels(doc, assets, root_hash)
     symbols = tuple(a.symbol for a in assets)
     amounts = dict(zip(symbols, proof.amounts, strict=True))
+    terms = dict(zip(symbols, assets, strict=True))
     for sym, want in (expect or {}).items():
         if sym not in amounts:
             raise VerificationError("inclusion-amount", f"no asset {sym!r} in this bundle")
-        if amounts[sym] != want:
-            raise VerificationError(
-                "inclusion-amount", f"{sym}: proof shows {amounts[sym]}, expected {want}"
-            )
+        check_expected(terms[sym], amounts[sym], want)
     coverage = []
     if report is not None:
         S = report.shard_leaves

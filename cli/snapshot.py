@@ -1,0 +1,92 @@
+"""``zksolv snapshot check``: every problem of a snapshot in one run, and a
+preview of its solvency, with no key."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from zksolv.cli.common import echo_json, reports_errors
+
+
+@click.group()
+def snapshot() -> None:
+    """Epoch snapshots (docs/snapshot-format.md)."""
+
+
+@snapshot.command("check")
+@click.argument("path", metavar="SNAPSHOT", type=click.Path())
+@click.option("--max-errors", type=click.IntRange(1, 100_000), default=50, show_default=True,
+              help="Stop after this many errors.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@reports_errors
+def check(path: str, max_errors: int, as_json: bool) -> None:
+    """Check SNAPSHOT (a directory with header.json and accounts.csv) and
+    report every error, up to --max-errors, each as FILE:LINE:FIELD: REASON.
+
+    Needs no key and writes nothing. `prove` stops at the first error; this
+    goes on to the end, so a snapshot exported from a spreadsheet is fixed in
+    one round. A UTF-8 byte-order mark and blank lines at the end are
+    accepted; thousands separators ("1,250,000") and decimal amounts are
+    explained. For a well-formed snapshot it shows each asset's liabilities
+    and reserves as they would be proven (proof_decimals, liabilities
+    rounded up, reserves down) and whether each asset and the valued total
+    are covered, before `prove` is run.
+
+    \b
+    Exit codes: 0 well formed (even if insolvent: `prove` then exits 3);
+                2 errors found.
+    \b
+    Example:
+      zksolv snapshot check run/epoch-000009
+    """
+    from zksolv import units
+    from zksolv.prover.shortfall import asset_terms, shortfalls
+    from zksolv.snapshot import check_snapshot
+
+    res = check_snapshot(path, max_errors=max_errors)
+    errors = [{"where": e.where, "reason": e.reason} for e in res.errors]
+    out: dict[str, Any] = {"valid": res.ok, "path": str(res.path), "errors": errors,
+                           "truncated": res.truncated}
+    short: list[str] = []
+    if res.ok and res.header is not None:
+        terms = asset_terms(res.header)
+        short = shortfalls(terms, res.owed_proof_units, res.header.price_decimals)
+        out.update(
+            epoch=res.header.epoch, accounts=res.accounts, solvent=not short, shortfalls=short,
+            assets=[
+                {"symbol": a.symbol, "decimals": a.decimals, "proof_decimals": a.proven_decimals,
+                 "owed": owed, "owed_proof_units": proof, "reserves": a.reserves,
+                 "proven_reserves": a.proven_reserves,
+                 "owed_tokens": units.format_tokens(owed, a.decimals),
+                 "reserves_tokens": units.format_tokens(a.reserves, a.decimals)}
+                for a, owed, proof in zip(terms, res.owed, res.owed_proof_units, strict=True)
+            ],
+        )
+    if as_json:
+        echo_json(out)
+    else:
+        for e in res.errors:
+            click.echo(f"error: {e}")
+        if res.errors:
+            more = f" (stopped at --max-errors {max_errors})" if res.truncated else ""
+            click.echo(f"{len(res.errors)} error(s) in {path}{more}", err=True)
+        elif res.header is not None:
+            click.echo(f"ok: {path}: epoch {res.header.epoch}, {res.accounts} accounts")
+            for a in out["assets"]:
+                pd = a["proof_decimals"]
+                line = (f"  {a['symbol']}: owed {a['owed_tokens']}, reserves "
+                        f"{a['reserves_tokens']} {a['symbol']}")
+                if pd != a["decimals"]:
+                    line += (f"; proven at {pd} decimals: owed "
+                             f"{units.format_tokens(a['owed_proof_units'], pd)}, reserves "
+                             f"{units.format_tokens(a['proven_reserves'], pd)}")
+                click.echo(line)
+            if short:
+                click.echo("insolvent as it stands (prove would exit 3): " + "; ".join(short))
+            else:
+                click.echo("solvent: reserves cover liabilities per asset and in value")
+    if not res.ok:
+        sys.exit(2)

@@ -1,0 +1,181 @@
+"""Regenerate the published bundle test vectors under tests/vectors/bundles/.
+
+    python tests/vectors/make_bundles.py
+
+Writes a small valid chain (epochs 1 and 2, four accounts, two assets, one
+with proof_decimals) signed by the test operator key, and from it one bundle
+per way of being invalid, each changed in one place and then re-hashed and
+re-signed where needed, so that exactly the named check fails first.
+``index.json`` lists every vector: its directory (or chain of directories),
+the pinned operator key if any, and the expected outcome: ``"valid"`` or the
+failing check's tag (docs/epoch.md, *Verifier checks*). An independent
+verifier should reach the same outcome on each; ``tests/test_vectors.py``
+holds ours to it. Proving uses fresh randomness, so regenerating gives other
+bytes with the same outcomes; the committed files are the published ones.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from test_epoch_support import (  # noqa: E402
+    OPERATOR_HEX,
+    copy_bundle,
+    make_snapshot,
+    prove,
+    read_manifest,
+    sign_manifest,
+    write_manifest,
+)
+
+from zksolv.circuits import bundle as layout  # noqa: E402
+from zksolv.snapshot import Asset  # noqa: E402
+
+OUT = HERE / "bundles"
+ASSETS = (Asset("USDC", 6, 100, 10_000, 10**10),
+          Asset("ETH", 18, 250_000, 9_000, 40 * 10**18, proof_decimals=9))
+ROWS = [("alice", (1_250_000_000, 2 * 10**18 + 1)), ("bob", (0, 10**18)),
+        ("carol", (3_000_000, 0)), ("dave", (7, 5))]
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def main() -> None:
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    OUT.mkdir()
+    vectors: list[dict[str, object]] = []
+
+    def add(name: str, expect: str, what: str, *, chain: list[str] | None = None,
+            operator: str | None = None) -> None:
+        vectors.append({"name": name, "bundles": chain or [name], "operator": operator,
+                        "expect": expect, "what": what})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        prove(make_snapshot(t / "s1", ROWS, epoch=1, assets=ASSETS), OUT / "valid-epoch1")
+        prove(make_snapshot(t / "s2", ROWS, epoch=2, assets=ASSETS), OUT / "valid-epoch2",
+              "--prev", str(OUT / "valid-epoch1"))
+        prove(make_snapshot(t / "s2b", ROWS, epoch=2, assets=ASSETS), OUT / "unlinked-epoch2")
+        prove(make_snapshot(t / "s3", ROWS, epoch=3, assets=ASSETS), OUT / "valid-totals",
+              "--reveal-totals")
+    for p in OUT.glob("*.inclusion.sqlite"):
+        p.unlink()
+    base = OUT / "valid-epoch1"
+    add("valid-epoch1", "valid", "a valid bundle, epoch 1", operator=OPERATOR_HEX)
+    add("valid-epoch2", "valid", "a valid bundle, epoch 2, linked to epoch 1")
+    add("valid-chain", "valid", "epochs 1 and 2 as a chain",
+        chain=["valid-epoch1", "valid-epoch2"])
+    add("valid-totals", "valid", "a valid bundle that reveals its totals")
+
+    def variant(name: str) -> Path:
+        return copy_bundle(base, OUT / name)
+
+    b = variant("manifest-missing")
+    (b / layout.MANIFEST_FILE).unlink()
+    add("manifest-missing", "manifest-missing", "manifest.json deleted")
+
+    b = variant("manifest-format")
+    m = read_manifest(b)
+    (b / layout.MANIFEST_FILE).write_text(
+        layout.canonical_json(m).decode().replace('"version": 3', '"version": 3.0'))
+    sign_manifest(b)
+    add("manifest-format", "manifest-format", "version written 3.0 (a float), re-signed")
+
+    b = variant("manifest-canonical")
+    (b / layout.MANIFEST_FILE).write_text(json.dumps(read_manifest(b), indent=1))
+    sign_manifest(b)
+    add("manifest-canonical", "manifest-canonical", "same manifest, other indentation, re-signed")
+
+    b = variant("suite-mismatch")
+    m = read_manifest(b)
+    m["suite"]["hash"] = "blake3"
+    write_manifest(b, m)
+    add("suite-mismatch", "suite-mismatch", "suite.hash changed, re-signed")
+
+    b = variant("signature")
+    _flip(b / layout.SIGNATURE_FILE, 0)
+    add("signature", "signature", "one bit of manifest.sig flipped")
+
+    b = variant("operator-mismatch")
+    add("operator-mismatch", "operator-mismatch", "valid, but another operator key is pinned",
+        operator="00" * 32)
+
+    b = variant("manifest-hash")
+    _flip(b / layout.RANGE_FILE, 100)
+    add("manifest-hash", "manifest-hash", "a byte of range.bin flipped, manifest unchanged")
+
+    b = variant("bundle-shape")
+    data = (b / layout.LEAVES_FILE).read_bytes()
+    (b / layout.LEAVES_FILE).write_bytes(data[: -layout.leaf_record_size(2)])
+    write_manifest(b, read_manifest(b))
+    add("bundle-shape", "bundle-shape", "the last leaf record cut from leaves.bin, re-hashed")
+
+    b = variant("leaf-encoding")
+    data = bytearray((b / layout.LEAVES_FILE).read_bytes())
+    data[0:48] = b"\xff" * 48
+    (b / layout.LEAVES_FILE).write_bytes(bytes(data))
+    write_manifest(b, read_manifest(b))
+    add("leaf-encoding", "leaf-encoding", "leaf 0's first commitment is not a point, re-hashed")
+
+    b = variant("tree-root")
+    rec = layout.leaf_record_size(2)
+    data = bytearray((b / layout.LEAVES_FILE).read_bytes())
+    data[0:rec], data[rec : 2 * rec] = data[rec : 2 * rec], data[0:rec]
+    (b / layout.LEAVES_FILE).write_bytes(bytes(data))
+    write_manifest(b, read_manifest(b))
+    add("tree-root", "tree-root", "leaves 0 and 1 swapped, re-hashed")
+
+    b = variant("leaf-range")
+    _flip(b / layout.RANGE_FILE, 5)  # inside the proof's point A: still a point? see test
+    write_manifest(b, read_manifest(b))
+    add("leaf-range", "leaf-range", "a byte of the shard range proof changed, re-hashed")
+
+    b = variant("solvency-asset")
+    asset_len, _ = layout.solvency_sizes(2)
+    _flip(b / layout.SOLVENCY_FILE, asset_len - 40)
+    write_manifest(b, read_manifest(b))
+    add("solvency-asset", "solvency-asset", "a byte of the per-asset solvency proof changed")
+
+    b = variant("solvency-valued")
+    size = (b / layout.SOLVENCY_FILE).stat().st_size
+    _flip(b / layout.SOLVENCY_FILE, size - 40)
+    write_manifest(b, read_manifest(b))
+    add("solvency-valued", "solvency-valued", "a byte of the valued solvency proof changed")
+
+    b = copy_bundle(OUT / "valid-totals", OUT / "totals-opening")
+    m = read_manifest(b)
+    m["totals"][0]["liabilities"] += 1
+    write_manifest(b, m)
+    add("totals-opening", "totals-opening", "a revealed total one unit off, re-signed")
+
+    b = variant("reserves-raised")
+    m = read_manifest(b)
+    m["assets"][1]["reserves"] += 10**9  # one more proof unit of ETH
+    write_manifest(b, m)
+    add("reserves-raised", "leaf-range",
+        "reserves raised after proving, re-signed: the header digest changes, so the first "
+        "proof checked (the leaf range proofs) fails")
+
+    add("chain-epoch", "chain-epoch", "a chain given newest first",
+        chain=["valid-epoch2", "valid-epoch1"])
+    add("chain-link", "chain-link", "epoch 2 proven without --prev: not linked to epoch 1",
+        chain=["valid-epoch1", "unlinked-epoch2"])
+    (OUT / "index.json").write_text(json.dumps(
+        {"operator": OPERATOR_HEX, "format": "zksolv-bundle", "version": layout.BUNDLE_VERSION,
+         "vectors": vectors}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
