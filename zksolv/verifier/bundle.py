@@ -60,6 +60,7 @@ from zksolv.core.generators import generators
 from zksolv.core.group import POINT_BYTES, Backend, Point, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
+from zksolv.executors import Executor
 from zksolv.safeio import FileReadError, decode_json, read_bounded
 
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
@@ -388,9 +389,15 @@ def _shard_chunks(backend: Backend, header: circ.EpochHeader, digest: bytes, lea
 
 
 def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
-                bar: Progress) -> list[_ChunkResult]:
-    """Every chunk's result, in worker processes when ``jobs`` > 1; stops at
-    the first undecodable leaf (the first check to report)."""
+                bar: Progress, executor: Executor | None = None) -> list[_ChunkResult]:
+    """Every chunk's result, on ``executor`` (a Dask cluster) if given, else in
+    worker processes when ``jobs`` > 1; stops at the first undecodable leaf
+    (the first check to report)."""
+    if executor is not None and len(chunks) > 1:
+        by_index: dict[int, _ChunkResult] = {}
+        for i, res in bar(executor.map_unordered(_check_shards, chunks), len(chunks), "shards"):
+            by_index[i] = res
+        return [by_index[i] for i in range(len(chunks))]
     if jobs > 1 and len(chunks) > 1:
         # derive every generator once, before the fork, so workers inherit them
         proof_bits = circ.LEAF_BITS * (1 << (chunks[0].header.shard_leaves
@@ -409,10 +416,13 @@ def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
 
 def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = None,
                   expect_epoch: int | None = None, expect_operator: bytes | None = None,
-                  jobs: int = 1, progress: Progress | None = None) -> BundleReport:
+                  jobs: int = 1, progress: Progress | None = None,
+                  executor: Executor | None = None) -> BundleReport:
     """Verify one bundle; raise ``VerificationError`` (exit 1) naming the first
     failing check, or ``InputError`` (exit 2) if ``path`` is not a directory.
-    ``expect_operator`` pins the operator's public key (``operator-mismatch``)."""
+    ``expect_operator`` pins the operator's public key (``operator-mismatch``).
+    The batches of shards run on ``executor`` if given (a Dask cluster),
+    else on ``jobs`` local processes."""
     t0 = time.perf_counter()
     backend = backend or get_backend()
     bar = progress or _no_progress
@@ -442,7 +452,7 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     digest = header.digest()
     chunks = _shard_chunks(backend, header, digest, data[layout.LEAVES_FILE],
                            data[layout.RANGE_FILE])
-    results = _run_chunks(backend, chunks, jobs, bar)
+    results = _run_chunks(backend, chunks, jobs, bar, executor)
     for res in results:
         if res.encoding_error:
             raise _fail("leaf-encoding", res.encoding_error)
@@ -520,14 +530,15 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
 
 def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | None = None,
                  expect_operator: bytes | None = None, jobs: int = 1,
-                 progress: Progress | None = None) -> list[BundleReport]:
+                 progress: Progress | None = None,
+                 executor: Executor | None = None) -> list[BundleReport]:
     """Verify bundles given oldest first: each one in full, then every link:
     epoch_{i+1} = epoch_i + 1 [chain-epoch], prev_hash_{i+1} = hash_i
     [chain-link], and one operator key along the whole chain [chain-operator]."""
     reports: list[BundleReport] = []
     for p in paths:
         r = verify_bundle(p, backend=backend, expect_operator=expect_operator, jobs=jobs,
-                          progress=progress)
+                          progress=progress, executor=executor)
         if reports:
             before = reports[-1]
             if r.operator != reports[0].operator:
