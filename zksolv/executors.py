@@ -30,8 +30,12 @@ Dask executor is made.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import re
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
@@ -48,6 +52,7 @@ SCHEDULER_HELP = (
     "blindings) of the shards they prove: they must be the operator's own machines."
 )
 
+_PR_SET_PDEATHSIG = 1
 _LOCAL = re.compile(r"local:([1-9][0-9]{0,3})")
 _REMOTE = re.compile(r"(tcp|tls|inproc|ucx)://[^\s]{1,250}")
 
@@ -91,7 +96,8 @@ class LocalProcesses:
             yield from InProcess().map_unordered(fn, items)
             return
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                 initializer=die_with_parent) as pool:
             running: dict[Future[R], int] = {}
             for i, item in enumerate(items):
                 running[pool.submit(fn, item)] = i
@@ -102,6 +108,22 @@ class LocalProcesses:
 
     def close(self) -> None:
         pass
+
+
+def die_with_parent() -> None:
+    """In a forked worker: ask Linux to kill this process when its parent
+    dies (a parent killed with SIGKILL cannot stop its workers, which would
+    otherwise wait forever on their inherited pipes). Elsewhere, nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request
+        os._exit(1)
 
 
 def _drain(running: dict[Future[R], int], how: str) -> Iterator[tuple[int, R]]:

@@ -60,7 +60,7 @@ from zksolv.core.generators import generators
 from zksolv.core.group import POINT_BYTES, Backend, Point, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
-from zksolv.executors import Executor
+from zksolv.executors import Executor, die_with_parent
 from zksolv.safeio import FileReadError, decode_json, read_bounded
 
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
@@ -404,7 +404,8 @@ def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
                                              * chunks[0].header.k - 1).bit_length())
         generators(backend).vectors(proof_bits)
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx,
+                                 initializer=die_with_parent) as pool:
             return list(bar(pool.map(_check_shards, chunks), len(chunks), "shards"))
     results = []
     for chunk in bar(chunks, len(chunks), "shards"):
