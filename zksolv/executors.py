@@ -177,8 +177,8 @@ class DaskCluster:
                 )
                 self.client = Client(self._cluster, security=security)
             elif _REMOTE.fullmatch(address):
-                self.client = (Client(address, security=security, timeout="30s")
-                               if security is not None else Client(address, timeout="30s"))
+                self.client = (Client(address, security=security)
+                               if security is not None else Client(address))
             else:
                 raise InputError("--scheduler", f"{address!r}: use tcp://HOST:PORT, "
                                  "tls://HOST:PORT or local:N")
