@@ -216,13 +216,15 @@ def _fail_json(exc: ZksolvError) -> None:
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Check the batches of range proofs on a dask.distributed cluster: "
                    "tcp://HOST:8786, tls://HOST:8786 or local:N (public data only).")
+@click.option("--no-gaps", "no_gaps", is_flag=True,
+              help="With --chain: require consecutive epochs (no epoch left unproven).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int | None,
-           operator: str | None, jobs: int | None, scheduler: str | None, as_json: bool,
-           quiet: bool) -> None:
+           operator: str | None, jobs: int | None, scheduler: str | None, no_gaps: bool,
+           as_json: bool, quiet: bool) -> None:
     """Verify BUNDLE (and the chain of earlier bundles given with --chain).
 
     Needs no secret and none of the prover's code: checks the operator's
@@ -230,8 +232,12 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
     pinned), every file's hash, decodes strictly, recomputes every tree node
     from the leaf commitments, batch-verifies every range proof and the
     solvency proofs against the header, and with --chain checks that epochs
-    are consecutive, linked and signed by one key. Each asset's decimals,
-    price, haircut and reserves are shown: the proofs are about those terms.
+    increase, each bundle links to the one before and one key signs them all.
+    Epochs a chain skips (an epoch refused as insolvent or malformed, whose
+    successor links to the last epoch proven) are listed as NOT proven
+    solvent; --no-gaps makes any such gap a failure (chain-epoch). Each
+    asset's decimals, price, haircut and reserves are shown: the proofs are
+    about those terms.
 
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
@@ -241,7 +247,7 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
       zksolv verify bundles/3 --chain bundles/1 --chain bundles/2 \\
           --operator operator.key.pub --json
     """
-    from zksolv.verifier import verify_bundle, verify_chain
+    from zksolv.verifier import chain_gaps, verify_bundle, verify_chain
 
     backend = backend_of(ctx)
     jobs = jobs or os.cpu_count() or 1
@@ -251,7 +257,8 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
         executor = make_executor(scheduler, jobs) if scheduler else None
         if chain:
             reports = verify_chain([*chain, bundle], backend=backend, expect_operator=pinned,
-                                   jobs=jobs, progress=_bar(quiet), executor=executor)
+                                   jobs=jobs, progress=_bar(quiet), executor=executor,
+                                   allow_gaps=not no_gaps)
             if epoch is not None and reports[-1].epoch != epoch:
                 raise VerificationError(
                     "epoch-mismatch", f"bundle is epoch {reports[-1].epoch}, expected {epoch}"
@@ -267,8 +274,10 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
     finally:
         if executor is not None:
             executor.close()
+    gaps = chain_gaps(reports)
     if as_json:
-        echo_json({"valid": True, "bundles": [r.to_json() for r in reports]})
+        echo_json({"valid": True, "bundles": [r.to_json() for r in reports],
+                   "gaps": [{"first": a, "last": b} for a, b in gaps]})
         return
     for r in reports:
         click.echo(
@@ -283,6 +292,9 @@ def verify(ctx: click.Context, bundle: str, chain: tuple[str, ...], epoch: int |
     if len(reports) > 1:
         click.echo(f"chain valid: epochs {reports[0].epoch}..{reports[-1].epoch}, each linked, "
                    "one operator key")
+    for a, b in gaps:
+        which = f"epoch {a}" if a == b else f"epochs {a}..{b}"
+        click.echo(f"gap: {which} NOT proven solvent (the next bundle links to epoch {a - 1})")
     click.echo("solvent: reserves cover liabilities per asset and in value")
 
 

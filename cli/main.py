@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("epoch", "verify", "Verify a bundle or a chain of bundles."),
     "inclusion": ("epoch", "inclusion", "Export or verify per-account inclusion proofs."),
     "simulate": ("simulate", "simulate", "Run the margin-engine simulator; write snapshots."),
+    "watch": ("watch", "watch", "Prove each new epoch snapshot as it appears."),
 }
 
 

@@ -117,9 +117,10 @@ class _HashedFile:
 
 
 def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backend,
-                     jobs: int) -> bytes:
+                     jobs: int, allow_gap: bool = False) -> bytes:
     """The hash of the previous bundle, which must verify in full, be epoch
-    ``epoch - 1`` and be signed by ``operator`` (one key along a chain)."""
+    ``epoch - 1`` (or, with ``allow_gap``, any earlier epoch: the last one
+    proven solvent) and be signed by ``operator`` (one key along a chain)."""
     try:
         report = verify_bundle(prev, backend=backend, jobs=jobs)
     except VerificationError as exc:
@@ -130,7 +131,11 @@ def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backe
         raise InputError(str(prev), f"previous bundle is signed by operator "
                                     f"{report.operator.hex()}, this key is {operator.hex()}: "
                                     "a chain has one operator key")
-    if report.epoch + 1 != epoch:
+    if allow_gap and report.epoch >= epoch:
+        raise InputError(
+            str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}"
+        )
+    if not allow_gap and report.epoch + 1 != epoch:
         raise InputError(
             str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}"
         )
@@ -422,6 +427,7 @@ def prove_epoch(
     executor: Executor | None = None,
     resume: bool = False,
     work_dir: str | os.PathLike[str] | None = None,
+    allow_gap: bool = False,
 ) -> ProveResult:
     """The whole epoch, stage by stage (see the module docstring). Shards run
     on ``executor`` (default: ``jobs`` local processes). Every proven shard
@@ -458,7 +464,8 @@ def prove_epoch(
     def prev_check(epoch: int) -> bytes | None:
         if prev is None:
             return None
-        return check_prev_bundle(Path(prev), operator, epoch, backend=backend, jobs=jobs)
+        return check_prev_bundle(Path(prev), operator, epoch, backend=backend, jobs=jobs,
+                                 allow_gap=allow_gap)
 
     # 1. read and check the snapshot
     checked, prev_hash = check_snapshot(snapshot_dir, bar=bar, prev_check=prev_check)
@@ -470,7 +477,8 @@ def prove_epoch(
     current = _run_state(checked, header, None)
 
     resumed: workarea.RunState | None = None
-    if resume and work.exists():
+    fresh = not (resume and work.exists())
+    if not fresh:
         work.check_private()
         resumed = work.state()
         if resumed is None:
@@ -573,7 +581,7 @@ def prove_epoch(
             tmp_db.unlink(missing_ok=True)
         # Bad input found on a fresh run: nothing worth resuming. Anything
         # else (Ctrl-C, a lost cluster, a full disk) keeps the work area.
-        if isinstance(exc, ZksolvError) and not resume:
+        if isinstance(exc, ZksolvError) and fresh:
             work.remove()
         raise
     size = sum(int(v["bytes"]) for v in files.values())  # type: ignore[call-overload]

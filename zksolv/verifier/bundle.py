@@ -30,7 +30,8 @@ totals-opening      (--reveal-totals only) C_root_j = L_j*g + gamma_j*h
 leaf-range          every shard's 64-bit range proof (batch-verified)
 solvency-asset      reserves_j*g - C_root_j is in [0, 2^128) for every j
 solvency-valued     the valued margin is in [0, 2^128)
-chain-epoch         chained bundles have consecutive epochs
+chain-epoch         chained bundles have increasing epochs (consecutive
+                    unless gaps are allowed: epochs not proven solvent)
 chain-link          each bundle records the previous bundle's hash
 chain-operator      every bundle of a chain is signed by the same key
 ==================  ======================================================
@@ -532,10 +533,14 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
 def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | None = None,
                  expect_operator: bytes | None = None, jobs: int = 1,
                  progress: Progress | None = None,
-                 executor: Executor | None = None) -> list[BundleReport]:
+                 executor: Executor | None = None,
+                 allow_gaps: bool = False) -> list[BundleReport]:
     """Verify bundles given oldest first: each one in full, then every link:
     epoch_{i+1} = epoch_i + 1 [chain-epoch], prev_hash_{i+1} = hash_i
-    [chain-link], and one operator key along the whole chain [chain-operator]."""
+    [chain-link], and one operator key along the whole chain [chain-operator].
+    With ``allow_gaps`` a bundle may follow an earlier epoch than the one
+    before it (epochs that were not proven solvent: see ``chain_gaps``);
+    epochs must still increase and every link must hold."""
     reports: list[BundleReport] = []
     for p in paths:
         r = verify_bundle(p, backend=backend, expect_operator=expect_operator, jobs=jobs,
@@ -546,10 +551,17 @@ def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | 
                 raise _fail("chain-operator",
                             f"{r.path} is signed by operator {r.operator.hex()}, "
                             f"{reports[0].path} by {reports[0].operator.hex()}")
-            if r.epoch != before.epoch + 1:
+            if r.epoch <= before.epoch or (not allow_gaps and r.epoch != before.epoch + 1):
                 raise _fail("chain-epoch",
                             f"{r.path} is epoch {r.epoch}, after epoch {before.epoch}")
             if r.prev_bundle_hash != before.bundle_hash:
                 raise _fail("chain-link", f"{r.path} does not link to {before.path}")
         reports.append(r)
     return reports
+
+
+def chain_gaps(reports: Sequence[BundleReport]) -> list[tuple[int, int]]:
+    """The epochs a verified chain skips, as inclusive ranges (first, last):
+    epochs that were never proven solvent."""
+    return [(a.epoch + 1, b.epoch - 1) for a, b in zip(reports, reports[1:], strict=False)
+            if b.epoch > a.epoch + 1]
