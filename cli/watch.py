@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -36,7 +38,7 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
     silently: one log line, and an entry in OUT/watch-status.json (mode
     0600, machine-readable: epoch, status, exit code, reason); watching goes
     on, and the next bundle links to the last epoch proven solvent, so
-    `zksolv verify --chain` lists the gap. Ctrl-C stops cleanly (exit 130);
+    `zksolv verify --chain` lists the gap. Ctrl-C or SIGTERM stops it (exit 130);
     rerunning the same command resumes, an interrupted epoch included.
 
     \b
@@ -58,16 +60,26 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
     watcher = Watcher(folder, Path(out), master, jobs=jobs, executor=executor,
                       backend=backend_of(ctx), progress=bar,
                       log=lambda line: click.echo(line, err=True))
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before: dict[signal.Signals, Any] = {}
     try:
         if once:
             if folder.is_dir():
                 watcher.once()
             return
+        # Ctrl-C or a service manager's SIGTERM stop it cleanly, even when it
+        # was started from a shell that ignores SIGINT in background jobs.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            before[sig] = signal.signal(sig, stop)
         click.echo(f"watching {folder} (every {interval:g} s; Ctrl-C to stop)", err=True)
         watcher.run(interval=interval, stop=lambda: False)
     except KeyboardInterrupt:
         click.echo("stopped; run the same command again to continue", err=True)
         sys.exit(130)
     finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
         if executor is not None:
             executor.close()
