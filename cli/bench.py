@@ -14,6 +14,7 @@ BENCHES = {
     "range": ("bench_range", "range_", "Range proofs: prove, verify, batch-verify."),
     "epoch": ("bench_epoch", "epoch", "A whole epoch: prove, verify, inclusion."),
     "engine": ("bench_engine", "engine", "The margin-engine simulator."),
+    "page": ("bench_site", "page", "The account holder's page in headless Chromium."),
     "scale": ("bench_scale", "scale", "An epoch on local processes vs a Dask cluster."),
 }
 

@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("epoch", "verify", "Verify a bundle or a chain of bundles."),
     "inclusion": ("epoch", "inclusion", "Export or verify per-account inclusion proofs."),
     "simulate": ("simulate", "simulate", "Run the margin-engine simulator; write snapshots."),
+    "site": ("site", "site", "Write the account holder's page (static files) to publish."),
+    "serve": ("site", "serve", "Serve bundles and the holder's page on localhost."),
     "watch": ("watch", "watch", "Prove each new epoch snapshot as it appears."),
 }
 

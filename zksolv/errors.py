@@ -7,7 +7,8 @@ way everywhere:
 exit code   meaning
 ==========  ==========================================================
 0           success (proof valid, bundle written)
-1           a proof or bundle was checked and is invalid
+1           a proof or bundle was checked and is invalid (or the prover's
+            own check of a proof it made kept failing: ``ProverFault``)
 2           unusable input: bad file, bad option, bad encoding
 3           the epoch is insolvent: no bundle claiming solvency written
 ==========  ==========================================================
@@ -66,3 +67,10 @@ class InsolventError(ZksolvError):
     """The epoch's reserves do not cover its liabilities."""
 
     exit_code = 3
+
+
+class ProverFault(ZksolvError):
+    """The prover's own check of a proof it made failed repeatedly: a fault
+    in the computation, never the input's. Nothing is published."""
+
+    exit_code = 1

@@ -86,6 +86,8 @@ class ProveResult:
     bundle_bytes: int
     seconds: float
     resumed_shards: int = 0      # shards taken from an interrupted run's work area
+    # shards proven again after a proof failed the worker's own check
+    shard_retries: int = 0
 
 
 def _fsync_dir(path: Path) -> None:
@@ -300,22 +302,26 @@ def shard_jobs(db: InclusionDB, header: circ.EpochHeader, backend: Backend,
 
 
 def write_shards(results: Iterable[ShardResult], header: circ.EpochHeader, db: InclusionDB,
-                 tmp_dir: Path) -> tuple[list[bytes], dict[str, dict[str, object]]]:
+                 tmp_dir: Path) -> tuple[list[bytes], dict[str, dict[str, object]], int]:
     """Stream shard results (in shard order) into ``leaves.bin`` and
     ``range.bin`` and their subtree nodes into the database; return each
-    shard's subtree root and the two files' hashes and sizes."""
+    shard's subtree root, the two files' hashes and sizes, and how many
+    shard proofs were made again after failing the worker's own check."""
     k, S = header.k, header.shard_leaves
     leaves_f = _HashedFile(tmp_dir / layout.LEAVES_FILE)
     range_f = _HashedFile(tmp_dir / layout.RANGE_FILE)
     shard_roots: list[bytes] = []
+    retries = 0
     for res in results:
+        retries += res.attempts - 1
         leaves_f.write(res.leaf_records)
         range_f.write(res.proof)
         db.insert_level(0, res.shard * S, _split(res.leaf_records, k))
         for lvl, nodes in enumerate(res.levels, start=1):
             db.insert_level(lvl, res.shard * (S >> lvl), list(nodes))
         shard_roots.append(res.top())
-    return shard_roots, {layout.LEAVES_FILE: leaves_f.close(), layout.RANGE_FILE: range_f.close()}
+    files = {layout.LEAVES_FILE: leaves_f.close(), layout.RANGE_FILE: range_f.close()}
+    return shard_roots, files, retries
 
 
 def build_top(backend: Backend, header: circ.EpochHeader, shard_roots: list[bytes],
@@ -539,8 +545,8 @@ def prove_epoch(
             shard_jobs(db, header, backend, todo), executor, shards=header.shards,
             proven=proven, load=load, on_result=work.save_shard,
         )
-        shard_roots, files = write_shards(bar(results, header.shards, "prove shards"), header,
-                                          db, tmp_dir)
+        shard_roots, files, retries = write_shards(
+            bar(results, header.shards, "prove shards"), header, db, tmp_dir)
 
         # 4. top of the tree; 5. solvency
         roots, root_hash, root_enc = build_top(backend, header, shard_roots, db)
@@ -588,7 +594,7 @@ def prove_epoch(
     size += len(raw) + layout.SIGNATURE_BYTES
     return ProveResult(
         out_path, db_path, operator, orphan, sh.epoch, count, L, depth, header.shards, bhash, size,
-        time.perf_counter() - t_start, resumed_shards=len(proven),
+        time.perf_counter() - t_start, resumed_shards=len(proven), shard_retries=retries,
     )
 
 

@@ -1,0 +1,74 @@
+"""``zksolv site | serve``: the account holder's page (``zksolv.site``)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+
+import click
+
+from zksolv.cli.common import reports_errors
+
+
+@click.command("site")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@reports_errors
+def site(out_dir: str) -> None:
+    """Write the account holder's page into OUT_DIR: static HTML, CSS and
+    JavaScript modules, no server code, no build step.
+
+    Publish OUT_DIR with your bundles on one site. A holder opens
+    index.html?bundle=PATH (PATH the bundle's directory, relative to the
+    page), gives their inclusion proof and account id, and the page checks in
+    the browser that their balance reaches the bundle's signed root. It
+    fetches nothing but that bundle's manifest.json and manifest.sig.
+
+    \b
+    Example:
+      zksolv site public/
+      cp -r bundles/42 public/bundles/42     # manifest.json, manifest.sig, ...
+      # holders open https://example.com/proofs/index.html?bundle=bundles/42
+    """
+    from zksolv.site import write_site
+
+    for path in write_site(out_dir):
+        click.echo(str(path))
+    click.echo("publish these beside your bundles; holders open index.html?bundle=PATH "
+               "(PATH: a bundle directory, relative to the page)", err=True)
+
+
+@click.command("serve")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; the default serves this machine only.")
+@reports_errors
+def serve(directory: str, port: int, host: str) -> None:
+    """Serve DIRECTORY (a folder of bundles) and the account holder's page on
+    localhost, to try the page. Stop with Ctrl-C.
+
+    The page is at / (index.html); DIRECTORY's files under their own paths.
+    Only files readable by others are served: the private inclusion database
+    and keys (mode 0600) are not, nor hidden files.
+
+    \b
+    Example:
+      zksolv serve bundles/ --port 8000
+      # open http://127.0.0.1:8000/?bundle=42
+    """
+    from zksolv.site import make_server
+
+    server = make_server(directory, host=host, port=port)
+    url = f"http://{host}:{server.server_address[1]}/"
+    click.echo(f"serving {directory} and the holder's page at {url} (Ctrl-C to stop)", err=True)
+    bundles = sorted(p.parent.relative_to(directory).as_posix()
+                     for p in Path(directory).glob("**/manifest.json"))
+    for name in bundles[:20]:
+        click.echo(f"  bundle {name}: {url}?bundle={urllib.parse.quote(name)}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,92 @@
+"""A computational fault never publishes a bad proof and never rejects a
+good one: the prover checks each shard proof and proves it again; a
+verifier's rejection on the mcl vector core is confirmed on the arkworks
+reference path; a failed batch is settled proof by proof."""
+
+from __future__ import annotations
+
+import pytest
+from rangeproof_util import make_proof
+
+from zksolv.core import mcl
+from zksolv.core import rangeproof as rp
+from zksolv.core.group import get_backend
+from zksolv.errors import ProverFault, VerificationError
+
+needs_mcl = pytest.mark.skipif(not mcl.available(), reason="mcl not loadable here")
+
+
+def _bad_copy(proof: rp.RangeProof) -> rp.RangeProof:
+    return rp.RangeProof(proof.A, proof.S, proof.T1, proof.T2, proof.t_hat, proof.tau_x,
+                         (proof.mu + 1) % rp.R, proof.L, proof.R, proof.a, proof.b)
+
+
+def test_a_failed_batch_equation_is_settled_proof_by_proof(monkeypatch) -> None:
+    backend = get_backend()
+    good = [make_proof(backend, [i, i + 1], 8)[:2] for i in range(3)]
+    real = rp._check
+    calls = []
+
+    def faulty(be, eqs):  # the first (batch) computation goes wrong
+        calls.append(len(eqs))
+        return False if len(calls) == 1 else real(be, eqs)
+
+    monkeypatch.setattr(rp, "_check", faulty)
+    rp.batch_verify(good, backend=backend)  # accepted: every proof verifies alone
+    assert calls[0] == 3 and len(calls) >= 4
+    monkeypatch.setattr(rp, "_check", real)
+    st, pf = good[1]
+    with pytest.raises(VerificationError, match="range-batch"):
+        rp.batch_verify([good[0], (st, _bad_copy(pf)), good[2]], backend=backend)
+    assert rp.find_invalid([good[0], (st, _bad_copy(pf)), good[2]], backend=backend) == 1
+
+
+@needs_mcl
+def test_a_rejection_on_the_vector_core_is_confirmed_on_the_reference(monkeypatch) -> None:
+    fast = get_backend("mcl")
+    st, pf, _ = make_proof(fast, [7], 16)
+    monkeypatch.setattr(type(fast), "msm_is_identity", lambda self, pts, ks: False)
+    before = rp.FAST_PATH_DISAGREEMENTS[0]
+    rp.verify(st, pf, backend=fast)  # the reference accepts: not rejected
+    assert rp.FAST_PATH_DISAGREEMENTS[0] == before + 1
+    with pytest.raises(VerificationError, match="range-equation"):
+        rp.verify(st, _bad_copy(pf), backend=fast)  # both reject: rejected
+
+
+def test_the_prover_proves_a_shard_again_when_its_check_fails(tmp_path, monkeypatch) -> None:
+    from test_epoch_support import ASSETS1, make_snapshot, rows_for, run, verify_json
+
+    from zksolv.prover import epoch as pe
+
+    real = pe.rangeproof.prove
+    made = []
+
+    def flaky(statement, values, blindings, **kw):
+        proof = real(statement, values, blindings, **kw)
+        made.append(statement.context)
+        return _bad_copy(proof) if len(made) == 1 else proof
+
+    monkeypatch.setattr(pe.rangeproof, "prove", flaky)
+    snap = make_snapshot(tmp_path / "snap", rows_for(5, 1), assets=ASSETS1)
+    res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--quiet")
+    assert res.exit_code == 0, res.output
+    assert made[0] == made[1]  # the first shard, proven twice
+    code, out = verify_json(tmp_path / "b")
+    assert code == 0, out
+
+
+def test_a_shard_that_never_checks_stops_the_epoch_and_publishes_nothing(
+    tmp_path, monkeypatch
+) -> None:
+    from test_epoch_support import ASSETS1, make_snapshot, rows_for, run
+
+    from zksolv.prover import epoch as pe
+
+    real = pe.rangeproof.prove
+    monkeypatch.setattr(pe.rangeproof, "prove", lambda *a, **kw: _bad_copy(real(*a, **kw)))
+    snap = make_snapshot(tmp_path / "snap", rows_for(5, 1), assets=ASSETS1)
+    res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--quiet")
+    assert res.exit_code == ProverFault.exit_code
+    assert "failed the prover's own check 3 times" in res.output
+    assert not (tmp_path / "b").exists()
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())

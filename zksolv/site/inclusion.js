@@ -1,0 +1,649 @@
+// The account holder's check, in the browser: the same checks, in the same
+// order and with the same failure tags, as
+//
+//   zksolv inclusion verify PROOF --account ID --bundle-hash HEX     (hash given)
+//   zksolv inclusion verify PROOF --account ID --bundle DIR          (manifest fetched)
+//
+// except that with a bundle the page reads only its manifest.json and
+// manifest.sig: it does not verify the leaf range proofs, so it learns that
+// the holder's leaf reaches the signed root, not that the sibling subtrees
+// are non-negative (siblingsNonnegative = "unchecked"; the CLI with
+// --bundle checks that). The statements (circuits/epoch.py, docs/epoch.md):
+//
+//   C_leaf_j = v_j*g + gamma_j*h                                   [leaf opening]
+//   h_leaf   = H(LEAF_TAG || u64 epoch || u16 len(id) || id || salt)  [leaf-hash]
+//   C_node_j = C_left_j + C_right_j                                  [tree-sum]
+//   h_node   = H(NODE_TAG || C_left.. || h_left || C_right.. || h_right)  [tree-hash]
+//   (C, h) at the top = the manifest's (root_commitments, root_hash)  [inclusion-root]
+//
+// Formats: docs/bundle-format.md (manifest, inclusion proof bytes and JSON).
+// DOM-free, so it runs under node --test as well as in the page.
+
+import { G1, FormatError, R, POINT_BYTES, linearCombination } from "./bls12381.js";
+import { JsonError, JsonFloat, canonical, parse } from "./strictjson.js";
+
+// Pinned constants; tests/test_site_js.py checks each against the Python package.
+export const CONSTANTS = Object.freeze({
+  // The value and blinding bases g, h (zksolv.core.generators), compressed.
+  g: "98297a7b31c5bae79f991edc6bce604aa7e9fccc23e14efb229a33a66341c10048d970a34ecca7e8aa77453b005dd2cf",
+  h: "b3b91b5bf89b9bb5efa238d9aa4e3023b8eb4c5367235824c2407c93872848dea4c24faea12c1a79245c8ef3da872ba7",
+  leafTag: "zksolv/tree/leaf/v1",
+  nodeTag: "zksolv/tree/node/v1",
+  signatureTag: "zksolv/manifest-signature/v2",
+  suite: {
+    circuits: "zksolv/circuits/epoch/v1",
+    generators: "zksolv/generators/bls12381g1-sswu-ro/v1",
+    group: "bls12-381-g1/zcash-compressed",
+    hash: "sha-256",
+    range: "zksolv/range/bulletproofs-aggregated/v1",
+  },
+  statements: {
+    leaf_range: { id: "zksolv/circuit/leaf-range/v1", bits: 64 },
+    solvency_asset: { id: "zksolv/circuit/solvency-asset/v1", bits: 128 },
+    solvency_valued: { id: "zksolv/circuit/solvency-valued/v1", bits: 128 },
+  },
+  maxManifestBytes: 1048576,
+  maxProofBytes: 403117,
+  maxDocumentBytes: 2907482,
+  maxIdBytes: 128,
+  minDepth: 1,
+  maxDepth: 32,
+  shardValues: 256,
+  haircutScale: 10000,
+  symbolPattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,15}",
+});
+
+const HASH_BYTES = 32;
+const SALT_BYTES = 32;
+const SIGNATURE_BYTES = 64;
+const MAGIC = [0x5a, 0x4b, 0x53, 0x49]; // "ZKSI"
+const PROOF_VERSION = 1;
+
+/** The proof or bundle is invalid; `check` is the CLI's failure tag. */
+export class VerificationError extends Error {
+  constructor(check, detail) {
+    super(`${check}: ${detail}`);
+    this.name = "VerificationError";
+    this.check = check;
+    this.detail = detail;
+  }
+}
+
+/** The input cannot be used (nothing to check against, a bad path). */
+export class InputError extends Error {
+  constructor(where, detail) {
+    super(`${where}: ${detail}`);
+    this.name = "InputError";
+    this.where = where;
+    this.detail = detail;
+  }
+}
+
+const utf8 = new TextEncoder();
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+export function toHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function fromHex(text) {
+  if (!/^(?:[0-9a-f]{2})*$/.test(text)) throw new RangeError("not lowercase hex");
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function equalBytes(a, b) {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+
+function bigEndian(value, bytes) {
+  const out = new Uint8Array(bytes);
+  let v = BigInt(value);
+  for (let i = bytes - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
+function readUint(bytes, littleEndian = false) {
+  let v = 0n;
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(bytes[littleEndian ? n - 1 - i : i]);
+  return v;
+}
+
+async function sha256(subtle, data) {
+  return new Uint8Array(await subtle.digest("SHA-256", data));
+}
+
+// ---------------------------------------------------------------- the proof
+
+/** The canonical proof bytes (circuits/inclusion.py), decoded strictly;
+ * any problem is [inclusion-format]. */
+export function parseProofBytes(data) {
+  let pos = 0;
+  const bad = (why) => new VerificationError("inclusion-format", `inclusion proof: ${why}`);
+  const take = (n, what) => {
+    if (pos + n > data.length) throw bad(`truncated in ${what}`);
+    const chunk = data.subarray(pos, pos + n);
+    pos += n;
+    return chunk;
+  };
+  const magic = take(4, "magic");
+  if (!MAGIC.every((b, i) => magic[i] === b)) throw bad("bad magic");
+  const header = take(9, "header");
+  if (header[0] !== PROOF_VERSION) throw bad(`unsupported version ${header[0]}`);
+  const epoch = readUint(header.subarray(1));
+  const bundleHash = take(HASH_BYTES, "bundle hash").slice();
+  const shape = take(6, "shape");
+  const k = shape[0];
+  const depth = shape[1];
+  const leafIndex = Number(readUint(shape.subarray(2)));
+  if (k < 1) throw bad("no assets");
+  if (depth < CONSTANTS.minDepth || depth > CONSTANTS.maxDepth) throw bad(`depth ${depth} out of range`);
+  if (BigInt(leafIndex) >= 1n << BigInt(depth)) throw bad("leaf index beyond the tree");
+  const idLen = Number(readUint(take(2, "id length")));
+  if (idLen < 1 || idLen > CONSTANTS.maxIdBytes) throw bad("bad account id length");
+  let accountId;
+  try {
+    accountId = fatalUtf8.decode(take(idLen, "account id"));
+  } catch (e) {
+    if (e instanceof VerificationError) throw e;
+    throw bad("account id is not UTF-8");
+  }
+  const amounts = [];
+  for (let j = 0; j < k; j++) amounts.push(readUint(take(8, "amount")));
+  const blindings = [];
+  for (let j = 0; j < k; j++) {
+    const s = readUint(take(32, "blinding"), true);
+    if (s >= R) throw bad("inclusion proof blinding: non-canonical scalar (>= r)");
+    blindings.push(s);
+  }
+  const salt = take(SALT_BYTES, "salt").slice();
+  const path = [];
+  for (let l = 0; l < depth; l++) {
+    path.push({
+      commitments: take(k * POINT_BYTES, "path commitments").slice(),
+      hash: take(HASH_BYTES, "path hash").slice(),
+    });
+  }
+  if (pos !== data.length) throw bad(`${data.length - pos} trailing bytes`);
+  return { epoch, bundleHash, k, depth, leafIndex, accountId, amounts, blindings, salt, path };
+}
+
+// ------------------------------------------------------------ strict fields
+
+function typeName(v) {
+  if (v === null) return "null";
+  if (v instanceof Map) return "object";
+  if (Array.isArray(v)) return "array";
+  if (v instanceof JsonFloat) return "float";
+  if (typeof v === "bigint") return "int";
+  if (typeof v === "boolean") return "bool";
+  return "str";
+}
+
+/** Typed field access for one decoded JSON document: each failure names the
+ * field as a JSON path ($.tree.depth) and raises `fail(reason)`. */
+class Fields {
+  constructor(fail) {
+    this.fail = fail;
+  }
+  object(v, at, keys) {
+    if (!(v instanceof Map)) throw this.fail(`Expected \`object\`, got \`${typeName(v)}\` - at \`${at}\``);
+    for (const key of v.keys()) {
+      if (!keys.includes(key)) throw this.fail(`Object contains unknown field \`${key}\` - at \`${at}\``);
+    }
+    for (const key of keys) {
+      if (!v.has(key)) throw this.fail(`Object missing required field \`${key}\` - at \`${at}\``);
+    }
+    return v;
+  }
+  int(v, at, lo, hi) {
+    if (typeof v !== "bigint") throw this.fail(`Expected \`int\`, got \`${typeName(v)}\` - at \`${at}\``);
+    if (v < lo || v > hi) throw this.fail(`Expected \`int\` in [${lo}, ${hi}] - at \`${at}\``);
+    return v;
+  }
+  str(v, at, { pattern = null, maxLength = Infinity, minLength = 0 } = {}) {
+    if (typeof v !== "string") throw this.fail(`Expected \`str\`, got \`${typeName(v)}\` - at \`${at}\``);
+    const length = [...v].length;
+    if (length > maxLength || length < minLength) {
+      throw this.fail(`Expected \`str\` of length in [${minLength}, ${maxLength}] - at \`${at}\``);
+    }
+    if (pattern && !new RegExp(`^(?:${pattern})$`, "u").test(v)) {
+      throw this.fail(`Expected \`str\` matching ${pattern} - at \`${at}\``);
+    }
+    return v;
+  }
+  bool(v, at) {
+    if (typeof v !== "boolean") throw this.fail(`Expected \`bool\`, got \`${typeName(v)}\` - at \`${at}\``);
+    return v;
+  }
+  array(v, at, minLength, maxLength) {
+    if (!Array.isArray(v)) throw this.fail(`Expected \`array\`, got \`${typeName(v)}\` - at \`${at}\``);
+    if (v.length < minLength || v.length > maxLength) {
+      throw this.fail(`Expected \`array\` of length in [${minLength}, ${maxLength}] - at \`${at}\``);
+    }
+    return v;
+  }
+  literal(v, at, want) {
+    if (typeName(v) !== typeName(want) || v !== want) {
+      throw this.fail(`Invalid value ${canonicalOrType(v)} - at \`${at}\``);
+    }
+    return v;
+  }
+}
+
+function canonicalOrType(v) {
+  try {
+    return canonical(v);
+  } catch {
+    return typeName(v);
+  }
+}
+
+const HEX32 = "[0-9a-f]{64}";
+const HEX48 = "[0-9a-f]{96}";
+const U63 = (1n << 63n) - 1n;
+const U64 = (1n << 64n) - 1n;
+const U128 = (1n << 128n) - 1n;
+
+function decodeJson(text, fail, options = {}) {
+  try {
+    return parse(text, options);
+  } catch (e) {
+    if (e instanceof JsonError) throw fail(e.message);
+    throw e;
+  }
+}
+
+// ------------------------------------------------------------ the document
+
+/** The inclusion JSON (version 2), decoded strictly [inclusion-format]; the
+ * enclosed manifest must be the bundle the proof names [inclusion-bundle]. */
+export async function parseDocument(text, { subtle = globalThis.crypto.subtle } = {}) {
+  const bad = (why) => new VerificationError("inclusion-format", why);
+  if (utf8.encode(text).length > CONSTANTS.maxDocumentBytes) {
+    throw bad(`larger than ${CONSTANTS.maxDocumentBytes} bytes`);
+  }
+  const f = new Fields(bad);
+  const doc = f.object(decodeJson(text, bad), "$",
+    ["format", "version", "epoch", "account_id", "manifest", "signature", "proof"]);
+  f.literal(doc.get("format"), "$.format", "zksolv-inclusion");
+  f.literal(doc.get("version"), "$.version", 2n);
+  const epoch = f.int(doc.get("epoch"), "$.epoch", 0n, U63);
+  const accountId = f.str(doc.get("account_id"), "$.account_id",
+    { minLength: 1, maxLength: CONSTANTS.maxIdBytes });
+  const manifestText = f.str(doc.get("manifest"), "$.manifest", { maxLength: CONSTANTS.maxManifestBytes });
+  const signature = fromHex(f.str(doc.get("signature"), "$.signature", { pattern: "[0-9a-f]{128}" }));
+  const proofHex = f.str(doc.get("proof"), "$.proof",
+    { pattern: "(?:[0-9a-f]{2})+", maxLength: 2 * CONSTANTS.maxProofBytes });
+  const proof = parseProofBytes(fromHex(proofHex));
+  if (proof.epoch !== epoch || proof.accountId !== accountId) {
+    throw bad("labels disagree with the proof bytes");
+  }
+  const manifest = utf8.encode(manifestText);
+  if (!equalBytes(await sha256(subtle, manifest), proof.bundleHash)) {
+    throw new VerificationError("inclusion-bundle",
+      "the enclosed manifest is not the bundle the proof was issued for");
+  }
+  return { proof, manifest, signature };
+}
+
+// ------------------------------------------------------------ the manifest
+
+/** Leaves per range-proof shard (circuits/epoch.py shard_leaves_for). */
+export function shardLeavesFor(depth, k) {
+  const width = (k - 1).toString(2).length - (k === 1 ? 1 : 0); // (k-1).bit_length()
+  const per = Math.max(1, Math.floor(CONSTANTS.shardValues / 2 ** width));
+  return Math.min(per, 2 ** depth);
+}
+
+/** Ed25519 (RFC 8032) through WebCrypto: true or false, or null when this
+ * browser has no Ed25519. */
+async function ed25519Verify(subtle, publicKey, signature, message) {
+  let key;
+  try {
+    key = await subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+  } catch (e) {
+    if (e && e.name === "NotSupportedError") return null;
+    return false; // not a valid public key
+  }
+  try {
+    return await subtle.verify({ name: "Ed25519" }, key, signature, message);
+  } catch (e) {
+    if (e && e.name === "NotSupportedError") return null;
+    return false;
+  }
+}
+
+/** What `check_manifest` checks (zksolv/verifier/bundle.py), in its order:
+ * manifest-format, manifest-canonical, suite-mismatch, signature,
+ * operator-mismatch, bundle-shape. `raw` and `signature` are bytes. */
+export async function checkManifest(raw, signature, { operator = null, subtle = globalThis.crypto.subtle } = {}) {
+  const bad = (why) => new VerificationError("manifest-format", `manifest.json: ${why}`);
+  if (raw.length > CONSTANTS.maxManifestBytes) throw bad(`larger than ${CONSTANTS.maxManifestBytes} bytes`);
+  let text;
+  try {
+    text = fatalUtf8.decode(raw);
+  } catch {
+    throw bad("not UTF-8");
+  }
+  const f = new Fields(bad);
+  // A repeated key is left to the canonical check below [manifest-canonical].
+  const m = f.object(decodeJson(text, bad, { duplicates: "last" }), "$", [
+    "format", "version", "suite", "statements", "operator", "epoch", "timestamp",
+    "prev_bundle_hash", "price_decimals", "assets", "tree", "reveal_totals", "totals", "files",
+  ]);
+  f.literal(m.get("format"), "$.format", "zksolv-bundle");
+  f.literal(m.get("version"), "$.version", 2n);
+  const suite = f.object(m.get("suite"), "$.suite", ["circuits", "generators", "group", "hash", "range"]);
+  for (const [key, v] of suite) f.str(v, `$.suite.${key}`, { maxLength: 128 });
+  const statements = f.object(m.get("statements"), "$.statements",
+    ["leaf_range", "solvency_asset", "solvency_valued"]);
+  for (const [key, v] of statements) {
+    const s = f.object(v, `$.statements.${key}`, ["id", "bits"]);
+    f.str(s.get("id"), `$.statements.${key}.id`, { maxLength: 128 });
+    f.int(s.get("bits"), `$.statements.${key}.bits`, 0n, 255n);
+  }
+  const operatorHex = f.str(m.get("operator"), "$.operator", { pattern: HEX32 });
+  const epoch = f.int(m.get("epoch"), "$.epoch", 0n, U63);
+  f.int(m.get("timestamp"), "$.timestamp", 0n, U63);
+  if (m.get("prev_bundle_hash") !== null) f.str(m.get("prev_bundle_hash"), "$.prev_bundle_hash", { pattern: HEX32 });
+  const priceDecimals = f.int(m.get("price_decimals"), "$.price_decimals", 0n, 18n);
+  const assets = f.array(m.get("assets"), "$.assets", 1, 255).map((v, i) => {
+    const at = `$.assets[${i}]`;
+    const a = f.object(v, at, ["symbol", "decimals", "price", "haircut_bps", "reserves"]);
+    return {
+      symbol: f.str(a.get("symbol"), `${at}.symbol`, { pattern: CONSTANTS.symbolPattern }),
+      decimals: Number(f.int(a.get("decimals"), `${at}.decimals`, 0n, 30n)),
+      price: f.int(a.get("price"), `${at}.price`, 0n, U64),
+      haircutBps: Number(f.int(a.get("haircut_bps"), `${at}.haircut_bps`, 0n, BigInt(CONSTANTS.haircutScale))),
+      reserves: f.int(a.get("reserves"), `${at}.reserves`, 0n, U64),
+    };
+  });
+  const t = f.object(m.get("tree"), "$.tree",
+    ["depth", "leaves", "shard_leaves", "shards", "root_hash", "root_commitments"]);
+  const depth = Number(f.int(t.get("depth"), "$.tree.depth", BigInt(CONSTANTS.minDepth), BigInt(CONSTANTS.maxDepth)));
+  const leaves = f.int(t.get("leaves"), "$.tree.leaves", 0n, U64);
+  const shardLeaves = f.int(t.get("shard_leaves"), "$.tree.shard_leaves", 0n, (1n << 32n) - 1n);
+  const shards = f.int(t.get("shards"), "$.tree.shards", 0n, U64);
+  const rootHash = f.str(t.get("root_hash"), "$.tree.root_hash", { pattern: HEX32 });
+  const rootCommitments = f.array(t.get("root_commitments"), "$.tree.root_commitments", 1, 255)
+    .map((c, i) => f.str(c, `$.tree.root_commitments[${i}]`, { pattern: HEX48 }));
+  const revealTotals = f.bool(m.get("reveal_totals"), "$.reveal_totals");
+  const totals = m.get("totals");
+  if (totals !== null) {
+    f.array(totals, "$.totals", 0, 255).forEach((v, i) => {
+      const e = f.object(v, `$.totals[${i}]`, ["liabilities", "root_blinding"]);
+      f.int(e.get("liabilities"), `$.totals[${i}].liabilities`, 0n, U128);
+      f.str(e.get("root_blinding"), `$.totals[${i}].root_blinding`, { pattern: HEX32 });
+    });
+  }
+  const files = f.object(m.get("files"), "$.files", ["leaves.bin", "range.bin", "solvency.bin"]);
+  for (const [name, v] of files) {
+    const e = f.object(v, `$.files.${name}`, ["sha256", "bytes"]);
+    f.str(e.get("sha256"), `$.files.${name}.sha256`, { pattern: HEX32 });
+    f.int(e.get("bytes"), `$.files.${name}.bytes`, 0n, U63);
+  }
+
+  if (canonical(m) + "\n" !== text) {
+    throw new VerificationError("manifest-canonical", "manifest.json is not in canonical form");
+  }
+  const sameSuite = Object.entries(CONSTANTS.suite).every(([k, v]) => suite.get(k) === v)
+    && Object.entries(CONSTANTS.statements).every(([k, v]) =>
+      statements.get(k).get("id") === v.id && statements.get(k).get("bits") === BigInt(v.bits));
+  if (!sameSuite) throw new VerificationError("suite-mismatch", "suite or statement ids differ from this verifier's");
+
+  const bundleHash = await sha256(subtle, raw);
+  const message = concat([utf8.encode(CONSTANTS.signatureTag), bundleHash]);
+  const ok = signature.length === SIGNATURE_BYTES
+    ? await ed25519Verify(subtle, fromHex(operatorHex), signature, message)
+    : false;
+  if (ok === false) {
+    throw new VerificationError("signature", "manifest.sig is not the operator key's signature of this manifest");
+  }
+  if (operator !== null && operatorHex !== operator) {
+    throw new VerificationError("operator-mismatch",
+      `bundle is signed by operator ${operatorHex}, not the pinned ${operator}`);
+  }
+  const symbols = assets.map((a) => a.symbol);
+  symbols.forEach((s, i) => {
+    if (symbols.indexOf(s) !== i) {
+      throw new VerificationError("manifest-format", `manifest.assets[${i}].symbol: duplicate asset '${s}'`);
+    }
+  });
+  const k = assets.length;
+  if (shardLeaves !== BigInt(shardLeavesFor(depth, k))) {
+    throw new VerificationError("bundle-shape", "shard size is not the one the circuit fixes");
+  }
+  if (leaves !== 1n << BigInt(depth)) throw new VerificationError("bundle-shape", "leaves != 2^depth");
+  if (shards !== leaves / shardLeaves) throw new VerificationError("bundle-shape", "shards != leaves / shard_leaves");
+  if (rootCommitments.length !== k) {
+    throw new VerificationError("bundle-shape", "one root commitment per asset expected");
+  }
+  if (revealTotals) {
+    if (totals === null || totals.length !== k) {
+      throw new VerificationError("manifest-format", "manifest.totals: one entry per asset expected");
+    }
+    totals.forEach((e, j) => {
+      if (readUint(fromHex(e.get("root_blinding")), true) >= R) {
+        throw new VerificationError("manifest-format",
+          `manifest.totals[${j}].root_blinding: non-canonical scalar (>= r)`);
+      }
+    });
+  } else if (totals !== null) {
+    throw new VerificationError("manifest-format", "manifest.totals present but reveal_totals is false");
+  }
+  return {
+    epoch, priceDecimals: Number(priceDecimals), assets, depth, operator: operatorHex,
+    rootHash, rootCommitments, bundleHash: toHex(bundleHash),
+    signature: ok === null
+      ? "not checked: this browser has no Ed25519 in WebCrypto (run the CLI to check it)"
+      : "checked",
+  };
+}
+
+// -------------------------------------------------------------- the bundle
+
+/** Fetch a bundle's manifest.json and manifest.sig from `path`, which must
+ * be on the page's own origin. */
+export async function fetchBundle(path, { base, fetch = globalThis.fetch } = {}) {
+  if (typeof path !== "string" || path.trim() === "") throw new InputError("bundle", "no bundle path given");
+  if (/^[a-z][a-z0-9+.-]*:|^\/\/|\\/i.test(path.trim())) {
+    throw new InputError("bundle", "give a path on this site (like bundles/42), not an address");
+  }
+  const dir = new URL(path.trim().replace(/\/*$/, "/"), base);
+  if (dir.origin !== new URL(base).origin) throw new InputError("bundle", "the bundle must be on this site");
+  const get = async (name, limit, tag) => {
+    const url = new URL(name, dir);
+    let res;
+    try {
+      res = await fetch(url.href, { credentials: "omit", cache: "no-store", redirect: "error" });
+    } catch (e) {
+      throw new VerificationError(tag, `${url.pathname}: could not be fetched (${e.message || e})`);
+    }
+    if (!res.ok) throw new VerificationError(tag, `${url.pathname}: HTTP ${res.status}`);
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (body.length > limit) throw new VerificationError(tag, `${url.pathname}: larger than ${limit} bytes`);
+    return body;
+  };
+  const raw = await get("manifest.json", CONSTANTS.maxManifestBytes, "manifest-missing");
+  const signature = await get("manifest.sig", SIGNATURE_BYTES, "signature");
+  if (signature.length !== SIGNATURE_BYTES) {
+    throw new VerificationError("signature", `manifest.sig: expected ${SIGNATURE_BYTES} bytes`);
+  }
+  return { raw, signature, url: dir.href };
+}
+
+// ------------------------------------------------------------ the checking
+
+const G = G1.fromBytes(fromHex(CONSTANTS.g));
+const H = G1.fromBytes(fromHex(CONSTANTS.h));
+
+/** [leaf opening] v*g + gamma*h. */
+export function commit(value, blinding) {
+  return linearCombination(G, value, H, blinding);
+}
+
+/** [leaf-hash] H(LEAF_TAG || u64 epoch || u16 len(id) || id || salt). */
+export async function leafHash(epoch, accountId, salt, { subtle = globalThis.crypto.subtle } = {}) {
+  const ident = utf8.encode(accountId);
+  return sha256(subtle, concat([utf8.encode(CONSTANTS.leafTag), bigEndian(epoch, 8), bigEndian(ident.length, 2), ident, salt]));
+}
+
+/** [tree-hash] H(NODE_TAG || C_left.. || h_left || C_right.. || h_right). */
+export async function nodeHash(leftC, leftH, rightC, rightH, { subtle = globalThis.crypto.subtle } = {}) {
+  return sha256(subtle, concat([utf8.encode(CONSTANTS.nodeTag), leftC, leftH, rightC, rightH]));
+}
+
+const encodeAll = (points) => concat(points.map((p) => p.toBytes()));
+
+/** (C_root encodings, h_root) reached from the opening through the path;
+ * [inclusion-encoding] if a sibling commitment does not decode. */
+export async function foldPath(proof, { subtle = globalThis.crypto.subtle, onLevel = null } = {}) {
+  const { k } = proof;
+  let cur = proof.amounts.map((v, j) => commit(v, proof.blindings[j]));
+  let curEnc = encodeAll(cur);
+  let curHash = await leafHash(proof.epoch, proof.accountId, proof.salt, { subtle });
+  for (let level = 0; level < proof.path.length; level++) {
+    const step = proof.path[level];
+    const sib = [];
+    for (let j = 0; j < k; j++) {
+      try {
+        sib.push(G1.fromBytes(step.commitments.subarray(j * POINT_BYTES, (j + 1) * POINT_BYTES),
+          { what: `path level ${level} commitment ${j}` }));
+      } catch (e) {
+        if (e instanceof FormatError) throw new VerificationError("inclusion-encoding", e.message);
+        throw e;
+      }
+    }
+    cur = cur.map((c, j) => c.add(sib[j])); // [tree-sum], commutative
+    if ((proof.leafIndex >>> level) & 1) {
+      curHash = await nodeHash(step.commitments, step.hash, curEnc, curHash, { subtle });
+    } else {
+      curHash = await nodeHash(curEnc, curHash, step.commitments, step.hash, { subtle });
+    }
+    curEnc = encodeAll(cur);
+    if (onLevel) onLevel(level + 1, proof.path.length);
+  }
+  return { commitments: curEnc, hash: curHash };
+}
+
+/** Base units as tokens: 1250000 with 6 decimals is "1.25". */
+export function formatTokens(amount, decimals) {
+  const s = amount.toString().padStart(decimals + 1, "0");
+  if (decimals === 0) return s;
+  const whole = s.slice(0, s.length - decimals);
+  const frac = s.slice(s.length - decimals).replace(/0+$/, "");
+  return frac ? `${whole}.${frac}` : whole;
+}
+
+const HEX_HASH = /^[0-9a-f]{64}$/;
+
+/** The holder's check. Give `documentText` (the inclusion JSON), the
+ * holder's own `accountId`, and exactly one anchor: `bundle` (the fetched
+ * {raw, signature} of the bundle's manifest) or `bundleHash` (64 hex
+ * digits, as the operator publishes it). `operator` (64 hex digits)
+ * optionally pins the operator key. Returns the report, or throws
+ * VerificationError (with the CLI's tag) or InputError. */
+export async function verifyInclusion({
+  documentText, accountId, bundle = null, bundleHash = null, operator = null,
+  subtle = globalThis.crypto.subtle, onLevel = null,
+}) {
+  const started = globalThis.performance ? performance.now() : Date.now();
+  if (typeof accountId !== "string" || accountId === "") throw new InputError("account", "give your account id");
+  if ((bundle === null) === (bundleHash === null)) {
+    throw new InputError("bundle", "give exactly one of a bundle path or a bundle hash");
+  }
+  if (bundleHash !== null) {
+    bundleHash = bundleHash.trim().toLowerCase();
+    if (!HEX_HASH.test(bundleHash)) throw new InputError("bundle hash", "a bundle hash is 64 hex digits");
+  }
+  if (operator !== null) {
+    operator = operator.trim().toLowerCase();
+    if (!HEX_HASH.test(operator)) throw new InputError("operator", "an operator public key is 64 hex digits (32 bytes)");
+  }
+  const checks = [];
+  const { proof, manifest, signature } = await parseDocument(documentText, { subtle });
+  checks.push("inclusion-format");
+  if (proof.accountId !== accountId) {
+    throw new VerificationError("inclusion-account",
+      `proof is for account ${JSON.stringify(proof.accountId)}, not ${JSON.stringify(accountId)}`);
+  }
+  checks.push("inclusion-account");
+  let parsed;
+  if (bundle !== null) {
+    parsed = await checkManifest(bundle.raw, bundle.signature, { operator, subtle });
+    if (parsed.epoch !== proof.epoch) {
+      throw new VerificationError("inclusion-epoch", `proof is for epoch ${proof.epoch}, bundle is ${parsed.epoch}`);
+    }
+    if (parsed.bundleHash !== toHex(proof.bundleHash)) {
+      throw new VerificationError("inclusion-bundle", "proof was issued for another bundle");
+    }
+  } else {
+    if (toHex(proof.bundleHash) !== bundleHash) {
+      throw new VerificationError("inclusion-bundle",
+        `proof was issued for bundle ${toHex(proof.bundleHash)}, not ${bundleHash}`);
+    }
+    parsed = await checkManifest(manifest, signature, { operator, subtle });
+    if (parsed.epoch !== proof.epoch) {
+      throw new VerificationError("inclusion-epoch", `proof is for epoch ${proof.epoch}, manifest is ${parsed.epoch}`);
+    }
+  }
+  checks.push("manifest-format", "manifest-canonical", "suite-mismatch",
+    ...(parsed.signature === "checked" ? ["signature"] : []),
+    ...(operator !== null ? ["operator-mismatch"] : []),
+    "bundle-shape", "inclusion-epoch", "inclusion-bundle");
+  if (parsed.assets.length !== proof.k || parsed.depth !== proof.depth) {
+    throw new VerificationError("inclusion-shape", "assets or depth differ from the bundle");
+  }
+  checks.push("inclusion-shape");
+  const top = await foldPath(proof, { subtle, onLevel });
+  if (toHex(top.hash) !== parsed.rootHash || toHex(top.commitments) !== parsed.rootCommitments.join("")) {
+    throw new VerificationError("inclusion-root", "path does not reach the bundle's root");
+  }
+  checks.push("leaf opening", "leaf-hash", "tree-sum", "tree-hash", "inclusion-encoding",
+    "inclusion-root");
+  const elapsed = (globalThis.performance ? performance.now() : Date.now()) - started;
+  return {
+    valid: true,
+    accountId: proof.accountId,
+    epoch: proof.epoch,
+    leafIndex: proof.leafIndex,
+    depth: proof.depth,
+    amounts: parsed.assets.map((a, j) => ({
+      symbol: a.symbol, decimals: a.decimals, amount: proof.amounts[j],
+      tokens: formatTokens(proof.amounts[j], a.decimals),
+    })),
+    bundleHash: toHex(proof.bundleHash),
+    operator: parsed.operator,
+    operatorPinned: operator !== null,
+    rootHash: parsed.rootHash,
+    signature: parsed.signature,
+    siblingsNonnegative: "unchecked",
+    checks,
+    elapsedMs: elapsed,
+  };
+}
+
+/** The CLI command that checks what the page cannot (the sibling range proofs). */
+export function fullCheckCommand(report, { bundleDir = "BUNDLE_DIR", proofFile = "proof.json" } = {}) {
+  const q = (s) => (/^[A-Za-z0-9._\/-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
+  return `zksolv inclusion verify ${q(proofFile)} --account ${q(report.accountId)} --bundle ${q(bundleDir)} --operator ${report.operator}`;
+}
