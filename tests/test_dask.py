@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import distributed
 import pytest
 from test_epoch_support import (
     ASSETS1,
@@ -27,8 +28,6 @@ from zksolv.circuits import epoch as circ
 from zksolv.executors import DaskCluster
 from zksolv.prover.epoch import prove_epoch
 from zksolv.verifier import verify_bundle
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture
