@@ -16,6 +16,7 @@ BENCHES = {
     "engine": ("bench_engine", "engine", "The margin-engine simulator."),
     "export": ("bench_export", "export", "Bulk export of every inclusion proof."),
     "page": ("bench_site", "page", "The account holder's page in headless Chromium."),
+    "scale": ("bench_scale", "scale", "An epoch on local processes vs a Dask cluster."),
 }
 
 

@@ -16,6 +16,7 @@ import click
 
 from zksolv.cli.common import backend_of, echo_json, progress, reports_errors, status
 from zksolv.errors import InputError, VerificationError, ZksolvError
+from zksolv.executors import SCHEDULER_HELP, make_executor
 
 
 def _bar(quiet: bool) -> Any:
@@ -62,11 +63,21 @@ def keygen(out: str) -> None:
 @click.option("--inclusion-db", type=click.Path(), default=None,
               help="Private inclusion database to create (default: in $ZKSOLV_DATA_DIR, "
                    "else ~/.local/share/zksolv/inclusion/, never beside the bundle).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run of this epoch from its work area (same leaf "
+                   "positions, salts and blindings; shards already proven are kept). Refused "
+                   "if the snapshot, key, previous bundle or options changed. Without a work "
+                   "area, starts afresh.")
+@click.option("--work-dir", type=click.Path(), default=None,
+              help="Private work area (mode 0700) where each proven shard is kept until the "
+                   "bundle is published (default: OUT.work next to OUT).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help=SCHEDULER_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: str | None,
-          reveal_totals: bool, jobs: int | None, inclusion_db: str | None, quiet: bool) -> None:
+          reveal_totals: bool, jobs: int | None, inclusion_db: str | None, resume: bool,
+          work_dir: str | None, scheduler: str | None, quiet: bool) -> None:
     """Prove the epoch in SNAPSHOT solvent and write a public bundle to OUT.
 
     SNAPSHOT is a directory with header.json and accounts.csv (see
@@ -86,24 +97,55 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     The manifest is signed with the operator key; --prev must be a bundle
     that verifies, one epoch earlier, signed by the same key.
 
+    Shards run on local worker processes (--jobs), or with --scheduler on a
+    dask.distributed cluster. Workers receive the openings (amounts,
+    blindings) of the shards they prove: a cluster's workers must be the
+    operator's own machines; use a tls:// scheduler across a network.
+
+    Each proven shard is kept in a private work area (OUT.work, 0700) until
+    the bundle is published. After a crash, a kill or Ctrl-C, rerun the same
+    command with --resume to continue where it stopped.
+
     \b
     Exit codes: 0 bundle written; 2 bad input (file:line:field named);
-                3 insolvent (shortfall per asset shown, nothing written).
+                3 insolvent (shortfall per asset shown, nothing written);
+                130 interrupted (work kept: rerun with --resume).
     \b
-    Example:
+    Examples:
       zksolv prove run/epoch-000002 --out bundles/2 --prev bundles/1 --key operator.key
+      zksolv prove run/epoch-000002 --out bundles/2 --prev bundles/1 --key operator.key --resume
+      zksolv prove run/epoch-000002 --out bundles/2 --key operator.key \\
+          --scheduler tls://prover-0.internal:8786
     """
     from zksolv.prover.epoch import prove_epoch
     from zksolv.prover.keys import load_master_key
+    from zksolv.prover.workarea import default_work_dir
 
     master = load_master_key(key, warn=lambda msg: click.echo(f"warning: {msg}", err=True))
     status(f"proving {snapshot}" + (f" (first verifying --prev {prev})" if prev else "")
            + " ...", quiet=quiet)
-    res = prove_epoch(
-        snapshot, out, master_key=master, prev=prev, reveal_totals=reveal_totals,
-        jobs=jobs or os.cpu_count() or 1, inclusion_db=inclusion_db,
-        backend=backend_of(ctx), progress=_bar(quiet),
-    )
+    executor = make_executor(scheduler, jobs or os.cpu_count() or 1) if scheduler else None
+    work = Path(work_dir) if work_dir is not None else default_work_dir(Path(out))
+    try:
+        res = prove_epoch(
+            snapshot, out, master_key=master, prev=prev, reveal_totals=reveal_totals,
+            jobs=jobs or os.cpu_count() or 1, inclusion_db=inclusion_db,
+            backend=backend_of(ctx), progress=_bar(quiet), executor=executor, resume=resume,
+            work_dir=work,
+        )
+    except KeyboardInterrupt:
+        if work.exists():
+            click.echo(f"interrupted: proven shards are kept in {work} (private); rerun with "
+                       "--resume to continue", err=True)
+        else:
+            click.echo("interrupted: nothing written", err=True)
+        sys.exit(130)
+    finally:
+        if executor is not None:
+            executor.close()
+    if res.resumed_shards:
+        click.echo(f"resumed: {res.resumed_shards} of {res.shards} shards taken from the "
+                   "interrupted run", err=True)
     if res.replaced_orphan_db:
         click.echo(f"note: replaced {res.inclusion_db}, left by an interrupted run whose bundle "
                    "was never published", err=True)
@@ -223,13 +265,18 @@ def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
                    "e.g. operator.key.pub): every bundle must be signed by it.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes for the range proofs (default: all cores).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Check the batches of range proofs on a dask.distributed cluster: "
+                   "tcp://HOST:8786, tls://HOST:8786 or local:N (public data only).")
+@click.option("--no-gaps", "no_gaps", is_flag=True,
+              help="With --chain: require consecutive epochs (no epoch left unproven).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
-           epoch: int | None, operator: str | None, jobs: int | None, as_json: bool,
-           quiet: bool) -> None:
+           epoch: int | None, operator: str | None, jobs: int | None, scheduler: str | None,
+           no_gaps: bool, as_json: bool, quiet: bool) -> None:
     """Verify BUNDLE, or a chain: several bundles (or a folder of them) are
     sorted by epoch and checked as one chain, as are earlier links given
     with --chain.
@@ -239,8 +286,12 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     pinned), every file's hash, decodes strictly, recomputes every tree node
     from the leaf commitments, batch-verifies every range proof and the
     solvency proofs against the header, and with --chain checks that epochs
-    are consecutive, linked and signed by one key. Each asset's decimals,
-    price, haircut and reserves are shown: the proofs are about those terms.
+    increase, each bundle links to the one before and one key signs them all.
+    Epochs a chain skips (an epoch refused as insolvent or malformed, whose
+    successor links to the last epoch proven) are listed as NOT proven
+    solvent; --no-gaps makes any such gap a failure (chain-epoch). Each
+    asset's decimals, price, haircut and reserves are shown: the proofs are
+    about those terms.
 
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
@@ -251,32 +302,41 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
       zksolv verify bundles/ --operator operator.key.pub --json     # every epoch, as a chain
       zksolv verify bundles/3 --chain bundles/1 --chain bundles/2
     """
-    from zksolv.verifier import verify_bundle, verify_chain
+    from zksolv.verifier import chain_gaps, verify_bundle, verify_chain
 
     backend = backend_of(ctx)
     jobs = jobs or os.cpu_count() or 1
+    executor = None
     try:
         pinned = _operator_key(operator)
         paths = _bundle_paths(bundles, chain)
         status(f"verifying {len(paths)} bundle(s), reading and hashing every file ...",
                quiet=quiet or as_json)
         bundle = paths[-1]
+        executor = make_executor(scheduler, jobs) if scheduler else None
         if len(paths) > 1:
             reports = verify_chain(paths, backend=backend, expect_operator=pinned,
-                                   jobs=jobs, progress=_bar(quiet))
+                                   jobs=jobs, progress=_bar(quiet), executor=executor,
+                                   allow_gaps=not no_gaps)
             if epoch is not None and reports[-1].epoch != epoch:
                 raise VerificationError(
                     "epoch-mismatch", f"bundle is epoch {reports[-1].epoch}, expected {epoch}"
                 )
         else:
             reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch,
-                                     expect_operator=pinned, jobs=jobs, progress=_bar(quiet))]
+                                     expect_operator=pinned, jobs=jobs, progress=_bar(quiet),
+                                     executor=executor)]
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc)
         raise
+    finally:
+        if executor is not None:
+            executor.close()
+    gaps = chain_gaps(reports)
     if as_json:
-        echo_json({"valid": True, "bundles": [r.to_json() for r in reports]})
+        echo_json({"valid": True, "bundles": [r.to_json() for r in reports],
+                   "gaps": [{"first": a, "last": b} for a, b in gaps]})
         return
     for r in reports:
         click.echo(
@@ -292,6 +352,9 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     if len(reports) > 1:
         click.echo(f"chain valid: epochs {reports[0].epoch}..{reports[-1].epoch}, each linked, "
                    "one operator key")
+    for a, b in gaps:
+        which = f"epoch {a}" if a == b else f"epochs {a}..{b}"
+        click.echo(f"gap: {which} NOT proven solvent (the next bundle links to epoch {a - 1})")
     click.echo("solvent: reserves cover liabilities per asset and in value")
 
 

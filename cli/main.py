@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "snapshot": ("snapshot", "snapshot", "Check a snapshot: every error in one run."),
     "site": ("site", "site", "Write the account holder's page (static files) to publish."),
     "serve": ("site", "serve", "Serve bundles and the holder's page on localhost."),
+    "watch": ("watch", "watch", "Prove each new epoch snapshot as it appears."),
 }
 
 

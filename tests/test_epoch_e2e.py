@@ -226,16 +226,33 @@ def test_demo_small(tmp_path: Path) -> None:
     assert code == 0, out
 
 
-def test_crash_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_midway_keeps_only_the_private_work_area(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure after the shards are proven (here: writing the manifest)
-    removes the temporary bundle and database; nothing looks like a bundle."""
+    removes the temporary bundle and database; nothing looks like a bundle.
+    The private work area (0700, files 0600) stays, and --resume finishes."""
     from zksolv.prover import epoch as prover
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated crash")
 
+    real = prover.build_manifest
     monkeypatch.setattr(prover, "build_manifest", boom)
     snap = make_snapshot(tmp_path / "snap", rows_for(3, 1), assets=ASSETS1)
     res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--quiet")
     assert res.exit_code != 0 and isinstance(res.exception, RuntimeError)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.work", "snap"]
+    work = tmp_path / "b.work"
+    assert stat.S_IMODE(work.stat().st_mode) == 0o700
+    for f in work.rglob("*"):
+        assert stat.S_IMODE(f.stat().st_mode) == (0o700 if f.is_dir() else 0o600), f
+    # without --resume the work area is not silently discarded
+    res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--quiet")
+    assert res.exit_code == 2 and "--resume" in res.output
+    monkeypatch.setattr(prover, "build_manifest", real)
+    res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--resume")
+    assert res.exit_code == 0, res.output
+    assert "resumed: 1 of 1 shards" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "b.inclusion.sqlite", "snap"]
+    code, out = verify_json(tmp_path / "b")
+    assert code == 0, out

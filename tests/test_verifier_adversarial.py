@@ -234,11 +234,16 @@ def test_chain_valid(chain: list[Path]) -> None:
 
 def test_chain_missing_or_reordered(chain: list[Path]) -> None:
     b1, b2, b3 = chain
+    # a bundle left out: epochs still increase, but b3 links to b2, not b1
     code, out = verify_json(b3, "--chain", b1)
+    assert (code, out["check"]) == (1, "chain-link")
+    code, out = verify_json(b3, "--chain", b1, "--no-gaps")
     assert (code, out["check"]) == (1, "chain-epoch")
     code, out = verify_json(b3, "--chain", b2, "--chain", b1)
     assert (code, out["check"]) == (1, "chain-epoch")
     code, out = verify_json(b2, "--chain", b1, "--chain", b3)
+    assert (code, out["check"]) == (1, "chain-link")
+    code, out = verify_json(b2, "--chain", b1, "--chain", b3, "--no-gaps")
     assert (code, out["check"]) == (1, "chain-epoch")
     code, out = verify_json(b3, "--chain", b1, "--chain", b2, "--epoch", "4")
     assert (code, out["check"]) == (1, "epoch-mismatch")

@@ -1,23 +1,35 @@
 """Snapshot -> Merkle-sum tree -> range proofs and solvency proofs -> bundle
 and inclusion database. The formulas live in ``zksolv.circuits.epoch``.
 
-Steps (``prove_epoch``):
+The stages (``prove_epoch`` calls them in order; each is a function that
+can be run and tested alone):
 
-1. Read the whole snapshot once, streaming: validate every row and sum the
-   liabilities L_j. Refuse insolvent epochs (exit 3) before any proving.
-2. Assign leaf positions (keyed shuffle), derive salts, draw blindings from
-   ``secrets``; store every leaf opening in the private inclusion database.
-3. Per shard of S leaves (independent, run in worker processes): commit to
-   the leaves, build the shard's subtree, prove the shard's 64-bit range
-   proof. The parent streams the results into ``leaves.bin`` and ``range.bin``
-   and the subtree nodes into the database.
-4. Build the top of the tree, prove the per-asset and valued solvency
-   statements on the root, write ``manifest.json`` and sign it with the
-   operator's Ed25519 key (``manifest.sig``).
-5. Rename the database, then the bundle directory, into place. Until that
-   last rename only hidden temporary names exist. A run killed between the
-   two renames leaves a finished database whose bundle was never published;
-   a rerun with the same outputs recognises it and replaces it.
+1. ``check_snapshot``: read the whole snapshot once, streaming: validate
+   every row and sum the liabilities L_j. Refuse insolvent epochs (exit 3)
+   before any proving.
+2. ``assign_leaves``: leaf positions (keyed shuffle), salts (HKDF),
+   blindings (``secrets``); every leaf opening is stored in the private work
+   area (``workarea``), from which the inclusion database is made.
+3. ``prove_shards`` (``shards``): per shard of S leaves, independently, on
+   an executor (``zksolv.executors``: local worker processes by default, or
+   a Dask cluster): commit to the leaves, build the shard's subtree, prove
+   the shard's 64-bit range proof. Each result is kept in the work area as
+   it completes; ``write_shards`` streams them in shard order into
+   ``leaves.bin`` and ``range.bin`` and the subtree nodes into the database.
+4. ``build_top``: the tree above the shards, up to the root.
+5. ``prove_solvency``: the per-asset and valued solvency statements on the
+   root.
+6. Publish: write ``manifest.json``, sign it with the operator's Ed25519 key
+   (``manifest.sig``), verify the whole bundle, then rename the database,
+   remove the work area and rename the bundle directory into place
+   (``_publish``). Until that last rename only hidden temporary names
+   exist. A run killed between the two renames leaves a finished database
+   whose bundle was never published; a rerun with the same outputs
+   recognises it and replaces it.
+
+A run that stops before stage 6 (a kill, Ctrl-C, a reboot) keeps its work
+area; ``prove_epoch(..., resume=True)`` (``zksolv prove --resume``) reuses
+the leaf assignment and every shard already proven.
 
 ``--prev`` must name a bundle that verifies in full, one epoch earlier,
 signed by the same operator key.
@@ -25,17 +37,13 @@ signed by the same operator key.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import multiprocessing
 import os
 import secrets
 import shutil
 import tempfile
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,23 +51,17 @@ from typing import Any, TypeVar
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
 from zksolv.core import rangeproof
-from zksolv.core.field import R, random_scalar, scalar_to_bytes
+from zksolv.core.field import R, random_scalar, scalar_from_bytes, scalar_to_bytes
 from zksolv.core.generators import generators
-from zksolv.core.group import Backend, get_backend
-from zksolv.core.pedersen import commit_many
-from zksolv.errors import (
-    FormatError,
-    InputError,
-    InsolventError,
-    ProverFault,
-    VerificationError,
-    ZksolvError,
-)
-from zksolv.snapshot import open_snapshot
+from zksolv.core.group import Backend, Point, get_backend
+from zksolv.errors import FormatError, InputError, InsolventError, VerificationError, ZksolvError
+from zksolv.executors import Executor, LocalProcesses
+from zksolv.snapshot import Snapshot, open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
-from . import keys
+from . import keys, workarea
 from .inclusion_db import InclusionDB, default_location
+from .shards import ShardJob, ShardResult, prove_shards
 from .shortfall import asset_terms, shortfalls
 
 T = TypeVar("T")
@@ -84,92 +86,9 @@ class ProveResult:
     bundle_hash: bytes
     bundle_bytes: int
     seconds: float
+    resumed_shards: int = 0      # shards taken from an interrupted run's work area
     # shards proven again after a proof failed the worker's own check
     shard_retries: int = 0
-
-
-@dataclass(frozen=True)
-class ShardJob:
-    backend: str
-    header: circ.EpochHeader
-    digest: bytes
-    shard: int
-    values: tuple[int, ...]      # S*k, leaf-major
-    blindings: tuple[int, ...]
-    hashes: tuple[bytes, ...]    # S
-
-
-@dataclass(frozen=True)
-class ShardResult:
-    shard: int
-    leaf_records: bytes                      # S * (k*48 + 32)
-    # subtree levels above the leaves; each node k*48 + 32 bytes
-    levels: tuple[tuple[bytes, ...], ...]
-    proof: bytes
-    attempts: int = 1
-
-
-# A shard whose proof fails the prover's own check is proven again (fresh
-# commitments' arithmetic, fresh randomness) at most this many times in all.
-SHARD_ATTEMPTS = 3
-
-
-def prove_shard(job: ShardJob) -> ShardResult:
-    """Commit to one shard's leaves, build its subtree, range-prove it, and
-    check the proof against the commitments before it leaves the worker.
-
-    The check costs about a twentieth of the proof. It exists because a
-    prover must never hand out a proof it has not seen verify: a fault in
-    any layer (the vector core included) surfaces here, the shard is proven
-    again, and only a shard that fails every attempt stops the epoch."""
-    backend = get_backend(job.backend)
-    for attempt in range(1, SHARD_ATTEMPTS + 1):
-        result, statement, proof, decoded = _prove_shard_once(backend, job)
-        try:
-            rangeproof.batch_verify([(statement, proof)], backend=backend, decoded=decoded)
-        except (VerificationError, FormatError):
-            continue
-        return dataclasses.replace(result, attempts=attempt)
-    raise ProverFault(
-        f"shard {job.shard}: the proof failed the prover's own check {SHARD_ATTEMPTS} times"
-    )
-
-
-def _prove_shard_once(
-    backend: Backend, job: ShardJob
-) -> tuple[ShardResult, rangeproof.RangeStatement, rangeproof.RangeProof, dict[bytes, Any]]:
-    k = job.header.k
-    S = len(job.hashes)
-    points = commit_many(backend, job.values, job.blindings)
-    encoded = backend.encode_many(points)
-    level_pts = [points[i * k : (i + 1) * k] for i in range(S)]
-    level_enc = [b"".join(encoded[i * k : (i + 1) * k]) for i in range(S)]
-    records = b"".join(c + h for c, h in zip(level_enc, job.hashes, strict=True))
-    levels = tuple(
-        tuple(c + h for c, h in zip(enc, hashes, strict=True))
-        for _, enc, hashes in circ.tree_levels(backend, k, (level_pts, level_enc, list(job.hashes)))
-    )
-    statement = circ.leaf_statement(job.header, job.digest, job.shard, encoded)
-    proof = rangeproof.prove(statement, job.values, job.blindings, backend=backend)
-    result = ShardResult(job.shard, records, levels, proof.to_bytes())
-    return result, statement, proof, dict(zip(encoded, points, strict=True))
-
-
-def _run_jobs(jobs: Iterator[ShardJob], workers: int) -> Iterator[ShardResult]:
-    """Results in job order; at most 2*workers jobs in flight (bounded memory)."""
-    if workers <= 1:
-        for job in jobs:
-            yield prove_shard(job)
-        return
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        window: deque[Future[ShardResult]] = deque()
-        for job in jobs:
-            window.append(pool.submit(prove_shard, job))
-            if len(window) >= 2 * workers:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -201,9 +120,10 @@ class _HashedFile:
 
 
 def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backend,
-                     jobs: int) -> bytes:
+                     jobs: int, allow_gap: bool = False) -> bytes:
     """The hash of the previous bundle, which must verify in full, be epoch
-    ``epoch - 1`` and be signed by ``operator`` (one key along a chain)."""
+    ``epoch - 1`` (or, with ``allow_gap``, any earlier epoch: the last one
+    proven solvent) and be signed by ``operator`` (one key along a chain)."""
     try:
         report = verify_bundle(prev, backend=backend, jobs=jobs)
     except VerificationError as exc:
@@ -214,7 +134,11 @@ def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backe
         raise InputError(str(prev), f"previous bundle is signed by operator "
                                     f"{report.operator.hex()}, this key is {operator.hex()}: "
                                     "a chain has one operator key")
-    if report.epoch + 1 != epoch:
+    if allow_gap and report.epoch >= epoch:
+        raise InputError(
+            str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}"
+        )
+    if not allow_gap and report.epoch + 1 != epoch:
         raise InputError(
             str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}"
         )
@@ -242,44 +166,34 @@ def default_db_path(out: Path) -> Path:
     return default_location(out)
 
 
-def prove_epoch(
-    snapshot_dir: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    master_key: bytes,
-    prev: str | os.PathLike[str] | None = None,
-    reveal_totals: bool = False,
-    jobs: int = 1,
-    inclusion_db: str | os.PathLike[str] | None = None,
-    backend: Backend | None = None,
-    progress: Progress | None = None,
-) -> ProveResult:
-    t_start = time.perf_counter()
-    backend = backend or get_backend()
-    bar = progress or _no_progress
-    out_path = Path(out)
-    db_path = Path(inclusion_db) if inclusion_db is not None else default_db_path(out_path)
-    if out_path.exists() or out_path.is_symlink():
-        raise InputError(str(out_path), "exists; refusing to overwrite a bundle")
-    orphan = False
-    if db_path.exists() or db_path.is_symlink():
-        orphan = _orphan_database(db_path, out_path)
-        if not orphan:
-            raise InputError(str(db_path), "exists; refusing to overwrite an inclusion database")
-    if db_path.resolve().is_relative_to(out_path.resolve()):
-        raise InputError(str(db_path), "the private inclusion database must be outside the bundle")
+@dataclass(frozen=True)
+class CheckedSnapshot:
+    """Stage 1's result: a snapshot read in full, every row valid, the epoch
+    solvent in every asset and in value."""
 
-    signer = keys.signing_key(master_key)
-    operator = keys.public_key_bytes(signer)
+    snap: Snapshot
+    assets: tuple[circ.AssetTerms, ...]
+    totals: list[int]
+    count: int
+    depth: int
+    coef: circ.ValuedCoefficients
+    valued: int
+    accounts_digest: bytes     # SHA-256 of the accounts as read
+
+
+def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = _no_progress,
+                   prev_check: Callable[[int], bytes | None] | None = None
+                   ) -> tuple[CheckedSnapshot, bytes | None]:
+    """Stage 1: read the whole snapshot once, streaming: validate every row
+    and sum the liabilities L_j. Refuse insolvent epochs (exit 3) before any
+    proving. ``prev_check(epoch)`` checks the previous bundle (after the
+    header is read, before the rows) and gives its hash."""
     snap = open_snapshot(snapshot_dir)
     sh = snap.header
     k = len(sh.assets)
     assets = asset_terms(sh)
-    prev_hash = None
-    if prev is not None:
-        prev_hash = check_prev_bundle(Path(prev), operator, sh.epoch, backend=backend, jobs=jobs)
+    prev_hash = prev_check(sh.epoch) if prev_check is not None else None
 
-    # 1. validate everything and sum liabilities
     totals = [0] * k
     count = 0
     first_pass = hashlib.sha256()
@@ -300,144 +214,345 @@ def prove_epoch(
     )
     if short or valued < 0:
         raise InsolventError(f"epoch {sh.epoch} is insolvent: " + "; ".join(short))
+    checked = CheckedSnapshot(snap, assets, totals, count, depth, coef, valued,
+                              first_pass.digest())
+    return checked, prev_hash
 
-    header = circ.EpochHeader(
+
+def epoch_header(checked: CheckedSnapshot, *, prev_hash: bytes | None, reveal_totals: bool,
+                 operator: bytes) -> circ.EpochHeader:
+    sh = checked.snap.header
+    return circ.EpochHeader(
         epoch=sh.epoch,
         timestamp=sh.timestamp,
         price_decimals=sh.price_decimals,
-        assets=assets,
+        assets=checked.assets,
         prev_bundle_hash=prev_hash,
-        depth=depth,
-        shard_leaves=circ.shard_leaves_for(depth, k),
+        depth=checked.depth,
+        shard_leaves=circ.shard_leaves_for(checked.depth, len(checked.assets)),
         reveal_totals=reveal_totals,
         operator=operator,
     )
+
+
+def assign_leaves(checked: CheckedSnapshot, header: circ.EpochHeader, master_key: bytes,
+                  db: InclusionDB, *, bar: Progress = _no_progress) -> list[int]:
+    """Stage 2: positions (keyed shuffle), salts (HKDF), blindings (from
+    ``secrets``) for every leaf, stored in ``db``; the snapshot is read a
+    second time and must be what stage 1 read. Returns the per-asset sums
+    of the blindings (the root blindings gamma_j)."""
+    snap, count, totals = checked.snap, checked.count, checked.totals
+    sh = snap.header
+    k, L = header.k, header.leaves
+    prk = keys.hkdf_extract(master_key)
+    perm = keys.keyed_permutation(keys.shuffle_key(prk, sh.epoch), L)
+    gamma = [0] * k
+    reread = [0] * k
+
+    second_pass = hashlib.sha256()
+
+    def changed(why: str = "the two reads differ") -> InputError:
+        return InputError(str(snap.accounts_path),
+                          f"changed while being proven ({why}); nothing written")
+
+    def second_read() -> Iterator[tuple[str, tuple[int, ...]]]:
+        try:
+            yield from snap.iter_proof_amounts(second_pass)
+        except InputError as exc:
+            raise changed(f"{exc.where}: {exc.reason}") from exc
+
+    def leaf_rows() -> Iterator[tuple[Any, ...]]:
+        i = 0
+        for acc, amounts in second_read():
+            if i >= count:
+                raise changed()
+            salt = keys.account_salt(prk, sh.epoch, acc)
+            blinds = [random_scalar() for _ in range(k)]
+            for j in range(k):
+                gamma[j] += blinds[j]
+                reread[j] += amounts[j]
+            yield (perm[i], acc, amounts, blinds, salt, circ.leaf_hash(sh.epoch, acc, salt))
+            i += 1
+        for p in range(i, L):
+            blinds = [random_scalar() for _ in range(k)]
+            for j in range(k):
+                gamma[j] += blinds[j]
+            yield (perm[p], None, (0,) * k, blinds, None, secrets.token_bytes(circ.HASH_BYTES))
+
+    db.insert_leaves(bar(leaf_rows(), L, "leaves"))
+    gamma = [g % R for g in gamma]
+    if reread != totals or second_pass.digest() != checked.accounts_digest:
+        raise changed()
+    return gamma
+
+
+def shard_jobs(db: InclusionDB, header: circ.EpochHeader, backend: Backend,
+               shards: Iterable[int]) -> Iterator[ShardJob]:
+    """Stage 3's input: one job per shard, holding only that shard's openings."""
+    S = header.shard_leaves
     digest = header.digest()
+    for s in shards:
+        vals, blinds, hashes = db.shard_openings(s * S, S)
+        yield ShardJob(backend.name, header, digest, s, vals, blinds, hashes)
+
+
+def write_shards(results: Iterable[ShardResult], header: circ.EpochHeader, db: InclusionDB,
+                 tmp_dir: Path) -> tuple[list[bytes], dict[str, dict[str, object]], int]:
+    """Stream shard results (in shard order) into ``leaves.bin`` and
+    ``range.bin`` and their subtree nodes into the database; return each
+    shard's subtree root, the two files' hashes and sizes, and how many
+    shard proofs were made again after failing the worker's own check."""
+    k, S = header.k, header.shard_leaves
+    leaves_f = _HashedFile(tmp_dir / layout.LEAVES_FILE)
+    range_f = _HashedFile(tmp_dir / layout.RANGE_FILE)
+    shard_roots: list[bytes] = []
+    retries = 0
+    for res in results:
+        retries += res.attempts - 1
+        leaves_f.write(res.leaf_records)
+        range_f.write(res.proof)
+        db.insert_level(0, res.shard * S, _split(res.leaf_records, k))
+        for lvl, nodes in enumerate(res.levels, start=1):
+            db.insert_level(lvl, res.shard * (S >> lvl), list(nodes))
+        shard_roots.append(res.top())
+    files = {layout.LEAVES_FILE: leaves_f.close(), layout.RANGE_FILE: range_f.close()}
+    return shard_roots, files, retries
+
+
+def build_top(backend: Backend, header: circ.EpochHeader, shard_roots: list[bytes],
+              db: InclusionDB) -> tuple[list[Point], bytes, list[bytes]]:
+    """Stage 4: the tree above the shards, stored in the database; returns
+    the root commitments (points), the root hash and the encoded roots."""
+    k, S = header.k, header.shard_leaves
+    cpart = k * 48
+    level_enc = [r[:cpart] for r in shard_roots]
+    level_hash = [r[cpart:] for r in shard_roots]
+    level: circ.Level = (
+        [
+            [backend.decode(e[j * 48 : (j + 1) * 48], what="node") for j in range(k)]
+            for e in level_enc
+        ],
+        level_enc,
+        level_hash,
+    )
+    lvl = S.bit_length() - 1
+    for level in circ.tree_levels(backend, k, level):  # noqa: B020 - walks up the tree
+        lvl += 1
+        db.insert_level(lvl, 0, [c + h for c, h in zip(level[1], level[2], strict=True)])
+    roots = level[0][0]
+    root_hash = level[2][0]
+    root_enc = [backend.encode(p) for p in roots]
+    return roots, root_hash, root_enc
+
+
+def prove_solvency(backend: Backend, header: circ.EpochHeader, checked: CheckedSnapshot,
+                   gamma: list[int], roots: list[Point], root_hash: bytes) -> bytes:
+    """Stage 5: the per-asset and valued solvency proofs on the root
+    (``solvency.bin``'s content)."""
+    gens = generators(backend)
+    assets, totals, coef = checked.assets, checked.totals, checked.coef
+    digest = header.digest()
+    margins = circ.asset_margins(backend, gens.g, assets, roots)
+    asset_st = circ.asset_statement(digest, root_hash, [backend.encode(p) for p in margins])
+    asset_pf = rangeproof.prove(
+        asset_st,
+        [a.proven_reserves - t for a, t in zip(assets, totals, strict=True)],
+        [-g % R for g in gamma],
+        backend=backend,
+    )
+    vmargin = circ.valued_margin(backend, gens.g, assets, coef, roots)
+    valued_st = circ.valued_statement(digest, root_hash, backend.encode(vmargin))
+    valued_pf = rangeproof.prove(
+        valued_st,
+        [checked.valued],
+        [-sum(b * g for b, g in zip(coef.liability, gamma, strict=True)) % R],
+        backend=backend,
+    )
+    return asset_pf.to_bytes() + valued_pf.to_bytes()
+
+
+def _run_state(checked: CheckedSnapshot, header: circ.EpochHeader,
+               gamma: list[int] | None) -> workarea.RunState:
+    snap = checked.snap
+    return workarea.RunState(
+        format=workarea.FORMAT, version=workarea.VERSION, epoch=header.epoch,
+        snapshot_header_sha256=workarea.file_sha256(snap.path / "header.json", 1 << 20,
+                                                    "snapshot header"),
+        snapshot_accounts_sha256=checked.accounts_digest.hex(),
+        operator=header.operator.hex(),
+        prev_bundle_hash=header.prev_bundle_hash.hex() if header.prev_bundle_hash else None,
+        reveal_totals=header.reveal_totals, header_digest=header.digest().hex(),
+        accounts=checked.count, totals=list(checked.totals),
+        root_blindings=[] if gamma is None else [scalar_to_bytes(g).hex() for g in gamma],
+    )
+
+
+def _recorded_gamma(state: workarea.RunState, k: int, where: Path) -> list[int]:
+    try:
+        if len(state.root_blindings) != k:
+            raise FormatError("one root blinding per asset expected")
+        return [scalar_from_bytes(bytes.fromhex(g)) for g in state.root_blindings]
+    except (ValueError, FormatError) as exc:
+        raise InputError(str(where), f"work-area state: bad root blindings ({exc})") from exc
+
+
+def _remove_stale_temporaries(out_path: Path, db_path: Path) -> None:
+    """The hidden temporaries an interrupted run left (a killed process
+    cannot remove them): ``.OUT.tmp-*`` and ``.DB.tmp-*``."""
+    for folder, prefix in ((out_path.parent, f".{out_path.name}.tmp-"),
+                           (db_path.parent, f".{db_path.name}.tmp-")):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(prefix):
+                p = folder / name
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+
+
+def prove_epoch(
+    snapshot_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    master_key: bytes,
+    prev: str | os.PathLike[str] | None = None,
+    reveal_totals: bool = False,
+    jobs: int = 1,
+    inclusion_db: str | os.PathLike[str] | None = None,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
+    resume: bool = False,
+    work_dir: str | os.PathLike[str] | None = None,
+    allow_gap: bool = False,
+) -> ProveResult:
+    """The whole epoch, stage by stage (see the module docstring). Shards run
+    on ``executor`` (default: ``jobs`` local processes). Every proven shard
+    is kept in the private work area; ``resume`` continues an interrupted
+    run from it."""
+    t_start = time.perf_counter()
+    backend = backend or get_backend()
+    bar = progress or _no_progress
+    # the self-check runs on the caller's executor (a cluster) if one was given
+    check_executor = executor
+    executor = executor or LocalProcesses(jobs)
+    out_path = Path(out)
+    db_path = Path(inclusion_db) if inclusion_db is not None else default_db_path(out_path)
+    work = workarea.WorkArea(Path(work_dir) if work_dir is not None
+                             else workarea.default_work_dir(out_path))
+    if out_path.exists() or out_path.is_symlink():
+        raise InputError(str(out_path), "exists; refusing to overwrite a bundle")
+    orphan = False
+    if db_path.exists() or db_path.is_symlink():
+        orphan = _orphan_database(db_path, out_path)
+        if not orphan:
+            raise InputError(str(db_path), "exists; refusing to overwrite an inclusion database")
+    if db_path.resolve().is_relative_to(out_path.resolve()):
+        raise InputError(str(db_path), "the private inclusion database must be outside the bundle")
+    if work.path.resolve().is_relative_to(out_path.resolve()):
+        raise InputError(str(work.path), "the private work area must be outside the bundle")
+    if work.exists() and not resume:
+        raise InputError(str(work.path), "an interrupted run of this epoch left its work area "
+                         "here: continue it with --resume, or remove it to start afresh")
+
+    signer = keys.signing_key(master_key)
+    operator = keys.public_key_bytes(signer)
+
+    def prev_check(epoch: int) -> bytes | None:
+        if prev is None:
+            return None
+        return check_prev_bundle(Path(prev), operator, epoch, backend=backend, jobs=jobs,
+                                 allow_gap=allow_gap)
+
+    # 1. read and check the snapshot
+    checked, prev_hash = check_snapshot(snapshot_dir, bar=bar, prev_check=prev_check)
+    sh = checked.snap.header
+    k, count, depth = len(checked.assets), checked.count, checked.depth
+    header = epoch_header(checked, prev_hash=prev_hash, reveal_totals=reveal_totals,
+                          operator=operator)
     L, S = header.leaves, header.shard_leaves
+    current = _run_state(checked, header, None)
+
+    resumed: workarea.RunState | None = None
+    fresh = not (resume and work.exists())
+    if not fresh:
+        work.check_private()
+        resumed = work.state()
+        if resumed is None:
+            work.reset()
+        else:
+            workarea.compare(resumed, current, work.path)
+        _remove_stale_temporaries(out_path, db_path)
+    else:
+        work.create()
 
     # generators before any fork, so workers inherit them
     gens = generators(backend)
     gens.vectors(circ.LEAF_BITS * (1 << (S * k - 1).bit_length()))
     gens.vectors(circ.MARGIN_BITS * (1 << (k - 1).bit_length()))
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
-    # a public bundle is world-readable (mkdtemp makes 0700)
-    os.chmod(tmp_dir, 0o755)
-    fd, tmp_db_name = tempfile.mkstemp(prefix=f".{db_path.name}.tmp-", dir=db_path.parent)
-    os.close(fd)
-    tmp_db = Path(tmp_db_name)
+    tmp_dir: Path | None = None
+    tmp_db: Path | None = None
     try:
+        # 2. assign leaves: positions, salts, blindings (kept in the work area)
+        if resumed is None:
+            built = work.new_leaves_path()
+            leaves_db = InclusionDB.create(built, k=k, depth=depth, epoch=sh.epoch,
+                                           symbols=sh.symbols)
+            gamma = assign_leaves(checked, header, master_key, leaves_db, bar=bar)
+            leaves_db.conn.commit()
+            leaves_db.close()
+            resumed = _run_state(checked, header, gamma)
+            work.commit_leaves(built, resumed)
+        gamma = _recorded_gamma(resumed, k, work.path)
+
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
+        # a public bundle is world-readable (mkdtemp makes 0700)
+        os.chmod(tmp_dir, 0o755)
+        fd, tmp_db_name = tempfile.mkstemp(prefix=f".{db_path.name}.tmp-", dir=db_path.parent)
+        os.close(fd)
+        tmp_db = Path(tmp_db_name)
         os.chmod(tmp_db, 0o600)
-        db = InclusionDB.create(tmp_db, k=k, depth=depth, epoch=sh.epoch, symbols=sh.symbols)
+        shutil.copyfile(work.leaves_path, tmp_db)
+        db = InclusionDB.writable(tmp_db)
 
-        # 2. positions, salts, blindings
-        prk = keys.hkdf_extract(master_key)
-        perm = keys.keyed_permutation(keys.shuffle_key(prk, sh.epoch), L)
-        gamma = [0] * k
-        reread = [0] * k
+        # 3. prove the shards (local processes or a cluster), each kept as it completes
+        node_size = layout.leaf_record_size(k)
+        proof_size = layout.leaf_proof_size(S, k)
 
-        second_pass = hashlib.sha256()
+        def load(shard: int) -> ShardResult:
+            res = work.load_shard(shard, node_size=node_size, leaves=S, proof_size=proof_size)
+            if res is None:
+                raise InputError(str(work.path), f"shard {shard}'s result vanished or changed")
+            return res
 
-        def changed(why: str = "the two reads differ") -> InputError:
-            return InputError(str(snap.accounts_path),
-                              f"changed while being proven ({why}); nothing written")
-
-        def second_read() -> Iterator[tuple[str, tuple[int, ...]]]:
-            try:
-                yield from snap.iter_proof_amounts(second_pass)
-            except InputError as exc:
-                raise changed(f"{exc.where}: {exc.reason}") from exc
-
-        def leaf_rows() -> Iterator[tuple[Any, ...]]:
-            i = 0
-            for acc, amounts in second_read():
-                if i >= count:
-                    raise changed()
-                salt = keys.account_salt(prk, sh.epoch, acc)
-                blinds = [random_scalar() for _ in range(k)]
-                for j in range(k):
-                    gamma[j] += blinds[j]
-                    reread[j] += amounts[j]
-                yield (perm[i], acc, amounts, blinds, salt, circ.leaf_hash(sh.epoch, acc, salt))
-                i += 1
-            for p in range(i, L):
-                blinds = [random_scalar() for _ in range(k)]
-                for j in range(k):
-                    gamma[j] += blinds[j]
-                yield (perm[p], None, (0,) * k, blinds, None, secrets.token_bytes(circ.HASH_BYTES))
-
-        db.insert_leaves(bar(leaf_rows(), L, "leaves"))
-        gamma = [g % R for g in gamma]
-        if reread != totals or second_pass.digest() != first_pass.digest():
-            raise changed()
-
-        # 3. shards
-        def shard_jobs() -> Iterator[ShardJob]:
-            for s in range(header.shards):
-                vals, blinds, hashes = db.shard_openings(s * S, S)
-                yield ShardJob(backend.name, header, digest, s, vals, blinds, hashes)
-
-        leaves_f = _HashedFile(tmp_dir / layout.LEAVES_FILE)
-        range_f = _HashedFile(tmp_dir / layout.RANGE_FILE)
-        shard_roots: list[bytes] = []
-        retries = 0
-        for res in bar(_run_jobs(shard_jobs(), jobs), header.shards, "prove shards"):
-            retries += res.attempts - 1
-            leaves_f.write(res.leaf_records)
-            range_f.write(res.proof)
-            db.insert_level(0, res.shard * S, _split(res.leaf_records, k))
-            for lvl, nodes in enumerate(res.levels, start=1):
-                db.insert_level(lvl, res.shard * (S >> lvl), list(nodes))
-            top = res.levels[-1][0] if res.levels else res.leaf_records
-            shard_roots.append(top)
-        files = {layout.LEAVES_FILE: leaves_f.close(), layout.RANGE_FILE: range_f.close()}
-
-        # 4. top of the tree
-        cpart = k * 48
-        level_enc = [r[:cpart] for r in shard_roots]
-        level_hash = [r[cpart:] for r in shard_roots]
-        level: circ.Level = (
-            [
-                [backend.decode(e[j * 48 : (j + 1) * 48], what="node") for j in range(k)]
-                for e in level_enc
-            ],
-            level_enc,
-            level_hash,
+        proven = [s for s in work.proven_shards(header.shards)
+                  if work.load_shard(s, node_size=node_size, leaves=S,
+                                     proof_size=proof_size) is not None]
+        todo = sorted(set(range(header.shards)) - set(proven))
+        results = prove_shards(
+            shard_jobs(db, header, backend, todo), executor, shards=header.shards,
+            proven=proven, load=load, on_result=work.save_shard,
         )
-        lvl = S.bit_length() - 1
-        for level in circ.tree_levels(backend, k, level):  # noqa: B020 - walks up the tree
-            lvl += 1
-            db.insert_level(lvl, 0, [c + h for c, h in zip(level[1], level[2], strict=True)])
-        roots = level[0][0]
-        root_hash = level[2][0]
-        root_enc = [backend.encode(p) for p in roots]
+        shard_roots, files, retries = write_shards(
+            bar(results, header.shards, "prove shards"), header, db, tmp_dir)
 
-        # solvency
-        margins = circ.asset_margins(backend, gens.g, assets, roots)
-        asset_st = circ.asset_statement(digest, root_hash, [backend.encode(p) for p in margins])
-        asset_pf = rangeproof.prove(
-            asset_st,
-            [a.proven_reserves - t for a, t in zip(assets, totals, strict=True)],
-            [-g % R for g in gamma],
-            backend=backend,
-        )
-        vmargin = circ.valued_margin(backend, gens.g, assets, coef, roots)
-        valued_st = circ.valued_statement(digest, root_hash, backend.encode(vmargin))
-        valued_pf = rangeproof.prove(
-            valued_st,
-            [valued],
-            [-sum(b * g for b, g in zip(coef.liability, gamma, strict=True)) % R],
-            backend=backend,
-        )
+        # 4. top of the tree; 5. solvency
+        roots, root_hash, root_enc = build_top(backend, header, shard_roots, db)
         solv_f = _HashedFile(tmp_dir / layout.SOLVENCY_FILE)
-        solv_f.write(asset_pf.to_bytes() + valued_pf.to_bytes())
+        solv_f.write(prove_solvency(backend, header, checked, gamma, roots, root_hash))
         files[layout.SOLVENCY_FILE] = solv_f.close()
 
+        # 6. sign, check, publish
         manifest = build_manifest(
             header, root_hash, root_enc, files,
-            totals=list(zip(totals, gamma, strict=True)) if reveal_totals else None,
+            totals=list(zip(checked.totals, gamma, strict=True)) if reveal_totals else None,
         )
         raw = layout.manifest_bytes(manifest)
         bhash = layout.bundle_hash(raw)
@@ -452,33 +567,41 @@ def prove_epoch(
         _fsync_dir(tmp_dir)
         # Self-check before anything is published: never a bundle that fails.
         verify_bundle(tmp_dir, backend=backend, expect_operator=operator, jobs=jobs,
-                      progress=bar)
+                      progress=bar, executor=check_executor)
         db.finish(bundle_hash=bhash, root_hash=root_hash, accounts=count, manifest=raw,
                   signature=signature)
         db.close()
 
-        # 5. publish: database first, then the bundle (the last, atomic step)
         if out_path.exists() or out_path.is_symlink():
             raise InputError(str(out_path), "appeared while proving; not overwriting")
-        _publish(tmp_db, db_path, tmp_dir, out_path)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        tmp_db.unlink(missing_ok=True)
+        _publish(tmp_db, db_path, tmp_dir, out_path, work)
+    except BaseException as exc:
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+        if tmp_db is not None:
+            tmp_db.unlink(missing_ok=True)
+        # Bad input found on a fresh run: nothing worth resuming. Anything
+        # else (Ctrl-C, a lost cluster, a full disk) keeps the work area.
+        if isinstance(exc, ZksolvError) and fresh:
+            work.remove()
         raise
     size = sum(int(v["bytes"]) for v in files.values())  # type: ignore[call-overload]
     size += len(raw) + layout.SIGNATURE_BYTES
     return ProveResult(
         out_path, db_path, operator, orphan, sh.epoch, count, L, depth, header.shards, bhash, size,
-        time.perf_counter() - t_start, retries,
+        time.perf_counter() - t_start, resumed_shards=len(proven), shard_retries=retries,
     )
 
 
-def _publish(tmp_db: Path, db_path: Path, tmp_dir: Path, out_path: Path) -> None:
-    """Database first, then the bundle: the bundle's rename is the last,
-    atomic step. (A kill between the two leaves an orphan database, which a
-    rerun replaces: see ``_orphan_database``.)"""
+def _publish(tmp_db: Path, db_path: Path, tmp_dir: Path, out_path: Path,
+             work: workarea.WorkArea) -> None:
+    """Stage 6: database first, then the work area goes, then the bundle:
+    the bundle's rename is the last, atomic step. (A kill between the two
+    renames leaves an orphan database, which a rerun replaces: see
+    ``_orphan_database``.)"""
     os.replace(tmp_db, db_path)
     _fsync_dir(db_path.parent)
+    work.remove()
     os.rename(tmp_dir, out_path)
     _fsync_dir(out_path.parent)
 

@@ -113,6 +113,15 @@ class InclusionDB:
         return cls(conn)
 
     @classmethod
+    def writable(cls, path: Path) -> InclusionDB:
+        """An unfinished database of ours (a copy of the work area's leaf
+        assignment), opened to add the tree's nodes and finish it."""
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        return cls(conn)
+
+    @classmethod
     def open(cls, path: str | Path) -> InclusionDB:
         p = Path(path)
         fd, _ = open_regular(p, what="inclusion database")

@@ -30,7 +30,8 @@ totals-opening      (--reveal-totals only) C_root_j = L_j*g + gamma_j*h
 leaf-range          every shard's 64-bit range proof (batch-verified)
 solvency-asset      reserves_j*g - C_root_j is in [0, 2^128) for every j
 solvency-valued     the valued margin is in [0, 2^128)
-chain-epoch         chained bundles have consecutive epochs
+chain-epoch         chained bundles have increasing epochs (consecutive
+                    unless gaps are allowed: epochs not proven solvent)
 chain-link          each bundle records the previous bundle's hash
 chain-operator      every bundle of a chain is signed by the same key
 ==================  ======================================================
@@ -62,6 +63,7 @@ from zksolv.core.generators import generators
 from zksolv.core.group import POINT_BYTES, Backend, Point, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
+from zksolv.executors import Executor, die_with_parent
 from zksolv.safeio import FileReadError, decode_json, read_bounded
 
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
@@ -452,16 +454,23 @@ def _shard_chunks(backend: Backend, header: circ.EpochHeader, digest: bytes, lea
 
 
 def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
-                bar: Progress) -> list[_ChunkResult]:
-    """Every chunk's result, in worker processes when ``jobs`` > 1; stops at
-    the first undecodable leaf (the first check to report)."""
+                bar: Progress, executor: Executor | None = None) -> list[_ChunkResult]:
+    """Every chunk's result, on ``executor`` (a Dask cluster) if given, else in
+    worker processes when ``jobs`` > 1; stops at the first undecodable leaf
+    (the first check to report)."""
+    if executor is not None and len(chunks) > 1:
+        by_index: dict[int, _ChunkResult] = {}
+        for i, res in bar(executor.map_unordered(_check_shards, chunks), len(chunks), "shards"):
+            by_index[i] = res
+        return [by_index[i] for i in range(len(chunks))]
     if jobs > 1 and len(chunks) > 1:
         # derive every generator once, before the fork, so workers inherit them
         proof_bits = circ.LEAF_BITS * (1 << (chunks[0].header.shard_leaves
                                              * chunks[0].header.k - 1).bit_length())
         generators(backend).vectors(proof_bits)
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx,
+                                 initializer=die_with_parent) as pool:
             return list(bar(pool.map(_check_shards, chunks), len(chunks), "shards"))
     results = []
     for chunk in bar(chunks, len(chunks), "shards"):
@@ -473,10 +482,13 @@ def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
 
 def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = None,
                   expect_epoch: int | None = None, expect_operator: bytes | None = None,
-                  jobs: int = 1, progress: Progress | None = None) -> BundleReport:
+                  jobs: int = 1, progress: Progress | None = None,
+                  executor: Executor | None = None) -> BundleReport:
     """Verify one bundle; raise ``VerificationError`` (exit 1) naming the first
     failing check, or ``InputError`` (exit 2) if ``path`` is not a directory.
-    ``expect_operator`` pins the operator's public key (``operator-mismatch``)."""
+    ``expect_operator`` pins the operator's public key (``operator-mismatch``).
+    The batches of shards run on ``executor`` if given (a Dask cluster),
+    else on ``jobs`` local processes."""
     t0 = time.perf_counter()
     backend = backend or get_backend()
     bar = progress or _no_progress
@@ -506,7 +518,7 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     digest = header.digest()
     chunks = _shard_chunks(backend, header, digest, data[layout.LEAVES_FILE],
                            data[layout.RANGE_FILE])
-    results = _run_chunks(backend, chunks, jobs, bar)
+    results = _run_chunks(backend, chunks, jobs, bar, executor)
     for res in results:
         if res.encoding_error:
             raise _fail("leaf-encoding", res.encoding_error)
@@ -584,22 +596,27 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
 
 def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | None = None,
                  expect_operator: bytes | None = None, jobs: int = 1,
-                 progress: Progress | None = None) -> list[BundleReport]:
+                 progress: Progress | None = None,
+                 executor: Executor | None = None,
+                 allow_gaps: bool = False) -> list[BundleReport]:
     """Verify bundles given oldest first: each one in full, then every link:
     epoch_{i+1} = epoch_i + 1 [chain-epoch], prev_hash_{i+1} = hash_i
-    [chain-link], and one operator key along the whole chain [chain-operator]."""
-    check_chain_order(paths, expect_operator=expect_operator)
+    [chain-link], and one operator key along the whole chain [chain-operator].
+    With ``allow_gaps`` a bundle may follow an earlier epoch than the one
+    before it (epochs that were not proven solvent: see ``chain_gaps``);
+    epochs must still increase and every link must hold."""
+    check_chain_order(paths, expect_operator=expect_operator, allow_gaps=allow_gaps)
     reports: list[BundleReport] = []
     for p in paths:
         r = verify_bundle(p, backend=backend, expect_operator=expect_operator, jobs=jobs,
-                          progress=progress)
+                          progress=progress, executor=executor)
         if reports:
             before = reports[-1]
             if r.operator != reports[0].operator:
                 raise _fail("chain-operator",
                             f"{r.path} is signed by operator {r.operator.hex()}, "
                             f"{reports[0].path} by {reports[0].operator.hex()}")
-            if r.epoch != before.epoch + 1:
+            if r.epoch <= before.epoch or (not allow_gaps and r.epoch != before.epoch + 1):
                 raise _fail("chain-epoch",
                             f"{r.path} is epoch {r.epoch}, after epoch {before.epoch}")
             if r.prev_bundle_hash != before.bundle_hash:
@@ -609,7 +626,7 @@ def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | 
 
 
 def check_chain_order(paths: Sequence[str | os.PathLike[str]], *,
-                      expect_operator: bytes | None = None) -> None:
+                      expect_operator: bytes | None = None, allow_gaps: bool = False) -> None:
     """The chain's links from the signed manifests alone, before any bundle is
     verified in full (milliseconds, not the seconds of the range proofs): a
     misordered or broken chain fails at once with the tag the full check
@@ -623,7 +640,8 @@ def check_chain_order(paths: Sequence[str | os.PathLike[str]], *,
             raise _fail("chain-operator",
                         f"{path} is signed by operator {cur.header.operator.hex()}, "
                         f"{parsed[0][0]} by {parsed[0][1].header.operator.hex()}")
-        if cur.header.epoch != before.header.epoch + 1:
+        epoch, prev = cur.header.epoch, before.header.epoch
+        if epoch <= prev or (not allow_gaps and epoch != prev + 1):
             hint = ""
             if cur.header.epoch <= before.header.epoch:
                 hint = " (give the bundles oldest first: --chain OLDEST ... then the newest)"
@@ -631,3 +649,10 @@ def check_chain_order(paths: Sequence[str | os.PathLike[str]], *,
                                        f"{before.header.epoch}{hint}")
         if cur.header.prev_bundle_hash != before.bundle_hash:
             raise _fail("chain-link", f"{path} does not link to {before_path}")
+
+
+def chain_gaps(reports: Sequence[BundleReport]) -> list[tuple[int, int]]:
+    """The epochs a verified chain skips, as inclusive ranges (first, last):
+    epochs that were never proven solvent."""
+    return [(a.epoch + 1, b.epoch - 1) for a, b in zip(reports, reports[1:], strict=False)
+            if b.epoch > a.epoch + 1]

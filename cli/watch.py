@@ -1,0 +1,85 @@
+"""``zksolv watch``: prove each new epoch snapshot as it appears."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from zksolv.cli.common import backend_of, progress, reports_errors
+from zksolv.executors import SCHEDULER_HELP, make_executor
+
+
+@click.command()
+@click.argument("snapshots", type=click.Path(file_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder for the bundles (epoch-NNNNNN), their inclusion databases and "
+                   "watch-status.json.")
+@click.option("--key", "key", type=click.Path(), default=None,
+              help="Operator key file (else $ZKSOLV_OPERATOR_KEY).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: all cores).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help=SCHEDULER_HELP)
+@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between looks at SNAPSHOTS.")
+@click.option("--once", is_flag=True, help="Prove what is there now, then exit.")
+@click.pass_context
+@reports_errors
+def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: int | None,
+          scheduler: str | None, interval: float, once: bool) -> None:
+    """Prove every new epoch snapshot in SNAPSHOTS, in epoch order, chaining
+    each bundle to the last one proven.
+
+    A refused epoch (insolvent: exit 3, malformed: exit 2) is never skipped
+    silently: one log line, and an entry in OUT/watch-status.json (mode
+    0600, machine-readable: epoch, status, exit code, reason); watching goes
+    on, and the next bundle links to the last epoch proven solvent, so
+    `zksolv verify --chain` lists the gap. Ctrl-C or SIGTERM stops it (exit 130);
+    rerunning the same command resumes, an interrupted epoch included.
+
+    \b
+    Example:
+      zksolv simulate --accounts 1000 --epochs 24 --out run/ &
+      zksolv watch run/ --out bundles/ --key operator.key
+    """
+    from zksolv.prover.keys import load_master_key
+    from zksolv.prover.watch import Watcher
+
+    master = load_master_key(key, warn=lambda msg: click.echo(f"warning: {msg}", err=True))
+    folder = Path(snapshots)
+    jobs = jobs or os.cpu_count() or 1
+    executor = make_executor(scheduler, jobs) if scheduler else None
+
+    def bar(items, total, desc):  # type: ignore[no-untyped-def]
+        return progress(items, total=total, desc=desc, quiet=False)
+
+    watcher = Watcher(folder, Path(out), master, jobs=jobs, executor=executor,
+                      backend=backend_of(ctx), progress=bar,
+                      log=lambda line: click.echo(line, err=True))
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before: dict[signal.Signals, Any] = {}
+    try:
+        if once:
+            if folder.is_dir():
+                watcher.once()
+            return
+        # Ctrl-C or a service manager's SIGTERM stop it cleanly, even when it
+        # was started from a shell that ignores SIGINT in background jobs.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            before[sig] = signal.signal(sig, stop)
+        click.echo(f"watching {folder} (every {interval:g} s; Ctrl-C to stop)", err=True)
+        watcher.run(interval=interval, stop=lambda: False)
+    except KeyboardInterrupt:
+        click.echo("stopped; run the same command again to continue", err=True)
+        sys.exit(130)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        if executor is not None:
+            executor.close()

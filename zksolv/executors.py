@@ -1,0 +1,234 @@
+"""Where independent tasks (the prover's shards, the verifier's batches of
+shards) run: in this process, on forked local worker processes (the embedded
+default: nothing to start), or on a ``dask.distributed`` cluster the operator
+owns.
+
+Every executor has one method, ``map_unordered(fn, items)``: it yields
+``(index, fn(item))`` as results complete, keeping at most a bounded window
+of tasks in flight, so memory stays bounded whatever the number of items.
+Callers that need order (the bundle's files are written in shard order)
+re-order what they receive.
+
+On Dask:
+
+- an item travels to a worker with its task and nothing else does: the
+  caller builds items that hold only what one task needs;
+- each worker installs the verified generator cache once, when it joins
+  (``zksolv.gencache.install`` in a worker plugin), and derives or loads the
+  generators on its first task; they are never shipped;
+- a worker that dies mid-task costs only its tasks: the scheduler runs them
+  again elsewhere (Dask's own retry of tasks lost with a worker);
+- client <-> scheduler <-> worker traffic is protected by Dask's own
+  security settings: ``distributed.security.Security``, or Dask's config
+  (``distributed.comm.tls.*``, e.g. ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``)
+  with a ``tls://`` scheduler address.
+
+The prover's tasks carry account openings (amounts, blindings): a cluster's
+workers must be the operator's own machines. Dask is imported only when a
+Dask executor is made.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol, TypeVar
+
+from zksolv.errors import InputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+SCHEDULER_HELP = (
+    "Run the work on a dask.distributed cluster: tcp://HOST:8786 or tls://HOST:8786 (TLS "
+    "settings from Dask's config, distributed.comm.tls.*), or local:N to start a local "
+    "cluster of N worker processes. Workers receive account openings (amounts and "
+    "blindings) of the shards they prove: they must be the operator's own machines."
+)
+
+_PR_SET_PDEATHSIG = 1
+_LOCAL = re.compile(r"local:([1-9][0-9]{0,3})")
+_REMOTE = re.compile(r"(tcp|tls|inproc|ucx)://[^\s]{1,250}")
+
+
+class Executor(Protocol):
+    """Runs ``fn`` over items; yields ``(index, result)`` as they complete."""
+
+    name: str
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[int, R]]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class InProcess:
+    """Every task in this process, in order (one core; the reference path)."""
+
+    name = "in-process"
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[int, R]]:
+        for i, item in enumerate(items):
+            yield i, fn(item)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalProcesses:
+    """Forked worker processes on this machine (the default). Whatever the
+    parent prepared before ``map_unordered`` (derived generators) the
+    workers inherit; at most ``2 * workers`` tasks are in flight."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self.name = f"local processes ({self.workers})"
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[int, R]]:
+        if self.workers == 1:
+            yield from InProcess().map_unordered(fn, items)
+            return
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                 initializer=die_with_parent) as pool:
+            running: dict[Future[R], int] = {}
+            for i, item in enumerate(items):
+                running[pool.submit(fn, item)] = i
+                if len(running) >= 2 * self.workers:
+                    yield from _drain(running, FIRST_COMPLETED)
+            while running:
+                yield from _drain(running, FIRST_COMPLETED)
+
+    def close(self) -> None:
+        pass
+
+
+def die_with_parent() -> None:
+    """In a forked worker: ask Linux to kill this process when its parent
+    dies (a parent killed with SIGKILL cannot stop its workers, which would
+    otherwise wait forever on their inherited pipes). Elsewhere, nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request
+        os._exit(1)
+
+
+def _drain(running: dict[Future[R], int], how: str) -> Iterator[tuple[int, R]]:
+    done, _ = wait(list(running), return_when=how)
+    for fut in done:
+        i = running.pop(fut)
+        yield i, fut.result()
+
+
+def _worker_setup() -> Any:
+    """The worker plugin (built lazily: only here is Dask imported)."""
+    from distributed import WorkerPlugin
+
+    class ZksolvWorkerSetup(WorkerPlugin):  # type: ignore[misc]
+        name = "zksolv-setup"
+
+        def setup(self, worker: Any) -> None:
+            from zksolv import gencache
+
+            gencache.install()
+
+    return ZksolvWorkerSetup()
+
+
+class DaskCluster:
+    """Tasks on a ``dask.distributed`` cluster. ``address`` is a scheduler
+    (``tcp://HOST:8786``, ``tls://HOST:8786``) or ``local:N``, which starts a
+    LocalCluster of N single-threaded worker processes for trying it out.
+    ``security`` is a ``distributed.security.Security`` (default: Dask's
+    config)."""
+
+    def __init__(self, address: str, *, security: Any = None,
+                 window_per_worker: int = 2) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - a declared dependency
+            raise InputError("--scheduler", f"dask.distributed is not installed ({exc})") from exc
+        self.address = address
+        self.window_per_worker = window_per_worker
+        self._cluster: Any = None
+        local = _LOCAL.fullmatch(address)
+        try:
+            if local:
+                n = int(local.group(1))
+                kwargs: dict[str, Any] = {}
+                if security is not None:
+                    kwargs = {"security": security, "protocol": "tls://"}
+                self._cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                    **kwargs,
+                )
+                self.client = Client(self._cluster, security=security)
+            elif _REMOTE.fullmatch(address):
+                self.client = (Client(address, security=security)
+                               if security is not None else Client(address))
+            else:
+                raise InputError("--scheduler", f"{address!r}: use tcp://HOST:PORT, "
+                                 "tls://HOST:PORT or local:N")
+        except InputError:
+            raise
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise InputError("--scheduler", f"cannot reach the Dask scheduler at {address} "
+                             f"({exc})") from exc
+        self.client.register_plugin(_worker_setup(), name="zksolv-setup")
+        self.name = f"dask {address}"
+
+    def workers(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[int, R]]:
+        from distributed import as_completed
+
+        window = self.window_per_worker * self.workers()
+        index: dict[Any, int] = {}
+        it = iter(enumerate(items))
+        pending = as_completed(with_results=False)
+        for i, item in it:
+            fut = self.client.submit(fn, item, pure=False)
+            index[fut.key] = i
+            pending.add(fut)
+            if len(index) >= window:
+                break
+        for fut in pending:
+            i = index.pop(fut.key)
+            result = fut.result()
+            fut.release()
+            yield i, result
+            nxt = next(it, None)
+            if nxt is not None:
+                new = self.client.submit(fn, nxt[1], pure=False)
+                index[new.key] = nxt[0]
+                pending.add(new)
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def make_executor(scheduler: str | None, jobs: int, *, security: Any = None) -> Executor:
+    """``scheduler`` None: local processes (``jobs`` of them); else Dask."""
+    if scheduler is None:
+        return LocalProcesses(jobs)
+    return DaskCluster(scheduler, security=security)

@@ -1,0 +1,189 @@
+"""Stage 3 of an epoch: prove the shards.
+
+A shard is S consecutive leaves. Its job (``ShardJob``) holds only what that
+shard needs: the header, the shard index, its leaves' values, blindings and
+hashes; ``prove_shard`` commits to the leaves, builds the shard's subtree and
+proves its aggregated 64-bit range proof. Jobs are independent: they run on
+any ``zksolv.executors`` executor (local processes, or a Dask cluster).
+
+Results arrive in completion order. Each is handed to ``on_result`` at once
+(the work area persists it, so a resumed run never proves it again) and the
+caller receives them in shard order, the order of the bundle's files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from zksolv.circuits import epoch as circ
+from zksolv.core import rangeproof
+from zksolv.core.group import Backend, get_backend
+from zksolv.core.pedersen import commit_many
+from zksolv.errors import FormatError, ProverFault, VerificationError
+from zksolv.executors import Executor
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    backend: str
+    header: circ.EpochHeader
+    digest: bytes
+    shard: int
+    values: tuple[int, ...]      # S*k, leaf-major
+    blindings: tuple[int, ...]
+    hashes: tuple[bytes, ...]    # S
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    shard: int
+    leaf_records: bytes                      # S * (k*48 + 32)
+    # subtree levels above the leaves; each node k*48 + 32 bytes
+    levels: tuple[tuple[bytes, ...], ...]
+    proof: bytes
+    attempts: int = 1
+
+    def top(self) -> bytes:
+        """The shard's subtree root (k*48 commitment bytes || 32-byte hash)."""
+        return self.levels[-1][0] if self.levels else self.leaf_records
+
+    def to_bytes(self) -> bytes:
+        """u64 shard || u32 count || (u32 len || bytes) per part: records,
+        each level's nodes (concatenated), proof."""
+        parts = [self.leaf_records, *(b"".join(lvl) for lvl in self.levels), self.proof]
+        out = [struct.pack(">QI", self.shard, len(parts))]
+        for p in parts:
+            out.append(struct.pack(">I", len(p)) + p)
+        return b"".join(out)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, shard: int, node_size: int, leaves: int,
+                   proof_size: int) -> ShardResult:
+        """Strict inverse of ``to_bytes`` for a shard of ``leaves`` leaves;
+        ``ValueError`` on any mismatch."""
+        if len(data) < 12:
+            raise ValueError("truncated")
+        got_shard, count = struct.unpack_from(">QI", data, 0)
+        levels_expected = leaves.bit_length() - 1
+        if got_shard != shard or count != levels_expected + 2:
+            raise ValueError("wrong shard or shape")
+        pos = 12
+        parts = []
+        for _ in range(count):
+            if pos + 4 > len(data):
+                raise ValueError("truncated")
+            (n,) = struct.unpack_from(">I", data, pos)
+            pos += 4
+            if pos + n > len(data):
+                raise ValueError("truncated")
+            parts.append(data[pos : pos + n])
+            pos += n
+        if pos != len(data):
+            raise ValueError("trailing bytes")
+        records, *lvls, proof = parts
+        if len(records) != leaves * node_size or len(proof) != proof_size:
+            raise ValueError("wrong sizes")
+        levels = []
+        for lvl, raw in enumerate(lvls, start=1):
+            width = leaves >> lvl
+            if len(raw) != width * node_size:
+                raise ValueError("wrong level size")
+            levels.append(tuple(raw[i * node_size : (i + 1) * node_size] for i in range(width)))
+        return cls(shard, records, tuple(levels), proof)
+
+
+# A shard whose proof fails the prover's own check is proven again (fresh
+# commitments' arithmetic, fresh randomness) at most this many times in all.
+SHARD_ATTEMPTS = 3
+
+
+def prove_shard(job: ShardJob) -> ShardResult:
+    """Commit to one shard's leaves, build its subtree, range-prove it, and
+    check the proof against the commitments before it leaves the worker.
+
+    The check costs about a twentieth of the proof. It exists because a
+    prover must never hand out a proof it has not seen verify: a fault in
+    any layer (the vector core included) surfaces here, the shard is proven
+    again, and only a shard that fails every attempt stops the epoch."""
+    backend = get_backend(job.backend)
+    for attempt in range(1, SHARD_ATTEMPTS + 1):
+        result, statement, proof, decoded = _prove_shard_once(backend, job)
+        try:
+            rangeproof.batch_verify([(statement, proof)], backend=backend, decoded=decoded)
+        except (VerificationError, FormatError):
+            continue
+        return dataclasses.replace(result, attempts=attempt)
+    raise ProverFault(
+        f"shard {job.shard}: the proof failed the prover's own check {SHARD_ATTEMPTS} times"
+    )
+
+
+def _prove_shard_once(
+    backend: Backend, job: ShardJob
+) -> tuple[ShardResult, rangeproof.RangeStatement, rangeproof.RangeProof, dict[bytes, Any]]:
+    k = job.header.k
+    S = len(job.hashes)
+    points = commit_many(backend, job.values, job.blindings)
+    encoded = backend.encode_many(points)
+    level_pts = [points[i * k : (i + 1) * k] for i in range(S)]
+    level_enc = [b"".join(encoded[i * k : (i + 1) * k]) for i in range(S)]
+    records = b"".join(c + h for c, h in zip(level_enc, job.hashes, strict=True))
+    levels = tuple(
+        tuple(c + h for c, h in zip(enc, hashes, strict=True))
+        for _, enc, hashes in circ.tree_levels(backend, k, (level_pts, level_enc, list(job.hashes)))
+    )
+    statement = circ.leaf_statement(job.header, job.digest, job.shard, encoded)
+    proof = rangeproof.prove(statement, job.values, job.blindings, backend=backend)
+    result = ShardResult(job.shard, records, levels, proof.to_bytes())
+    return result, statement, proof, dict(zip(encoded, points, strict=True))
+
+
+# Results held in memory while waiting for an earlier shard; past this they
+# are dropped and read back from the work area when their turn comes.
+HELD_RESULTS = 256
+
+
+def prove_shards(
+    jobs: Iterable[ShardJob],
+    executor: Executor,
+    *,
+    shards: int,
+    proven: Collection[int] = (),
+    load: Callable[[int], ShardResult] | None = None,
+    on_result: Callable[[ShardResult], None] | None = None,
+) -> Iterator[ShardResult]:
+    """All ``shards`` results in shard order. ``jobs`` are the shards still
+    to prove; those in ``proven`` (a resumed run) are read with ``load``, not
+    proven again. ``on_result`` sees each new result as soon as it
+    completes (it persists it: then ``load`` can read it back later)."""
+    done = set(proven)
+    ready: dict[int, ShardResult] = {}
+    following = 0
+
+    def flush() -> Iterator[ShardResult]:
+        nonlocal following
+        while following in ready or following in done:
+            res = ready.pop(following, None)
+            if res is None:
+                if load is None:
+                    raise RuntimeError(f"shard {following}: no result and nothing to load")
+                res = load(following)
+            done.discard(following)
+            yield res
+            following += 1
+
+    yield from flush()
+    for _, res in executor.map_unordered(prove_shard, jobs):
+        if on_result is not None:
+            on_result(res)
+        if len(ready) < HELD_RESULTS or load is None:
+            ready[res.shard] = res
+        else:
+            done.add(res.shard)
+        yield from flush()
+    if following != shards:
+        raise RuntimeError(f"shard {following} was never proven")

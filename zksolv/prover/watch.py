@@ -1,0 +1,177 @@
+"""Continuous proving: every new epoch snapshot in a folder, in epoch order.
+
+``watch_once`` looks at SNAPSHOTS_DIR once: every sub-folder that is a
+snapshot (not hidden: writers build under hidden names, then rename) and
+that the status file does not list yet is proven in epoch order into
+``BUNDLES_DIR/epoch-NNNNNN`` (inclusion database beside it), chained to the
+last bundle proven (``--prev``; a gap after a refused epoch is allowed and
+shows in the chain: ``zksolv verify --chain`` lists it).
+
+An epoch that is refused (insolvent: exit 3; malformed: exit 2; a bundle
+that does not verify: exit 1) is recorded, never skipped silently: a log
+line and an entry in ``BUNDLES_DIR/watch-status.json`` (0600; it names
+shortfalls), then the next epoch goes on. A snapshot whose epoch is not
+after the last one handled is recorded as ``out-of-order``.
+
+Restarting resumes: epochs in the status file are done; an epoch that was
+being proven continues from its work area (``prove --resume``); a bundle
+published just before a stop is recognised and recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from zksolv.errors import InputError, InsolventError, VerificationError, ZksolvError
+from zksolv.executors import Executor
+from zksolv.safeio import decode_json, read_bounded, write_private
+from zksolv.snapshot import open_snapshot
+from zksolv.verifier.bundle import verify_bundle
+
+from .epoch import Progress, prove_epoch
+
+STATUS_FILE = "watch-status.json"
+FORMAT = "zksolv-watch-status"
+VERSION = 1
+MAX_STATUS_BYTES = 64 << 20
+
+
+class EpochStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    snapshot: str                    # folder name under SNAPSHOTS_DIR
+    epoch: int | None                # None if the header could not be read
+    status: str                      # proven | insolvent | malformed | invalid | out-of-order
+    exit_code: int
+    reason: str | None = None
+    bundle: str | None = None
+    bundle_hash: str | None = None
+    prev_epoch: int | None = None    # the epoch this bundle links to
+    seconds: float | None = None
+
+
+class WatchStatus(msgspec.Struct, forbid_unknown_fields=True):
+    format: str
+    version: int
+    epochs: list[EpochStatus]
+
+
+@dataclass
+class Watcher:
+    snapshots: Path
+    bundles: Path
+    master_key: bytes
+    jobs: int = 1
+    executor: Executor | None = None
+    backend: Any = None
+    progress: Progress | None = None
+    log: Callable[[str], None] = print
+
+    @property
+    def status_path(self) -> Path:
+        return self.bundles / STATUS_FILE
+
+    def load(self) -> WatchStatus:
+        if not self.status_path.exists():
+            return WatchStatus(FORMAT, VERSION, [])
+        raw, _ = read_bounded(self.status_path, MAX_STATUS_BYTES, what="watch status")
+
+        def fail(reason: str) -> InputError:
+            return InputError(str(self.status_path), f"not a zksolv watch status: {reason}")
+
+        st = decode_json(raw, WatchStatus, fail=fail)
+        if st.format != FORMAT or st.version != VERSION:
+            raise fail(f"format {st.format!r} version {st.version}")
+        return st
+
+    def save(self, st: WatchStatus) -> None:
+        self.bundles.mkdir(parents=True, exist_ok=True)
+        write_private(self.status_path, msgspec.json.format(msgspec.json.encode(st)) + b"\n")
+
+    def _candidates(self, done: set[str]) -> list[tuple[int | None, str, str | None]]:
+        """(epoch, name, error) of every new snapshot folder, epoch order;
+        unreadable headers first (epoch None)."""
+        out: list[tuple[int | None, str, str | None]] = []
+        for entry in sorted(os.scandir(self.snapshots), key=lambda e: e.name):
+            if entry.name.startswith(".") or entry.name in done or not entry.is_dir():
+                continue
+            try:
+                out.append((open_snapshot(entry.path).header.epoch, entry.name, None))
+            except ZksolvError as exc:
+                out.append((None, entry.name, str(exc)))
+        return sorted(out, key=lambda c: (-1 if c[0] is None else c[0], c[1]))
+
+    def once(self) -> list[EpochStatus]:
+        """Prove every new snapshot once; return what was recorded."""
+        st = self.load()
+        done = {e.snapshot for e in st.epochs}
+        recorded: list[EpochStatus] = []
+        for epoch, name, error in self._candidates(done):
+            if epoch is None:
+                entry = EpochStatus(name, None, "malformed", 2, reason=error)
+            else:
+                entry = self._prove(st, epoch, name)
+            st.epochs.append(entry)
+            self.save(st)
+            recorded.append(entry)
+            self._log(entry)
+        return recorded
+
+    def _log(self, e: EpochStatus) -> None:
+        if e.status == "proven":
+            link = "" if e.prev_epoch is None else f", linked to epoch {e.prev_epoch}"
+            self.log(f"epoch {e.epoch}: proven solvent -> {e.bundle} (hash {e.bundle_hash}"
+                     f"{link}, {e.seconds:.1f} s)")
+        else:
+            self.log(f"epoch {e.epoch if e.epoch is not None else '?'} ({e.snapshot}): "
+                     f"REFUSED, {e.status} (exit {e.exit_code}): {e.reason}")
+
+    def _prove(self, st: WatchStatus, epoch: int, name: str) -> EpochStatus:
+        handled = [e.epoch for e in st.epochs if e.epoch is not None]
+        if handled and epoch <= max(handled):
+            return EpochStatus(name, epoch, "out-of-order", 2,
+                               reason=f"epoch {epoch} is not after epoch {max(handled)}, "
+                                      "already handled")
+        proven = [e for e in st.epochs if e.status == "proven"]
+        prev = proven[-1] if proven else None
+        out = self.bundles / f"epoch-{epoch:06d}"
+        t0 = time.perf_counter()
+        if out.exists():
+            # published just before a stop, not yet recorded
+            try:
+                report = verify_bundle(out, backend=self.backend, jobs=self.jobs)
+            except ZksolvError as exc:
+                return EpochStatus(name, epoch, "invalid", exc.exit_code,
+                                   reason=f"{out} exists and does not verify: {exc}")
+            return EpochStatus(name, epoch, "proven", 0, bundle=out.name,
+                               bundle_hash=report.bundle_hash.hex(),
+                               prev_epoch=None if prev is None else prev.epoch,
+                               seconds=time.perf_counter() - t0)
+        try:
+            res = prove_epoch(
+                self.snapshots / name, out, master_key=self.master_key,
+                prev=None if prev is None or prev.bundle is None else self.bundles / prev.bundle,
+                jobs=self.jobs, backend=self.backend, progress=self.progress,
+                executor=self.executor, resume=True, allow_gap=True,
+            )
+        except InsolventError as exc:
+            return EpochStatus(name, epoch, "insolvent", exc.exit_code, reason=str(exc))
+        except VerificationError as exc:
+            return EpochStatus(name, epoch, "invalid", exc.exit_code, reason=str(exc))
+        except ZksolvError as exc:
+            return EpochStatus(name, epoch, "malformed", exc.exit_code, reason=str(exc))
+        return EpochStatus(name, epoch, "proven", 0, bundle=out.name,
+                           bundle_hash=res.bundle_hash.hex(),
+                           prev_epoch=None if prev is None else prev.epoch,
+                           seconds=res.seconds)
+
+    def run(self, *, interval: float, stop: Callable[[], bool] = lambda: False) -> None:
+        """Look every ``interval`` seconds until ``stop()`` (or Ctrl-C)."""
+        while not stop():
+            self.once()
+            time.sleep(interval)
