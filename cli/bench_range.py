@@ -164,9 +164,12 @@ def run(repeat: int, batch_proofs: int, big_m: int, say: Callable[[str], None],
 
 
 @click.command("range")
-@click.option("--repeat", default=5, show_default=True, help="Runs per figure (median).")
-@click.option("--batch-proofs", default=64, show_default=True, help="Proofs in the batch.")
-@click.option("--big-m", default=256, show_default=True, help="Largest aggregation measured.")
+@click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Runs per figure (median).")
+@click.option("--batch-proofs", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Proofs in the batch.")
+@click.option("--big-m", type=click.IntRange(min=2, max=1 << 16), default=256, show_default=True,
+              help="Largest aggregation measured (values per proof).")
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Also measure the arkworks reference path in the same run.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
