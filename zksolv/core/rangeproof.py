@@ -552,27 +552,40 @@ def batch_verify(
     survives with probability about 2^-128.
 
     Raises ``VerificationError`` naming no single culprit when some proof
-    is invalid; call ``find_invalid`` to locate it.
+    is invalid; ``batch_find_invalid`` returns the culprit instead.
 
     ``decoded`` maps commitment encodings to points the caller has already
     decoded with ``backend.decode`` (all checks), so a verifier that decoded
     the leaf commitments for the tree does not pay for it twice.
     """
+    if batch_find_invalid(items, backend=backend, decoded=decoded) is not None:
+        raise VerificationError("range-batch", f"batch of {len(items)} proofs does not verify")
+
+
+def batch_find_invalid(
+    items: Sequence[tuple[RangeStatement, RangeProof]],
+    *,
+    backend: Backend | None = None,
+    decoded: Mapping[bytes, Point] | None = None,
+) -> int | None:
+    """``batch_verify``'s work, returning the index of the first invalid
+    proof (or None) instead of raising, so a caller that must name the
+    culprit does not verify the proofs one by one a second time.
+    Undecodable points still raise ``FormatError``."""
     backend = backend or get_backend()
     if not items:
-        return
+        return None
     eqs = [
         _equation(backend, st, pf, secrets.randbits(128) | 1, random_scalar(), decoded)
         for st, pf in items
     ]
     if _check(backend, eqs):
-        return
+        return None
     # The batch equation failed: it holds for valid proofs whatever the
     # weights, so some proof is invalid, or the computation was faulty.
     # Only a proof that fails on its own (confirmed on the reference path)
     # makes the batch fail.
-    if find_invalid(items, backend=backend) is not None:
-        raise VerificationError("range-batch", f"batch of {len(items)} proofs does not verify")
+    return find_invalid(items, backend=backend)
 
 
 def find_invalid(

@@ -430,12 +430,11 @@ def _check_shards(chunk: _ShardChunk) -> _ChunkResult:
         pairs.append((circ.leaf_statement(header, chunk.digest, shard, commits), pf))
     if range_error is None and pairs:
         try:
-            rangeproof.batch_verify(pairs, backend=backend, decoded=decoded)
-        except (VerificationError, FormatError):
+            bad = rangeproof.batch_find_invalid(pairs, backend=backend, decoded=decoded)
+        except FormatError:
             bad = rangeproof.find_invalid(pairs, backend=backend)
-            where = f"shard {chunk.first + bad}" if bad is not None else (
-                f"shards {chunk.first}..{chunk.first + count - 1}")
-            range_error = f"{where}: range proof does not verify"
+        if bad is not None:
+            range_error = f"shard {chunk.first + bad}: range proof does not verify"
     return _ChunkResult(tuple(roots), None, range_error)
 
 
@@ -575,12 +574,14 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     for p in margins:
         if backend.is_identity(p):
             raise _fail("solvency-asset", "a margin commitment is the identity")
+    pairs = [(st, pf) for _, _, st, pf in items]
     try:
-        rangeproof.batch_verify([(st, pf) for _, _, st, pf in items], backend=backend)
-    except (VerificationError, FormatError):
-        bad = rangeproof.find_invalid([(st, pf) for _, _, st, pf in items], backend=backend)
-        tag, what = items[bad or 0][0], items[bad or 0][1]
-        raise _fail(tag, f"{what}: range proof does not verify") from None
+        bad = rangeproof.batch_find_invalid(pairs, backend=backend)
+    except FormatError:
+        bad = rangeproof.find_invalid(pairs, backend=backend)
+    if bad is not None:
+        tag, what = items[bad][0], items[bad][1]
+        raise _fail(tag, f"{what}: range proof does not verify")
     checks += ["leaf-range", "solvency-asset", "solvency-valued"]
 
     return BundleReport(
