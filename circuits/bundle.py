@@ -37,7 +37,7 @@ from . import epoch as circ
 from .epoch import HASH_BYTES, LEAF_BITS, MARGIN_BITS
 
 BUNDLE_FORMAT: Final = "zksolv-bundle"
-BUNDLE_VERSION: Final = 3
+BUNDLE_VERSION: Final = 4
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
 SIGNATURE_BYTES = 64
@@ -155,16 +155,20 @@ class Files(_Strict, frozen=True, forbid_unknown_fields=True):
 
 class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
     """manifest.json (docs/bundle-format.md). ``operator`` is the hex of the
-    operator's Ed25519 public key, which must sign the manifest."""
+    operator's Ed25519 public key, which must sign the manifest.
+    ``prev_epoch`` is the epoch of the bundle ``prev_bundle_hash`` names:
+    both null (the first bundle of a chain) or both set, prev_epoch < epoch;
+    below epoch - 1 it declares the epochs between not proven solvent."""
 
     format: Literal["zksolv-bundle"]
-    version: Literal[3]
+    version: Literal[4]
     suite: SuiteIds
     statements: Statements
     operator: Hex32
     epoch: U63
     timestamp: U63
     prev_bundle_hash: Hex32 | None
+    prev_epoch: U63 | None
     price_decimals: Annotated[int, msgspec.Meta(ge=0, le=18)]
     rounding: Literal["liabilities-up/reserves-down"]
     assets: Annotated[list[AssetEntry], msgspec.Meta(min_length=1, max_length=255)]
@@ -172,6 +176,12 @@ class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
     reveal_totals: bool
     totals: Annotated[list[TotalEntry], msgspec.Meta(max_length=255)] | None
     files: Files
+
+    def __post_init__(self) -> None:
+        problem = circ.chain_link_problem(self.epoch, self.prev_bundle_hash is not None,
+                                          self.prev_epoch)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 def manifest_bytes(manifest: Manifest) -> bytes:

@@ -56,9 +56,15 @@ margin cannot wrap into [0, 2^128)); ``valued_coefficients`` refuses
 otherwise, and the verifier re-checks it [solvency-bounds].
 
 Every range proof's transcript absorbs its statement id, and as ``context``
-the epoch header digest (which covers the previous bundle's hash) plus the
-shard index or the root, so no proof can be replayed in another epoch,
-shard or statement.
+the epoch header digest (which covers the previous bundle's hash and epoch)
+plus the shard index or the root, so no proof can be replayed in another
+epoch, shard or statement.
+
+Chain. A header names the bundle it links to: its hash and its epoch
+``prev_epoch`` (both absent for the first bundle of a chain). Normally
+prev_epoch = epoch - 1; a smaller prev_epoch declares, in the signed header
+itself, that the epochs prev_epoch+1 .. epoch-1 were not proven solvent
+(refused, or never proven): a gap.
 """
 
 from __future__ import annotations
@@ -82,7 +88,7 @@ SOLVENCY_VALUED_ID = b"zksolv/circuit/solvency-valued/v1"
 
 LEAF_TAG = b"zksolv/tree/leaf/v1"
 NODE_TAG = b"zksolv/tree/node/v1"
-HEADER_TAG = b"zksolv/epoch-header/v3"
+HEADER_TAG = b"zksolv/epoch-header/v4"
 # The rounding rule between base units and proof units (``zksolv.units``),
 # bound into every header: liabilities rounded up, reserves rounded down.
 ROUNDING_ID: Final = units.ROUNDING_ID
@@ -145,6 +151,9 @@ class EpochHeader:
     price_decimals: int
     assets: tuple[AssetTerms, ...]
     prev_bundle_hash: bytes | None
+    # The epoch of the bundle ``prev_bundle_hash`` names (None exactly when
+    # there is none); below epoch - 1 it declares a gap.
+    prev_epoch: int | None
     depth: int
     shard_leaves: int
     reveal_totals: bool
@@ -152,6 +161,20 @@ class EpochHeader:
     # the key that signs the manifest, so they cannot be re-published under
     # another operator's name.
     operator: bytes
+
+    def __post_init__(self) -> None:
+        problem = chain_link_problem(self.epoch, self.prev_bundle_hash is not None,
+                                     self.prev_epoch)
+        if problem is not None:
+            raise ValueError(problem)
+
+    @property
+    def gap(self) -> tuple[int, int] | None:
+        """The epochs this header declares were not proven solvent, as an
+        inclusive range (first, last), or None."""
+        if self.prev_epoch is None or self.prev_epoch + 1 >= self.epoch:
+            return None
+        return self.prev_epoch + 1, self.epoch - 1
 
     @property
     def k(self) -> int:
@@ -175,6 +198,7 @@ class EpochHeader:
             struct.pack(">QQB", self.epoch, self.timestamp, self.price_decimals),
             struct.pack(">B", 0 if self.prev_bundle_hash is None else 1),
             self.prev_bundle_hash or ZERO_HASH,
+            struct.pack(">Q", 0 if self.prev_epoch is None else self.prev_epoch),
             struct.pack(">BIB", self.depth, self.shard_leaves, int(self.reveal_totals)),
             struct.pack(">B", len(ROUNDING_ID)) + ROUNDING_ID.encode("ascii"),
             struct.pack(">H", self.k),
@@ -190,6 +214,24 @@ class EpochHeader:
 
     def digest(self) -> bytes:
         return hashlib.sha256(self.to_bytes()).digest()
+
+
+def chain_link_problem(epoch: int, has_prev_hash: bool, prev_epoch: int | None) -> str | None:
+    """Why a header's link fields cannot be (None if they can): prev_epoch
+    is given exactly when the previous bundle's hash is, and is below epoch."""
+    if has_prev_hash and prev_epoch is None:
+        return "prev_epoch is null but prev_bundle_hash is set: a link names the epoch it links to"
+    if not has_prev_hash and prev_epoch is not None:
+        return (f"prev_epoch is {prev_epoch} but prev_bundle_hash is null: the first bundle of "
+                "a chain links to no epoch")
+    if prev_epoch is not None and prev_epoch >= epoch:
+        return f"prev_epoch {prev_epoch} is not before epoch {epoch}"
+    return None
+
+
+def epochs_text(first: int, last: int) -> str:
+    """``epoch 3`` or ``epochs 3..5``: an inclusive range of epochs, for messages."""
+    return f"epoch {first}" if first == last else f"epochs {first}..{last}"
 
 
 def shard_leaves_for(depth: int, k: int) -> int:

@@ -51,7 +51,7 @@ def synthetic_database(path: Path, accounts: int, backend: object) -> None:
     points = commit_many(be, values, blinds)  # type: ignore[arg-type]
     enc = be.encode_many(points)  # type: ignore[attr-defined]
     asset = circ.AssetTerms("USD", 6, 100, 10_000, (1 << 64) - 1)
-    header = circ.EpochHeader(epoch, 1_700_000_001, 2, (asset,), None, depth,
+    header = circ.EpochHeader(epoch, 1_700_000_001, 2, (asset,), None, None, depth,
                               circ.shard_leaves_for(depth, 1), False,
                               keys.public_key_bytes(signer))
     db = InclusionDB.create(path, k=1, depth=depth, epoch=epoch, symbols=("USD",))

@@ -27,7 +27,7 @@ def _shipped_bytes(snapshot: Path, backend: Any, key: bytes, tmp: Path) -> dict[
     from zksolv.prover.shards import prove_shard
 
     checked, _ = prover.check_snapshot(snapshot)
-    header = prover.epoch_header(checked, prev_hash=None, reveal_totals=False,
+    header = prover.epoch_header(checked, prev=None, reveal_totals=False,
                                  operator=b"\x00" * 32)
     db = InclusionDB.create(tmp / "ship.sqlite", k=header.k, depth=header.depth,
                             epoch=header.epoch, symbols=checked.snap.header.symbols)

@@ -81,7 +81,7 @@ def test_a_shard_job_carries_only_its_shard(tmp_path: Path, small_shards: None) 
     for n in (20, 200):
         snap = make_snapshot(tmp_path / f"s{n}", rows_for(n, 1), assets=ASSETS1)
         checked, _ = prover.check_snapshot(snap)
-        header = prover.epoch_header(checked, prev_hash=None, reveal_totals=False,
+        header = prover.epoch_header(checked, prev=None, reveal_totals=False,
                                      operator=b"\x01" * 32)
         db = InclusionDB.create(tmp_path / f"l{n}.sqlite", k=1, depth=checked.depth, epoch=1,
                                 symbols=("USD",))

@@ -67,7 +67,7 @@ def test_eighteen_decimals_prove_and_verify(eth_epoch: Path) -> None:
     assert eth["proven_reserves"] == 1500 * 10**9          # rounded down by the verifier
     assert eth["rounding"] == "liabilities-up/reserves-down"
     m = read_manifest(eth_epoch / "b")
-    assert m["version"] == 3 and m["rounding"] == "liabilities-up/reserves-down"
+    assert m["version"] == 4 and m["rounding"] == "liabilities-up/reserves-down"
     text = run("verify", eth_epoch / "b").output
     assert "ETH: decimals 18" in text and "proven at 9 decimals" in text
 
@@ -112,9 +112,9 @@ def test_rounding_is_bound_into_the_proofs(eth_epoch: Path, tmp_path: Path) -> N
 
 def test_header_digest_covers_proof_decimals() -> None:
     base = circ.EpochHeader(1, 2, 2, (circ.AssetTerms("ETH", 18, 1, 10_000, 5 * ETH, 9),),
-                            None, 4, 16, False, bytes(32))
+                            None, None, 4, 16, False, bytes(32))
     other = circ.EpochHeader(1, 2, 2, (circ.AssetTerms("ETH", 18, 1, 10_000, 5 * ETH, 10),),
-                             None, 4, 16, False, bytes(32))
+                             None, None, 4, 16, False, bytes(32))
     assert base.digest() != other.digest()
     assert base.assets[0].proven_reserves == 5 * 10**9
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_epoch_support import make_snapshot, rows_for, run
@@ -21,7 +22,8 @@ from zksolv.verifier.bundle import recompute_root
 HEADER = circ.EpochHeader(
     epoch=9, timestamp=1, price_decimals=2,
     assets=(circ.AssetTerms("USD", 6, 100, 10_000, 10**9),),
-    prev_bundle_hash=None, depth=3, shard_leaves=8, reveal_totals=False, operator=bytes(32),
+    prev_bundle_hash=None, prev_epoch=None, depth=3, shard_leaves=8, reveal_totals=False,
+    operator=bytes(32),
 )
 
 
@@ -42,12 +44,35 @@ def test_hashes_are_domain_separated_and_bind_every_input() -> None:
 def test_header_digest_covers_every_field() -> None:
     d = HEADER.digest()
     changes = {
-        "epoch": 10, "timestamp": 2, "price_decimals": 3, "prev_bundle_hash": bytes(32),
+        "epoch": 10, "timestamp": 2, "price_decimals": 3,
         "depth": 4, "shard_leaves": 4, "reveal_totals": True, "operator": bytes([1]) * 32,
         "assets": (circ.AssetTerms("USD", 6, 100, 10_000, 10**9 + 1),),
     }
     for field, value in changes.items():
         assert dataclasses.replace(HEADER, **{field: value}).digest() != d, field
+    # the link: the previous bundle's hash and its epoch (a gap is in the header)
+    links = [dataclasses.replace(HEADER, prev_bundle_hash=h, prev_epoch=e)
+             for h, e in ((None, None), (bytes(32), 8), (bytes(32), 7), (bytes(32), 0),
+                          (b"\x01" * 32, 8))]
+    assert len({h.digest() for h in links}) == len(links)
+    assert links[0].digest() == d
+
+
+def test_header_link_fields_agree() -> None:
+    """prev_epoch is given exactly when the previous hash is, and is before
+    the epoch; a prev_epoch below epoch - 1 declares a gap."""
+    for h, e in ((bytes(32), None), (None, 8), (bytes(32), 9), (bytes(32), 10)):
+        with pytest.raises(ValueError, match="prev_epoch"):
+            dataclasses.replace(HEADER, prev_bundle_hash=h, prev_epoch=e)
+    assert dataclasses.replace(HEADER, prev_bundle_hash=bytes(32), prev_epoch=8).gap is None
+    assert dataclasses.replace(HEADER, prev_bundle_hash=bytes(32), prev_epoch=5).gap == (6, 8)
+    assert dataclasses.replace(HEADER, prev_bundle_hash=bytes(32), prev_epoch=0).gap == (1, 8)
+    assert HEADER.gap is None
+    raw = dataclasses.replace(HEADER, prev_bundle_hash=b"\xab" * 32, prev_epoch=5).to_bytes()
+    assert raw.startswith(circ.HEADER_TAG) and circ.HEADER_TAG == b"zksolv/epoch-header/v4"
+    # flag, hash, then the previous epoch as u64
+    at = len(circ.HEADER_TAG) + 32 + 17
+    assert raw[at : at + 1 + 32 + 8] == b"\x01" + b"\xab" * 32 + (5).to_bytes(8, "big")
 
 
 def test_shard_and_depth_rules() -> None:

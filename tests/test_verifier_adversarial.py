@@ -168,7 +168,7 @@ def test_maxwell_todd_root_not_sum(tiny: tuple[Path, Path, list], tmp_path: Path
     assert backend.eq(fake_root, backend.msm([gens.g, gens.h], [total, gamma]))
     m["tree"]["root_commitments"] = [backend.encode(fake_root).hex()]
     header = circ.EpochHeader(3, 1_700_000_003, 2, (circ.AssetTerms("USD", 6, 100, 10_000,
-                              10**12),), None, 3, 8, False, bytes.fromhex(OPERATOR_HEX))
+                              10**12),), None, None, 3, 8, False, bytes.fromhex(OPERATOR_HEX))
     digest = header.digest()
     root_hash = bytes.fromhex(m["tree"]["root_hash"])
     margin = circ.asset_margins(backend, gens.g, header.assets, [fake_root])
@@ -196,7 +196,7 @@ def test_changed_public_inputs_break_proofs(tiny: tuple[Path, Path, list],
     edits = {
         "epoch": lambda m: m.__setitem__("epoch", m["epoch"] + 1),
         "reserves": lambda m: m["assets"][0].__setitem__("reserves", 10**12 + 1),
-        "prev": lambda m: m.__setitem__("prev_bundle_hash", "ab" * 32),
+        "prev": lambda m: m.update(prev_bundle_hash="ab" * 32, prev_epoch=m["epoch"] - 1),
         "timestamp": lambda m: m.__setitem__("timestamp", 5),
         "price": lambda m: m["assets"][0].__setitem__("price", 101),
         "haircut": lambda m: m["assets"][0].__setitem__("haircut_bps", 9_999),

@@ -32,7 +32,10 @@ area; ``prove_epoch(..., resume=True)`` (``zksolv prove --resume``) reuses
 the leaf assignment and every shard already proven.
 
 ``--prev`` must name a bundle that verifies in full, one epoch earlier,
-signed by the same operator key.
+signed by the same operator key. With ``allow_gap`` (``--allow-gap``; ``zksolv
+watch`` always) it may be any earlier epoch, the last one proven solvent: the
+header then names that epoch (``prev_epoch``), so the bundle itself declares
+the epochs between not proven solvent.
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ class ProveResult:
     resumed_shards: int = 0      # shards taken from an interrupted run's work area
     # shards proven again after a proof failed the worker's own check
     shard_retries: int = 0
+    # the bundle it links to, as its header names it (None: first of a chain)
+    prev_epoch: int | None = None
+    prev_bundle_hash: bytes | None = None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -119,11 +125,20 @@ class _HashedFile:
         return {"sha256": self.sha.hexdigest(), "bytes": self.size}
 
 
+@dataclass(frozen=True)
+class PrevBundle:
+    """The bundle a new one links to: its hash and epoch (into the header)."""
+
+    bundle_hash: bytes
+    epoch: int
+
+
 def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backend,
-                     jobs: int, allow_gap: bool = False) -> bytes:
-    """The hash of the previous bundle, which must verify in full, be epoch
+                      jobs: int, allow_gap: bool = False) -> PrevBundle:
+    """The previous bundle's hash and epoch. It must verify in full, be epoch
     ``epoch - 1`` (or, with ``allow_gap``, any earlier epoch: the last one
-    proven solvent) and be signed by ``operator`` (one key along a chain)."""
+    proven solvent, the epochs between then declared not proven solvent) and
+    be signed by ``operator`` (one key along a chain)."""
     try:
         report = verify_bundle(prev, backend=backend, jobs=jobs)
     except VerificationError as exc:
@@ -134,15 +149,21 @@ def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backe
         raise InputError(str(prev), f"previous bundle is signed by operator "
                                     f"{report.operator.hex()}, this key is {operator.hex()}: "
                                     "a chain has one operator key")
-    if allow_gap and report.epoch >= epoch:
+    if report.epoch >= epoch:
         raise InputError(
-            str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}"
+            str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}: "
+                       "a chain's epochs increase"
         )
     if not allow_gap and report.epoch + 1 != epoch:
+        skipped = circ.epochs_text(report.epoch + 1, epoch - 1)
         raise InputError(
-            str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}"
+            str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}. "
+                       f"To continue the chain after {skipped} (refused or never proven), "
+                       f"give --allow-gap: the new bundle then states in its header that "
+                       f"{skipped} {'was' if report.epoch + 2 == epoch else 'were'} NOT proven "
+                       "solvent"
         )
-    return report.bundle_hash
+    return PrevBundle(report.bundle_hash, report.epoch)
 
 
 def _orphan_database(db_path: Path, out_path: Path) -> bool:
@@ -182,17 +203,17 @@ class CheckedSnapshot:
 
 
 def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = _no_progress,
-                   prev_check: Callable[[int], bytes | None] | None = None
-                   ) -> tuple[CheckedSnapshot, bytes | None]:
+                   prev_check: Callable[[int], PrevBundle | None] | None = None
+                   ) -> tuple[CheckedSnapshot, PrevBundle | None]:
     """Stage 1: read the whole snapshot once, streaming: validate every row
     and sum the liabilities L_j. Refuse insolvent epochs (exit 3) before any
     proving. ``prev_check(epoch)`` checks the previous bundle (after the
-    header is read, before the rows) and gives its hash."""
+    header is read, before the rows) and gives its hash and epoch."""
     snap = open_snapshot(snapshot_dir)
     sh = snap.header
     k = len(sh.assets)
     assets = asset_terms(sh)
-    prev_hash = prev_check(sh.epoch) if prev_check is not None else None
+    prev = prev_check(sh.epoch) if prev_check is not None else None
 
     totals = [0] * k
     count = 0
@@ -216,10 +237,10 @@ def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = _no_
         raise InsolventError(f"epoch {sh.epoch} is insolvent: " + "; ".join(short))
     checked = CheckedSnapshot(snap, assets, totals, count, depth, coef, valued,
                               first_pass.digest())
-    return checked, prev_hash
+    return checked, prev
 
 
-def epoch_header(checked: CheckedSnapshot, *, prev_hash: bytes | None, reveal_totals: bool,
+def epoch_header(checked: CheckedSnapshot, *, prev: PrevBundle | None, reveal_totals: bool,
                  operator: bytes) -> circ.EpochHeader:
     sh = checked.snap.header
     return circ.EpochHeader(
@@ -227,7 +248,8 @@ def epoch_header(checked: CheckedSnapshot, *, prev_hash: bytes | None, reveal_to
         timestamp=sh.timestamp,
         price_decimals=sh.price_decimals,
         assets=checked.assets,
-        prev_bundle_hash=prev_hash,
+        prev_bundle_hash=None if prev is None else prev.bundle_hash,
+        prev_epoch=None if prev is None else prev.epoch,
         depth=checked.depth,
         shard_leaves=circ.shard_leaves_for(checked.depth, len(checked.assets)),
         reveal_totals=reveal_totals,
@@ -462,17 +484,17 @@ def prove_epoch(
     signer = keys.signing_key(master_key)
     operator = keys.public_key_bytes(signer)
 
-    def prev_check(epoch: int) -> bytes | None:
+    def prev_check(epoch: int) -> PrevBundle | None:
         if prev is None:
             return None
         return check_prev_bundle(Path(prev), operator, epoch, backend=backend, jobs=jobs,
                                  allow_gap=allow_gap)
 
     # 1. read and check the snapshot
-    checked, prev_hash = check_snapshot(snapshot_dir, bar=bar, prev_check=prev_check)
+    checked, prev_bundle = check_snapshot(snapshot_dir, bar=bar, prev_check=prev_check)
     sh = checked.snap.header
     k, count, depth = len(checked.assets), checked.count, checked.depth
-    header = epoch_header(checked, prev_hash=prev_hash, reveal_totals=reveal_totals,
+    header = epoch_header(checked, prev=prev_bundle, reveal_totals=reveal_totals,
                           operator=operator)
     L, S = header.leaves, header.shard_leaves
     current = _run_state(checked, header, None)
@@ -590,6 +612,7 @@ def prove_epoch(
     return ProveResult(
         out_path, db_path, operator, orphan, sh.epoch, count, L, depth, header.shards, bhash, size,
         time.perf_counter() - t_start, resumed_shards=len(proven), shard_retries=retries,
+        prev_epoch=header.prev_epoch, prev_bundle_hash=header.prev_bundle_hash,
     )
 
 
@@ -632,6 +655,7 @@ def build_manifest(
         epoch=header.epoch,
         timestamp=header.timestamp,
         prev_bundle_hash=header.prev_bundle_hash.hex() if header.prev_bundle_hash else None,
+        prev_epoch=header.prev_epoch,
         price_decimals=header.price_decimals,
         rounding=circ.ROUNDING_ID,
         assets=[

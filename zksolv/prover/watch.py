@@ -4,8 +4,10 @@
 snapshot (not hidden: writers build under hidden names, then rename) and
 that the status file does not list yet is proven in epoch order into
 ``BUNDLES_DIR/epoch-NNNNNN`` (inclusion database beside it), chained to the
-last bundle proven (``--prev``; a gap after a refused epoch is allowed and
-shows in the chain: ``zksolv verify --chain`` lists it).
+last bundle proven (``--prev --allow-gap``): after a refused epoch the next
+bundle links to the last epoch proven solvent, and its signed header says so
+(``prev_epoch``), so ``zksolv verify`` of that bundle alone, or of the chain,
+lists the epochs between as not proven solvent.
 
 An epoch that is refused (insolvent: exit 3; malformed: exit 2; a bundle
 that does not verify: exit 1) is recorded, never skipped silently: a log
@@ -29,6 +31,7 @@ from typing import Any
 
 import msgspec
 
+from zksolv.circuits.epoch import epochs_text
 from zksolv.errors import InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.executors import Executor
 from zksolv.safeio import decode_json, read_bounded, write_private
@@ -51,7 +54,7 @@ class EpochStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     reason: str | None = None
     bundle: str | None = None
     bundle_hash: str | None = None
-    prev_epoch: int | None = None    # the epoch this bundle links to
+    prev_epoch: int | None = None    # the epoch this bundle links to (its header's prev_epoch)
     seconds: float | None = None
 
 
@@ -125,6 +128,9 @@ class Watcher:
     def _log(self, e: EpochStatus) -> None:
         if e.status == "proven":
             link = "" if e.prev_epoch is None else f", linked to epoch {e.prev_epoch}"
+            if e.prev_epoch is not None and e.epoch is not None and e.prev_epoch + 1 < e.epoch:
+                skipped = epochs_text(e.prev_epoch + 1, e.epoch - 1)
+                link += f"; its header declares {skipped} NOT proven solvent"
             self.log(f"epoch {e.epoch}: proven solvent -> {e.bundle} (hash {e.bundle_hash}"
                      f"{link}, {e.seconds:.1f} s)")
         else:
@@ -150,7 +156,7 @@ class Watcher:
                                    reason=f"{out} exists and does not verify: {exc}")
             return EpochStatus(name, epoch, "proven", 0, bundle=out.name,
                                bundle_hash=report.bundle_hash.hex(),
-                               prev_epoch=None if prev is None else prev.epoch,
+                               prev_epoch=report.prev_epoch,
                                seconds=time.perf_counter() - t0)
         try:
             res = prove_epoch(
@@ -166,8 +172,7 @@ class Watcher:
         except ZksolvError as exc:
             return EpochStatus(name, epoch, "malformed", exc.exit_code, reason=str(exc))
         return EpochStatus(name, epoch, "proven", 0, bundle=out.name,
-                           bundle_hash=res.bundle_hash.hex(),
-                           prev_epoch=None if prev is None else prev.epoch,
+                           bundle_hash=res.bundle_hash.hex(), prev_epoch=res.prev_epoch,
                            seconds=res.seconds)
 
     def run(self, *, interval: float, stop: Callable[[], bool] = lambda: False) -> None:

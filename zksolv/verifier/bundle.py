@@ -12,7 +12,9 @@ tag                 what is checked
 ==================  ======================================================
 manifest-missing    manifest.json is a regular file of at most 1 MiB
 manifest-format     manifest is UTF-8 JSON of exactly the schema's types
-                    (``layout.Manifest``), asset symbols distinct
+                    (``layout.Manifest``), asset symbols distinct, and
+                    prev_epoch is null exactly when prev_bundle_hash is,
+                    and below epoch
 manifest-canonical  manifest bytes are exactly the canonical serialisation
 suite-mismatch      suite and statement ids are the ones this verifier speaks
 signature           manifest.sig is the Ed25519 signature of the manifest by
@@ -22,6 +24,8 @@ bundle-shape        depth, shard size, file sizes agree with each other
 manifest-hash       every data file is a regular file with the listed size
                     and SHA-256
 epoch-mismatch      the epoch is the one the caller expected
+chain-epoch         (no gaps allowed) the header declares no gap: prev_epoch
+                    is null or epoch - 1
 leaf-encoding       every leaf commitment decodes (curve, subgroup, not identity)
 tree-root           recomputing [tree-sum] and [tree-hash] from the leaves
                     gives the published root hash and root commitments
@@ -30,10 +34,11 @@ totals-opening      (--reveal-totals only) C_root_j = L_j*g + gamma_j*h
 leaf-range          every shard's 64-bit range proof (batch-verified)
 solvency-asset      reserves_j*g - C_root_j is in [0, 2^128) for every j
 solvency-valued     the valued margin is in [0, 2^128)
+chain-operator      every bundle of a chain is signed by the same key
 chain-epoch         chained bundles have increasing epochs (consecutive
                     unless gaps are allowed: epochs not proven solvent)
-chain-link          each bundle records the previous bundle's hash
-chain-operator      every bundle of a chain is signed by the same key
+chain-link          each bundle records the previous bundle's hash and
+                    epoch
 ==================  ======================================================
 """
 
@@ -48,7 +53,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +88,7 @@ class BundleReport:
     epoch: int
     bundle_hash: bytes
     prev_bundle_hash: bytes | None
+    prev_epoch: int | None
     operator: bytes
     operator_pinned: bool
     price_decimals: int
@@ -102,6 +107,14 @@ class BundleReport:
     def symbols(self) -> tuple[str, ...]:
         return tuple(a.symbol for a in self.assets)
 
+    @property
+    def gap(self) -> tuple[int, int] | None:
+        """The epochs this bundle's signed header declares were not proven
+        solvent (between prev_epoch and epoch), inclusive, or None."""
+        if self.prev_epoch is None or self.prev_epoch + 1 >= self.epoch:
+            return None
+        return self.prev_epoch + 1, self.epoch - 1
+
     def shard_of_leaf(self, leaf: int) -> int:
         return leaf // self.shard_leaves
 
@@ -111,6 +124,8 @@ class BundleReport:
             "epoch": self.epoch,
             "bundle_hash": self.bundle_hash.hex(),
             "prev_bundle_hash": self.prev_bundle_hash.hex() if self.prev_bundle_hash else None,
+            "prev_epoch": self.prev_epoch,
+            "gap": None if self.gap is None else {"first": self.gap[0], "last": self.gap[1]},
             "operator": self.operator.hex(),
             "operator_pinned": self.operator_pinned,
             "assets": assets_json(self.assets, self.price_decimals),
@@ -306,8 +321,8 @@ def check_manifest(raw: bytes, signature: bytes, *,
                                      a.proof_decimals)
                      for a in m.assets),
         prev_bundle_hash=None if m.prev_bundle_hash is None else bytes.fromhex(m.prev_bundle_hash),
-        depth=t.depth, shard_leaves=t.shard_leaves, reveal_totals=m.reveal_totals,
-        operator=operator,
+        prev_epoch=m.prev_epoch, depth=t.depth, shard_leaves=t.shard_leaves,
+        reveal_totals=m.reveal_totals, operator=operator,
     )
     return _Parsed(header, bytes.fromhex(t.root_hash),
                    tuple(bytes.fromhex(c) for c in t.root_commitments), totals, m.files,
@@ -482,12 +497,14 @@ def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
 def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = None,
                   expect_epoch: int | None = None, expect_operator: bytes | None = None,
                   jobs: int = 1, progress: Progress | None = None,
-                  executor: Executor | None = None) -> BundleReport:
+                  executor: Executor | None = None, allow_gap: bool = True) -> BundleReport:
     """Verify one bundle; raise ``VerificationError`` (exit 1) naming the first
     failing check, or ``InputError`` (exit 2) if ``path`` is not a directory.
     ``expect_operator`` pins the operator's public key (``operator-mismatch``).
-    The batches of shards run on ``executor`` if given (a Dask cluster),
-    else on ``jobs`` local processes."""
+    Without ``allow_gap`` a bundle whose header declares a gap (epochs not
+    proven solvent before it) fails [chain-epoch]. The batches of shards run
+    on ``executor`` if given (a Dask cluster), else on ``jobs`` local
+    processes."""
     t0 = time.perf_counter()
     backend = backend or get_backend()
     bar = progress or _no_progress
@@ -513,6 +530,9 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
         raise _fail("bundle-shape", f"{layout.SOLVENCY_FILE}: wrong size")
     if expect_epoch is not None and header.epoch != expect_epoch:
         raise _fail("epoch-mismatch", f"bundle is epoch {header.epoch}, expected {expect_epoch}")
+    if not allow_gap:
+        _refuse_gap(str(root), header.epoch, header.prev_epoch)
+        checks.append("chain-epoch")
 
     digest = header.digest()
     chunks = _shard_chunks(backend, header, digest, data[layout.LEAVES_FILE],
@@ -586,7 +606,8 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
 
     return BundleReport(
         path=str(root), epoch=header.epoch, bundle_hash=parsed.bundle_hash,
-        prev_bundle_hash=header.prev_bundle_hash, operator=header.operator,
+        prev_bundle_hash=header.prev_bundle_hash, prev_epoch=header.prev_epoch,
+        operator=header.operator,
         operator_pinned=expect_operator is not None, price_decimals=header.price_decimals,
         assets=header.assets, depth=header.depth,
         leaves=header.leaves, shards=header.shards, shard_leaves=header.shard_leaves,
@@ -601,29 +622,72 @@ def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | 
                  executor: Executor | None = None,
                  allow_gaps: bool = False) -> list[BundleReport]:
     """Verify bundles given oldest first: each one in full, then every link:
-    epoch_{i+1} = epoch_i + 1 [chain-epoch], prev_hash_{i+1} = hash_i
-    [chain-link], and one operator key along the whole chain [chain-operator].
-    With ``allow_gaps`` a bundle may follow an earlier epoch than the one
-    before it (epochs that were not proven solvent: see ``chain_gaps``);
-    epochs must still increase and every link must hold."""
+    one operator key along the whole chain [chain-operator], increasing
+    epochs, epoch_{i+1} = epoch_i + 1 [chain-epoch], and prev_hash_{i+1} =
+    hash_i, prev_epoch_{i+1} = epoch_i [chain-link]. With ``allow_gaps`` a
+    bundle may link to an earlier epoch than epoch - 1, as its header
+    declares (epochs that were not proven solvent: see ``chain_gaps``);
+    epochs must still increase and every link must hold. Without it, no
+    header may declare a gap, the first bundle's included."""
     check_chain_order(paths, expect_operator=expect_operator, allow_gaps=allow_gaps)
-    reports: list[BundleReport] = []
-    for p in paths:
-        r = verify_bundle(p, backend=backend, expect_operator=expect_operator, jobs=jobs,
-                          progress=progress, executor=executor)
-        if reports:
-            before = reports[-1]
-            if r.operator != reports[0].operator:
-                raise _fail("chain-operator",
-                            f"{r.path} is signed by operator {r.operator.hex()}, "
-                            f"{reports[0].path} by {reports[0].operator.hex()}")
-            if r.epoch <= before.epoch or (not allow_gaps and r.epoch != before.epoch + 1):
-                raise _fail("chain-epoch",
-                            f"{r.path} is epoch {r.epoch}, after epoch {before.epoch}")
-            if r.prev_bundle_hash != before.bundle_hash:
-                raise _fail("chain-link", f"{r.path} does not link to {before.path}")
-        reports.append(r)
+    reports = [verify_bundle(p, backend=backend, expect_operator=expect_operator, jobs=jobs,
+                             progress=progress, executor=executor, allow_gap=allow_gaps)
+               for p in paths]
+    # again from what was verified in full (the files may have changed since)
+    _check_links([_ChainEntry.of_report(r) for r in reports], allow_gaps=allow_gaps)
     return reports
+
+
+@dataclass(frozen=True)
+class _ChainEntry:
+    """What the chain checks read of one bundle (its signed manifest)."""
+
+    path: str
+    epoch: int
+    bundle_hash: bytes
+    prev_bundle_hash: bytes | None
+    prev_epoch: int | None
+    operator: bytes
+
+    @classmethod
+    def of_report(cls, r: BundleReport) -> _ChainEntry:
+        return cls(r.path, r.epoch, r.bundle_hash, r.prev_bundle_hash, r.prev_epoch, r.operator)
+
+
+def _refuse_gap(path: str, epoch: int, prev_epoch: int | None) -> None:
+    """[chain-epoch] with no gaps allowed: the header declares none."""
+    if prev_epoch is not None and prev_epoch + 1 < epoch:
+        raise _fail("chain-epoch", f"{path} is epoch {epoch} and links to epoch {prev_epoch}: "
+                                   f"its header declares "
+                                   f"{circ.epochs_text(prev_epoch + 1, epoch - 1)} NOT proven "
+                                   "solvent")
+
+
+def _check_links(entries: Sequence[_ChainEntry], *, allow_gaps: bool) -> None:
+    """[chain-operator] [chain-epoch] [chain-link] over bundles oldest first."""
+    for i, cur in enumerate(entries):
+        if i > 0:
+            first, before = entries[0], entries[i - 1]
+            if cur.operator != first.operator:
+                raise _fail("chain-operator",
+                            f"{cur.path} is signed by operator {cur.operator.hex()}, "
+                            f"{first.path} by {first.operator.hex()}")
+            if cur.epoch <= before.epoch:
+                raise _fail("chain-epoch", f"{cur.path} is epoch {cur.epoch}, after epoch "
+                                           f"{before.epoch} (give the bundles oldest first: "
+                                           "--chain OLDEST ... then the newest)")
+            if not allow_gaps and cur.epoch != before.epoch + 1:
+                skipped = circ.epochs_text(before.epoch + 1, cur.epoch - 1)
+                raise _fail("chain-epoch", f"{cur.path} is epoch {cur.epoch}, after epoch "
+                                           f"{before.epoch}: {skipped} NOT proven solvent")
+            if cur.prev_bundle_hash != before.bundle_hash:
+                raise _fail("chain-link", f"{cur.path} does not link to {before.path}")
+            if cur.prev_epoch != before.epoch:
+                raise _fail("chain-link", f"{cur.path} links to {before.path} by hash, but its "
+                                          f"header names epoch {cur.prev_epoch} as the one it "
+                                          f"links to; that bundle is epoch {before.epoch}")
+        if not allow_gaps:
+            _refuse_gap(cur.path, cur.epoch, cur.prev_epoch)
 
 
 def check_chain_order(paths: Sequence[str | os.PathLike[str]], *,
@@ -632,28 +696,20 @@ def check_chain_order(paths: Sequence[str | os.PathLike[str]], *,
     verified in full (milliseconds, not the seconds of the range proofs): a
     misordered or broken chain fails at once with the tag the full check
     would give [chain-operator] [chain-epoch] [chain-link]."""
-    parsed = []
+    entries = []
     for p in paths:
         raw, sig = _read_manifest_files(Path(p))
-        parsed.append((str(p), check_manifest(raw, sig, expect_operator=expect_operator)))
-    for (before_path, before), (path, cur) in pairwise(parsed):
-        if cur.header.operator != parsed[0][1].header.operator:
-            raise _fail("chain-operator",
-                        f"{path} is signed by operator {cur.header.operator.hex()}, "
-                        f"{parsed[0][0]} by {parsed[0][1].header.operator.hex()}")
-        epoch, prev = cur.header.epoch, before.header.epoch
-        if epoch <= prev or (not allow_gaps and epoch != prev + 1):
-            hint = ""
-            if cur.header.epoch <= before.header.epoch:
-                hint = " (give the bundles oldest first: --chain OLDEST ... then the newest)"
-            raise _fail("chain-epoch", f"{path} is epoch {cur.header.epoch}, after epoch "
-                                       f"{before.header.epoch}{hint}")
-        if cur.header.prev_bundle_hash != before.bundle_hash:
-            raise _fail("chain-link", f"{path} does not link to {before_path}")
+        parsed = check_manifest(raw, sig, expect_operator=expect_operator)
+        h = parsed.header
+        entries.append(_ChainEntry(str(p), h.epoch, parsed.bundle_hash, h.prev_bundle_hash,
+                                   h.prev_epoch, h.operator))
+    _check_links(entries, allow_gaps=allow_gaps)
 
 
 def chain_gaps(reports: Sequence[BundleReport]) -> list[tuple[int, int]]:
-    """The epochs a verified chain skips, as inclusive ranges (first, last):
-    epochs that were never proven solvent."""
-    return [(a.epoch + 1, b.epoch - 1) for a, b in zip(reports, reports[1:], strict=False)
-            if b.epoch > a.epoch + 1]
+    """The epochs a verified chain skips, as inclusive ranges (first, last),
+    as each bundle's signed header declares them (prev_epoch below epoch -
+    1): epochs that were never proven solvent. In a verified chain these
+    are the ranges between consecutive bundles; the first bundle's own gap,
+    before the oldest bundle given, is listed too."""
+    return [r.gap for r in reports if r.gap is not None]

@@ -228,6 +228,17 @@ class InclusionReport:
     root_hash: bytes
     bundle: BundleReport | None
     coverage: tuple[SiblingCoverage, ...]
+    # the epoch and bundle the signed header links to (None: first of a chain)
+    prev_epoch: int | None = None
+    prev_bundle_hash: bytes | None = None
+
+    @property
+    def gap(self) -> tuple[int, int] | None:
+        """The epochs before this one that the header declares were not
+        proven solvent, inclusive, or None."""
+        if self.prev_epoch is None or self.prev_epoch + 1 >= self.epoch:
+            return None
+        return self.prev_epoch + 1, self.epoch - 1
 
     @property
     def siblings_nonnegative(self) -> str:
@@ -245,6 +256,10 @@ class InclusionReport:
             "operator": self.operator.hex(),
             "operator_pinned": self.operator_pinned,
             "root_hash": self.root_hash.hex(),
+            "prev_epoch": self.prev_epoch,
+            "prev_bundle_hash": None if self.prev_bundle_hash is None
+            else self.prev_bundle_hash.hex(),
+            "gap": None if self.gap is None else {"first": self.gap[0], "last": self.gap[1]},
             "siblings_nonnegative": self.siblings_nonnegative,
         }
         if self.bundle is not None:
@@ -349,6 +364,7 @@ def verify_inclusion(
             report.price_decimals, report.assets, report.operator, report.depth
         )
         root_hash, root_commitments = report.root_hash, report.root_commitments
+        prev_epoch, prev_hash = report.prev_epoch, report.prev_bundle_hash
     else:
         assert bundle_hash is not None
         if proof.bundle_hash != bundle_hash:
@@ -362,6 +378,7 @@ def verify_inclusion(
             header.price_decimals, header.assets, header.operator, header.depth
         )
         root_hash, root_commitments = parsed.root_hash, parsed.root_commitments
+        prev_epoch, prev_hash = header.prev_epoch, header.prev_bundle_hash
         if header.epoch != proof.epoch:
             raise VerificationError(
                 "inclusion-epoch", f"proof is for epoch {proof.epoch}, manifest is {header.epoch}"
@@ -389,5 +406,5 @@ def verify_inclusion(
     return InclusionReport(
         proof.account_id, proof.epoch, proof.leaf_index, amounts, price_decimals,
         assets, proof.bundle_hash, operator, expect_operator is not None,
-        top, report, tuple(coverage),
+        top, report, tuple(coverage), prev_epoch=prev_epoch, prev_bundle_hash=prev_hash,
     )
