@@ -54,7 +54,14 @@ def keygen(out: str) -> None:
 @click.command()
 @click.argument("snapshot", type=click.Path())
 @click.option("--out", "out", required=True, type=click.Path(), help="Bundle directory to create.")
-@click.option("--prev", type=click.Path(), default=None, help="Previous epoch's bundle (chains).")
+@click.option("--prev", type=click.Path(), default=None,
+              help="Previous epoch's bundle (chains): must verify, be epoch N-1 and be signed "
+                   "by the same key.")
+@click.option("--allow-gap", "allow_gap", is_flag=True,
+              help="Let --prev be any earlier epoch, the last one proven solvent (after an "
+                   "epoch was refused or never proven): the epochs between were NOT proven "
+                   "solvent, and the new bundle's signed header says so (prev_epoch), so "
+                   "every verifier lists them.")
 @click.option("--key", "key", type=click.Path(), default=None,
               help="Operator key file (else $ZKSOLV_OPERATOR_KEY).")
 @click.option("--reveal-totals", is_flag=True, help="Publish total liabilities and their openings.")
@@ -75,9 +82,9 @@ def keygen(out: str) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
-def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: str | None,
-          reveal_totals: bool, jobs: int | None, inclusion_db: str | None, resume: bool,
-          work_dir: str | None, scheduler: str | None, quiet: bool) -> None:
+def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_gap: bool,
+          key: str | None, reveal_totals: bool, jobs: int | None, inclusion_db: str | None,
+          resume: bool, work_dir: str | None, scheduler: str | None, quiet: bool) -> None:
     """Prove the epoch in SNAPSHOT solvent and write a public bundle to OUT.
 
     SNAPSHOT is a directory with header.json and accounts.csv (see
@@ -95,7 +102,11 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     down (docs/snapshot-format.md).
 
     The manifest is signed with the operator key; --prev must be a bundle
-    that verifies, one epoch earlier, signed by the same key.
+    that verifies, one epoch earlier, signed by the same key. After a refused
+    epoch, --prev LAST --allow-gap continues the chain from the last epoch
+    proven solvent: the new bundle's header names that epoch, so the bundle
+    itself declares the epochs between NOT proven solvent (`zksolv watch`
+    does this on its own).
 
     Shards run on local worker processes (--jobs), or with --scheduler on a
     dask.distributed cluster. Workers receive the openings (amounts,
@@ -114,6 +125,8 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     Examples:
       zksolv prove run/epoch-000002 --out bundles/2 --prev bundles/1 --key operator.key
       zksolv prove run/epoch-000002 --out bundles/2 --prev bundles/1 --key operator.key --resume
+      zksolv prove run/epoch-000005 --out bundles/5 --prev bundles/3 --allow-gap \\
+          --key operator.key                   # epoch 4 was refused: a declared gap
       zksolv prove run/epoch-000002 --out bundles/2 --key operator.key \\
           --scheduler tls://prover-0.internal:8786
     """
@@ -121,6 +134,8 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
     from zksolv.prover.keys import load_master_key
     from zksolv.prover.workarea import default_work_dir
 
+    if allow_gap and prev is None:
+        raise InputError("--allow-gap", "needs --prev: the bundle the new one links to")
     master = load_master_key(key, warn=lambda msg: click.echo(f"warning: {msg}", err=True))
     status(f"proving {snapshot}" + (f" (first verifying --prev {prev})" if prev else "")
            + " ...", quiet=quiet)
@@ -131,7 +146,7 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
             snapshot, out, master_key=master, prev=prev, reveal_totals=reveal_totals,
             jobs=jobs or os.cpu_count() or 1, inclusion_db=inclusion_db,
             backend=backend_of(ctx), progress=_bar(quiet), executor=executor, resume=resume,
-            work_dir=work,
+            work_dir=work, allow_gap=allow_gap,
         )
     except KeyboardInterrupt:
         if work.exists():
@@ -155,6 +170,7 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, key: st
             f"{res.shards} range-proof shards, {res.bundle_bytes} bytes, {res.seconds:.1f} s"
         )
         click.echo(f"bundle     {res.bundle}  (hash {res.bundle_hash.hex()})")
+        click.echo(f"chain      {_link_text(res.epoch, res.prev_epoch, res.prev_bundle_hash)}")
         click.echo(f"operator   {res.operator.hex()}")
         click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
     elif inclusion_db is None:
@@ -215,6 +231,21 @@ def _operator_line(operator: bytes, pinned: bool) -> str:
             "--operator PUBKEY to check who published this)")
 
 
+def _link_text(epoch: int, prev_epoch: int | None, prev_hash: bytes | None) -> str:
+    """What a bundle's header says it links to, and the gap it declares."""
+    from zksolv.circuits.epoch import epochs_text
+
+    if prev_epoch is None:
+        return "first bundle of its chain (links to no earlier epoch)"
+    text = f"links to epoch {prev_epoch}"
+    if prev_hash is not None:
+        text += f" (bundle {prev_hash.hex()})"
+    if prev_epoch + 1 < epoch:
+        verb = "was" if prev_epoch + 2 == epoch else "were"
+        text += f"; {epochs_text(prev_epoch + 1, epoch - 1)} {verb} NOT proven solvent"
+    return text
+
+
 def _fail_json(exc: ZksolvError) -> None:
     out: dict[str, Any] = {"valid": False, "exit_code": exc.exit_code, "error": str(exc)}
     if isinstance(exc, VerificationError):
@@ -269,7 +300,9 @@ def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
               help="Check the batches of range proofs on a dask.distributed cluster: "
                    "tcp://HOST:8786, tls://HOST:8786 or local:N (public data only).")
 @click.option("--no-gaps", "no_gaps", is_flag=True,
-              help="With --chain: require consecutive epochs (no epoch left unproven).")
+              help="Require no epoch left unproven: fail (chain-epoch) if a bundle's header "
+                   "declares a gap (it links to an epoch before N-1) or, in a chain, two "
+                   "bundles' epochs are not consecutive.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
@@ -286,12 +319,16 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     pinned), every file's hash, decodes strictly, recomputes every tree node
     from the leaf commitments, batch-verifies every range proof and the
     solvency proofs against the header, and with --chain checks that epochs
-    increase, each bundle links to the one before and one key signs them all.
-    Epochs a chain skips (an epoch refused as insolvent or malformed, whose
-    successor links to the last epoch proven) are listed as NOT proven
-    solvent; --no-gaps makes any such gap a failure (chain-epoch). Each
-    asset's decimals, price, haircut and reserves are shown: the proofs are
-    about those terms.
+    increase, each bundle links to the one before (its hash and epoch) and
+    one key signs them all.
+
+    Each bundle's signed header names the epoch it links to. After an epoch
+    refused as insolvent or malformed, the next bundle links to the last
+    epoch proven solvent and so declares the epochs between NOT proven
+    solvent: they are listed, for one bundle alone as for a chain (a valid
+    result, with the gaps named); --no-gaps makes any gap a failure
+    (chain-epoch). Each asset's decimals, price, haircut and reserves are
+    shown: the proofs are about those terms.
 
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
@@ -325,7 +362,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         else:
             reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch,
                                      expect_operator=pinned, jobs=jobs, progress=_bar(quiet),
-                                     executor=executor)]
+                                     executor=executor, allow_gap=not no_gaps)]
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc)
@@ -335,16 +372,24 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
             executor.close()
     gaps = chain_gaps(reports)
     if as_json:
-        echo_json({"valid": True, "bundles": [r.to_json() for r in reports],
+        # link_checked: the bundle it links to was verified here (given before it)
+        echo_json({"valid": True,
+                   "bundles": [{**r.to_json(), "link_checked": i > 0}
+                               for i, r in enumerate(reports)],
                    "gaps": [{"first": a, "last": b} for a, b in gaps]})
         return
-    for r in reports:
+    for i, r in enumerate(reports):
         click.echo(
             f"valid: epoch {r.epoch}, {', '.join(r.symbols)}, 2^{r.depth} leaves, "
             f"{r.shards} shards, {r.seconds:.2f} s"
         )
         click.echo(f"  bundle hash {r.bundle_hash.hex()}")
         click.echo(f"  root hash   {r.root_hash.hex()}")
+        link = _link_text(r.epoch, r.prev_epoch, r.prev_bundle_hash)
+        if r.prev_epoch is not None:
+            link += ("; link checked" if i > 0 else
+                     "; link not checked here: give that bundle too (--chain PREV)")
+        click.echo(f"  {link}")
     last = reports[-1]
     for line in _asset_lines(last.assets, last.price_decimals):
         click.echo(line)
@@ -354,7 +399,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
                    "one operator key")
     for a, b in gaps:
         which = f"epoch {a}" if a == b else f"epochs {a}..{b}"
-        click.echo(f"gap: {which} NOT proven solvent (the next bundle links to epoch {a - 1})")
+        click.echo(f"gap: {which} NOT proven solvent (the bundle of epoch {b + 1} links to "
+                   f"epoch {a - 1})")
     click.echo("solvent: reserves cover liabilities per asset and in value")
 
 
@@ -555,6 +601,7 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
                f"{report.epoch}: {amounts}")
     click.echo(f"bundle hash {report.bundle_hash.hex()}")
     click.echo(f"root {report.root_hash.hex()}")
+    click.echo("chain: " + _link_text(report.epoch, report.prev_epoch, report.prev_bundle_hash))
     for line in _asset_lines(report.assets, report.price_decimals):
         click.echo(line)
     click.echo(_operator_line(report.operator, report.operator_pinned))

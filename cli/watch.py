@@ -37,8 +37,10 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
     A refused epoch (insolvent: exit 3, malformed: exit 2) is never skipped
     silently: one log line, and an entry in OUT/watch-status.json (mode
     0600, machine-readable: epoch, status, exit code, reason); watching goes
-    on, and the next bundle links to the last epoch proven solvent, so
-    `zksolv verify --chain` lists the gap. Ctrl-C or SIGTERM stops it (exit 130);
+    on, and the next bundle links to the last epoch proven solvent: its
+    signed header declares the epochs between NOT proven solvent, so `zksolv
+    verify` lists the gap, for that bundle alone as for the chain (as `prove
+    --prev LAST --allow-gap` would). Ctrl-C or SIGTERM stops it (exit 130);
     rerunning the same command resumes, an interrupted epoch included.
 
     \b

@@ -62,6 +62,16 @@ def test_watch_once_records_the_insolvent_epoch_and_chains_past_it(simulated: Pa
     assert [e["prev_epoch"] for e in st] == [None, 1, None, 2]
     assert stat.S_IMODE((out / "watch-status.json").stat().st_mode) == 0o600
     assert not (out / "epoch-000003").exists()
+    assert "epoch 4: proven solvent" in res.output
+    assert "linked to epoch 2; its header declares epoch 3 NOT proven solvent" in res.output
+
+    # the next bundle's own signed header states the gap: alone it reports it
+    m4 = json.loads((out / "epoch-000004" / "manifest.json").read_text())
+    assert m4["prev_epoch"] == 2 and m4["prev_bundle_hash"] == st[1]["bundle_hash"]
+    code, rep = verify_json(out / "epoch-000004")
+    assert code == 0 and rep["gaps"] == [{"first": 3, "last": 3}], rep
+    code, rep = verify_json(out / "epoch-000004", "--no-gaps")
+    assert (code, rep["check"]) == (1, "chain-epoch"), rep
 
     chain = [out / "epoch-000001", out / "epoch-000002", out / "epoch-000004"]
     code, rep = verify_json(chain[-1], "--chain", chain[0], "--chain", chain[1])
