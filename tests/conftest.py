@@ -35,7 +35,8 @@ def pyecc() -> Backend:
 @pytest.fixture(scope="session")
 def site_epochs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Bundles and inclusion proofs for the holder's page tests: b1, b2 (one
-    asset, chained epochs 1 and 2) and m3 (two assets, epoch 3), with the
+    asset, chained epochs 1 and 2), m3 (two assets, epoch 3) and g4 (epoch 4,
+    linked to b2 with a declared gap: epoch 3 not proven solvent), with the
     proofs of acct-0 and acct-4 (``acct-4-e2.json``, ``acct-4-m3.json``, ...)."""
     from test_epoch_support import ASSETS1, ASSETS2, make_snapshot, prove, rows_for, run
 
@@ -44,7 +45,9 @@ def site_epochs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prove(make_snapshot(d / "s1", rows, epoch=1, assets=ASSETS1), d / "b1")
     prove(make_snapshot(d / "s2", rows, epoch=2, assets=ASSETS1), d / "b2", "--prev", str(d / "b1"))
     prove(make_snapshot(d / "s3", rows_for(5, 2), epoch=3, assets=ASSETS2), d / "m3")
-    for bundle, tag in (("b1", "e1"), ("b2", "e2"), ("m3", "m3")):
+    prove(make_snapshot(d / "s4", rows, epoch=4, assets=ASSETS1), d / "g4",
+          "--prev", str(d / "b2"), "--allow-gap")
+    for bundle, tag in (("b1", "e1"), ("b2", "e2"), ("m3", "m3"), ("g4", "g4")):
         for acc in ("acct-0", "acct-4"):
             res = run("inclusion", "export", "--db", d / f"{bundle}.inclusion.sqlite",
                       "--account", acc, "--out", d / f"{acc}-{tag}.json")

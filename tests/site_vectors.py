@@ -110,7 +110,9 @@ def _python_verdict(document: bytes, account: str, *, bundle: Path | None = None
     except VerificationError as exc:
         return {"valid": False, "check": exc.check}
     return {"valid": True, "amounts": {k: str(v) for k, v in report.amounts.items()},
-            "epoch": str(report.epoch), "leafIndex": report.leaf_index}
+            "epoch": str(report.epoch), "leafIndex": report.leaf_index,
+            "prevEpoch": None if report.prev_epoch is None else str(report.prev_epoch),
+            "gap": None if report.gap is None else f"{report.gap[0]}-{report.gap[1]}"}
 
 
 def _case(name: str, document: bytes, account: str, *, bundle: Path | None = None,
@@ -144,17 +146,19 @@ def _edited(document: bytes, **changes: Any) -> bytes:
 
 def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
     """Cases from the proven epochs in ``epochs`` (b1, b2 one asset, chained;
-    m3 two assets) and synthetic ones."""
+    m3 two assets; g4 linked to b2 with a gap) and synthetic ones."""
     cases = []
     doc2 = (epochs / "acct-4-e2.json").read_bytes()
     doc1 = (epochs / "acct-4-e1.json").read_bytes()
     other = (epochs / "acct-0-e2.json").read_bytes()
     multi = (epochs / "acct-4-m3.json").read_bytes()
+    gap = (epochs / "acct-4-g4.json").read_bytes()
     h2 = json.loads(doc2)
     hash2 = layout.bundle_hash((epochs / "b2" / layout.MANIFEST_FILE).read_bytes()).hex()
     hash3 = layout.bundle_hash((epochs / "m3" / layout.MANIFEST_FILE).read_bytes()).hex()
     op = json.loads(h2["manifest"])["operator"]
-    b2, b1, m3 = epochs / "b2", epochs / "b1", epochs / "m3"
+    b2, b1, m3, g4 = epochs / "b2", epochs / "b1", epochs / "m3", epochs / "g4"
+    hash4 = layout.bundle_hash((g4 / layout.MANIFEST_FILE).read_bytes()).hex()
     cases += [
         _case("valid, bundle", doc2, "acct-4", bundle=b2),
         _case("valid, bundle hash", doc2, "acct-4", bundle_hash=hash2),
@@ -162,6 +166,9 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
         _case("valid, two assets", multi, "acct-4", bundle=m3),
         _case("valid, two assets, hash", multi, "acct-4", bundle_hash=hash3),
         _case("valid, other account's own", other, "acct-0", bundle_hash=hash2),
+        _case("valid, gap declared", gap, "acct-4", bundle=g4),
+        _case("valid, gap declared, hash", gap, "acct-4", bundle_hash=hash4),
+        _case("gap bundle's proof, linked bundle", gap, "acct-4", bundle=b2),
         _case("other operator pinned", doc2, "acct-4", bundle=b2, operator="ab" * 32),
         _case("another account's id", other, "acct-4", bundle=b2),
         _case("another epoch's bundle", doc1, "acct-4", bundle=b2),
@@ -232,6 +239,12 @@ def synthetic_cases(rng: random.Random) -> list[dict[str, Any]]:
             return _canonical(m)
         return fn
 
+    def link(prev_hash: str | None, prev_epoch: Any) -> Callable[[dict[str, Any]], bytes]:
+        def fn(m: dict[str, Any]) -> bytes:
+            m["prev_bundle_hash"], m["prev_epoch"] = prev_hash, prev_epoch
+            return _canonical(m)
+        return fn
+
     def dup_symbol(m: dict[str, Any]) -> bytes:
         m["assets"][1]["symbol"] = m["assets"][0]["symbol"]
         return _canonical(m)
@@ -268,6 +281,22 @@ def synthetic_cases(rng: random.Random) -> list[dict[str, Any]]:
         _syn_case("manifest operator", edit(set_(("operator",), "cd" * 32))),
         _syn_case("manifest non-ascii", edit(
             lambda m: _canonical(m).replace(b'"USD"', '"USD\u00e9"'.encode()))),
+        # the link to the previous bundle (synthetic bundles are epoch 7)
+        _syn_case("synthetic, linked to epoch 6", edit(link("ab" * 32, 6))),
+        _syn_case("synthetic, gap: epochs 3..6 not proven", edit(link("ab" * 32, 2))),
+        _syn_case("synthetic, gap: linked to epoch 0", edit(link("ab" * 32, 0))),
+        _syn_case("manifest prev_epoch without prev hash", edit(link(None, 6))),
+        _syn_case("manifest prev hash without prev_epoch", edit(link("ab" * 32, None))),
+        _syn_case("manifest prev_epoch = epoch", edit(link("ab" * 32, 7))),
+        _syn_case("manifest prev_epoch after epoch", edit(link("ab" * 32, 8))),
+        _syn_case("manifest prev_epoch float", edit(
+            lambda m: link("ab" * 32, 6)(m).replace(b'"prev_epoch": 6', b'"prev_epoch": 6.0'))),
+        _syn_case("manifest prev_epoch bool", edit(link("ab" * 32, True))),
+        _syn_case("manifest prev_epoch string", edit(link("ab" * 32, "6"))),
+        _syn_case("manifest prev_epoch negative", edit(link("ab" * 32, -1))),
+        _syn_case("manifest prev_epoch 2^63", edit(link("ab" * 32, 1 << 63))),
+        _syn_case("manifest prev_epoch missing", edit(
+            lambda m: _canonical({k: v for k, v in m.items() if k != "prev_epoch"}))),
         _syn_case("manifest duplicate symbol", synthetic_inclusion(
             2, amounts=(1, 2), rng=random.Random(rng.randrange(1 << 32)),
             manifest_bytes=dup_symbol)),

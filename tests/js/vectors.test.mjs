@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { G1, FormatError, linearCombination } from "../../zksolv/site/bls12381.js";
 import { canonical, parse } from "../../zksolv/site/strictjson.js";
 import {
-  CONSTANTS, InputError, VerificationError, fromHex, toHex, verifyInclusion,
+  CONSTANTS, InputError, VerificationError, fromHex, linkText, toHex, verifyInclusion,
 } from "../../zksolv/site/inclusion.js";
 
 const file = process.env.ZKSOLV_SITE_VECTORS;
@@ -67,8 +67,11 @@ test("the holder's check reaches the Python verifier's verdict on every case", {
       got = {
         valid: true, epoch: r.epoch.toString(), leafIndex: r.leafIndex,
         amounts: Object.fromEntries(r.amounts.map((a) => [a.symbol, a.amount.toString()])),
+        prevEpoch: r.prevEpoch === null ? null : r.prevEpoch.toString(),
+        gap: r.gap === null ? null : `${r.gap.first}-${r.gap.last}`,
       };
       assert.equal(r.siblingsNonnegative, "unchecked");
+      assert.equal(linkText(r).includes("NOT proven solvent"), r.gap !== null, c.name);
       assert.equal(r.signature, "checked");
     } catch (e) {
       if (!(e instanceof VerificationError)) throw new Error(`${c.name}: ${e}`, { cause: e });
@@ -79,6 +82,8 @@ test("the holder's check reaches the Python verifier's verdict on every case", {
     else checks.add(got.check);
   }
   assert.ok(valid >= 6, `${valid} valid cases`);
+  const links = V.inclusion.filter((c) => c.expect.valid).map((c) => c.expect.gap);
+  assert.ok(links.includes(null) && links.some((g) => g !== null), "cases with and without a gap");
   for (const tag of ["inclusion-format", "inclusion-bundle", "inclusion-account", "inclusion-epoch",
     "inclusion-root", "inclusion-encoding", "manifest-format", "manifest-canonical", "suite-mismatch",
     "signature", "operator-mismatch", "bundle-shape"]) {

@@ -4,7 +4,7 @@
 // set as textContent.
 
 import {
-  CONSTANTS, InputError, VerificationError, fetchBundle, fullCheckCommand, verifyInclusion,
+  CONSTANTS, InputError, VerificationError, fetchBundle, fullCheckCommand, linkText, verifyInclusion,
 } from "./inclusion.js";
 
 const $ = (id) => document.getElementById(id);
@@ -53,6 +53,11 @@ function showReport(report, bundlePath) {
       .dataset.asset = a.symbol;
   }
   row(dl, "Epoch", report.epoch.toString());
+  // The signed header's link: a gap means epochs before this one were not
+  // proven solvent (refused, or never proven).
+  const chain = row(dl, "Chain", linkText(report));
+  chain.dataset.prevEpoch = report.prevEpoch === null ? "" : report.prevEpoch.toString();
+  if (report.gap !== null) chain.dataset.gap = `${report.gap.first}-${report.gap.last}`;
   row(dl, "Bundle hash", report.bundleHash);
   row(dl, "Operator key", report.operator + (report.operatorPinned ? "  (pinned: matches)" : "  (not pinned)"));
   row(dl, "Manifest signature", report.signature);

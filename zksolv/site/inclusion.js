@@ -32,7 +32,7 @@ export const CONSTANTS = Object.freeze({
   signatureTag: "zksolv/manifest-signature/v2",
   // The rounding rule between base units and proof units (zksolv/units.py).
   rounding: "liabilities-up/reserves-down",
-  bundleVersion: 3,
+  bundleVersion: 4,
   suite: {
     circuits: "zksolv/circuits/epoch/v2",
     generators: "zksolv/generators/bls12381g1-sswu-ro/v1",
@@ -378,8 +378,8 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   // A repeated key is left to the canonical check below [manifest-canonical].
   const m = f.object(decodeJson(text, bad, { duplicates: "last" }), "$", [
     "format", "version", "suite", "statements", "operator", "epoch", "timestamp",
-    "prev_bundle_hash", "price_decimals", "rounding", "assets", "tree", "reveal_totals", "totals",
-    "files",
+    "prev_bundle_hash", "prev_epoch", "price_decimals", "rounding", "assets", "tree",
+    "reveal_totals", "totals", "files",
   ]);
   f.literal(m.get("format"), "$.format", "zksolv-bundle");
   f.literal(m.get("version"), "$.version", BigInt(CONSTANTS.bundleVersion));
@@ -396,7 +396,9 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   const operatorHex = f.str(m.get("operator"), "$.operator", { pattern: HEX32 });
   const epoch = f.int(m.get("epoch"), "$.epoch", 0n, U63);
   f.int(m.get("timestamp"), "$.timestamp", 0n, U63);
-  if (m.get("prev_bundle_hash") !== null) f.str(m.get("prev_bundle_hash"), "$.prev_bundle_hash", { pattern: HEX32 });
+  const prevBundleHash = m.get("prev_bundle_hash") === null
+    ? null : f.str(m.get("prev_bundle_hash"), "$.prev_bundle_hash", { pattern: HEX32 });
+  const prevEpoch = m.get("prev_epoch") === null ? null : f.int(m.get("prev_epoch"), "$.prev_epoch", 0n, U63);
   const priceDecimals = f.int(m.get("price_decimals"), "$.price_decimals", 0n, 18n);
   const assets = f.array(m.get("assets"), "$.assets", 1, 255).map((v, i) => {
     const at = `$.assets[${i}]`;
@@ -442,6 +444,15 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
     f.str(e.get("sha256"), `$.files.${name}.sha256`, { pattern: HEX32 });
     f.int(e.get("bytes"), `$.files.${name}.bytes`, 0n, U63);
   }
+  // The link (circuits/epoch.py chain_link_problem): prev_epoch is given
+  // exactly when the previous bundle's hash is, and is before this epoch.
+  if (prevBundleHash !== null && prevEpoch === null) {
+    throw bad("prev_epoch is null but prev_bundle_hash is set: a link names the epoch it links to");
+  }
+  if (prevBundleHash === null && prevEpoch !== null) {
+    throw bad(`prev_epoch is ${prevEpoch} but prev_bundle_hash is null: the first bundle of a chain links to no epoch`);
+  }
+  if (prevEpoch !== null && prevEpoch >= epoch) throw bad(`prev_epoch ${prevEpoch} is not before epoch ${epoch}`);
 
   if (canonical(m) + "\n" !== text) {
     throw new VerificationError("manifest-canonical", "manifest.json is not in canonical form");
@@ -493,11 +504,32 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   }
   return {
     epoch, priceDecimals: Number(priceDecimals), assets, depth, operator: operatorHex,
+    prevEpoch, prevBundleHash, gap: declaredGap(epoch, prevEpoch),
     rootHash, rootCommitments, bundleHash: toHex(bundleHash),
     signature: ok === null
       ? "not checked: this browser has no Ed25519 in WebCrypto (run the CLI to check it)"
       : "checked",
   };
+}
+
+/** The epochs a header declares were not proven solvent (it links to an
+ * epoch before epoch - 1), as { first, last } (BigInt, inclusive), or null. */
+export function declaredGap(epoch, prevEpoch) {
+  if (prevEpoch === null || prevEpoch + 1n >= epoch) return null;
+  return { first: prevEpoch + 1n, last: epoch - 1n };
+}
+
+/** What a bundle's header says it links to, in words (the CLI's wording). */
+export function linkText(report) {
+  if (report.prevEpoch === null) return "first bundle of its chain (links to no earlier epoch)";
+  let text = `links to epoch ${report.prevEpoch} (bundle ${report.prevBundleHash})`;
+  const gap = report.gap;
+  if (gap !== null) {
+    text += gap.first === gap.last
+      ? `; epoch ${gap.first} was NOT proven solvent`
+      : `; epochs ${gap.first}..${gap.last} were NOT proven solvent`;
+  }
+  return text;
 }
 
 // -------------------------------------------------------------- the bundle
@@ -699,6 +731,9 @@ export async function verifyInclusion({
     bundleHash: toHex(proof.bundleHash),
     operator: parsed.operator,
     operatorPinned: operator !== null,
+    prevEpoch: parsed.prevEpoch,
+    prevBundleHash: parsed.prevBundleHash,
+    gap: parsed.gap,
     rootHash: parsed.rootHash,
     signature: parsed.signature,
     siblingsNonnegative: "unchecked",
