@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from zksolv.errors import VerificationError
-from zksolv.verifier.bundle import verify_chain
+from zksolv.verifier.bundle import chain_gaps, verify_chain
 
 DIR = Path(__file__).parent / "vectors" / "bundles"
 INDEX = json.loads((DIR / "index.json").read_text())
 
 
 def test_every_check_has_a_vector() -> None:
+    assert INDEX["version"] == 4
     tags = {v["expect"] for v in INDEX["vectors"]}
     assert tags >= {"valid", "manifest-missing", "manifest-format", "manifest-canonical",
                     "suite-mismatch", "signature", "operator-mismatch", "bundle-shape",
@@ -27,15 +28,26 @@ def test_every_check_has_a_vector() -> None:
 
 @pytest.mark.parametrize("vector", INDEX["vectors"], ids=lambda v: v["name"])
 def test_vector(vector: dict) -> None:
+    """As ``zksolv verify``: gaps allowed and listed, unless ``no_gaps``."""
     paths = [DIR / b for b in vector["bundles"]]
     pinned = bytes.fromhex(vector["operator"]) if vector["operator"] else None
+    allow_gaps = not vector["no_gaps"]
     if vector["expect"] == "valid":
-        reports = verify_chain(paths, expect_operator=pinned)
+        reports = verify_chain(paths, expect_operator=pinned, allow_gaps=allow_gaps)
         assert [r.path for r in reports] == [str(p) for p in paths]
+        assert [{"first": a, "last": b} for a, b in chain_gaps(reports)] == vector["gaps"]
         return
     with pytest.raises(VerificationError) as e:
-        verify_chain(paths, expect_operator=pinned)
+        verify_chain(paths, expect_operator=pinned, allow_gaps=allow_gaps)
     assert e.value.check == vector["expect"], (vector["name"], str(e.value))
+
+
+def test_gap_vectors() -> None:
+    """The vectors show a declared gap both ways: listed, and refused."""
+    by_name = {v["name"]: v for v in INDEX["vectors"]}
+    assert by_name["valid-gap-epoch4"]["gaps"] == [{"first": 3, "last": 3}]
+    assert by_name["gap-refused"]["no_gaps"] and by_name["gap-refused"]["expect"] == "chain-epoch"
+    assert by_name["chain-link-prev-epoch"]["expect"] == "chain-link"
 
 
 def test_docs_ship_with_the_package() -> None:

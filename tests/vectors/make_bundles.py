@@ -3,15 +3,18 @@
     python tests/vectors/make_bundles.py
 
 Writes a small valid chain (epochs 1 and 2, four accounts, two assets, one
-with proof_decimals) signed by the test operator key, and from it one bundle
+with proof_decimals) signed by the test operator key, an epoch 4 linked to
+epoch 2 with a declared gap (epoch 3 never proven), and from them one bundle
 per way of being invalid, each changed in one place and then re-hashed and
 re-signed where needed, so that exactly the named check fails first.
 ``index.json`` lists every vector: its directory (or chain of directories),
-the pinned operator key if any, and the expected outcome: ``"valid"`` or the
-failing check's tag (docs/epoch.md, *Verifier checks*). An independent
-verifier should reach the same outcome on each; ``tests/test_vectors.py``
-holds ours to it. Proving uses fresh randomness, so regenerating gives other
-bytes with the same outcomes; the committed files are the published ones.
+the pinned operator key if any, whether gaps are refused (``no_gaps``, as
+``zksolv verify --no-gaps``), and the expected outcome: ``"valid"`` with the
+gaps the headers declare (``gaps``), or the failing check's tag
+(docs/epoch.md, *Verifier checks*). An independent verifier should reach the
+same outcome on each; ``tests/test_vectors.py`` holds ours to it. Proving
+uses fresh randomness, so regenerating gives other bytes with the same
+outcomes; the committed files are the published ones.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +40,7 @@ from test_epoch_support import (  # noqa: E402
 )
 
 from zksolv.circuits import bundle as layout  # noqa: E402
+from zksolv.prover import epoch as prover  # noqa: E402
 from zksolv.snapshot import Asset  # noqa: E402
 
 OUT = HERE / "bundles"
@@ -58,9 +63,13 @@ def main() -> None:
     vectors: list[dict[str, object]] = []
 
     def add(name: str, expect: str, what: str, *, chain: list[str] | None = None,
-            operator: str | None = None) -> None:
+            operator: str | None = None, no_gaps: bool = False,
+            gaps: Sequence[tuple[int, int]] = ()) -> None:
         vectors.append({"name": name, "bundles": chain or [name], "operator": operator,
-                        "expect": expect, "what": what})
+                        "no_gaps": no_gaps, "expect": expect,
+                        "gaps": [{"first": a, "last": b} for a, b in gaps]
+                        if expect == "valid" else None,
+                        "what": what})
 
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
@@ -70,6 +79,23 @@ def main() -> None:
         prove(make_snapshot(t / "s2b", ROWS, epoch=2, assets=ASSETS), OUT / "unlinked-epoch2")
         prove(make_snapshot(t / "s3", ROWS, epoch=3, assets=ASSETS), OUT / "valid-totals",
               "--reveal-totals")
+        prove(make_snapshot(t / "s4", ROWS, epoch=4, assets=ASSETS), OUT / "valid-gap-epoch4",
+              "--prev", str(OUT / "valid-epoch2"), "--allow-gap")
+        # A header that names epoch 2's bundle by hash but claims to link to
+        # epoch 1: only a prover that lies writes it (signed, proofs valid).
+        real = prover.check_prev_bundle
+
+        def lying(*args: object, **kwargs: object) -> prover.PrevBundle:
+            prev = real(*args, **kwargs)  # type: ignore[arg-type]
+            return prover.PrevBundle(prev.bundle_hash, prev.epoch - 1)
+
+        prover.check_prev_bundle = lying  # type: ignore[assignment]
+        try:
+            prove(make_snapshot(t / "s3m", ROWS, epoch=3, assets=ASSETS),
+                  OUT / "misdeclared-epoch3", "--prev", str(OUT / "valid-epoch2"),
+                  "--allow-gap")
+        finally:
+            prover.check_prev_bundle = real
     for p in OUT.glob("*.inclusion.sqlite"):
         p.unlink()
     base = OUT / "valid-epoch1"
@@ -78,6 +104,10 @@ def main() -> None:
     add("valid-chain", "valid", "epochs 1 and 2 as a chain",
         chain=["valid-epoch1", "valid-epoch2"])
     add("valid-totals", "valid", "a valid bundle that reveals its totals")
+    add("valid-gap-epoch4", "valid", "a valid bundle, epoch 4, linked to epoch 2: its header "
+        "declares epoch 3 not proven solvent (a gap, listed)", gaps=[(3, 3)])
+    add("valid-gap-chain", "valid", "epochs 1, 2 and 4 as a chain, epoch 3 listed as a gap",
+        chain=["valid-epoch1", "valid-epoch2", "valid-gap-epoch4"], gaps=[(3, 3)])
 
     def variant(name: str) -> Path:
         return copy_bundle(base, OUT / name)
@@ -89,9 +119,11 @@ def main() -> None:
     b = variant("manifest-format")
     m = read_manifest(b)
     (b / layout.MANIFEST_FILE).write_text(
-        layout.canonical_json(m).decode().replace('"version": 3', '"version": 3.0'))
+        layout.canonical_json(m).decode().replace(f'"version": {layout.BUNDLE_VERSION}',
+                                                  f'"version": {layout.BUNDLE_VERSION}.0'))
     sign_manifest(b)
-    add("manifest-format", "manifest-format", "version written 3.0 (a float), re-signed")
+    add("manifest-format", "manifest-format",
+        f"version written {layout.BUNDLE_VERSION}.0 (a float), re-signed")
 
     b = variant("manifest-canonical")
     (b / layout.MANIFEST_FILE).write_text(json.dumps(read_manifest(b), indent=1))
@@ -168,10 +200,36 @@ def main() -> None:
         "reserves raised after proving, re-signed: the header digest changes, so the first "
         "proof checked (the leaf range proofs) fails")
 
+    b = variant("prev-epoch-without-hash")
+    m = read_manifest(b)
+    m["prev_epoch"] = 0
+    write_manifest(b, m)
+    add("prev-epoch-without-hash", "manifest-format",
+        "prev_epoch 0 set on a bundle whose prev_bundle_hash is null, re-signed")
+
+    b = copy_bundle(OUT / "valid-epoch2", OUT / "prev-epoch-edited")
+    m = read_manifest(b)
+    m["prev_epoch"] = 0
+    write_manifest(b, m)
+    add("prev-epoch-edited", "leaf-range",
+        "prev_epoch changed from 1 to 0 (as if epoch 1 were a gap), re-signed: the header "
+        "digest changes, so the leaf range proofs fail")
+
     add("chain-epoch", "chain-epoch", "a chain given newest first",
         chain=["valid-epoch2", "valid-epoch1"])
+    add("gap-refused", "chain-epoch", "the epoch-4 bundle, whose header declares epoch 3 not "
+        "proven solvent, verified with no gaps allowed", chain=["valid-gap-epoch4"],
+        no_gaps=True)
+    add("gap-refused-chain", "chain-epoch", "epochs 1, 2 and 4 as a chain with no gaps allowed",
+        chain=["valid-epoch1", "valid-epoch2", "valid-gap-epoch4"], no_gaps=True)
     add("chain-link", "chain-link", "epoch 2 proven without --prev: not linked to epoch 1",
         chain=["valid-epoch1", "unlinked-epoch2"])
+    add("chain-link-prev-epoch", "chain-link",
+        "epoch 3 names epoch 2's bundle by hash but its header says it links to epoch 1: "
+        "alone it is valid and declares epoch 2 a gap; after epoch 2 in a chain the link fails",
+        chain=["valid-epoch1", "valid-epoch2", "misdeclared-epoch3"])
+    add("misdeclared-epoch3", "valid", "the epoch-3 bundle of chain-link-prev-epoch alone: "
+        "valid, with the gap its header declares (epoch 2)", gaps=[(2, 2)])
     (OUT / "index.json").write_text(json.dumps(
         {"operator": OPERATOR_HEX, "format": "zksolv-bundle", "version": layout.BUNDLE_VERSION,
          "vectors": vectors}, indent=1) + "\n")
