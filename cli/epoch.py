@@ -436,9 +436,10 @@ def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
     --all reads the database once and checks the whole tree against the
     signed root (which implies every holder's check passes; a sample of
     proofs also runs the holder's own check). Each file is named by the
-    account's per-epoch salt, not its id: `zksolv inclusion locate --db DB
-    --account ID` prints an account's file name. The directory is built
-    under a temporary name and renamed into place when complete.
+    account's per-epoch salt, not its id, in one of 256 sub-directories
+    (NN/NAME.json): `zksolv inclusion locate --db DB --account ID` prints an
+    account's path. The directory is built under a temporary name and
+    renamed into place when complete.
 
     \b
     Examples:
@@ -485,10 +486,11 @@ def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
 @click.option("--account", required=True, help="Account id.")
 @reports_errors
 def locate_cmd(db: str, account: str) -> None:
-    """Print the file name of ACCOUNT's proof in an `export --all` directory.
+    """Print the path of ACCOUNT's proof inside an `export --all` directory.
 
-    The name is the first 32 hex digits of SHA-256("zksolv/proof-file/v1" ||
-    salt), the account's secret per-epoch salt: it reveals no id, changes
+    The path is NN/NAME.json: NAME is the first 32 hex digits of
+    SHA-256("zksolv/proof-file/v1" || salt), with salt the account's secret
+    per-epoch salt, and NN its first two digits. It reveals no id, changes
     every epoch, and only the database (or the operator key) maps an id to it.
     """
     from zksolv.prover.export import locate

@@ -14,7 +14,8 @@ import pytest
 from test_epoch_support import KEY_HEX, make_snapshot, prove, rows_for, run, verify_json
 
 from zksolv.prover import inclusion_db
-from zksolv.prover.export import proof_file_name
+from zksolv.prover import export as export_mod
+from zksolv.prover.export import proof_file_path
 
 N = 21
 
@@ -34,8 +35,12 @@ def test_export_all_writes_every_proof_once(epoch: tuple[Path, list], tmp_path: 
     res = run("inclusion", "export", "--db", db, "--all", "--out", out)
     assert res.exit_code == 0, res.output
     assert f"wrote {N} inclusion proofs" in res.output
-    names = sorted(os.listdir(out))
-    assert len(names) == N and stat.S_IMODE(out.stat().st_mode) == 0o700
+    subdirs = sorted(os.listdir(out))
+    assert subdirs == [f"{i:02x}" for i in range(256)]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE((out / s).stat().st_mode) == 0o700 for s in subdirs)
+    names = sorted(f"{s}/{f}" for s in subdirs for f in os.listdir(out / s))
+    assert len(names) == N and all(n[:2] == n[3:5] for n in names)
     _, bundle = verify_json(d / "b")
     bundle_hash = bundle["bundles"][0]["bundle_hash"]
     for acc, amounts in rows:
@@ -49,7 +54,7 @@ def test_export_all_writes_every_proof_once(epoch: tuple[Path, list], tmp_path: 
         single = run("inclusion", "export", "--db", db, "--account", acc)
         assert path.read_text() == single.output
         doc = json.loads(path.read_text())
-        assert name == proof_file_name(_salt(doc))
+        assert name == proof_file_path(_salt(doc))
         res = run("inclusion", "verify", path, "--account", acc, "--bundle-hash", bundle_hash,
                   "--expect", f"USDC={amounts[0]}", "--expect", f"BTC={amounts[1]}")
         assert res.exit_code == 0, res.output
@@ -58,6 +63,27 @@ def test_export_all_writes_every_proof_once(epoch: tuple[Path, list], tmp_path: 
     name = run("inclusion", "locate", "--db", db, "--account", acc).output.strip()
     res = run("inclusion", "verify", out / name, "--account", acc, "--bundle", d / "b")
     assert res.exit_code == 0, res.output
+
+
+def test_export_all_fast_documents_are_the_reference_documents(
+        epoch: tuple[Path, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sampled accounts are built through the reference path too: a fast
+    encoding that drifts from it stops the export (ProverFault, exit 1) and
+    leaves nothing behind."""
+    d, _ = epoch
+    db = d / "b.inclusion.sqlite"
+    real = export_mod._DocumentBytes.document
+
+    def drifted(self: export_mod._DocumentBytes, account_id: str, proof: bytes,
+                values: list[int]) -> bytes:
+        return real(self, account_id, proof, values).replace(b'"tokens":"', b'"tokens":" ')
+
+    monkeypatch.setattr(export_mod._DocumentBytes, "document", drifted)
+    out = tmp_path / "proofs"
+    res = run("inclusion", "export", "--db", db, "--all", "--out", out, "--jobs", "1")
+    assert res.exit_code == 1, res.output
+    assert "differs from the reference" in res.output
+    assert not out.exists() and not list(tmp_path.iterdir())
 
 
 def _salt(doc: dict) -> bytes:

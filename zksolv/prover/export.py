@@ -1,10 +1,11 @@
 """Every account's inclusion proof in one pass over the private database.
 
-``export_all`` reads the database once: the signed manifest (checked), every
-tree node level by level (one query per level), then the account leaves in
-index order. Instead of running the holder's check per proof (a path fold,
-~2 ms each: ~35 min at 2^20 accounts), it checks the whole tree once, which
-implies every holder's check passes:
+``export_directory`` reads the database once: the signed manifest (checked),
+every tree node level by level (one query per level), then the account
+leaves in index order, split into ranges among worker processes. Instead of
+running the holder's check per proof (a path fold, ~2 ms each: ~35 min at
+2^20 accounts), it checks the whole tree once, which implies every holder's
+check passes:
 
 1. the manifest is the signed, canonical manifest of ``bundle_hash`` and
    names the database's epoch, depth, asset count and root;
@@ -16,20 +17,24 @@ implies every holder's check passes:
 4. each opening (v_j, gamma_j) commits to the stored leaf commitment, in
    batches (``commit_many``).
 
-As a differential check against that fast path, the first and last proof and
-``SAMPLE`` others chosen at random are also run through the holder's own
-check (``verify_inclusion``).
+Each document's bytes are assembled from the parts every document shares
+and the account's own (``_DocumentBytes``). As a differential check against
+that fast path, the first and last leaf and ``SAMPLE`` others chosen at
+random are also built through the reference path (``InclusionDocument``),
+compared byte for byte, and run through the holder's own check
+(``verify_inclusion``).
 
-File names. One file per account, ``NAME.json`` with NAME the first 32 hex
-digits of SHA-256("zksolv/proof-file/v1" || salt): the salt is the account's
-per-epoch secret (HKDF of the operator's master key, epoch and id), so
-whoever holds the database or the master key finds a holder's file from the
-id (``locate``), while the names reveal no id to anyone else, and differ
-every epoch. The directory is built under a hidden temporary name (0700,
-files 0600, created exclusively), flushed to disk, then renamed into place:
-a run that fails halfway leaves no directory at DIR.
+File names. One file per account, ``NN/NAME.json`` with NAME the first 32
+hex digits of SHA-256("zksolv/proof-file/v1" || salt) and NN its first two
+digits (256 sub-directories: a flat directory of 10^6 files is slow to
+build and to list). The salt is the account's per-epoch secret (HKDF of the
+operator's master key, epoch and id), so whoever holds the database or the
+master key finds a holder's file from the id (``locate``), while the names
+reveal no id to anyone else, and differ every epoch. The directory is built
+under a hidden temporary name (0700, sub-directories 0700, files 0600,
+created exclusively), flushed to disk, then renamed into place: a run that
+fails halfway leaves no directory at DIR.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -41,26 +46,43 @@ import shutil
 import sqlite3
 import struct
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from zksolv import units
 from zksolv.circuits import epoch as circ
-from zksolv.circuits.inclusion import InclusionProof, PathStep
+from zksolv.circuits.inclusion import (
+    DOCUMENT_VERSION,
+    INCLUSION_FORMAT,
+    INCLUSION_VERSION,
+    MAGIC,
+    InclusionProof,
+)
 from zksolv.core.field import scalar_from_bytes
 from zksolv.core.group import POINT_BYTES, Backend, get_backend
 from zksolv.core.pedersen import commit_many
-from zksolv.errors import FormatError, InputError, VerificationError
+from zksolv.errors import FormatError, InputError, ProverFault, VerificationError
+from zksolv.executors import die_with_parent
 from zksolv.verifier.bundle import check_manifest
 from zksolv.verifier.inclusion import InclusionDocument, Readable, verify_inclusion
 
 from .inclusion_db import InclusionDB
 
 FILE_NAME_TAG = b"zksolv/proof-file/v1"
+# Files go in 256 sub-directories named by their first two hex digits: one
+# directory of 10^6 entries is slow to create and to list on common file
+# systems (the inode allocator scans further as a flat directory grows).
+FANOUT_DIGITS = 2
 SAMPLE = 16
 BATCH = 4096
+# Leaves per task of the worker processes (progress advances per task).
+TASK_LEAVES = 1 << 14
+MAX_ID = circ.MAX_ID_BYTES
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 
@@ -68,17 +90,24 @@ def _no_progress(items: Iterable[Any], total: int, desc: str) -> Iterable[Any]:
     return items
 
 
-def proof_file_name(salt: bytes) -> str:
-    """The file an account's proof is exported to (see the module docstring)."""
-    return hashlib.sha256(FILE_NAME_TAG + salt).hexdigest()[:32] + ".json"
+def proof_file_path(salt: bytes) -> str:
+    """Where an account's proof goes in an ``export --all`` directory, as a
+    relative path ``NN/NAME.json`` (see the module docstring)."""
+    name = hashlib.sha256(FILE_NAME_TAG + salt).hexdigest()[:32]
+    return f"{name[:FANOUT_DIGITS]}/{name}.json"
+
+
+def fanout_directories() -> list[str]:
+    """The sub-directories of an export directory: 00 .. ff."""
+    return [f"{i:0{FANOUT_DIGITS}x}" for i in range(16**FANOUT_DIGITS)]
 
 
 def locate(db: InclusionDB, account_id: str) -> str:
-    """The file name of ``account_id``'s proof in an ``export --all`` directory."""
+    """The path of ``account_id``'s proof inside an ``export --all`` directory."""
     rows = db._query("SELECT salt FROM leaves WHERE account_id = ?", (account_id,))
     if not rows:
         raise InputError("--account", f"no account {account_id!r} in this epoch")
-    return proof_file_name(db._blob(rows[0][0], circ.SALT_BYTES, "salt"))
+    return proof_file_path(db._blob(rows[0][0], circ.SALT_BYTES, "salt"))
 
 
 @dataclass(frozen=True)
@@ -160,27 +189,75 @@ def read_tree(db: InclusionDB, *, progress: Progress | None = None) -> _Tree:
                  h.assets, parsed.root_hash)
 
 
-def _documents(db: InclusionDB, tree: _Tree, lo: int, hi: int, backend: Backend,
-               sampled: set[int], bar: Progress) -> Iterator[InclusionDocument]:
-    """Steps 3 and 4 for the account leaves with index in [lo, hi)."""
+class _DocumentBytes:
+    """``InclusionDocument.to_bytes()`` of every account of one tree, built
+    from the parts all documents share (manifest, signature, labels, the
+    sibling records) and the account's own: the proof's path is the stored
+    sibling nodes as they are, since a node record (k*48 commitment bytes ||
+    32-byte hash) is exactly a path step's encoding. The reference path,
+    ``InclusionDocument``, builds the same bytes from objects; the sampled
+    accounts are built both ways and compared (and the tests compare all)."""
+
+    def __init__(self, tree: _Tree) -> None:
+        enc = msgspec.json.encode
+        self.tree = tree
+        self.head = (b'{"format":' + enc(INCLUSION_FORMAT) + b',"version":' + enc(DOCUMENT_VERSION)
+                     + b',"epoch":' + enc(tree.epoch) + b',"account_id":')
+        self.middle = (b',"manifest":' + enc(tree.manifest.decode("utf-8")) + b',"signature":'
+                       + enc(tree.signature.hex()) + b',"proof":"')
+        self.labels = (b'","bundle_hash":' + enc(tree.bundle_hash.hex()) + b',"root_hash":'
+                       + enc(tree.root_hash.hex()) + b',"amounts":')
+        self.proof_head = (MAGIC + struct.pack(">BQ", INCLUSION_VERSION, tree.epoch)
+                           + tree.bundle_hash)
+        self.shape = struct.pack(">BB", tree.k, tree.depth)
+        self.terms = [(a.symbol, a.decimals, a.proven_decimals) for a in tree.assets]
+        self.siblings = tree.levels[:-1]
+
+    def proof(self, idx: int, ident: bytes, amounts: bytes, blindings: bytes,
+              salt: bytes) -> bytes:
+        """``InclusionProof.to_bytes()`` (circuits/inclusion.py's layout)."""
+        return b"".join([
+            self.proof_head, self.shape, struct.pack(">IH", idx, len(ident)), ident, amounts,
+            blindings, salt, *[level[(idx >> i) ^ 1] for i, level in enumerate(self.siblings)],
+        ])
+
+    def document(self, account_id: str, proof: bytes, values: Sequence[int]) -> bytes:
+        amounts = [{"symbol": s, "decimals": d, "proof_decimals": p, "proof_units": v,
+                    "tokens": units.format_tokens(v, p)}
+                   for (s, d, p), v in zip(self.terms, values, strict=True)]
+        return b"".join([self.head, msgspec.json.encode(account_id), self.middle,
+                         proof.hex().encode("ascii"), self.labels,
+                         msgspec.json.encode(amounts), b"}\n"])
+
+    def reference(self, proof: bytes) -> InclusionDocument:
+        """The same document through the reference path (objects)."""
+        p = InclusionProof.from_bytes(proof)
+        return InclusionDocument(p, self.tree.manifest, self.tree.signature,
+                                 Readable.of(p, self.tree.assets, self.tree.root_hash))
+
+
+def _files(db: InclusionDB, tree: _Tree, lo: int, hi: int, backend: Backend,
+           sampled: set[int]) -> Iterator[tuple[str, bytes]]:
+    """Steps 3 and 4 for the account leaves with index in [lo, hi): each
+    account's (file path, document bytes)."""
     k, depth, epoch = tree.k, tree.depth, tree.epoch
     cpart = k * POINT_BYTES
     leaves = tree.levels[0]
+    docs = _DocumentBytes(tree)
     try:
         cursor = db.conn.execute(
             "SELECT idx, account_id, amounts, blindings, salt, leaf_hash FROM leaves "
             "WHERE account_id IS NOT NULL AND idx >= ? AND idx < ? ORDER BY idx", (lo, hi))
     except sqlite3.Error as exc:
         raise db._bad(str(exc)) from exc
-    rows_iter = iter(lambda: cursor.fetchmany(BATCH), [])
-    for batch in bar(rows_iter, -(-tree.accounts // BATCH), "export"):
-        proofs = []
+    for batch in iter(lambda: cursor.fetchmany(BATCH), []):
+        accounts = []
         values: list[int] = []
         blinds: list[int] = []
         for idx, acc, amounts, bl, salt, stored_hash in batch:
             if not isinstance(idx, int) or not 0 <= idx < 1 << depth:
                 raise db._bad("leaf index out of range")
-            if not isinstance(acc, str) or not 1 <= len(acc.encode("utf-8")) <= circ.MAX_ID_BYTES:
+            if not isinstance(acc, str) or not 1 <= len(ident := acc.encode("utf-8")) <= MAX_ID:
                 raise db._bad(f"leaf {idx}: bad account id")
             amounts = db._blob(amounts, 8 * k, "amounts")
             bl = db._blob(bl, 32 * k, "blindings")
@@ -189,32 +266,34 @@ def _documents(db: InclusionDB, tree: _Tree, lo: int, hi: int, backend: Backend,
             if lh != stored_hash or lh != leaves[idx][cpart:]:
                 raise db._bad(f"leaf {idx}: leaf hash is not H(epoch, id, salt)")
             try:
-                blindings = tuple(scalar_from_bytes(bl[i : i + 32]) for i in range(0, 32 * k, 32))
+                blinds += [scalar_from_bytes(bl[i : i + 32]) for i in range(0, 32 * k, 32)]
             except FormatError as exc:
                 raise db._bad(str(exc)) from exc
-            vals = tuple(v for (v,) in struct.iter_unpack(">Q", amounts))
+            vals = [v for (v,) in struct.iter_unpack(">Q", amounts)]
             values += vals
-            blinds += blindings
-            path = []
-            for level in range(depth):
-                sib = tree.levels[level][(idx >> level) ^ 1]
-                path.append(PathStep(sib[:cpart], sib[cpart:]))
-            proofs.append(InclusionProof(epoch, tree.bundle_hash, idx, acc, vals, blindings,
-                                         salt, tuple(path)))
+            accounts.append((idx, acc, vals, docs.proof(idx, ident, amounts, bl, salt), salt))
         encoded = b"".join(backend.encode_many(commit_many(backend, values, blinds)))
-        for i, proof in enumerate(proofs):
-            if encoded[i * cpart : (i + 1) * cpart] != leaves[proof.leaf_index][:cpart]:
-                raise db._bad(f"leaf {proof.leaf_index}: the opening does not match its "
-                              "commitment")
-            doc = InclusionDocument(proof, tree.manifest, tree.signature,
-                                    Readable.of(proof, tree.assets, tree.root_hash))
-            if proof.leaf_index in sampled:
-                try:
-                    verify_inclusion(doc, account_id=proof.account_id,
-                                     bundle_hash=tree.bundle_hash, backend=backend)
-                except VerificationError as exc:
-                    raise db._bad(f"the exported proof does not verify ({exc})") from exc
-            yield doc
+        for i, (idx, acc, vals, proof, salt) in enumerate(accounts):
+            if encoded[i * cpart : (i + 1) * cpart] != leaves[idx][:cpart]:
+                raise db._bad(f"leaf {idx}: the opening does not match its commitment")
+            data = docs.document(acc, proof, vals)
+            if idx in sampled:
+                _check_sample(db, docs.reference(proof), data, tree, backend)
+            yield proof_file_path(salt), data
+
+
+def _check_sample(db: InclusionDB, doc: InclusionDocument, data: bytes, tree: _Tree,
+                  backend: Backend) -> None:
+    """A sampled account: the fast bytes are the reference document's, and
+    that document passes the holder's own check."""
+    if doc.to_bytes() != data:
+        raise ProverFault(f"export: leaf {doc.proof.leaf_index}: the fast document encoding "
+                          "differs from the reference one (a fault in zksolv, not the database)")
+    try:
+        verify_inclusion(doc, account_id=doc.proof.account_id, bundle_hash=tree.bundle_hash,
+                         backend=backend)
+    except VerificationError as exc:
+        raise db._bad(f"the exported proof does not verify ({exc})") from exc
 
 
 def _sample(tree: _Tree, rng: random.Random | None) -> set[int]:
@@ -225,24 +304,8 @@ def _sample(tree: _Tree, rng: random.Random | None) -> set[int]:
     return {0, top, *(r.randrange(top + 1) for _ in range(SAMPLE))}
 
 
-def export_all(db: InclusionDB, *, backend: Backend | None = None,
-               progress: Progress | None = None,
-               rng: random.Random | None = None) -> Iterator[InclusionDocument]:
-    """Every account's inclusion document, in leaf order, checked as the
-    module docstring says; a corrupt database raises ``InputError`` naming it."""
-    backend = backend or get_backend()
-    tree = read_tree(db, progress=progress)
-    n = 0
-    for doc in _documents(db, tree, 0, 1 << tree.depth, backend, _sample(tree, rng),
-                          progress or _no_progress):
-        n += 1
-        yield doc
-    if n != tree.accounts:
-        raise db._bad(f"{n} account leaves, meta says {tree.accounts}")
-
-
 # Set in the parent before the workers fork: (database path, tree, backend
-# name, sample, directory fd path).
+# name, sample, directory being built).
 _FORK_STATE: tuple[Path, _Tree, str, set[int], Path] | None = None
 
 
@@ -252,25 +315,24 @@ def _export_range(bounds: tuple[int, int]) -> int:
     db_path, tree, backend_name, sampled, tmp = _FORK_STATE
     db = InclusionDB.open(db_path)
     try:
-        docs = _documents(db, tree, bounds[0], bounds[1], get_backend(backend_name), sampled,
-                          _no_progress)
-        return _write_files(docs, tmp)
+        files = _files(db, tree, bounds[0], bounds[1], get_backend(backend_name), sampled)
+        return _write_files(files, tmp)
     finally:
         db.close()
 
 
-def _write_files(docs: Iterable[InclusionDocument], folder: Path) -> int:
-    """Each document to ``folder/NAME.json``, 0600, created exclusively."""
+def _write_files(files: Iterable[tuple[str, bytes]], folder: Path) -> int:
+    """Each (path, bytes) to ``folder/path``, 0600, created exclusively."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     count = 0
     dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for doc in docs:
-            fd = os.open(proof_file_name(doc.proof.salt), flags, 0o600, dir_fd=dfd)
+        for path, data in files:
+            fd = os.open(path, flags, 0o600, dir_fd=dfd)
             try:
-                data = memoryview(doc.to_bytes())
-                while data:
-                    data = data[os.write(fd, data):]
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
             finally:
                 os.close(fd)
             count += 1
@@ -283,9 +345,9 @@ def export_directory(db_path: str | os.PathLike[str], out: str | os.PathLike[str
                      backend: Backend | None = None, jobs: int = 1,
                      progress: Progress | None = None) -> ExportResult:
     """``inclusion export --all``: every proof into the new directory ``out``,
-    the leaves split into ``jobs`` ranges checked and written by worker
-    processes (each reads its own rows; the tree is read once, before the
-    fork)."""
+    the leaves split into ranges of TASK_LEAVES checked and written by
+    ``jobs`` worker processes (each reads its own rows; the tree is read and
+    checked once, before the fork)."""
     global _FORK_STATE
     backend = backend or get_backend()
     bar = progress or _no_progress
@@ -296,9 +358,7 @@ def export_directory(db_path: str | os.PathLike[str], out: str | os.PathLike[str
         db.close()
     sampled = _sample(tree, None)
     leaves = 1 << tree.depth
-    parts = max(1, min(jobs * 8, leaves // BATCH or 1))
-    step = -(-leaves // parts)
-    ranges = [(lo, min(lo + step, leaves)) for lo in range(0, leaves, step)]
+    ranges = [(lo, min(lo + TASK_LEAVES, leaves)) for lo in range(0, leaves, TASK_LEAVES)]
 
     def build(tmp: Path) -> int:
         global _FORK_STATE
@@ -307,7 +367,8 @@ def export_directory(db_path: str | os.PathLike[str], out: str | os.PathLike[str
             count = sum(bar(map(_export_range, ranges), len(ranges), "export"))
         else:
             ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                     initializer=die_with_parent) as pool:
                 count = sum(bar(pool.map(_export_range, ranges), len(ranges), "export"))
         if count != tree.accounts:
             raise InputError(str(db_path), "corrupt or tampered inclusion database: "
@@ -332,6 +393,8 @@ def _publish_directory(out: str | os.PathLike[str], build: Callable[[Path], int]
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=parent))  # mode 0700
     try:
+        for sub in fanout_directories():
+            (tmp / sub).mkdir(mode=0o700)
         count = build(tmp)
         # one flush for every file (an fsync per file costs ~ms each)
         os.sync()
@@ -347,10 +410,3 @@ def _publish_directory(out: str | os.PathLike[str], build: Callable[[Path], int]
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return count
-
-
-def write_all(docs: Iterable[InclusionDocument], out: str | os.PathLike[str]) -> int:
-    """Write each document to ``out/NAME.json`` (0600, exclusive), building
-    ``out`` (0700) under a temporary name renamed into place at the end.
-    Returns the number of files written."""
-    return _publish_directory(out, lambda tmp: _write_files(docs, tmp))
