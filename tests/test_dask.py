@@ -25,6 +25,7 @@ from test_epoch_support import (
 )
 
 from zksolv.circuits import epoch as circ
+from zksolv.errors import InputError
 from zksolv.executors import DaskCluster
 from zksolv.prover.epoch import prove_epoch
 from zksolv.verifier import verify_bundle
@@ -55,6 +56,46 @@ def test_prove_and_verify_with_a_local_cluster(tmp_path: Path, small_shards: Non
     res = run("inclusion", "verify", tmp_path / "p.json", "--account", "acct-7", "--bundle",
               tmp_path / "b", "--expect", "USD=8000")
     assert res.exit_code == 0, res.output
+
+
+def test_a_worker_running_other_zksolv_code_is_refused(
+        tmp_path: Path, small_shards: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers (separate processes) hash their own zksolv sources; a
+    client whose code differs is refused before any task runs, naming the
+    worker and both identities; and a worker that differs refuses tasks."""
+    from zksolv import executors
+
+    real = executors.code_identity()
+    monkeypatch.setattr(executors, "code_identity", lambda: "0.0.0+other")
+    snap = make_snapshot(tmp_path / "snap", rows_for(20, 1), assets=ASSETS1)
+    res = run("prove", snap, "--out", tmp_path / "b", "--scheduler", "local:1", "--quiet")
+    assert res.exit_code == 2, res.output
+    assert f"runs zksolv {real}, the client 0.0.0+other" in res.output
+    assert "install the same zksolv on every worker" in res.output
+    assert not (tmp_path / "b").exists()
+    monkeypatch.setattr(executors, "_MISMATCH", "worker w runs zksolv x, the client y")
+    with pytest.raises(InputError, match="worker w runs zksolv x"):
+        executors._checked_task(len, [1])
+    monkeypatch.setattr(executors, "_MISMATCH", None)
+    assert executors._checked_task(len, [1]) == 1
+
+
+def test_code_identity_covers_every_source_file() -> None:
+    """The identity changes with any Python source of the package, and is
+    the same in a fresh process."""
+    import subprocess
+    import sys
+
+    from zksolv import executors
+
+    here = executors.code_identity()
+    other = subprocess.run([sys.executable, "-c", "from zksolv.executors import code_identity;"
+                            "print(code_identity())"], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == here
+    import zksolv
+
+    version, digest = here.split("+")
+    assert version == zksolv.__version__ and len(digest) == 16
 
 
 def test_bad_scheduler_address_is_refused(tmp_path: Path) -> None:

@@ -18,6 +18,11 @@ On Dask:
   generators on its first task; they are never shipped;
 - a worker that dies mid-task costs only its tasks: the scheduler runs them
   again elsewhere (Dask's own retry of tasks lost with a worker);
+- every worker must run the client's zksolv: the plugin compares the
+  worker's ``code_identity`` (version and a SHA-256 of the Python sources)
+  with the client's when it joins; a worker that differs refuses every task,
+  and one that differs when the client connects stops the run at once
+  (exit 2, naming the worker);
 - client <-> scheduler <-> worker traffic is protected by Dask's own
   security settings: ``distributed.security.Security``, or Dask's config
   (``distributed.comm.tls.*``, e.g. ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``)
@@ -31,6 +36,8 @@ Dask executor is made.
 from __future__ import annotations
 
 import ctypes
+import functools
+import hashlib
 import multiprocessing
 import os
 import re
@@ -133,19 +140,63 @@ def _drain(running: dict[Future[R], int], how: str) -> Iterator[tuple[int, R]]:
         yield i, fut.result()
 
 
-def _worker_setup() -> Any:
+@functools.cache
+def code_identity() -> str:
+    """``VERSION+SHA256`` of this zksolv: its version and a digest of every
+    Python source of the installed package (path and bytes, in path order).
+    Two processes that agree on it prove and verify with the same code."""
+    import zksolv
+
+    root = os.path.dirname(os.path.abspath(zksolv.__file__))
+    files = []
+    for here, dirs, names in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        files += [os.path.join(here, n) for n in names if n.endswith(".py")]
+    h = hashlib.sha256()
+    for path in sorted(files, key=lambda f: os.path.relpath(f, root)):
+        rel = os.path.relpath(path, root).replace(os.sep, "/").encode()
+        with open(path, "rb") as f:
+            data = f.read()
+        h.update(len(rel).to_bytes(4, "big") + rel + len(data).to_bytes(8, "big") + data)
+    return f"{zksolv.__version__}+{h.hexdigest()[:16]}"
+
+
+# On a Dask worker: why it refuses tasks (its zksolv is not the client's).
+_MISMATCH: str | None = None
+
+
+def _checked_task(fn: Callable[[T], R], item: T) -> R:
+    """A task on a Dask worker, run only if the worker's zksolv is the client's."""
+    if _MISMATCH is not None:
+        raise InputError("--scheduler", _MISMATCH)
+    return fn(item)
+
+
+def _worker_setup(expected: str) -> Any:
     """The worker plugin (built lazily: only here is Dask imported)."""
     from distributed import WorkerPlugin
 
     class ZksolvWorkerSetup(WorkerPlugin):  # type: ignore[misc]
         name = "zksolv-setup"
 
-        def setup(self, worker: Any) -> None:
-            from zksolv import gencache
+        def __init__(self, expected: str) -> None:
+            self.expected = expected
 
+        def setup(self, worker: Any) -> None:
+            # This class travels by value; the worker's own modules are
+            # imported here, so the identity is the worker's code, not ours.
+            from zksolv import executors, gencache
+
+            mine = executors.code_identity()
+            if mine != self.expected:
+                executors._MISMATCH = (f"worker {worker.address} runs zksolv {mine}, the client "
+                                       f"{self.expected}: install the same zksolv on every "
+                                       "worker")
+                raise RuntimeError(executors._MISMATCH)
+            executors._MISMATCH = None
             gencache.install()
 
-    return ZksolvWorkerSetup()
+    return ZksolvWorkerSetup(expected)
 
 
 class DaskCluster:
@@ -188,7 +239,11 @@ class DaskCluster:
             self.close()
             raise InputError("--scheduler", f"cannot reach the Dask scheduler at {address} "
                              f"({exc})") from exc
-        self.client.register_plugin(_worker_setup(), name="zksolv-setup")
+        try:
+            self.client.register_plugin(_worker_setup(code_identity()), name="zksolv-setup")
+        except Exception as exc:  # a worker's setup failed: its reason, as the worker said
+            self.close()
+            raise InputError("--scheduler", f"a worker could not be set up: {exc}") from exc
         self.name = f"dask {address}"
 
     def workers(self) -> int:
@@ -202,7 +257,7 @@ class DaskCluster:
         it = iter(enumerate(items))
         pending = as_completed(with_results=False)
         for i, item in it:
-            fut = self.client.submit(fn, item, pure=False)
+            fut = self.client.submit(_checked_task, fn, item, pure=False)
             index[fut.key] = i
             pending.add(fut)
             if len(index) >= window:
@@ -214,7 +269,7 @@ class DaskCluster:
             yield i, result
             nxt = next(it, None)
             if nxt is not None:
-                new = self.client.submit(fn, nxt[1], pure=False)
+                new = self.client.submit(_checked_task, fn, nxt[1], pure=False)
                 index[new.key] = nxt[0]
                 pending.add(new)
 
