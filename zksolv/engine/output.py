@@ -13,6 +13,16 @@ Everything is written into a temporary sibling directory that is renamed to
 ``OUT`` only when complete: a failure or an interrupt leaves nothing at
 ``OUT``. Output depends only on the scenario, the account and epoch counts
 and the seed: the same inputs give the same bytes.
+
+With an :class:`EpochHook` (``zksolv simulate --prove`` proves each epoch as
+soon as its snapshot is written, before the next epoch is simulated) the
+work done per epoch is worth keeping, so the run is written in place
+instead, epoch by epoch: each snapshot atomically, then the hook, then
+``metrics.csv`` and ``metrics.json`` rewritten atomically (temporary name,
+rename) to cover the epochs done so far (``run.complete`` false until the
+last), the chart at the end. An interrupt or a failure leaves ``OUT`` holding
+a consistent prefix of the run: every epoch ``metrics.json`` lists has its
+snapshot and whatever the hook made of it.
 """
 
 from __future__ import annotations
@@ -23,9 +33,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -80,7 +90,8 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
     dozen liquidations stay visible beside tens of thousands of stalled
     account-steps), losses, and reserves against liabilities as the
     snapshots state them. Epochs whose snapshot ``zksolv prove`` refuses
-    (insolvent) are shaded red on every panel."""
+    (insolvent; with ``simulate --prove``, the epochs it did refuse) are
+    shaded red on every panel."""
     try:
         import matplotlib
 
@@ -93,7 +104,7 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
     col = {k: [r[k] for r in rows] for k in rows[0]}
     proved = "proof_refused" in rows[0]  # simulate --prove: what the prover did
     insolvent = [r["epoch"] for r in rows if r.get("proof_refused" if proved else "insolvent")]
-    mark = ("proof refused by zksolv prove (exit 3)" if proved
+    mark = ("proof refused (insolvent): no bundle; the next bundle declares the gap" if proved
             else "insolvent: prove refuses (exit 3)")
     fig, axes = plt.subplots(4, 1, figsize=(9, 12), sharex=True)
 
@@ -202,55 +213,121 @@ def mechanism_summary(sim: Simulation, rows: list[dict[str, Any]]) -> dict[str, 
     return out
 
 
+class EpochHook(Protocol):
+    """Work done on each epoch of a run as soon as its snapshot is on disk,
+    before the next epoch is simulated (``zksolv simulate --prove`` proves
+    it). The engine knows nothing of what the hook does."""
+
+    def epoch(self, result: EpochResult, snapshot: Path) -> Mapping[str, Any]:
+        """Handle one epoch; return columns to add to its metrics row (the
+        same keys every epoch)."""
+        ...
+
+    def summary(self) -> Mapping[str, Any]:
+        """Fields to add to the run summary, for the epochs handled so far."""
+        ...
+
+
+def run_summary(sim: Simulation, rows: list[dict[str, Any]], *, complete: bool = True
+                ) -> dict[str, Any]:
+    """The run summary (``metrics.json`` ``run``) of the epochs in ``rows``."""
+    sc = sim.scenario
+    summary: dict[str, Any] = {
+        "scenario": sc.name,
+        "scenario_source": sc.source,
+        "seed": sim.seed,
+        "accounts": sim.n,
+        "epochs": sim.epochs,
+        "complete": complete,
+        "epoch_minutes": sc.epoch_minutes,
+        "assets": [a.symbol for a in sc.assets],
+        "total_liquidations": int(sum(r["liquidations"] for r in rows)),
+        "total_stalled": int(sum(r["stalled"] for r in rows)),
+        "total_bad_debt_usd": float(sum(r["bad_debt_usd"] for r in rows)),
+        "total_insurance_absorbed_usd": float(sum(r["insurance_absorbed_usd"] for r in rows)),
+        "total_socialised_loss_usd": float(sum(r["socialised_loss_usd"] for r in rows)),
+        "final_insurance_fund_usd": rows[-1]["insurance_fund_usd"],
+        "final_uncovered_bad_debt_usd": rows[-1]["uncovered_bad_debt_usd"],
+        **insolvency_summary(rows),
+        "final_net_assets_usd": rows[-1]["net_assets_usd"],
+        "identity_holds_every_epoch": all(r["identity_residual_units"] == 0 for r in rows),
+    }
+    summary.update(mechanism_summary(sim, rows))
+    return summary
+
+
+def _replace(path: Path, write: Callable[[Path], Any]) -> Any:
+    """``write`` to a hidden temporary sibling of ``path``, then rename it over
+    ``path``: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix names the format
+    try:
+        out = write(tmp)
+        if tmp.exists():
+            os.replace(tmp, path)
+        return out
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_metrics(folder: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """``metrics.csv`` and ``metrics.json``, each replaced atomically."""
+    _replace(folder / "metrics.csv", lambda p: write_metrics_csv(p, rows))
+    _replace(folder / "metrics.json", lambda p: p.write_text(
+        json.dumps({"run": summary, "epochs": rows}, indent=1) + "\n", encoding="utf-8"))
+
+
 def write_run(out: str | os.PathLike[str], sim: Simulation,
               wrap: Callable[[Iterable[EpochResult]], Iterable[EpochResult]] = lambda x: x,
-              *, snapshots: bool = True) -> dict[str, Any]:
-    """Run ``sim`` to the end and write everything under ``out`` atomically.
+              *, snapshots: bool = True, hook: EpochHook | None = None) -> dict[str, Any]:
+    """Run ``sim`` to the end and write everything under ``out``: atomically,
+    or with ``hook`` in place, epoch by epoch (see the module docstring).
     ``wrap`` may decorate the epoch iterator (a progress bar). Returns the
-    run summary (also stored in metrics.json)."""
+    run summary (also stored in metrics.json) and whether the chart was
+    drawn (``chart``)."""
     dest = Path(out)
     check_out_dir(dest)
+    if hook is not None:
+        if not snapshots:
+            raise ValueError("an epoch hook needs the snapshots")
+        dest.mkdir(parents=True, exist_ok=True)
+        return _write_epochs(dest, sim, wrap, snapshots=True, hook=hook)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        ids = account_ids(sim.n) if snapshots else []
-        rows: list[dict[str, Any]] = []
-        for result in wrap(sim.run()):
-            if snapshots:
-                write_snapshot(tmp / f"epoch-{result.epoch:06d}", result.header,
-                               claim_rows(ids, result.claims))
-            rows.append(result.metrics)
-        sc = sim.scenario
-        summary: dict[str, Any] = {
-            "scenario": sc.name,
-            "scenario_source": sc.source,
-            "seed": sim.seed,
-            "accounts": sim.n,
-            "epochs": sim.epochs,
-            "epoch_minutes": sc.epoch_minutes,
-            "assets": [a.symbol for a in sc.assets],
-            "total_liquidations": int(sum(r["liquidations"] for r in rows)),
-            "total_stalled": int(sum(r["stalled"] for r in rows)),
-            "total_bad_debt_usd": float(sum(r["bad_debt_usd"] for r in rows)),
-            "total_insurance_absorbed_usd": float(sum(r["insurance_absorbed_usd"]
-                                                      for r in rows)),
-            "total_socialised_loss_usd": float(sum(r["socialised_loss_usd"] for r in rows)),
-            "final_insurance_fund_usd": rows[-1]["insurance_fund_usd"],
-            "final_uncovered_bad_debt_usd": rows[-1]["uncovered_bad_debt_usd"],
-            **insolvency_summary(rows),
-            "final_net_assets_usd": rows[-1]["net_assets_usd"],
-            "identity_holds_every_epoch": all(r["identity_residual_units"] == 0 for r in rows),
-        }
-        summary.update(mechanism_summary(sim, rows))
-        write_metrics_csv(tmp / "metrics.csv", rows)
-        (tmp / "metrics.json").write_text(
-            json.dumps({"run": summary, "epochs": rows}, indent=1) + "\n", encoding="utf-8")
-        summary["chart"] = write_metrics_chart(tmp / "metrics.png", rows,
-                                               f"{sc.name}: {sim.n} accounts, seed {sim.seed}")
+        summary = _write_epochs(tmp, sim, wrap, snapshots=snapshots, hook=None)
         if dest.exists():
             dest.rmdir()  # empty, checked above
         os.replace(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return summary
+
+
+def _write_epochs(folder: Path, sim: Simulation,
+                  wrap: Callable[[Iterable[EpochResult]], Iterable[EpochResult]], *,
+                  snapshots: bool, hook: EpochHook | None) -> dict[str, Any]:
+    ids = account_ids(sim.n) if snapshots else []
+    rows: list[dict[str, Any]] = []
+    # sim.run() simulates an epoch only when asked for it: the hook's work on
+    # epoch N is done before epoch N + 1 is simulated
+    for result in wrap(sim.run()):
+        row = dict(result.metrics)
+        if snapshots:
+            snap = write_snapshot(folder / f"epoch-{result.epoch:06d}", result.header,
+                                  claim_rows(ids, result.claims))
+            if hook is not None:
+                row.update(hook.epoch(result, snap))
+        rows.append(row)
+        if hook is not None and len(rows) < sim.epochs:
+            write_metrics(folder, {**run_summary(sim, rows, complete=False), **hook.summary()},
+                          rows)
+    summary = run_summary(sim, rows)
+    if hook is not None:
+        summary.update(hook.summary())
+    write_metrics(folder, summary, rows)
+    sc = sim.scenario
+    summary["chart"] = _replace(folder / "metrics.png", lambda p: write_metrics_chart(
+        p, rows, f"{sc.name}: {sim.n} accounts, seed {sim.seed}"))
     return summary
