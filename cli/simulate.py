@@ -4,15 +4,18 @@ per epoch plus a metrics table and chart."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from zksolv.cli.common import progress, reports_errors
 from zksolv.engine.output import check_out_dir, write_run
 from zksolv.engine.scenario import builtin_names, load_scenario
-from zksolv.engine.simulator import Simulation
+from zksolv.engine.simulator import EpochResult, Simulation
 from zksolv.errors import InputError
+
+if TYPE_CHECKING:
+    from zksolv.prover.run import ChainProver, EpochProof
 
 
 @click.command(context_settings={"max_content_width": 100})
@@ -24,15 +27,18 @@ from zksolv.errors import InputError
 @click.option("--epochs", type=click.IntRange(1, 100_000), default=None,
               help="Number of epochs to run (default: the scenario's 'epochs').")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Output directory; must not exist (or be empty). Written atomically.")
+              help="Output directory; must not exist (or be empty). Written atomically "
+                   "(with --prove: in place, epoch by epoch).")
 @click.option("--seed", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="Random seed (default: the scenario's 'seed'). Same seed, same bytes.")
 @click.option("--no-snapshots", is_flag=True,
               help="Write only the metrics, not the per-epoch snapshots.")
 @click.option("--prove", "prove_epochs", is_flag=True,
-              help="Then prove every epoch, chained, into OUT/bundles/ (needs --key or "
-                   "$ZKSOLV_OPERATOR_KEY); epochs the prover refuses are marked in the "
-                   "metrics and the chart.")
+              help="Prove each epoch as soon as it is simulated, as one chain, into "
+                   "OUT/bundles/ (needs --key or $ZKSOLV_OPERATOR_KEY). An epoch the prover "
+                   "refuses (insolvent) gets no bundle; the next bundle links to the last "
+                   "epoch proven solvent and declares the gap. Refused epochs are marked in "
+                   "the metrics and the chart.")
 @click.option("--key", "key", type=click.Path(), default=None,
               help="Operator key file for --prove (else $ZKSOLV_OPERATOR_KEY).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
@@ -62,11 +68,22 @@ def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epoch
                          insurance fund, socialised loss, collateral, liabilities, margin
       metrics.png        a chart of the same
 
+    With --prove each epoch is proven as soon as its snapshot is written,
+    before the next one is simulated, and a line per epoch says what the
+    prover did. Bundles go to OUT/bundles/ (public), inclusion databases to
+    OUT/private/ (0700). A refused epoch leaves a gap that the next bundle's
+    signed header declares, so `zksolv verify OUT/bundles` checks one chain
+    and lists the epochs NOT proven solvent. The run is then written in
+    place, epoch by epoch: after Ctrl-C (exit 130), OUT keeps every epoch
+    done, its bundle, and metrics covering them.
+
     \b
     Examples:
       zksolv simulate --scenario calm --accounts 10000 --epochs 24 --out run-calm
       zksolv simulate --scenario crash-2020-03 --out run-crash --seed 7
       zksolv prove run-crash/epoch-000048 --out bundle/ --key operator.key
+      zksolv simulate --scenario cascade --accounts 200 --epochs 12 --out run \\
+          --prove --key operator.key && zksolv verify run/bundles
 
     Scenario files are TOML; copy a built-in one from zksolv/engine/scenarios/
     and see docs/engine.md for every field. A bad file is refused with the file
@@ -85,11 +102,12 @@ def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epoch
     if out.exists() and not out.is_dir():
         raise InputError(str(out), "not a directory")
     sim = Simulation(sc, accounts=accounts, epochs=epochs, seed=seed)
-    summary = write_run(out, sim, lambda it: progress(it, total=sim.epochs, desc="epochs",
-                                                      quiet=quiet),
-                        snapshots=not no_snapshots)
     if master is not None:
-        _prove_run(ctx, out, summary, master, jobs, quiet)
+        summary = _simulate_and_prove(ctx, out, sim, master, jobs, quiet)
+    else:
+        summary = write_run(out, sim, lambda it: progress(it, total=sim.epochs, desc="epochs",
+                                                          quiet=quiet),
+                            snapshots=not no_snapshots)
     if quiet:
         return
     click.echo(f"scenario          {summary['scenario']} ({summary['scenario_source']})")
@@ -115,13 +133,8 @@ def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epoch
     else:
         click.echo("insolvent epochs  none: every snapshot is provable")
     if "proof_refused_epochs" in summary:
-        refused = summary["proof_refused_epochs"]
-        click.echo(f"proved            {summary['proven_epochs']} of {summary['epochs']} epochs "
-                   f"into {out / 'bundles'}/ (private databases in {out / 'private'}/)")
-        if refused:
-            click.echo(f"refused by prove  {', '.join(map(str, refused[:12]))}"
-                       f"{' ...' if len(refused) > 12 else ''}: no bundle, the public chain "
-                       f"breaks at epoch {refused[0]}")
+        for line in _proof_lines(summary, out):
+            click.echo(line)
     holds = summary["identity_holds_every_epoch"]
     click.echo(f"identity          {'holds every epoch' if holds else 'BROKEN'}")
     for line in mechanism_lines(summary):
@@ -182,48 +195,96 @@ def mechanism_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _prove_run(ctx: click.Context, out: Path, summary: dict[str, Any], master: bytes,
-               jobs: int | None, quiet: bool) -> None:
-    """``--prove``: every epoch, chained; the metrics, their summary and the
-    chart are rewritten with what the prover did."""
-    import json
+def _proof_lines(summary: dict[str, Any], out: Path) -> list[str]:
+    """The summary's lines about what the prover did."""
+    from zksolv.circuits.epoch import epochs_text
+
+    refused = summary["proof_refused_epochs"]
+    lines = [f"proved            {summary['proven_epochs']} of {summary['epochs']} epochs, "
+             f"one chain, into {out / 'bundles'}/ (private databases in {out / 'private'}/)"]
+    if refused:
+        lines.append(f"refused by prove  {', '.join(map(str, refused[:12]))}"
+                     f"{' ...' if len(refused) > 12 else ''}: no bundle (insolvent)")
+    first = summary["chain_first_epoch"]
+    if first is not None and first > 1:
+        lines.append(f"chain starts      at epoch {first}: {epochs_text(1, first - 1)} refused "
+                     "before any bundle")
+    for g in summary["proof_gaps"]:
+        text = epochs_text(g["first"], g["last"])
+        lines.append(f"gap in the chain  {text} NOT proven solvent, declared by the bundle of "
+                     f"epoch {g['last'] + 1} (it links to epoch {g['first'] - 1})")
+    if summary["proven_epochs"]:
+        lines.append(f"check the chain   zksolv verify {out / 'bundles'}")
+    return lines
+
+
+def _epoch_line(result: EpochResult, rec: EpochProof) -> str:
+    """What happened to one epoch, as it happens."""
+    m = result.metrics
+    what = (f"epoch {rec.epoch}: simulated ({m['liquidations']} liquidations, bad debt "
+            f"{m['bad_debt_usd']:,.2f} USD), ")
+    if rec.refused:
+        return what + f"proof REFUSED: {rec.reason}"
+    what += f"proven in {rec.seconds:.1f} s"
+    if rec.gap is not None:
+        a, b = rec.gap
+        which = f"epoch {a}" if a == b else f"epochs {a}..{b}"
+        what += (f", links to epoch {rec.prev_epoch}: its header declares {which} NOT proven "
+                 "solvent")
+    elif rec.prev_epoch is None and rec.epoch > 1:
+        what += ", first bundle of the chain"
+    return what
+
+
+class _ProveEachEpoch:
+    """The engine's epoch hook for --prove: prove each epoch as soon as its
+    snapshot is written, say what happened, add the prover's columns."""
+
+    def __init__(self, prover: ChainProver, quiet: bool) -> None:
+        self.prover = prover
+        self.quiet = quiet
+
+    def epoch(self, result: EpochResult, snapshot: Path) -> dict[str, int]:
+        from zksolv.prover.run import row_columns
+
+        rec = self.prover.prove(result.epoch, snapshot)
+        if not self.quiet:
+            click.echo(_epoch_line(result, rec), err=True)
+        return row_columns(rec)
+
+    def summary(self) -> dict[str, Any]:
+        return self.prover.summary()
+
+
+def _simulate_and_prove(ctx: click.Context, out: Path, sim: Simulation, master: bytes,
+                        jobs: int | None, quiet: bool) -> dict[str, Any]:
+    """``--prove``: simulate and prove epoch by epoch (the run written in
+    place); Ctrl-C keeps what is done and exits 130."""
     import os
+    import sys
 
     from zksolv.cli.common import backend_of
-    from zksolv.engine.output import write_metrics_chart, write_metrics_csv
-    from zksolv.prover.run import prove_run
-
-    metrics_path = out / "metrics.json"
-    doc = json.loads(metrics_path.read_text(encoding="utf-8"))
-    rows = doc["epochs"]
+    from zksolv.prover.run import ChainProver
 
     def bar(items: Any, total: int, desc: str) -> Any:
-        return progress(items, total=total, desc=desc, quiet=True)
+        return progress(items, total=total, desc=desc, quiet=quiet)
 
-    def each(rec: Any) -> None:
-        if not quiet:
-            what = ("REFUSED (insolvent): " + rec.reason if rec.refused else
-                    f"proven in {rec.seconds:.1f} s"
-                    + ("" if rec.chained or rec.epoch == rows[0]["epoch"]
-                       else ", a new chain (the previous epoch has no bundle)"))
-            click.echo(f"prove epoch {rec.epoch}: {what}", err=True)
-
-    done = prove_run(out, [r["epoch"] for r in rows], master_key=master,
-                     backend=backend_of(ctx), jobs=jobs or os.cpu_count() or 1, progress=bar,
-                     each=each)
-    for row, rec in zip(rows, done, strict=True):
-        row["proof_refused"] = int(rec.refused)
-        row["proof_chained"] = int(rec.chained)
-    refused = [rec.epoch for rec in done if rec.refused]
-    extra = {"proof_refused_epochs": refused, "proven_epochs": len(done) - len(refused),
-             "first_refused_epoch": refused[0] if refused else None,
-             "bundles": str(out / "bundles")}
-    summary.update(extra)
-    doc["run"].update(extra)
-    tmp = metrics_path.with_name(".metrics.json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, metrics_path)
-    write_metrics_csv(out / "metrics.csv", rows)
-    summary["chart"] = write_metrics_chart(
-        out / "metrics.png", rows,
-        f"{summary['scenario']}: {summary['accounts']} accounts, seed {summary['seed']}")
+    prover = ChainProver(out, master, backend=backend_of(ctx), jobs=jobs or os.cpu_count() or 1,
+                         progress=bar)
+    try:
+        return write_run(out, sim, hook=_ProveEachEpoch(prover, quiet))
+    except KeyboardInterrupt:
+        done = prover.records
+        click.echo(f"interrupted: {out} keeps epochs 1..{done[-1].epoch} (snapshots, bundles, "
+                   "metrics.json covering them)" if done else
+                   f"interrupted before any epoch was proven: {out} holds no bundle", err=True)
+        nxt = done[-1].epoch + 1 if done else 1
+        paths = prover.paths(nxt)
+        if paths["work_dir"].exists():
+            last = prover.last_bundle
+            link = "" if last is None else f" --prev {last.bundle} --allow-gap"
+            click.echo(f"epoch {nxt} was being proven; to finish its bundle: zksolv prove "
+                       f"{paths['snapshot']} --out {paths['bundle']}{link} --key KEY "
+                       f"--inclusion-db {paths['inclusion_db']} --work-dir {paths['work_dir']} "
+                       "--resume", err=True)
+        sys.exit(130)
