@@ -129,3 +129,28 @@ def test_a_fifo_or_a_symlink_in_the_cache_is_never_read(cache: Path) -> None:
     (cache / "elsewhere.bin").write_bytes(bytes(gm.CHUNK_BYTES))
     os.symlink(cache / "elsewhere.bin", store.path(0))
     assert store.load(0) is None
+
+
+def test_derivation_is_reported_chunk_by_chunk(cache: Path) -> None:
+    """What a progress bar is told: a cold cache, (0, N) before the first
+    chunk and (i, N) after each; a warm one, nothing; a cache with a hole,
+    the chunks from the hole on (the cached ones after it count as steps)."""
+    calls: list[tuple[int, int]] = []
+
+    def hear(done: int, total: int) -> None:
+        calls.append((done, total))
+
+    n = 3 * gm.CHUNK
+    G, H = gm.GeneratorSet(FAST).vectors(n, on_derive=hear)
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    want = [FAST.encode(p) for p in (*G[:n], *H[:n])]
+    calls.clear()
+    G, H = gm.GeneratorSet(FAST).vectors(n, on_derive=hear)
+    assert calls == [] and [FAST.encode(p) for p in (*G[:n], *H[:n])] == want
+    gencache.FileChunkStore(cache).path(1).unlink()
+    G, H = gm.GeneratorSet(FAST).vectors(n, on_derive=hear)
+    assert calls == [(0, 2), (1, 2), (2, 2)]
+    assert [FAST.encode(p) for p in (*G[:n], *H[:n])] == want
+    calls.clear()
+    G, H = gm.GeneratorSet(FAST).vectors(n + 64, on_derive=hear)  # part of a chunk
+    assert calls == [(0, 1), (1, 1)] and len(G) == n + 64

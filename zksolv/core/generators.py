@@ -34,6 +34,11 @@ sign of y are pinned, y is the root on the curve), and so in the subgroup.
 Anything else is ignored and the chunk derived again. The core does no I/O:
 where chunks are kept is a ``ChunkStore`` set from outside
 (``zksolv.gencache``, which the command line installs).
+
+Growing the vectors takes every chunk the cache has first; what it lacks is
+derived chunk by chunk, and ``vectors(n, on_derive=...)`` reports that work
+(seconds on a cold cache: a caller shows a progress bar) without the core
+printing anything.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -112,6 +118,15 @@ def set_chunk_store(store: ChunkStore | None) -> None:
     _STORE[0] = store
 
 
+def has_chunk_store() -> bool:
+    """Whether derived chunks are kept for later runs."""
+    return _STORE[0] is not None
+
+
+# on_derive(done, total): chunks derived so far, of those the cache lacked
+DeriveProgress = Callable[[int, int], None]
+
+
 def compressed_from_affine(x: int, y: int) -> bytes:
     """ZCash compressed encoding of the affine point (x, y) (not the identity)."""
     flags = 0x80 | (0x20 if y > (P - 1) // 2 else 0)
@@ -170,25 +185,46 @@ class GeneratorSet:
         self.h = h2c(b"blinding", GENERATOR_DST)
         self.u = h2c(b"ipa", GENERATOR_DST)
 
-    def vectors(self, n: int) -> tuple[list[Point], list[Point]]:
-        """The first n of G and of H (the lists may be longer: slice them)."""
+    def vectors(self, n: int, on_derive: DeriveProgress | None = None
+                ) -> tuple[list[Point], list[Point]]:
+        """The first n of G and of H (the lists may be longer: slice them).
+        Chunks come from the verified cache where it has them; if any must be
+        derived, ``on_derive(done, total)`` is told: with 0 before the first
+        of the ``total`` chunks still to add, then after each."""
         if len(self._G) < n:
             with self._lock:
-                while len(self._G) < n:
-                    self._extend(n)
+                while len(self._G) < n and self._take_cached():
+                    pass
+                if len(self._G) < n:
+                    total = (n - 1) // CHUNK - len(self._G) // CHUNK + 1
+                    done = 0
+                    if on_derive is not None:
+                        on_derive(done, total)
+                    while len(self._G) < n:
+                        # the first chunk is known missing; a later one may be cached
+                        if not (done and self._take_cached()):
+                            self._derive(n)
+                        done += 1
+                        if on_derive is not None:
+                            on_derive(done, total)
         return self._G, self._H
 
-    def _extend(self, n: int) -> None:
-        """Add one chunk from the verified cache, or derive up to n (at most
-        to the chunk's end); a whole derived chunk is offered to the cache."""
+    def _take_cached(self) -> bool:
+        """Add the next whole chunk from the verified cache, if it has it."""
+        c, offset = divmod(len(self._G), CHUNK)
+        cached = _load_chunk(c) if offset == 0 else None
+        if cached is None:
+            return False
+        pts = self.backend.from_affine_unchecked(cached)
+        self._G.extend(pts[0::2])
+        self._H.extend(pts[1::2])
+        return True
+
+    def _derive(self, n: int) -> None:
+        """Derive up to n (at most to the chunk's end); a whole derived chunk
+        is offered to the cache."""
         start = len(self._G)
         c, offset = divmod(start, CHUNK)
-        cached = _load_chunk(c) if offset == 0 else None
-        if cached is not None:
-            pts = self.backend.from_affine_unchecked(cached)
-            self._G.extend(pts[0::2])
-            self._H.extend(pts[1::2])
-            return
         h2c = self.backend.hash_to_curve
         for i in range(start, min(n, (c + 1) * CHUNK)):
             self._G.append(h2c(vector_message(b"G", i), GENERATOR_DST))

@@ -59,6 +59,7 @@ from zksolv.core.generators import generators
 from zksolv.core.group import Backend, Point, get_backend
 from zksolv.errors import FormatError, InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.executors import Executor, LocalProcesses
+from zksolv.progress import derive_progress
 from zksolv.snapshot import Snapshot, open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
@@ -134,13 +135,14 @@ class PrevBundle:
 
 
 def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backend,
-                      jobs: int, allow_gap: bool = False) -> PrevBundle:
+                      jobs: int, allow_gap: bool = False,
+                      progress: Progress | None = None) -> PrevBundle:
     """The previous bundle's hash and epoch. It must verify in full, be epoch
     ``epoch - 1`` (or, with ``allow_gap``, any earlier epoch: the last one
     proven solvent, the epochs between then declared not proven solvent) and
     be signed by ``operator`` (one key along a chain)."""
     try:
-        report = verify_bundle(prev, backend=backend, jobs=jobs)
+        report = verify_bundle(prev, backend=backend, jobs=jobs, progress=progress)
     except VerificationError as exc:
         raise InputError(str(prev), f"previous bundle does not verify ({exc})") from exc
     except InputError as exc:
@@ -488,7 +490,7 @@ def prove_epoch(
         if prev is None:
             return None
         return check_prev_bundle(Path(prev), operator, epoch, backend=backend, jobs=jobs,
-                                 allow_gap=allow_gap)
+                                 allow_gap=allow_gap, progress=progress)
 
     # 1. read and check the snapshot
     checked, prev_bundle = check_snapshot(snapshot_dir, bar=bar, prev_check=prev_check)
@@ -512,10 +514,10 @@ def prove_epoch(
     else:
         work.create()
 
-    # generators before any fork, so workers inherit them
-    gens = generators(backend)
-    gens.vectors(circ.LEAF_BITS * (1 << (S * k - 1).bit_length()))
-    gens.vectors(circ.MARGIN_BITS * (1 << (k - 1).bit_length()))
+    # generators before any fork, so workers inherit them (a bar if derived)
+    generators(backend).vectors(max(circ.LEAF_BITS * (1 << (S * k - 1).bit_length()),
+                                    circ.MARGIN_BITS * (1 << (k - 1).bit_length())),
+                                on_derive=derive_progress(progress))
 
     tmp_dir: Path | None = None
     tmp_db: Path | None = None

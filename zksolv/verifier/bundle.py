@@ -1,8 +1,9 @@
 """Verify an epoch bundle, or a chain of bundles, with public data only.
 
-Imports core, circuits, errors and safeio only (import-linter contract in
-``pyproject.toml``); Ed25519 comes from ``cryptography``, the manifest schema
-(``circuits/bundle.py``) is decoded with msgspec. Every failure is a
+Imports core, circuits, errors, safeio, executors and progress only
+(import-linter contract in ``pyproject.toml``); Ed25519 comes from
+``cryptography``, the manifest schema (``circuits/bundle.py``) is decoded
+with msgspec. Every failure is a
 ``VerificationError`` whose ``check`` is one of the stable tags below
 (``docs/epoch.md``); checks run in this order and the first failure is
 reported:
@@ -68,6 +69,7 @@ from zksolv.core.group import POINT_BYTES, Backend, Point, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
 from zksolv.executors import Executor, die_with_parent
+from zksolv.progress import derive_progress
 from zksolv.safeio import FileReadError, decode_json, read_bounded
 
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
@@ -477,11 +479,13 @@ def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
         for i, res in bar(executor.map_unordered(_check_shards, chunks), len(chunks), "shards"):
             by_index[i] = res
         return [by_index[i] for i in range(len(chunks))]
-    if jobs > 1 and len(chunks) > 1:
-        # derive every generator once, before the fork, so workers inherit them
+    if chunks:
+        # every generator derived once, here (a bar if the cache lacks them),
+        # before any fork, so workers inherit them
         proof_bits = circ.LEAF_BITS * (1 << (chunks[0].header.shard_leaves
                                              * chunks[0].header.k - 1).bit_length())
-        generators(backend).vectors(proof_bits)
+        generators(backend).vectors(proof_bits, on_derive=derive_progress(bar))
+    if jobs > 1 and len(chunks) > 1:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx,
                                  initializer=die_with_parent) as pool:
