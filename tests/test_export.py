@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from test_epoch_support import KEY_HEX, make_snapshot, prove, rows_for, run, verify_json
 
-from zksolv.prover import inclusion_db
 from zksolv.prover import export as export_mod
+from zksolv.prover import inclusion_db
 from zksolv.prover.export import proof_file_path
 
 N = 21
