@@ -126,3 +126,46 @@ def test_watch_keeps_going_then_stops_cleanly_on_ctrl_c(simulated: Path, tmp_pat
     assert _status(out)[2]["prev_epoch"] == 1
     code, rep = verify_json(out / "epoch-000003", "--chain", out / "epoch-000001")
     assert code == 0 and rep["gaps"] == [{"first": 2, "last": 2}], rep
+
+
+def test_a_broken_last_bundle_stops_the_watch_and_records_nothing(simulated: Path,
+                                                                  tmp_path: Path) -> None:
+    """The chain's last bundle no longer verifies: that is not the new
+    epoch's fault, so the watch stops (exit 2) without recording the epoch;
+    once the bundle is fixed, the same command proves it."""
+    watched, out = tmp_path / "snaps", tmp_path / "bundles"
+    watched.mkdir()
+    _appear(simulated / "epoch-000001", watched)
+    assert run("watch", watched, "--out", out, "--once", "--jobs", "1").exit_code == 0
+    sig = out / "epoch-000001" / "manifest.sig"
+    good = sig.read_bytes()
+    sig.write_bytes(bytes([good[0] ^ 1]) + good[1:])
+    _appear(simulated / "epoch-000002", watched)
+    res = run("watch", watched, "--out", out, "--once", "--jobs", "1")
+    assert res.exit_code == 2, res.output
+    assert "previous bundle does not verify" in res.output
+    assert [e["epoch"] for e in _status(out)] == [1]
+    sig.write_bytes(good)
+    res = run("watch", watched, "--out", out, "--once", "--jobs", "1")
+    assert res.exit_code == 0 and "epoch 2: proven solvent" in res.output, res.output
+    assert [(e["epoch"], e["prev_epoch"]) for e in _status(out)] == [(1, None), (2, 1)]
+
+
+def test_a_bundle_found_in_place_is_adopted_only_if_it_links_to_the_chain(
+        simulated: Path, tmp_path: Path) -> None:
+    """A bundle already at BUNDLES/epoch-N (a stop right after publishing) is
+    recorded as proven only if it is epoch N, this operator's, and links to
+    the last bundle proven; one proven by hand without --prev is not."""
+    watched, out = tmp_path / "snaps", tmp_path / "bundles"
+    watched.mkdir()
+    _appear(simulated / "epoch-000001", watched)
+    assert run("watch", watched, "--out", out, "--once", "--jobs", "1").exit_code == 0
+    res = run("prove", simulated / "epoch-000002", "--out", out / "epoch-000002",
+              "--inclusion-db", tmp_path / "db2.sqlite", "--jobs", "1", "--quiet")
+    assert res.exit_code == 0, res.output
+    _appear(simulated / "epoch-000002", watched)
+    res = run("watch", watched, "--out", out, "--once", "--jobs", "1")
+    assert "REFUSED, invalid" in res.output, res.output
+    st = _status(out)[-1]
+    assert (st["epoch"], st["status"]) == (2, "invalid")
+    assert "does not link to epoch 1's bundle epoch-000001: not adopted" in st["reason"]

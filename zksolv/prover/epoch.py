@@ -134,6 +134,11 @@ class PrevBundle:
     epoch: int
 
 
+class PrevBundleError(InputError):
+    """``--prev`` is unusable (does not verify, another operator, not an
+    earlier epoch): a fault of the chain's last bundle, not of the snapshot."""
+
+
 def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backend,
                       jobs: int, allow_gap: bool = False,
                       progress: Progress | None = None) -> PrevBundle:
@@ -144,21 +149,21 @@ def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backe
     try:
         report = verify_bundle(prev, backend=backend, jobs=jobs, progress=progress)
     except VerificationError as exc:
-        raise InputError(str(prev), f"previous bundle does not verify ({exc})") from exc
+        raise PrevBundleError(str(prev), f"previous bundle does not verify ({exc})") from exc
     except InputError as exc:
-        raise InputError(str(prev), f"previous bundle unusable: {exc.reason}") from exc
+        raise PrevBundleError(str(prev), f"previous bundle unusable: {exc.reason}") from exc
     if report.operator != operator:
-        raise InputError(str(prev), f"previous bundle is signed by operator "
+        raise PrevBundleError(str(prev), f"previous bundle is signed by operator "
                                     f"{report.operator.hex()}, this key is {operator.hex()}: "
                                     "a chain has one operator key")
     if report.epoch >= epoch:
-        raise InputError(
+        raise PrevBundleError(
             str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}: "
                        "a chain's epochs increase"
         )
     if not allow_gap and report.epoch + 1 != epoch:
         skipped = circ.epochs_text(report.epoch + 1, epoch - 1)
-        raise InputError(
+        raise PrevBundleError(
             str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}. "
                        f"To continue the chain after {skipped} (refused or never proven), "
                        f"give --allow-gap: the new bundle then states in its header that "

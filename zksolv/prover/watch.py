@@ -15,6 +15,11 @@ line and an entry in ``BUNDLES_DIR/watch-status.json`` (0600; it names
 shortfalls), then the next epoch goes on. A snapshot whose epoch is not
 after the last one handled is recorded as ``out-of-order``.
 
+A fault that is not the epoch's (the chain's last bundle no longer verifies
+or was made by another zksolv version; the epoch's work area belongs to
+another run) stops the watch with exit 2 and records nothing: once the
+cause is fixed, the same command proves that epoch.
+
 Restarting resumes: epochs in the status file are done; an epoch that was
 being proven continues from its work area (``prove --resume``); a bundle
 published just before a stop is recognised and recorded.
@@ -38,7 +43,9 @@ from zksolv.safeio import decode_json, read_bounded, write_private
 from zksolv.snapshot import open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
-from .epoch import Progress, prove_epoch
+from . import keys
+from .epoch import PrevBundleError, Progress, prove_epoch
+from .workarea import ResumeRefused
 
 STATUS_FILE = "watch-status.json"
 FORMAT = "zksolv-watch-status"
@@ -148,12 +155,23 @@ class Watcher:
         out = self.bundles / f"epoch-{epoch:06d}"
         t0 = time.perf_counter()
         if out.exists():
-            # published just before a stop, not yet recorded
+            # published just before a stop, not yet recorded: adopted only if
+            # it is this epoch's, this operator's, and links where we would
+            operator = keys.public_key_bytes(keys.signing_key(self.master_key))
             try:
-                report = verify_bundle(out, backend=self.backend, jobs=self.jobs)
+                report = verify_bundle(out, backend=self.backend, jobs=self.jobs,
+                                       expect_epoch=epoch, expect_operator=operator)
             except ZksolvError as exc:
                 return EpochStatus(name, epoch, "invalid", exc.exit_code,
                                    reason=f"{out} exists and does not verify: {exc}")
+            want = (None, None) if prev is None else (prev.bundle_hash, prev.epoch)
+            got = (None if report.prev_bundle_hash is None else report.prev_bundle_hash.hex(),
+                   report.prev_epoch)
+            if got != want:
+                return EpochStatus(name, epoch, "invalid", 1, reason=(
+                    f"{out} exists but does not link to "
+                    + ("nothing (first of the chain)" if prev is None else
+                       f"epoch {prev.epoch}'s bundle {prev.bundle}") + ": not adopted"))
             return EpochStatus(name, epoch, "proven", 0, bundle=out.name,
                                bundle_hash=report.bundle_hash.hex(),
                                prev_epoch=report.prev_epoch,
@@ -165,6 +183,8 @@ class Watcher:
                 jobs=self.jobs, backend=self.backend, progress=self.progress,
                 executor=self.executor, resume=True, allow_gap=True,
             )
+        except (PrevBundleError, ResumeRefused):
+            raise  # not this epoch's fault: stop, record nothing
         except InsolventError as exc:
             return EpochStatus(name, epoch, "insolvent", exc.exit_code, reason=str(exc))
         except VerificationError as exc:
