@@ -467,6 +467,9 @@ def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
                 click.echo(f"wrote {res.accounts} inclusion proofs of epoch {res.epoch} to {out} "
                            f"in {time.perf_counter() - t0:.1f} s (private: files 0600; each "
                            "holder gets only their own)")
+                click.echo(f"checked: the whole tree against the signed root, every opening "
+                           f"against its commitment; {res.sampled} proofs also as their holders "
+                           "will check them")
                 click.echo(f"find an account's file: zksolv inclusion locate --db {db} "
                            "--account ID")
             return

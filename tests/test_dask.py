@@ -80,22 +80,35 @@ def test_a_worker_running_other_zksolv_code_is_refused(
     assert executors._checked_task(len, [1]) == 1
 
 
-def test_code_identity_covers_every_source_file() -> None:
-    """The identity changes with any Python source of the package, and is
-    the same in a fresh process."""
+def test_code_identity_covers_every_source_file(tmp_path: Path) -> None:
+    """The identity is the same in a fresh process, and changes with any
+    Python source of the package, including the statement code reached
+    through the package's links and a file in a sub-package."""
+    import shutil
     import subprocess
     import sys
 
+    import zksolv
     from zksolv import executors
 
     here = executors.code_identity()
     other = subprocess.run([sys.executable, "-c", "from zksolv.executors import code_identity;"
                             "print(code_identity())"], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == here
-    import zksolv
-
-    version, digest = here.split("+")
-    assert version == zksolv.__version__ and len(digest) == 16
+    root = Path(zksolv.__file__).parent
+    assert here == f"{zksolv.__version__}+{executors.source_digest(str(root))}"
+    copy = tmp_path / "zksolv"
+    shutil.copytree(root, copy, symlinks=False,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    digests = {executors.source_digest(str(copy))}
+    assert digests == {here.split("+")[1]}  # a copy of the same sources
+    for rel in ("circuits/epoch.py", "core/rangeproof.py", "prover/export.py"):
+        f = copy / rel
+        f.write_bytes(f.read_bytes() + b"\n")
+        digests.add(executors.source_digest(str(copy)))
+    (copy / "extra.py").write_text("")
+    digests.add(executors.source_digest(str(copy)))
+    assert len(digests) == 5
 
 
 def test_bad_scheduler_address_is_refused(tmp_path: Path) -> None:

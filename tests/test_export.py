@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -35,6 +36,9 @@ def test_export_all_writes_every_proof_once(epoch: tuple[Path, list], tmp_path: 
     res = run("inclusion", "export", "--db", db, "--all", "--out", out)
     assert res.exit_code == 0, res.output
     assert f"wrote {N} inclusion proofs" in res.output
+    # the first and last account and up to 16 more: never a sample of padding
+    sampled = int(re.search(r"commitment; (\d+) proofs also as their holders", res.output)[1])
+    assert 2 <= sampled <= 18, res.output
     subdirs = sorted(os.listdir(out))
     assert subdirs == [f"{i:02x}" for i in range(256)]
     assert stat.S_IMODE(out.stat().st_mode) == 0o700

@@ -142,12 +142,18 @@ def _drain(running: dict[Future[R], int], how: str) -> Iterator[tuple[int, R]]:
 
 @functools.cache
 def code_identity() -> str:
-    """``VERSION+SHA256`` of this zksolv: its version and a digest of every
-    Python source of the installed package (path and bytes, in path order).
-    Two processes that agree on it prove and verify with the same code."""
+    """``VERSION+DIGEST`` of this zksolv: its version and ``source_digest`` of
+    the installed package. Two processes that agree on it prove and verify
+    with the same code."""
     import zksolv
 
     root = os.path.dirname(os.path.abspath(zksolv.__file__))
+    return f"{zksolv.__version__}+{source_digest(root)}"
+
+
+def source_digest(root: str) -> str:
+    """16 hex digits of SHA-256 over every ``*.py`` under ``root`` (symbolic
+    links followed), each as its relative path and bytes, in path order."""
     files = []
     for here, dirs, names in os.walk(root, followlinks=True):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -158,7 +164,7 @@ def code_identity() -> str:
         with open(path, "rb") as f:
             data = f.read()
         h.update(len(rel).to_bytes(4, "big") + rel + len(data).to_bytes(8, "big") + data)
-    return f"{zksolv.__version__}+{h.hexdigest()[:16]}"
+    return h.hexdigest()[:16]
 
 
 # On a Dask worker: why it refuses tasks (its zksolv is not the client's).

@@ -117,7 +117,7 @@ class ExportResult:
     accounts: int
     epoch: int
     bundle_hash: bytes
-    sampled: int
+    sampled: int  # documents also built the reference way and checked as a holder would
 
 
 def _levels(db: InclusionDB, depth: int, node_size: int,
@@ -238,9 +238,9 @@ class _DocumentBytes:
 
 
 def _files(db: InclusionDB, tree: _Tree, lo: int, hi: int, backend: Backend,
-           sampled: set[int]) -> Iterator[tuple[str, bytes]]:
+           sampled: set[int]) -> Iterator[tuple[str, bytes, bool]]:
     """Steps 3 and 4 for the account leaves with index in [lo, hi): each
-    account's (file path, document bytes)."""
+    account's (file path, document bytes, whether it was sampled)."""
     k, depth, epoch = tree.k, tree.depth, tree.epoch
     cpart = k * POINT_BYTES
     leaves = tree.levels[0]
@@ -280,7 +280,7 @@ def _files(db: InclusionDB, tree: _Tree, lo: int, hi: int, backend: Backend,
             data = docs.document(acc, proof, vals)
             if idx in sampled:
                 _check_sample(db, docs.reference(proof), data, tree, backend)
-            yield proof_file_path(salt), data
+            yield proof_file_path(salt), data, idx in sampled
 
 
 def _check_sample(db: InclusionDB, doc: InclusionDocument, data: bytes, tree: _Tree,
@@ -297,12 +297,19 @@ def _check_sample(db: InclusionDB, doc: InclusionDocument, data: bytes, tree: _T
         raise db._bad(f"the exported proof does not verify ({exc})") from exc
 
 
-def _sample(tree: _Tree, rng: random.Random | None) -> set[int]:
-    """Leaf indices whose proofs also run the holder's check: the first and
-    last leaf and SAMPLE random ones (not every index holds an account)."""
+def _sample(db: InclusionDB, rng: random.Random | None) -> set[int]:
+    """Leaf indices of the accounts whose documents are also built through
+    the reference path and run the holder's check: the first and last
+    account and, for SAMPLE random indices, the first account at or after
+    each."""
     r = rng or random.Random(secrets.randbits(64))
-    top = (1 << tree.depth) - 1
-    return {0, top, *(r.randrange(top + 1) for _ in range(SAMPLE))}
+    q = "SELECT idx FROM leaves WHERE account_id IS NOT NULL "
+    picks = db._query(q + "ORDER BY idx LIMIT 1", ())
+    picks += db._query(q + "ORDER BY idx DESC LIMIT 1", ())
+    top = picks[-1][0] if picks else 0
+    for _ in range(SAMPLE):
+        picks += db._query(q + "AND idx >= ? ORDER BY idx LIMIT 1", (r.randrange(top + 1),))
+    return {row[0] for row in picks}
 
 
 # Set in the parent before the workers fork: (database path, tree, backend
@@ -310,8 +317,9 @@ def _sample(tree: _Tree, rng: random.Random | None) -> set[int]:
 _FORK_STATE: tuple[Path, _Tree, str, set[int], Path] | None = None
 
 
-def _export_range(bounds: tuple[int, int]) -> int:
-    """Worker: check and write the proofs of leaves [lo, hi); return the count."""
+def _export_range(bounds: tuple[int, int]) -> tuple[int, int]:
+    """Worker: check and write the proofs of leaves [lo, hi); return how many
+    were written and how many of them were sampled."""
     assert _FORK_STATE is not None
     db_path, tree, backend_name, sampled, tmp = _FORK_STATE
     db = InclusionDB.open(db_path)
@@ -322,13 +330,14 @@ def _export_range(bounds: tuple[int, int]) -> int:
         db.close()
 
 
-def _write_files(files: Iterable[tuple[str, bytes]], folder: Path) -> int:
-    """Each (path, bytes) to ``folder/path``, 0600, created exclusively."""
+def _write_files(files: Iterable[tuple[str, bytes, bool]], folder: Path) -> tuple[int, int]:
+    """Each (path, bytes, sampled) to ``folder/path``, 0600, created
+    exclusively; returns (files written, sampled among them)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    count = 0
+    count = sampled = 0
     dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for path, data in files:
+        for path, data, was_sampled in files:
             fd = os.open(path, flags, 0o600, dir_fd=dfd)
             try:
                 view = memoryview(data)
@@ -337,9 +346,10 @@ def _write_files(files: Iterable[tuple[str, bytes]], folder: Path) -> int:
             finally:
                 os.close(fd)
             count += 1
+            sampled += was_sampled
     finally:
         os.close(dfd)
-    return count
+    return count, sampled
 
 
 def export_directory(db_path: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -355,22 +365,25 @@ def export_directory(db_path: str | os.PathLike[str], out: str | os.PathLike[str
     db = InclusionDB.open(Path(db_path))
     try:
         tree = read_tree(db, progress=progress)
+        sampled = _sample(db, None)
     finally:
         db.close()
-    sampled = _sample(tree, None)
     leaves = 1 << tree.depth
     ranges = [(lo, min(lo + TASK_LEAVES, leaves)) for lo in range(0, leaves, TASK_LEAVES)]
+    compared = 0
 
     def build(tmp: Path) -> int:
         global _FORK_STATE
+        nonlocal compared
         _FORK_STATE = (Path(db_path), tree, backend.name, sampled, tmp)
         if jobs <= 1:
-            count = sum(bar(map(_export_range, ranges), len(ranges), "export"))
+            done = list(bar(map(_export_range, ranges), len(ranges), "export"))
         else:
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
                                      initializer=die_with_parent) as pool:
-                count = sum(bar(pool.map(_export_range, ranges), len(ranges), "export"))
+                done = list(bar(pool.map(_export_range, ranges), len(ranges), "export"))
+        count, compared = sum(c for c, _ in done), sum(s for _, s in done)
         if count != tree.accounts:
             raise InputError(str(db_path), "corrupt or tampered inclusion database: "
                                            f"{count} account leaves, meta says {tree.accounts}")
@@ -380,7 +393,7 @@ def export_directory(db_path: str | os.PathLike[str], out: str | os.PathLike[str
         count = _publish_directory(out, build)
     finally:
         _FORK_STATE = None
-    return ExportResult(Path(out), count, tree.epoch, tree.bundle_hash, len(sampled))
+    return ExportResult(Path(out), count, tree.epoch, tree.bundle_hash, compared)
 
 
 def _publish_directory(out: str | os.PathLike[str], build: Callable[[Path], int]) -> int:
