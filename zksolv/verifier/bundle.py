@@ -474,17 +474,19 @@ def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
     """Every chunk's result, on ``executor`` (a Dask cluster) if given, else in
     worker processes when ``jobs`` > 1; stops at the first undecodable leaf
     (the first check to report)."""
+    if chunks:
+        # every generator this bundle needs (leaf shards and the solvency
+        # proofs) derived once, here (a bar if the cache lacks them), before
+        # any fork, so workers inherit them
+        h = chunks[0].header
+        need = max(circ.LEAF_BITS * (1 << (h.shard_leaves * h.k - 1).bit_length()),
+                   circ.MARGIN_BITS * (1 << (h.k - 1).bit_length()))
+        generators(backend).vectors(need, on_derive=derive_progress(bar))
     if executor is not None and len(chunks) > 1:
         by_index: dict[int, _ChunkResult] = {}
         for i, res in bar(executor.map_unordered(_check_shards, chunks), len(chunks), "shards"):
             by_index[i] = res
         return [by_index[i] for i in range(len(chunks))]
-    if chunks:
-        # every generator derived once, here (a bar if the cache lacks them),
-        # before any fork, so workers inherit them
-        proof_bits = circ.LEAF_BITS * (1 << (chunks[0].header.shard_leaves
-                                             * chunks[0].header.k - 1).bit_length())
-        generators(backend).vectors(proof_bits, on_derive=derive_progress(bar))
     if jobs > 1 and len(chunks) > 1:
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx,
