@@ -171,10 +171,8 @@ class EpochHeader:
     @property
     def gap(self) -> tuple[int, int] | None:
         """The epochs this header declares were not proven solvent, as an
-        inclusive range (first, last), or None."""
-        if self.prev_epoch is None or self.prev_epoch + 1 >= self.epoch:
-            return None
-        return self.prev_epoch + 1, self.epoch - 1
+        inclusive range (first, last), or None (see ``declared_gap``)."""
+        return declared_gap(self.epoch, self.prev_epoch)
 
     @property
     def k(self) -> int:
@@ -229,9 +227,24 @@ def chain_link_problem(epoch: int, has_prev_hash: bool, prev_epoch: int | None) 
     return None
 
 
+def declared_gap(epoch: int, prev_epoch: int | None) -> tuple[int, int] | None:
+    """The epochs that a bundle of ``epoch`` linking to ``prev_epoch`` declares
+    were not proven solvent: those strictly between the two, as an inclusive
+    range (first, last); None when it links to epoch - 1 or to no epoch."""
+    if prev_epoch is None or prev_epoch + 1 >= epoch:
+        return None
+    return prev_epoch + 1, epoch - 1
+
+
 def epochs_text(first: int, last: int) -> str:
     """``epoch 3`` or ``epochs 3..5``: an inclusive range of epochs, for messages."""
     return f"epoch {first}" if first == last else f"epochs {first}..{last}"
+
+
+def gap_text(first: int, last: int) -> str:
+    """``epoch 3 was`` or ``epochs 3..5 were``: ``epochs_text`` with its verb,
+    for "... NOT proven solvent"."""
+    return f"{epochs_text(first, last)} {'was' if first == last else 'were'}"
 
 
 def shard_leaves_for(depth: int, k: int) -> int:

@@ -231,18 +231,35 @@ def _operator_line(operator: bytes, pinned: bool) -> str:
             "--operator PUBKEY to check who published this)")
 
 
-def _link_text(epoch: int, prev_epoch: int | None, prev_hash: bytes | None) -> str:
-    """What a bundle's header says it links to, and the gap it declares."""
-    from zksolv.circuits.epoch import epochs_text
+def _link_text(epoch: int, prev_epoch: int | None, prev_hash: bytes | None, *,
+               as_stated: bool = False) -> str:
+    """What a bundle's header says it links to, and the gap it declares.
+    ``as_stated``: the text says so, for a link taken from the signed header
+    and not checked against the bundle it names."""
+    from zksolv.circuits.epoch import declared_gap, gap_text
 
     if prev_epoch is None:
         return "first bundle of its chain (links to no earlier epoch)"
     text = f"links to epoch {prev_epoch}"
     if prev_hash is not None:
         text += f" (bundle {prev_hash.hex()})"
-    if prev_epoch + 1 < epoch:
-        verb = "was" if prev_epoch + 2 == epoch else "were"
-        text += f"; {epochs_text(prev_epoch + 1, epoch - 1)} {verb} NOT proven solvent"
+    if as_stated:
+        text += " as its signed header states"
+    gap = declared_gap(epoch, prev_epoch)
+    if gap is not None:
+        text += f"; {gap_text(*gap)} NOT proven solvent"
+    return text
+
+
+def holder_link_text(epoch: int, prev_epoch: int | None, prev_hash: bytes | None) -> str:
+    """The chain line an account holder is shown (``inclusion verify``, and
+    word for word the page's ``linkText``): the link as the signed header
+    states it, said to be unchecked. Only ``zksolv verify --chain`` checks
+    that the bundle it names exists and is that epoch; without that an
+    operator could name epoch - 1 and a made-up hash to hide a gap."""
+    text = _link_text(epoch, prev_epoch, prev_hash, as_stated=True)
+    if prev_epoch is not None:
+        text += "; link not checked here (zksolv verify --chain checks it)"
     return text
 
 
@@ -339,6 +356,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
       zksolv verify bundles/ --operator operator.key.pub --json     # every epoch, as a chain
       zksolv verify bundles/3 --chain bundles/1 --chain bundles/2
     """
+    from zksolv.circuits.epoch import epochs_text
     from zksolv.verifier import chain_gaps, verify_bundle, verify_chain
 
     backend = backend_of(ctx)
@@ -398,9 +416,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         click.echo(f"chain valid: epochs {reports[0].epoch}..{reports[-1].epoch}, each linked, "
                    "one operator key")
     for a, b in gaps:
-        which = f"epoch {a}" if a == b else f"epochs {a}..{b}"
-        click.echo(f"gap: {which} NOT proven solvent (the bundle of epoch {b + 1} links to "
-                   f"epoch {a - 1})")
+        click.echo(f"gap: {epochs_text(a, b)} NOT proven solvent (the bundle of epoch {b + 1} "
+                   f"links to epoch {a - 1})")
     click.echo("solvent: reserves cover liabilities per asset and in value")
 
 
@@ -606,7 +623,8 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
                f"{report.epoch}: {amounts}")
     click.echo(f"bundle hash {report.bundle_hash.hex()}")
     click.echo(f"root {report.root_hash.hex()}")
-    click.echo("chain: " + _link_text(report.epoch, report.prev_epoch, report.prev_bundle_hash))
+    click.echo("chain: " + holder_link_text(report.epoch, report.prev_epoch,
+                                            report.prev_bundle_hash))
     for line in _asset_lines(report.assets, report.price_decimals):
         click.echo(line)
     click.echo(_operator_line(report.operator, report.operator_pinned))

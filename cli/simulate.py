@@ -220,6 +220,8 @@ def _proof_lines(summary: dict[str, Any], out: Path) -> list[str]:
 
 def _epoch_line(result: EpochResult, rec: EpochProof) -> str:
     """What happened to one epoch, as it happens."""
+    from zksolv.circuits.epoch import epochs_text
+
     m = result.metrics
     what = (f"epoch {rec.epoch}: simulated ({m['liquidations']} liquidations, bad debt "
             f"{m['bad_debt_usd']:,.2f} USD), ")
@@ -227,10 +229,8 @@ def _epoch_line(result: EpochResult, rec: EpochProof) -> str:
         return what + f"proof REFUSED: {rec.reason}"
     what += f"proven in {rec.seconds:.1f} s"
     if rec.gap is not None:
-        a, b = rec.gap
-        which = f"epoch {a}" if a == b else f"epochs {a}..{b}"
-        what += (f", links to epoch {rec.prev_epoch}: its header declares {which} NOT proven "
-                 "solvent")
+        what += (f", links to epoch {rec.prev_epoch}: its header declares "
+                 f"{epochs_text(*rec.gap)} NOT proven solvent")
     elif rec.prev_epoch is None and rec.epoch > 1:
         what += ", first bundle of the chain"
     return what

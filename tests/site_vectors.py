@@ -18,6 +18,7 @@ from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
 from zksolv.circuits.inclusion import MAX_PROOF_BYTES, InclusionProof
 from zksolv.cli.bench_site import SyntheticInclusion, synthetic_inclusion
+from zksolv.cli.epoch import holder_link_text
 from zksolv.core.field import R
 from zksolv.core.generators import generators
 from zksolv.core.group import P, get_backend
@@ -112,7 +113,8 @@ def _python_verdict(document: bytes, account: str, *, bundle: Path | None = None
     return {"valid": True, "amounts": {k: str(v) for k, v in report.amounts.items()},
             "epoch": str(report.epoch), "leafIndex": report.leaf_index,
             "prevEpoch": None if report.prev_epoch is None else str(report.prev_epoch),
-            "gap": None if report.gap is None else f"{report.gap[0]}-{report.gap[1]}"}
+            "gap": None if report.gap is None else f"{report.gap[0]}-{report.gap[1]}",
+            "link": holder_link_text(report.epoch, report.prev_epoch, report.prev_bundle_hash)}
 
 
 def _case(name: str, document: bytes, account: str, *, bundle: Path | None = None,

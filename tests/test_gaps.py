@@ -23,6 +23,7 @@ from test_epoch_support import (
 )
 
 from zksolv.circuits import bundle as layout
+from zksolv.circuits import epoch as circ
 from zksolv.errors import VerificationError
 from zksolv.prover import epoch as prover
 from zksolv.verifier.bundle import chain_gaps, verify_bundle, verify_chain
@@ -217,5 +218,43 @@ def test_the_holder_sees_the_gap(gapped: Path, tmp_path: Path) -> None:
     res = run("inclusion", "verify", tmp_path / "p.json", "--account", "acct-1",
               "--bundle", gapped / "b4")
     assert res.exit_code == 0, res.output
-    assert "chain: links to epoch 2" in res.output and "epoch 3 was NOT proven solvent" \
-        in res.output
+    assert (f"chain: links to epoch 2 (bundle {_hash(gapped / 'b2')}) as its signed header "
+            "states; epoch 3 was NOT proven solvent; link not checked here (zksolv verify "
+            "--chain checks it)\n") in res.output, res.output
+
+
+def test_the_holder_is_told_the_link_is_unchecked(
+        gapped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator hides the gap of epoch 3 by writing prev_epoch 3 and a
+    made-up hash into epoch 4's header. The bundle is valid alone, so the
+    holder's check passes; the chain line says the link is only as the header
+    states it and names the command that checks it, which then refuses it."""
+    made_up = bytes(range(32))
+    monkeypatch.setattr(prover, "check_prev_bundle",
+                        lambda *args, **kwargs: prover.PrevBundle(made_up, 3))
+    liar = tmp_path / "liar"
+    prove(gapped / "s4", liar, "--prev", str(gapped / "b2"), "--allow-gap")
+    monkeypatch.undo()
+    assert (read_manifest(liar)["prev_epoch"], read_manifest(liar)["prev_bundle_hash"]) \
+        == (3, made_up.hex())
+    res = run("inclusion", "export", "--db", tmp_path / "liar.inclusion.sqlite", "--account",
+              "acct-1", "--out", tmp_path / "p.json")
+    assert res.exit_code == 0, res.output
+    res = run("inclusion", "verify", tmp_path / "p.json", "--account", "acct-1",
+              "--bundle", liar)
+    assert res.exit_code == 0, res.output
+    assert (f"chain: links to epoch 3 (bundle {made_up.hex()}) as its signed header states; "
+            "link not checked here (zksolv verify --chain checks it)\n") in res.output, res.output
+    code, out = verify_json(liar, "--chain", gapped / "b1", "--chain", gapped / "b2")
+    assert (code, out["check"]) == (1, "chain-link"), out
+
+
+@pytest.mark.parametrize(("epoch", "prev_epoch", "gap", "text"), [
+    (1, None, None, None), (7, None, None, None), (4, 3, None, None),
+    (4, 2, (3, 3), "epoch 3 was"), (9, 4, (5, 8), "epochs 5..8 were"),
+])
+def test_declared_gap_and_its_words(epoch: int, prev_epoch: int | None,
+                                    gap: tuple[int, int] | None, text: str | None) -> None:
+    assert circ.declared_gap(epoch, prev_epoch) == gap
+    if gap is not None:
+        assert circ.gap_text(*gap) == text

@@ -129,17 +129,21 @@ def test_valid_proof_shows_valid(site_epochs: Path, tab: Tab) -> None:
 
 
 def test_the_chain_link_and_a_declared_gap_are_shown(site_epochs: Path, tab: Tab) -> None:
-    """The page shows what the signed header links to; a bundle that links
-    past a refused epoch shows that epoch as not proven solvent."""
+    """The page shows what the signed header links to, and that it did not
+    check that link (the operator alone wrote it: epoch - 1 with a made-up
+    hash would hide a gap); a bundle that links past a refused epoch shows
+    that epoch as not proven solvent."""
     res = tab.check(_doc(site_epochs, "acct-4-e2.json"), "acct-4", bundle="b2")
     assert res["state"] == "valid", res
-    assert f"\nChain\nlinks to epoch 1 (bundle {_bundle_hash(site_epochs / 'b1')})\n" \
+    assert (f"\nChain\nlinks to epoch 1 (bundle {_bundle_hash(site_epochs / 'b1')}) as its "
+            "signed header states; link not checked here (zksolv verify --chain checks it)\n") \
         in res["report"], res["report"]
     assert "NOT proven solvent" not in res["report"]
     res = tab.check(_doc(site_epochs, "acct-4-g4.json"), "acct-4", bundle="g4")
     assert res["state"] == "valid", res
-    assert (f"\nChain\nlinks to epoch 2 (bundle {_bundle_hash(site_epochs / 'b2')}); "
-            "epoch 3 was NOT proven solvent\n") in res["report"], res["report"]
+    assert (f"\nChain\nlinks to epoch 2 (bundle {_bundle_hash(site_epochs / 'b2')}) as its "
+            "signed header states; epoch 3 was NOT proven solvent; link not checked here "
+            "(zksolv verify --chain checks it)\n") in res["report"], res["report"]
     assert tab.page.get_attribute("dd[data-gap]", "data-gap") == "3-3"
     res = tab.check(_doc(site_epochs, "acct-4-e1.json"), "acct-4", bundle="b1")
     assert "\nChain\nfirst bundle of its chain (links to no earlier epoch)\n" in res["report"]

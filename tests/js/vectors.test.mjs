@@ -69,9 +69,12 @@ test("the holder's check reaches the Python verifier's verdict on every case", {
         amounts: Object.fromEntries(r.amounts.map((a) => [a.symbol, a.amount.toString()])),
         prevEpoch: r.prevEpoch === null ? null : r.prevEpoch.toString(),
         gap: r.gap === null ? null : `${r.gap.first}-${r.gap.last}`,
+        // the chain line, word for word the CLI's (its caveat included)
+        link: linkText(r),
       };
       assert.equal(r.siblingsNonnegative, "unchecked");
       assert.equal(linkText(r).includes("NOT proven solvent"), r.gap !== null, c.name);
+      assert.equal(linkText(r).includes("link not checked here"), r.prevEpoch !== null, c.name);
       assert.equal(r.signature, "checked");
     } catch (e) {
       if (!(e instanceof VerificationError)) throw new Error(`${c.name}: ${e}`, { cause: e });
@@ -84,6 +87,7 @@ test("the holder's check reaches the Python verifier's verdict on every case", {
   assert.ok(valid >= 6, `${valid} valid cases`);
   const links = V.inclusion.filter((c) => c.expect.valid).map((c) => c.expect.gap);
   assert.ok(links.includes(null) && links.some((g) => g !== null), "cases with and without a gap");
+  assert.ok(V.inclusion.some((c) => c.expect.valid && c.expect.prevEpoch !== null), "a case with a link");
   for (const tag of ["inclusion-format", "inclusion-bundle", "inclusion-account", "inclusion-epoch",
     "inclusion-root", "inclusion-encoding", "manifest-format", "manifest-canonical", "suite-mismatch",
     "signature", "operator-mismatch", "bundle-shape"]) {

@@ -161,14 +161,13 @@ def check_prev_bundle(prev: Path, operator: bytes, epoch: int, *, backend: Backe
             str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}: "
                        "a chain's epochs increase"
         )
-    if not allow_gap and report.epoch + 1 != epoch:
-        skipped = circ.epochs_text(report.epoch + 1, epoch - 1)
+    gap = circ.declared_gap(epoch, report.epoch)
+    if not allow_gap and gap is not None:
         raise PrevBundleError(
             str(prev), f"previous bundle is epoch {report.epoch}; this snapshot is epoch {epoch}. "
-                       f"To continue the chain after {skipped} (refused or never proven), "
-                       f"give --allow-gap: the new bundle then states in its header that "
-                       f"{skipped} {'was' if report.epoch + 2 == epoch else 'were'} NOT proven "
-                       "solvent"
+                       f"To continue the chain after {circ.epochs_text(*gap)} (refused or never "
+                       f"proven), give --allow-gap: the new bundle then states in its header "
+                       f"that {circ.gap_text(*gap)} NOT proven solvent"
         )
     return PrevBundle(report.bundle_hash, report.epoch)
 

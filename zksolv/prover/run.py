@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zksolv.circuits.epoch import declared_gap
 from zksolv.core.group import Backend
 from zksolv.errors import InsolventError
 
@@ -50,9 +51,7 @@ class EpochProof:
     def gap(self) -> tuple[int, int] | None:
         """The epochs (first, last) this bundle's header declares NOT proven
         solvent: those between the bundle it links to and itself."""
-        if self.prev_epoch is None or self.prev_epoch + 1 == self.epoch:
-            return None
-        return self.prev_epoch + 1, self.epoch - 1
+        return declared_gap(self.epoch, self.prev_epoch)
 
 
 @dataclass

@@ -36,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from zksolv.circuits.epoch import epochs_text
+from zksolv.circuits.epoch import declared_gap, epochs_text
 from zksolv.errors import InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.executors import Executor
 from zksolv.safeio import decode_json, read_bounded, write_private
@@ -135,9 +135,8 @@ class Watcher:
     def _log(self, e: EpochStatus) -> None:
         if e.status == "proven":
             link = "" if e.prev_epoch is None else f", linked to epoch {e.prev_epoch}"
-            if e.prev_epoch is not None and e.epoch is not None and e.prev_epoch + 1 < e.epoch:
-                skipped = epochs_text(e.prev_epoch + 1, e.epoch - 1)
-                link += f"; its header declares {skipped} NOT proven solvent"
+            if e.epoch is not None and (gap := declared_gap(e.epoch, e.prev_epoch)) is not None:
+                link += f"; its header declares {epochs_text(*gap)} NOT proven solvent"
             self.log(f"epoch {e.epoch}: proven solvent -> {e.bundle} (hash {e.bundle_hash}"
                      f"{link}, {e.seconds:.1f} s)")
         else:

@@ -519,17 +519,21 @@ export function declaredGap(epoch, prevEpoch) {
   return { first: prevEpoch + 1n, last: epoch - 1n };
 }
 
-/** What a bundle's header says it links to, in words (the CLI's wording). */
+/** What a bundle's header says it links to, in words: word for word the
+ * chain line of `zksolv inclusion verify` (cli/epoch.py holder_link_text).
+ * The page does not fetch the bundle the link names, so it says the link is
+ * unchecked: an operator could name epoch - 1 and a made-up hash to hide a
+ * gap, which only `zksolv verify --chain` finds. */
 export function linkText(report) {
   if (report.prevEpoch === null) return "first bundle of its chain (links to no earlier epoch)";
-  let text = `links to epoch ${report.prevEpoch} (bundle ${report.prevBundleHash})`;
+  let text = `links to epoch ${report.prevEpoch} (bundle ${report.prevBundleHash}) as its signed header states`;
   const gap = report.gap;
   if (gap !== null) {
     text += gap.first === gap.last
       ? `; epoch ${gap.first} was NOT proven solvent`
       : `; epochs ${gap.first}..${gap.last} were NOT proven solvent`;
   }
-  return text;
+  return text + "; link not checked here (zksolv verify --chain checks it)";
 }
 
 // -------------------------------------------------------------- the bundle

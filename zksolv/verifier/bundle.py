@@ -113,9 +113,7 @@ class BundleReport:
     def gap(self) -> tuple[int, int] | None:
         """The epochs this bundle's signed header declares were not proven
         solvent (between prev_epoch and epoch), inclusive, or None."""
-        if self.prev_epoch is None or self.prev_epoch + 1 >= self.epoch:
-            return None
-        return self.prev_epoch + 1, self.epoch - 1
+        return circ.declared_gap(self.epoch, self.prev_epoch)
 
     def shard_of_leaf(self, leaf: int) -> int:
         return leaf // self.shard_leaves
@@ -662,10 +660,10 @@ class _ChainEntry:
 
 def _refuse_gap(path: str, epoch: int, prev_epoch: int | None) -> None:
     """[chain-epoch] with no gaps allowed: the header declares none."""
-    if prev_epoch is not None and prev_epoch + 1 < epoch:
+    gap = circ.declared_gap(epoch, prev_epoch)
+    if gap is not None:
         raise _fail("chain-epoch", f"{path} is epoch {epoch} and links to epoch {prev_epoch}: "
-                                   f"its header declares "
-                                   f"{circ.epochs_text(prev_epoch + 1, epoch - 1)} NOT proven "
+                                   f"its header declares {circ.epochs_text(*gap)} NOT proven "
                                    "solvent")
 
 
@@ -682,10 +680,11 @@ def _check_links(entries: Sequence[_ChainEntry], *, allow_gaps: bool) -> None:
                 raise _fail("chain-epoch", f"{cur.path} is epoch {cur.epoch}, after epoch "
                                            f"{before.epoch} (give the bundles oldest first: "
                                            "--chain OLDEST ... then the newest)")
-            if not allow_gaps and cur.epoch != before.epoch + 1:
-                skipped = circ.epochs_text(before.epoch + 1, cur.epoch - 1)
+            skipped = circ.declared_gap(cur.epoch, before.epoch)
+            if not allow_gaps and skipped is not None:
                 raise _fail("chain-epoch", f"{cur.path} is epoch {cur.epoch}, after epoch "
-                                           f"{before.epoch}: {skipped} NOT proven solvent")
+                                           f"{before.epoch}: {circ.epochs_text(*skipped)} NOT "
+                                           "proven solvent")
             if cur.prev_bundle_hash != before.bundle_hash:
                 raise _fail("chain-link", f"{cur.path} does not link to {before.path}")
             if cur.prev_epoch != before.epoch:

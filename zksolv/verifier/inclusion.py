@@ -236,9 +236,7 @@ class InclusionReport:
     def gap(self) -> tuple[int, int] | None:
         """The epochs before this one that the header declares were not
         proven solvent, inclusive, or None."""
-        if self.prev_epoch is None or self.prev_epoch + 1 >= self.epoch:
-            return None
-        return self.prev_epoch + 1, self.epoch - 1
+        return circ.declared_gap(self.epoch, self.prev_epoch)
 
     @property
     def siblings_nonnegative(self) -> str:
