@@ -126,10 +126,12 @@ def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epoch
     insolvent = summary["insolvent_epochs"]
     if insolvent:
         shown = ", ".join(map(str, insolvent[:12])) + (" ..." if len(insolvent) > 12 else "")
+        worst = summary["peak_snapshot_shortfall_epoch"]
         click.echo(f"insolvent epochs  {len(insolvent)} of {summary['epochs']}, first "
                    f"{summary['first_insolvent_epoch']} (prove refuses them, exit 3): {shown}; "
-                   f"worst valued shortfall {summary['peak_snapshot_shortfall_usd']:,.2f} USD "
-                   f"at epoch {summary['peak_snapshot_shortfall_epoch']}")
+                   + (f"worst valued shortfall {summary['peak_snapshot_shortfall_usd']:,.2f} USD "
+                      f"at epoch {worst}" if worst is not None else
+                      "short in some asset only: in value, reserves covered liabilities"))
     else:
         click.echo("insolvent epochs  none: every snapshot is provable")
     if "proof_refused_epochs" in summary:

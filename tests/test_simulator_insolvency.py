@@ -129,6 +129,10 @@ def test_chain_goes_on_after_a_refused_epoch(gap_run: tuple[Path, Any]) -> None:
     assert run["proof_gaps"] == [{"first": 4, "last": 4}]
     assert run["proven_epochs"] == 6 and run["chain_first_epoch"] == 1
     assert run["complete"] is True
+    # short in USDC alone, covered in value: the summary says so, not "epoch None"
+    assert run["peak_snapshot_shortfall_epoch"] is None
+    assert "short in some asset only: in value, reserves covered liabilities" in res.output
+    assert "epoch None" not in res.output
     assert sorted(os.listdir(out / "bundles")) == [f"epoch-{e:06d}" for e in (1, 2, 3, 5, 6, 7)]
     assert sorted(p.name for p in (out / "private").iterdir()) == [
         f"epoch-{e:06d}.inclusion.sqlite" for e in (1, 2, 3, 5, 6, 7)]  # no work area left
