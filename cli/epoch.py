@@ -567,11 +567,14 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
 @click.option("--epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="The epoch you expect.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bars (they show only with --bundle, on a terminal).")
 @click.pass_context
 @reports_errors
 def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: str | None,
                          bundle_hash: str | None, operator: str | None,
-                         expect: tuple[str, ...], epoch: int | None, as_json: bool) -> None:
+                         expect: tuple[str, ...], epoch: int | None, as_json: bool,
+                         quiet: bool) -> None:
     """Check that PROOF is your account's, that its balance is in the
     epoch's tree and counted in full.
 
@@ -605,7 +608,7 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
         report = verify_inclusion(
             load_document(proof), account_id=account, bundle=bundle, bundle_hash=anchor,
             expect_operator=_operator_key(operator), epoch=epoch, expect=_parse_expect(expect),
-            backend=backend_of(ctx), jobs=os.cpu_count() or 1,
+            backend=backend_of(ctx), jobs=os.cpu_count() or 1, progress=_bar(quiet or as_json),
         )
     except ZksolvError as exc:
         if as_json:

@@ -92,6 +92,20 @@ def test_prove_shows_the_derivation_on_a_cold_cache(snapshot: Path, tmp_path: Pa
     assert code == 0, screen + stdout
     assert derived_all(screen), screen
     assert "valid: epoch 1" in stdout
+    # a holder's check against the bundle verifies it in full: the same bar,
+    # and none with -q
+    proof = tmp_path / "p.json"
+    code, screen, stdout = on_terminal(
+        ["inclusion", "export", "--db", str(tmp_path / "b1.sqlite"), "--account", "acct-1",
+         "--out", str(proof)], str(cache), tmp_path)
+    assert code == 0, screen + stdout
+    check = ["inclusion", "verify", str(proof), "--account", "acct-1", "--bundle",
+             str(tmp_path / "b1")]
+    code, screen, stdout = on_terminal(check, str(tmp_path / "cache-h"), tmp_path)
+    assert code == 0, screen + stdout
+    assert derived_all(screen) and "valid: account 'acct-1'" in stdout, screen + stdout
+    code, screen, stdout = on_terminal([*check, "-q"], str(tmp_path / "cache-q"), tmp_path)
+    assert code == 0 and screen.strip() == "", screen + stdout
 
 
 def test_quiet_is_silent_and_cache_off_says_so(snapshot: Path, tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
 from zksolv.safeio import FileReadError, decode_json, read_bounded
 
-from .bundle import BundleReport, assets_json, check_manifest, verify_bundle
+from .bundle import BundleReport, Progress, assets_json, check_manifest, verify_bundle
 
 # The JSON document: the proof and the manifest, both as hex or escaped text.
 # The readable amounts add at most ~160 bytes per asset.
@@ -333,10 +333,11 @@ def verify_inclusion(
     expect: dict[str, int | str] | None = None,
     backend: Backend | None = None,
     jobs: int = 1,
+    progress: Progress | None = None,
 ) -> InclusionReport:
     """Raise ``VerificationError`` unless the proof is ``account_id``'s and
-    opens a leaf that reaches the root of ``bundle`` (verified in full) or of
-    the manifest whose SHA-256 is ``bundle_hash``."""
+    opens a leaf that reaches the root of ``bundle`` (verified in full, with
+    ``progress`` bars) or of the manifest whose SHA-256 is ``bundle_hash``."""
     backend = backend or get_backend()
     proof = doc.proof
     if (bundle is None) == (bundle_hash is None):
@@ -351,7 +352,7 @@ def verify_inclusion(
     report = None
     if bundle is not None:
         report = verify_bundle(bundle, backend=backend, expect_operator=expect_operator,
-                               jobs=jobs)
+                               jobs=jobs, progress=progress)
         if report.epoch != proof.epoch:
             raise VerificationError(
                 "inclusion-epoch", f"proof is for epoch {proof.epoch}, bundle is {report.epoch}"
