@@ -111,7 +111,7 @@ ZERO_HASH = bytes(HASH_BYTES)
 
 
 @dataclass(frozen=True)
-class AssetTerms:
+class AssetTerms(units.ProofUnits):
     """One asset column as published: price has ``price_decimals`` decimals
     (quote per whole unit), haircut in basis points, reserves in base units
     (exact, as the operator states them). Leaf amounts and the solvency
@@ -125,16 +125,6 @@ class AssetTerms:
     haircut_bps: int
     reserves: int
     proof_decimals: int | None = None
-
-    @property
-    def proven_decimals(self) -> int:
-        """Decimals of the proof unit (``proof_decimals``, else ``decimals``)."""
-        return self.decimals if self.proof_decimals is None else self.proof_decimals
-
-    @property
-    def scale(self) -> int:
-        """Base units per proof unit."""
-        return units.proof_scale(self.decimals, self.proven_decimals)
 
     @property
     def proven_reserves(self) -> int:

@@ -187,7 +187,8 @@ def readable_by_others(st: os.stat_result) -> bool:
     return bool(stat.S_IMODE(st.st_mode) & 0o077)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a directory's entries (a rename or a new file in it) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -196,10 +197,16 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_private(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:
-    """Write ``data`` to ``path`` with mode 0600: a fresh unpredictable
-    temporary name created exclusively, fsync, then rename (``overwrite``)
-    or hard-link (never overwrite) into place. A symlink at ``path`` is
-    replaced, not followed."""
+    """Write ``data`` to ``path`` with mode 0600 (``write_atomic``)."""
+    return write_atomic(path, data, mode=0o600, overwrite=overwrite)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int,
+                 overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path`` with ``mode``: a fresh unpredictable
+    temporary name created exclusively (0600 until written), fsync, then
+    rename (``overwrite``) or hard-link (never overwrite) into place. A
+    symlink at ``path`` is replaced, not followed."""
     dest = Path(path)
     parent = dest.parent if str(dest.parent) else Path(".")
     try:
@@ -209,7 +216,7 @@ def write_private(path: str | os.PathLike[str], data: bytes, *, overwrite: bool 
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
+            os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -221,7 +228,7 @@ def write_private(path: str | os.PathLike[str], data: bytes, *, overwrite: bool 
             except FileExistsError as exc:
                 raise InputError(str(dest), "exists; refusing to overwrite") from exc
             tmp.unlink()
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -68,7 +68,7 @@ _INT_RE = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
-class Asset:
+class Asset(units.ProofUnits):
     """One asset column: ``price`` has ``price_decimals`` decimals (header
     level); ``haircut_bps`` weights reserves in the valued statement.
     ``proof_decimals`` (None: ``decimals``) is the unit amounts and reserves
@@ -80,15 +80,6 @@ class Asset:
     haircut_bps: int
     reserves: int
     proof_decimals: int | None = None
-
-    @property
-    def proven_decimals(self) -> int:
-        return self.decimals if self.proof_decimals is None else self.proof_decimals
-
-    @property
-    def scale(self) -> int:
-        """Base units per proof unit."""
-        return units.proof_scale(self.decimals, self.proven_decimals)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {

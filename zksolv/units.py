@@ -25,6 +25,25 @@ MAX_PROVEN = (1 << 64) - 1
 _TOKENS_RE = re.compile(r"([0-9]{1,60})(?:\.([0-9]{0,60}))?")
 
 
+class ProofUnits:
+    """``proven_decimals`` and ``scale`` of an asset record that has
+    ``decimals`` and ``proof_decimals`` (None: ``decimals``): the snapshot's
+    asset and the statements' asset terms state them once, here."""
+
+    decimals: int
+    proof_decimals: int | None
+
+    @property
+    def proven_decimals(self) -> int:
+        """Decimals of the proof unit (``proof_decimals``, else ``decimals``)."""
+        return self.decimals if self.proof_decimals is None else self.proof_decimals
+
+    @property
+    def scale(self) -> int:
+        """Base units per proof unit."""
+        return proof_scale(self.decimals, self.proven_decimals)
+
+
 def proof_scale(decimals: int, proof_decimals: int) -> int:
     """Base units per proof unit: 10^(decimals - proof_decimals)."""
     if not 0 <= proof_decimals <= decimals:

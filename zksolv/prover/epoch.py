@@ -60,6 +60,7 @@ from zksolv.core.group import Backend, Point, get_backend
 from zksolv.errors import FormatError, InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.executors import Executor, LocalProcesses
 from zksolv.progress import derive_progress
+from zksolv.safeio import fsync_dir
 from zksolv.snapshot import Snapshot, open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
@@ -96,14 +97,6 @@ class ProveResult:
     # the bundle it links to, as its header names it (None: first of a chain)
     prev_epoch: int | None = None
     prev_bundle_hash: bytes | None = None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _HashedFile:
@@ -592,7 +585,7 @@ def prove_epoch(
                 os.fsync(f.fileno())
         for name in (layout.MANIFEST_FILE, layout.SIGNATURE_FILE, *layout.DATA_FILES):
             os.chmod(tmp_dir / name, 0o644)
-        _fsync_dir(tmp_dir)
+        fsync_dir(tmp_dir)
         # Self-check before anything is published: never a bundle that fails.
         verify_bundle(tmp_dir, backend=backend, expect_operator=operator, jobs=jobs,
                       progress=bar, executor=check_executor)
@@ -629,10 +622,10 @@ def _publish(tmp_db: Path, db_path: Path, tmp_dir: Path, out_path: Path,
     renames leaves an orphan database, which a rerun replaces: see
     ``_orphan_database``.)"""
     os.replace(tmp_db, db_path)
-    _fsync_dir(db_path.parent)
+    fsync_dir(db_path.parent)
     work.remove()
     os.rename(tmp_dir, out_path)
-    _fsync_dir(out_path.parent)
+    fsync_dir(out_path.parent)
 
 
 def _split(records: bytes, k: int) -> list[bytes]:

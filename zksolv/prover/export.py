@@ -68,6 +68,7 @@ from zksolv.core.group import POINT_BYTES, Backend, get_backend
 from zksolv.core.pedersen import commit_many
 from zksolv.errors import FormatError, InputError, ProverFault, VerificationError
 from zksolv.executors import die_with_parent
+from zksolv.safeio import fsync_dir
 from zksolv.verifier.bundle import check_manifest
 from zksolv.verifier.inclusion import InclusionDocument, Readable, verify_inclusion
 
@@ -415,11 +416,7 @@ def _publish_directory(out: str | os.PathLike[str], build: Callable[[Path], int]
         if dest.exists() or dest.is_symlink():
             raise InputError(str(dest), "appeared while exporting; not overwriting")
         os.rename(tmp, dest)
-        pfd = os.open(parent, os.O_RDONLY)
-        try:
-            os.fsync(pfd)
-        finally:
-            os.close(pfd)
+        fsync_dir(parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -33,7 +33,6 @@ import os
 import posixpath
 import shutil
 import stat
-import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from zksolv.errors import InputError
-from zksolv.safeio import FileReadError, open_regular
+from zksolv.safeio import FileReadError, open_regular, write_atomic
 
 SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js")
 CONTENT_SECURITY_POLICY = (
@@ -80,25 +79,7 @@ def write_site(out: str | os.PathLike[str]) -> list[Path]:
         raise InputError(str(dest), f"cannot create the directory: {exc.strerror or exc}") from exc
     if not dest.is_dir():
         raise InputError(str(dest), "not a directory")
-    written = []
-    for name, data in site_files().items():
-        target = dest / name
-        try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=dest)
-        except OSError as exc:
-            raise InputError(str(dest), f"cannot write: {exc.strerror or exc}") from exc
-        try:
-            with os.fdopen(fd, "wb") as f:
-                os.fchmod(f.fileno(), 0o644)
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        written.append(target)
-    return written
+    return [write_atomic(dest / name, data, mode=0o644) for name, data in site_files().items()]
 
 
 class _Handler(BaseHTTPRequestHandler):
