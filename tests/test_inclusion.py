@@ -114,6 +114,7 @@ def test_every_flipped_byte_of_a_proof(two_epochs: Path, tmp_path: Path) -> None
     (tmp_path / "p.json").write_text("{not json")
     code, out = _verify(tmp_path / "p.json", "--account", "acct-4", "--bundle-hash", bundle_hash)
     assert (code, out["check"]) == (1, "inclusion-format")
+    assert out["detail"].startswith(f"{tmp_path / 'p.json'}: "), out  # names the file
 
 
 def test_unknown_account_and_bad_db(two_epochs: Path, tmp_path: Path) -> None:

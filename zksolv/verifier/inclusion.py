@@ -198,11 +198,18 @@ def check_labels(doc: InclusionDocument, assets: Sequence[circ.AssetTerms],
 
 
 def load_document(path: str | os.PathLike[str]) -> InclusionDocument:
+    """Read and decode the inclusion document at ``path``; a malformed one
+    fails ``inclusion-format`` naming the file."""
     try:
         data, _ = read_bounded(path, MAX_DOCUMENT_BYTES, what="inclusion proof")
     except FileReadError as exc:
         raise InputError(exc.where, exc.reason) from exc
-    return parse_document(data)
+    try:
+        return parse_document(data)
+    except VerificationError as exc:
+        if exc.check != "inclusion-format":
+            raise
+        raise VerificationError(exc.check, f"{os.fspath(path)}: {exc.detail}") from exc
 
 
 @dataclass(frozen=True)
