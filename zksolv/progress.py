@@ -11,11 +11,17 @@ hash-to-curve show as a bar, not a blank screen.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from zksolv.core.generators import DeriveProgress, has_chunk_store
 
+T = TypeVar("T")
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
+
+
+def no_progress(items: Iterable[T], total: int, desc: str) -> Iterable[T]:
+    """A ``Progress`` that shows nothing (library callers)."""
+    return items
 
 
 def derive_text() -> str:

@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
@@ -59,7 +59,7 @@ from zksolv.core.generators import generators
 from zksolv.core.group import Backend, Point, get_backend
 from zksolv.errors import FormatError, InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.executors import Executor, LocalProcesses
-from zksolv.progress import derive_progress
+from zksolv.progress import Progress, derive_progress, no_progress
 from zksolv.safeio import fsync_dir
 from zksolv.snapshot import Snapshot, open_snapshot
 from zksolv.verifier.bundle import verify_bundle
@@ -68,13 +68,6 @@ from . import keys, workarea
 from .inclusion_db import InclusionDB, default_location
 from .shards import ShardJob, ShardResult, prove_shards
 from .shortfall import asset_terms, shortfalls
-
-T = TypeVar("T")
-Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
-
-
-def _no_progress(items: Iterable[T], total: int, desc: str) -> Iterable[T]:
-    return items
 
 
 @dataclass(frozen=True)
@@ -201,7 +194,7 @@ class CheckedSnapshot:
     accounts_digest: bytes     # SHA-256 of the accounts as read
 
 
-def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = _no_progress,
+def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = no_progress,
                    prev_check: Callable[[int], PrevBundle | None] | None = None
                    ) -> tuple[CheckedSnapshot, PrevBundle | None]:
     """Stage 1: read the whole snapshot once, streaming: validate every row
@@ -257,7 +250,7 @@ def epoch_header(checked: CheckedSnapshot, *, prev: PrevBundle | None, reveal_to
 
 
 def assign_leaves(checked: CheckedSnapshot, header: circ.EpochHeader, master_key: bytes,
-                  db: InclusionDB, *, bar: Progress = _no_progress) -> list[int]:
+                  db: InclusionDB, *, bar: Progress = no_progress) -> list[int]:
     """Stage 2: positions (keyed shuffle), salts (HKDF), blindings (from
     ``secrets``) for every leaf, stored in ``db``; the snapshot is read a
     second time and must be what stage 1 read. Returns the per-asset sums
@@ -457,7 +450,7 @@ def prove_epoch(
     run from it."""
     t_start = time.perf_counter()
     backend = backend or get_backend()
-    bar = progress or _no_progress
+    bar = progress or no_progress
     # the self-check runs on the caller's executor (a cluster) if one was given
     check_executor = executor
     executor = executor or LocalProcesses(jobs)

@@ -50,7 +50,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -68,6 +67,7 @@ from zksolv.core.group import POINT_BYTES, Backend, get_backend
 from zksolv.core.pedersen import commit_many
 from zksolv.errors import FormatError, InputError, ProverFault, VerificationError
 from zksolv.executors import die_with_parent
+from zksolv.progress import Progress, no_progress
 from zksolv.safeio import fsync_dir
 from zksolv.verifier.bundle import check_manifest
 from zksolv.verifier.inclusion import InclusionDocument, Readable, verify_inclusion
@@ -85,11 +85,7 @@ BATCH = 4096
 # Leaves per task of the worker processes (progress advances per task).
 TASK_LEAVES = 1 << 14
 MAX_ID = circ.MAX_ID_BYTES
-Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
-
-def _no_progress(items: Iterable[Any], total: int, desc: str) -> Iterable[Any]:
-    return items
 
 
 def proof_file_path(salt: bytes) -> str:
@@ -169,7 +165,7 @@ class _Tree:
 
 def read_tree(db: InclusionDB, *, progress: Progress | None = None) -> _Tree:
     """Steps 1 and 2: the signed manifest, and every node checked up to its root."""
-    bar = progress or _no_progress
+    bar = progress or no_progress
     k = db._uint("k", 1, 255)
     depth = db._uint("depth", circ.MIN_DEPTH, circ.MAX_DEPTH)
     epoch = db._uint("epoch", 0, (1 << 63) - 1)
@@ -362,7 +358,7 @@ def export_directory(db_path: str | os.PathLike[str], out: str | os.PathLike[str
     checked once, before the fork)."""
     global _FORK_STATE
     backend = backend or get_backend()
-    bar = progress or _no_progress
+    bar = progress or no_progress
     db = InclusionDB.open(Path(db_path))
     try:
         tree = read_tree(db, progress=progress)

@@ -51,7 +51,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,15 +69,8 @@ from zksolv.core.group import POINT_BYTES, Backend, Point, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
 from zksolv.executors import Executor, die_with_parent
-from zksolv.progress import derive_progress
+from zksolv.progress import Progress, derive_progress, no_progress
 from zksolv.safeio import FileReadError, decode_json, read_bounded
-
-Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
-
-
-def _no_progress(items: Iterable[Any], total: int, desc: str) -> Iterable[Any]:
-    return items
-
 
 # Proofs per multi-scalar multiplication: bounds memory, not soundness.
 BATCH_PROOFS = 64
@@ -511,7 +504,7 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     processes."""
     t0 = time.perf_counter()
     backend = backend or get_backend()
-    bar = progress or _no_progress
+    bar = progress or no_progress
     root = Path(path)
     raw, signature = _read_manifest_files(root)
     parsed = check_manifest(raw, signature, expect_operator=expect_operator)
