@@ -346,3 +346,28 @@ def test_one_watcher_per_folder(simulated: Path, tmp_path: Path) -> None:
         second = _watcher(watched, out, "--once")
         _, err = second.communicate(timeout=60)
     assert second.returncode == 2 and "zksolv prove --out" in err, err
+
+
+def test_a_look_at_any_folder_never_raises(simulated: Path, tmp_path: Path) -> None:
+    """What ``watch`` sees of one folder, for what an engine or a race can
+    leave there: a verdict, never an exception."""
+    from zksolv.prover.watch import look
+
+    snap = tmp_path / "epoch-000001"
+    assert look(tmp_path / "gone") == look(tmp_path / "gone")
+    assert look(tmp_path / "gone").reason == "gone since it was listed"
+    snap.mkdir()
+    assert look(snap).reason == "incomplete: no header.json yet"
+    _in_place(simulated / "epoch-000001", snap, rows=0)
+    lk = look(snap)
+    assert (lk.state, lk.epoch, lk.kind) == ("wait", 1, "incomplete"), lk
+    _in_place(simulated / "epoch-000001", snap)
+    lk = look(snap)
+    assert (lk.state, lk.epoch) == ("ready", 1) and lk.fingerprint, lk
+    os.mkfifo(tmp_path / "fifo")
+    (snap / "accounts.csv").unlink()
+    os.symlink(tmp_path / "fifo", snap / "accounts.csv")
+    lk = look(snap)
+    assert lk.state == "bad" and "a FIFO, not a regular file" in (lk.reason or ""), lk
+    (snap / "header.json").write_bytes(b"\xff" * 10)
+    assert look(snap).state == "bad"

@@ -47,6 +47,7 @@ changes while it is being proven is not judged on that run.
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Callable
@@ -123,6 +124,8 @@ def _fingerprint(folder: Path) -> str | Look:
             finally:
                 os.close(fd)
         except FileNotFoundError:
+            if not os.path.isdir(folder):
+                return Look("wait", reason="gone since it was listed", kind="gone")
             return Look("wait", reason=f"incomplete: no {name} yet", kind="incomplete")
         except OSError as exc:
             return Look("wait", reason=f"cannot read {name}: {exc.strerror or exc}",
@@ -334,12 +337,17 @@ class Watcher:
         """Prove (or adopt) one complete snapshot; the entry to record, or
         None when nothing may be recorded now (a line says why): the
         snapshot changed from ``judged`` while being proven, or an OSError
-        that is not the snapshot's (a full disk, a folder not writable)."""
+        or database error that is not the snapshot's (a full disk, a folder
+        not writable)."""
         try:
             entry = self._prove_or_adopt(st, epoch, name)
         except OSError as exc:
             self._skip(name, f"oserror {exc.errno}", f"{name}: not proven now: "
                        f"{exc.strerror or exc} (tried again on the next scan)")
+            return None
+        except sqlite3.Error as exc:   # the private databases: a full disk, say
+            self._skip(name, "sqlite", f"{name}: not proven now: {exc} (tried again on the "
+                                       "next scan)")
             return None
         if entry.status != "proven" and fingerprint(self.snapshots / name) != judged:
             self._skip(name, "changed", f"{name}: changed while being proven; looked at again "
