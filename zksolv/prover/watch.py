@@ -85,7 +85,7 @@ class EpochStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     bundle_hash: str | None = None
     prev_epoch: int | None = None    # the epoch this bundle links to (its header's prev_epoch)
     seconds: float | None = None
-    # malformed only: (device, inode, size, mtime_ns) of header.json and
+    # malformed only: (inode, size, mtime_ns, file type) of header.json and
     # accounts.csv as judged; a change brings the snapshot back
     fingerprint: str | None = None
 
@@ -113,7 +113,7 @@ class Look:
 
 
 def _fingerprint(folder: Path) -> str | Look:
-    """(device, inode, size, mtime_ns, file type) of header.json and
+    """(inode, size, mtime_ns, file type) of header.json and
     accounts.csv, or a ``wait`` Look saying why they cannot be looked at."""
     parts = []
     for name in (HEADER_FILE, ACCOUNTS_FILE):
@@ -130,7 +130,7 @@ def _fingerprint(folder: Path) -> str | Look:
         except OSError as exc:
             return Look("wait", reason=f"cannot read {name}: {exc.strerror or exc}",
                         kind=f"unreadable {exc.errno}")
-        parts.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:"
+        parts.append(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:"
                      f"{stat.S_IFMT(st.st_mode):o}")
     return "/".join(parts)
 
