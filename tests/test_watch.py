@@ -371,3 +371,23 @@ def test_a_look_at_any_folder_never_raises(simulated: Path, tmp_path: Path) -> N
     assert lk.state == "bad" and "a FIFO, not a regular file" in (lk.reason or ""), lk
     (snap / "header.json").write_bytes(b"\xff" * 10)
     assert look(snap).state == "bad"
+
+
+def test_a_planted_lock_file_is_never_followed(tmp_path: Path) -> None:
+    from zksolv.prover.folderlock import LOCK_FILE
+
+    watched, out = tmp_path / "snaps", tmp_path / "bundles"
+    watched.mkdir()
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    os.symlink(victim, out / LOCK_FILE)
+    for args in (("watch", watched, "--out", out, "--once"),
+                 ("prove", watched, "--out", out / "epoch-000001")):
+        res = run(*args)
+        assert res.exit_code == 2 and "lock file is a symlink" in res.output, res.output
+    assert victim.read_text() == "keep\n"
+    (out / LOCK_FILE).unlink()
+    os.mkfifo(out / LOCK_FILE)
+    res = run("watch", watched, "--out", out, "--once")
+    assert res.exit_code == 2 and "lock file is not a regular file" in res.output, res.output

@@ -127,6 +127,9 @@ def lock_for_watch(folder: Path, *, command: str = "watch") -> FolderLock:
         raise FolderBusy(str(folder), f"already being written by {who}; one watcher per "
                                       "folder: stop it first, or watch into another "
                                       "folder") from exc
+    except OSError as exc:   # a file system without flock (some network mounts)
+        os.close(fd)
+        raise InputError(str(path), f"cannot lock: {exc.strerror or exc}") from exc
     info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     data = (json.dumps(info) + "\n").encode()
@@ -157,4 +160,7 @@ def lock_for_prove(out: Path) -> FolderLock:
         raise FolderBusy(str(out), f"{folder} is being written by {who}: it proves the "
                                    "epochs of that folder itself; stop it first, or prove "
                                    "into another folder") from exc
+    except OSError as exc:
+        os.close(fd)
+        raise InputError(str(path), f"cannot lock: {exc.strerror or exc}") from exc
     return FolderLock(path, fd)
