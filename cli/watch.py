@@ -38,12 +38,14 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
 
     One watcher per OUT: it holds a lock on OUT/.zksolv-watch.lock (pid,
     host, start time) while it runs; a second watcher, or a `zksolv prove
-    --out OUT/...`, exits 2 naming it. A killed watcher leaves no lock.
+    --out OUT/...`, exits 2 naming it. The lock dies with its process: a
+    killed watcher blocks nobody.
 
     A snapshot is proven once it is complete: header.json and accounts.csv
     present and readable, header.json decodes, and accounts.csv ends with a
-    newline and holds account_count rows after its column header (an engine
-    writing in place, not by rename, may write in any order). Until then,
+    newline and holds at least account_count rows after its column header
+    (docs/snapshot-format.md: an engine writing in place, not by rename, may
+    write the files in any order). Until then,
     and for any entry that cannot be read now (a symlink loop, permission
     denied, gone since listed), one line says so and the next scan looks
     again. Only a complete snapshot is refused as malformed; a header.json
