@@ -131,12 +131,15 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
           --scheduler tls://prover-0.internal:8786
     """
     from zksolv.prover.epoch import prove_epoch
+    from zksolv.prover.folderlock import lock_for_prove
     from zksolv.prover.keys import load_master_key
     from zksolv.prover.workarea import default_work_dir
 
     if allow_gap and prev is None:
         raise InputError("--allow-gap", "needs --prev: the bundle the new one links to")
     master = load_master_key(key, warn=lambda msg: click.echo(f"warning: {msg}", err=True))
+    # a watcher proving into OUT's folder is the only writer there (exit 2 naming it)
+    folder_lock = lock_for_prove(Path(out))
     status(f"proving {snapshot}" + (f" (first verifying --prev {prev})" if prev else "")
            + " ...", quiet=quiet)
     executor = make_executor(scheduler, jobs or os.cpu_count() or 1) if scheduler else None
@@ -156,6 +159,7 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
             click.echo("interrupted: nothing written", err=True)
         sys.exit(130)
     finally:
+        folder_lock.release()
         if executor is not None:
             executor.close()
     if res.resumed_shards:

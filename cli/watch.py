@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from zksolv.cli.common import backend_of, progress, reports_errors
+from zksolv.errors import InputError
 from zksolv.executors import SCHEDULER_HELP, make_executor
 
 
@@ -25,7 +26,8 @@ from zksolv.executors import SCHEDULER_HELP, make_executor
               help="Worker processes (default: all cores).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help=SCHEDULER_HELP)
 @click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
-              help="Seconds between looks at SNAPSHOTS.")
+              help="Seconds between looks at SNAPSHOTS (and, with --once, between the "
+                   "two looks a snapshot that does not decode gets).")
 @click.option("--once", is_flag=True, help="Prove what is there now, then exit.")
 @click.pass_context
 @reports_errors
@@ -33,6 +35,23 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
           scheduler: str | None, interval: float, once: bool) -> None:
     """Prove every new epoch snapshot in SNAPSHOTS, in epoch order, chaining
     each bundle to the last one proven.
+
+    One watcher per OUT: it holds a lock on OUT/.zksolv-watch.lock (pid,
+    host, start time) while it runs; a second watcher, or a `zksolv prove
+    --out OUT/...`, exits 2 naming it. The lock dies with its process: a
+    killed watcher blocks nobody.
+
+    A snapshot is proven once it is complete: header.json and accounts.csv
+    present and readable, header.json decodes, and accounts.csv ends with a
+    newline and holds at least account_count rows after its column header
+    (docs/snapshot-format.md: an engine writing in place, not by rename, may
+    write the files in any order). Until then,
+    and for any entry that cannot be read now (a symlink loop, permission
+    denied, gone since listed), one line says so and the next scan looks
+    again. Only a complete snapshot is refused as malformed; a header.json
+    that does not decode (or a file that is not a regular file) only once
+    unchanged over two looks (--once looks twice, --interval apart). A
+    refused snapshot whose files change is looked at again.
 
     A refused epoch (insolvent: exit 3, malformed: exit 2) is never skipped
     silently: one log line, and an entry in OUT/watch-status.json (mode
@@ -62,14 +81,19 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
     watcher = Watcher(folder, Path(out), master, jobs=jobs, executor=executor,
                       backend=backend_of(ctx), progress=bar,
                       log=lambda line: click.echo(line, err=True))
+
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     before: dict[signal.Signals, Any] = {}
     try:
+        watcher.lock()
         if once:
             if folder.is_dir():
-                watcher.once()
+                try:
+                    watcher.once(settle=interval)
+                except OSError as exc:
+                    raise InputError(str(folder), f"scan failed: {exc.strerror or exc}") from exc
             return
         # Ctrl-C or a service manager's SIGTERM stop it cleanly, even when it
         # was started from a shell that ignores SIGINT in background jobs.
@@ -81,6 +105,7 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
         click.echo("stopped; run the same command again to continue", err=True)
         sys.exit(130)
     finally:
+        watcher.close()
         for sig, handler in before.items():
             signal.signal(sig, handler)
         if executor is not None:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from site_vectors import OTHER_OPERATOR
 from test_site_js import require
 
 from zksolv.circuits import bundle as layout
@@ -219,7 +220,7 @@ def test_pinned_operator(site_epochs: Path, tab: Tab) -> None:
     operator = json.loads(json.loads(document)["manifest"])["operator"]
     res = tab.check(document, "acct-4", bundle="b2", operator=operator)
     assert res["state"] == "valid" and "pinned: matches" in res["report"], res
-    res = tab.check(document, "acct-4", bundle="b2", operator="ab" * 32)
+    res = tab.check(document, "acct-4", bundle="b2", operator=OTHER_OPERATOR)
     assert (res["state"], res["check"]) == ("invalid", "operator-mismatch"), res
 
 

@@ -344,6 +344,38 @@ export function shardLeavesFor(depth, k) {
   return Math.min(per, 2 ** depth);
 }
 
+// Ed25519 keys and signatures are checked against zksolv's rule before
+// WebCrypto sees them (docs/holder-page.md, zksolv/core/ed25519.py): the key
+// is a canonical encoding (y < p) of a point of the curve that is not one of
+// the eight of small order, whose y are 1, p - 1, 0 and ±ED_Y8; S < L.
+const ED_P = (1n << 255n) - 19n;
+const ED_D = (ED_P - 121665n) * modPow(121666n, ED_P - 2n, ED_P) % ED_P;
+const ED_L = (1n << 252n) + 27742317777372353535851937790883648493n;
+const ED_Y8 = 0x7a03ac9277fdc74ec6cc392cfa53202a0f67100d760b3cba4fd84d3d706a17c7n; // order 8
+const ED_SMALL_Y = new Set([1n, ED_P - 1n, 0n, ED_Y8, ED_P - ED_Y8]);
+
+function modPow(base, exp, mod) {
+  let r = 1n;
+  for (base %= mod; exp > 0n; exp >>= 1n, base = base * base % mod) if (exp & 1n) r = r * base % mod;
+  return r;
+}
+
+/** Why 32 bytes are not a usable operator key, or null if they are. */
+export function ed25519KeyProblem(key) {
+  const y = readUint(key, true) & ((1n << 255n) - 1n);
+  if (y >= ED_P) return "non-canonical Ed25519 point encoding (y >= p)";
+  if (ED_SMALL_Y.has(y)) {
+    return "small-order Ed25519 public key (it signs any message: R = identity, S = 0 verifies under it)";
+  }
+  const u = (y * y - 1n) % ED_P;
+  const v = (ED_D * y * y + 1n) % ED_P;
+  // x^2 = u/v must be a square (Euler's criterion; u != 0 here)
+  if (modPow(u * modPow(v, ED_P - 2n, ED_P) % ED_P, (ED_P - 1n) / 2n, ED_P) !== 1n) {
+    return "not an Ed25519 point (no x for this y)";
+  }
+  return null;
+}
+
 /** Ed25519 (RFC 8032) through WebCrypto: true or false, or null when this
  * browser has no Ed25519. */
 async function ed25519Verify(subtle, publicKey, signature, message) {
@@ -464,7 +496,11 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
 
   const bundleHash = await sha256(subtle, raw);
   const message = concat([utf8.encode(CONSTANTS.signatureTag), bundleHash]);
-  const ok = signature.length === SIGNATURE_BYTES
+  const keyProblem = ed25519KeyProblem(fromHex(operatorHex));
+  if (keyProblem !== null) {
+    throw new VerificationError("signature", `manifest.operator is not a usable Ed25519 key: ${keyProblem}`);
+  }
+  const ok = signature.length === SIGNATURE_BYTES && readUint(signature.subarray(32), true) < ED_L
     ? await ed25519Verify(subtle, fromHex(operatorHex), signature, message)
     : false;
   if (ok === false) {
@@ -663,6 +699,8 @@ export async function verifyInclusion({
   if (operator !== null) {
     operator = operator.trim().toLowerCase();
     if (!HEX_HASH.test(operator)) throw new InputError("operator", "an operator public key is 64 hex digits (32 bytes)");
+    const keyProblem = ed25519KeyProblem(fromHex(operator));
+    if (keyProblem !== null) throw new InputError("operator", `not a usable operator public key: ${keyProblem}`);
   }
   const checks = [];
   const { proof, manifest, signature, claimed } = await parseDocument(documentText, { subtle });
