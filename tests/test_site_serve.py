@@ -326,6 +326,48 @@ def test_slow_and_idle_clients_are_dropped(site_epochs: Path) -> None:
             drip.close()
 
 
+def test_a_client_that_reads_slowly_is_dropped(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that asks for a large file and reads it slowly but steadily
+    (so no single write waits long) holds the only worker until its time is
+    up (here 2 s), not for the 16 s the file would take."""
+    monkeypatch.setattr(srv, "MIN_SEND_RATE", 1 << 40)
+    size = 64 << 20
+    big = tmp_path / "pub" / "big"
+    _write(big / "manifest.json", json.dumps(
+        {"format": "zksolv-bundle", "files": {"leaves.bin": {"sha256": "00" * 32, "bytes": size}}}))
+    with open(big / "leaves.bin", "wb") as f:
+        f.truncate(size)
+    _public(big / "leaves.bin")
+    with serving(tmp_path / "pub", workers=1, io_timeout=2.0) as url:
+        parts = urlsplit(url)
+        s = socket.socket()
+        s.settimeout(20)
+        read: dict[str, float] = {}
+
+        def trickle() -> None:
+            got, t0 = 0, time.monotonic()
+            try:
+                while time.monotonic() - t0 < 15 and (chunk := s.recv(65536)):
+                    got += len(chunk)
+                    time.sleep(0.015)  # at most 4 MiB/s
+            except OSError:
+                pass
+            read.update(got=got, seconds=time.monotonic() - t0)
+
+        try:
+            s.connect((parts.hostname, parts.port))
+            s.sendall(f"GET /big/leaves.bin HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode())
+            reader = threading.Thread(target=trickle)
+            reader.start()
+            time.sleep(0.3)
+            assert _get(url + "big/manifest.json")[0] == 200  # once the worker is free
+            reader.join(timeout=30)
+            assert read["got"] < size and read["seconds"] < 10, read
+        finally:
+            s.close()
+
+
 def test_workers_are_a_fixed_pool(site_epochs: Path) -> None:
     """Many requests at once are answered by the same few threads."""
     with serving(site_epochs, workers=3) as url:

@@ -38,7 +38,8 @@ Connections: one accepting thread reads each request's head (at most
 ``MAX_HEAD_BYTES``) without blocking, for at most ``HEAD_TIMEOUT`` seconds
 from the connection's start, so an idle or slow client costs no thread; a
 complete head goes to a fixed pool of ``WORKERS`` threads, whose socket
-reads and writes time out after ``IO_TIMEOUT`` seconds. At most
+reads and writes time out after ``IO_TIMEOUT`` seconds, and a file must be
+read within ``IO_TIMEOUT`` plus its size at ``MIN_SEND_RATE``. At most
 ``MAX_CONNECTIONS`` connections are open: a new one beyond that closes the
 oldest still sending its head, or is closed at once when every slot is
 serving a request. One request per connection (HTTP/1.0).
@@ -47,12 +48,14 @@ serving a request. One request per connection (HTTP/1.0).
 from __future__ import annotations
 
 import collections
+import errno
 import io
 import ipaddress
 import os
 import selectors
 import socket
 import stat
+import struct
 import sys
 import threading
 import time
@@ -94,7 +97,10 @@ HEAD_TIMEOUT = 10.0
 IO_TIMEOUT = 30.0
 MAX_HEAD_BYTES = 32 * 1024
 MAX_PATH_CHARS = 1024
+MIN_SEND_RATE = 64 * 1024  # bytes per second a client must read a file at
 _ACCEPT_BATCH = 64
+_SEND_CHUNK = 1 << 20
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -264,8 +270,33 @@ class _Handler(BaseHTTPRequestHandler):
         fd, st = opened
         with os.fdopen(fd, "rb") as f:
             self._headers(HTTPStatus.OK, content_type(path), st.st_size)
-            if body and st.st_size:
-                self.connection.sendfile(f, 0, st.st_size)
+            if body:
+                self._send_file(f, st.st_size)
+
+    def _send_file(self, f: io.BufferedReader, size: int) -> None:
+        """``size`` bytes of ``f``, within IO_TIMEOUT plus the time they
+        take at MIN_SEND_RATE, and no IO_TIMEOUT without progress: a client
+        that reads slower is dropped (TimeoutError)."""
+        deadline = time.monotonic() + self.server.io_timeout + size / MIN_SEND_RATE
+        conn = self.connection
+        conn.setblocking(False)
+        sent = 0
+        with selectors.DefaultSelector() as sel:
+            sel.register(conn, selectors.EVENT_WRITE)
+            while sent < size:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(min(left, self.server.io_timeout)):
+                    # too slow: reset, so what is queued for it is dropped too
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    raise TimeoutError("the client reads too slowly")
+                try:
+                    n = os.sendfile(conn.fileno(), f.fileno(), sent,
+                                    min(_SEND_CHUNK, size - sent))
+                except BlockingIOError:
+                    continue
+                if n == 0:
+                    return  # the file shrank: the client sees a short answer
+                sent += n
 
 
 @dataclass
@@ -463,9 +494,9 @@ class SiteServer:
                 conn, address = self.socket.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # out of descriptors: make room, try again next round
-                if pending:
-                    self._drop(sel, pending, next(iter(pending)))
+            except OSError as exc:
+                if exc.errno in _OUT_OF_RESOURCES and pending:
+                    self._drop(sel, pending, next(iter(pending)))  # make room
                 return
             with self._lock:
                 full = self._open >= self.max_connections
@@ -527,7 +558,7 @@ class SiteServer:
             try:
                 _Handler((conn, head), address, self)  # type: ignore[arg-type]
             except OSError:
-                pass  # the client went away or was too slow
+                pass  # the client went away
             except Exception as exc:  # noqa: BLE001 - one request's bug must not stop a worker
                 if not self.quiet:
                     print(f"zksolv serve: error answering {address[0]}: {exc!r}",
