@@ -429,3 +429,29 @@ def test_serve_help_says_what_is_served() -> None:
                   "leaves.bin, range.bin, solvency.bin", "nothing else",
                   "accounts.csv", "inclusion databases", "Host header", "421"):
         assert words in text, words
+
+
+def test_serve_command_lists_the_bundles_it_serves(run_dir: Path) -> None:
+    """`zksolv serve RUN` names the bundles it serves (not the copy inside
+    private/) and serves them; a folder with none (a snapshot's) gets a hint."""
+    import subprocess
+    import sys
+
+    for folder, expect in ((run_dir, ["bundles/epoch-000001", "bundles/epoch-000002"]),
+                           (run_dir / "epoch-000001", [])):
+        proc = subprocess.Popen([sys.executable, "-m", "zksolv.cli.main", "serve", str(folder),
+                                 "--port", "0"], stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            url = first.split(" at ")[1].split()[0]
+            lines = [proc.stderr.readline().strip() for _ in range(max(1, len(expect)))]
+            if expect:
+                assert lines == [f"bundle {b}: {url}?bundle={b}" for b in expect], lines
+                assert _get(url + expect[0] + "/manifest.sig")[0] == 200
+            else:
+                assert lines == ["no bundle is served from this folder (see zksolv serve "
+                                 "--help)"], lines
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
