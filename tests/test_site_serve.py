@@ -260,6 +260,28 @@ def test_host_header_must_name_this_server(site_epochs: Path) -> None:
         assert ask(f"127.0.0.1:{port}", f"evil.example:{port}") == 421  # two
 
 
+def test_malformed_requests(site_epochs: Path) -> None:
+    """Bad requests get a short plain answer with the usual headers; a head
+    larger than the bound gets none."""
+    from zksolv.site import CONTENT_SECURITY_POLICY
+
+    with serving(site_epochs) as url:
+        host = urlsplit(url).netloc
+        for head, status in ((b"GET / x HTTP/1.0\r\n\r\n", 400),
+                             (f"POST / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode(), 501)):
+            answer = _raw(url, head)
+            assert _status(answer) == status, (head, answer)
+            headers, _, body = answer.partition(b"\r\n\r\n")
+            assert f"Content-Security-Policy: {CONTENT_SECURITY_POLICY}".encode() in headers
+            assert b"text/plain" in headers and body.startswith(str(status).encode())
+        big = f"GET / HTTP/1.0\r\nHost: {host}\r\nX: {'a' * srv.MAX_HEAD_BYTES}\r\n\r\n"
+        try:
+            assert _raw(url, big.encode()) == b""
+        except ConnectionResetError:
+            pass
+        assert _get(url)[0] == 200
+
+
 def test_host_check_of_other_binds() -> None:
     wild = srv.HostCheck("0.0.0.0", "0.0.0.0", 8000)
     assert wild.allows("192.168.1.7:8000") and wild.allows("localhost:8000")

@@ -38,8 +38,9 @@ Connections: one accepting thread reads each request's head (at most
 ``MAX_HEAD_BYTES``) without blocking, for at most ``HEAD_TIMEOUT`` seconds
 from the connection's start, so an idle or slow client costs no thread; a
 complete head goes to a fixed pool of ``WORKERS`` threads, whose socket
-reads and writes time out after ``IO_TIMEOUT`` seconds, and a file must be
-read within ``IO_TIMEOUT`` plus its size at ``MIN_SEND_RATE``. At most
+writes time out after ``IO_TIMEOUT`` seconds without progress, and a file
+must be read within ``IO_TIMEOUT`` plus its size at ``MIN_SEND_RATE`` (else
+the connection is reset). At most
 ``MAX_CONNECTIONS`` connections are open: a new one beyond that closes the
 oldest still sending its head, or is closed at once when every slot is
 serving a request. One request per connection (HTTP/1.0).
@@ -211,8 +212,6 @@ class _Handler(BaseHTTPRequestHandler):
     server: SiteServer  # type: ignore[assignment]  # our server, not socketserver's
     server_version = "zksolv"
     sys_version = ""
-    error_content_type = "text/plain; charset=utf-8"
-    error_message_format = "%(code)d %(message)s\n"
 
     def setup(self) -> None:
         conn, head = self.request
@@ -222,6 +221,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def finish(self) -> None:
         self.rfile.close()
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """A malformed request: a plain-text answer with the usual headers."""
+        self.close_connection = True
+        status = HTTPStatus(code)
+        self.log_error("code %d, message %s", code, message or status.phrase)
+        self._text(status, f"{status.value} {status.phrase}\n",
+                   body=getattr(self, "command", "") != "HEAD")
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server interface
         self._serve(body=True)
