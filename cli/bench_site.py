@@ -59,6 +59,7 @@ class SyntheticInclusion:
     def write_bundle(self, path: Path) -> Path:
         """manifest.json and manifest.sig (all the page reads of a bundle)."""
         path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o755)  # public, like the files: `serve` serves no private folder
         for name, data in ((layout.MANIFEST_FILE, self.manifest),
                            (layout.SIGNATURE_FILE, self.signature)):
             (path / name).write_bytes(data)

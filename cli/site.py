@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import urllib.parse
-from pathlib import Path
 
 import click
 
@@ -45,27 +44,48 @@ def site(out_dir: str) -> None:
               help="Address to bind; the default serves this machine only.")
 @reports_errors
 def serve(directory: str, port: int, host: str) -> None:
-    """Serve DIRECTORY (a folder of bundles) and the account holder's page on
+    """Serve the account holder's page and the bundles under DIRECTORY on
     localhost, to try the page. Stop with Ctrl-C.
 
-    The page is at / (index.html); DIRECTORY's files under their own paths.
-    Only files readable by others are served: the private inclusion database
-    and keys (mode 0600) are not, nor hidden files.
+    \b
+    Served (GET and HEAD), and nothing else:
+      /  /index.html  /app.js ...   the page's files (from zksolv itself)
+      /PATH/FILE                    for each bundle folder PATH under DIRECTORY,
+                                    FILE one of manifest.json, manifest.sig and
+                                    the data files the manifest lists
+                                    (leaves.bin, range.bin, solvency.bin)
+
+    A bundle folder is one whose manifest.json names the bundle format and
+    lists its data files. Every folder below DIRECTORY on the way to the file
+    must be readable by others (o+rx) and not hidden, and the file a regular
+    file (not a symlink) readable by others; a folder symlink must stay inside
+    DIRECTORY. Everything else is 404: snapshots (header.json,
+    accounts.csv), work areas, inclusion databases, keys, metrics, hidden
+    files, folder listings, and bundles inside a private folder.
+
+    A request whose Host header is not this address and port (or
+    localhost:PORT) gets 421, so no other site can read these files through
+    DNS rebinding. A client must send its request within 10 s; 8 threads
+    answer requests; at most 128 connections are open at once.
 
     \b
     Example:
       zksolv serve bundles/ --port 8000
       # open http://127.0.0.1:8000/?bundle=42
     """
-    from zksolv.site import make_server
+    from zksolv.site import base_url, make_server
 
     server = make_server(directory, host=host, port=port)
-    url = f"http://{host}:{server.server_address[1]}/"
+    url = base_url(server)
     click.echo(f"serving {directory} and the holder's page at {url} (Ctrl-C to stop)", err=True)
-    bundles = sorted(p.parent.relative_to(directory).as_posix()
-                     for p in Path(directory).glob("**/manifest.json"))
+    bundles = server.bundles(limit=21)
     for name in bundles[:20]:
-        click.echo(f"  bundle {name}: {url}?bundle={urllib.parse.quote(name)}", err=True)
+        query = "." if name == "." else urllib.parse.quote(name)
+        click.echo(f"  bundle {name}: {url}?bundle={query}", err=True)
+    if len(bundles) > 20:
+        click.echo("  ...", err=True)
+    if not bundles:
+        click.echo("  no bundle is served from this folder (see zksolv serve --help)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
