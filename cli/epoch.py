@@ -111,14 +111,18 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     Shards run on local worker processes (--jobs), or with --scheduler on a
     dask.distributed cluster. Workers receive the openings (amounts,
     blindings) of the shards they prove: a cluster's workers must be the
-    operator's own machines; use a tls:// scheduler across a network.
+    operator's own machines; use a tls:// scheduler across a network. Every
+    shard result is checked against the openings sent before it is kept; a
+    worker whose result does not match is named and the shard proven again
+    elsewhere (exit 1, nothing published, if that fails too).
 
     Each proven shard is kept in a private work area (OUT.work, 0700) until
     the bundle is published. After a crash, a kill or Ctrl-C, rerun the same
     command with --resume to continue where it stopped.
 
     \b
-    Exit codes: 0 bundle written; 2 bad input (file:line:field named);
+    Exit codes: 0 bundle written; 1 a shard result refused twice (the
+                worker named; nothing published); 2 bad input (file:line:field named);
                 3 insolvent (shortfall per asset shown, nothing written);
                 130 interrupted (work kept: rerun with --resume).
     \b
@@ -162,9 +166,15 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
         folder_lock.release()
         if executor is not None:
             executor.close()
+    for shard, why in res.discarded_shards:
+        click.echo(f"discarded: shard {shard}'s file in the work area is not this run's "
+                   f"({why}); proven again", err=True)
     if res.resumed_shards:
         click.echo(f"resumed: {res.resumed_shards} of {res.shards} shards taken from the "
                    "interrupted run", err=True)
+    for fault in res.worker_faults:
+        click.echo(f"warning: shard result refused: {fault}; the shard was proven again "
+                   "elsewhere and checked", err=True)
     if res.replaced_orphan_db:
         click.echo(f"note: replaced {res.inclusion_db}, left by an interrupted run whose bundle "
                    "was never published", err=True)

@@ -13,9 +13,12 @@ can be run and tested alone):
 3. ``prove_shards`` (``shards``): per shard of S leaves, independently, on
    an executor (``zksolv.executors``: local worker processes by default, or
    a Dask cluster): commit to the leaves, build the shard's subtree, prove
-   the shard's 64-bit range proof. Each result is kept in the work area as
-   it completes; ``write_shards`` streams them in shard order into
-   ``leaves.bin`` and ``range.bin`` and the subtree nodes into the database.
+   the shard's 64-bit range proof. Workers are not trusted: each result is
+   checked against the openings sent before it is kept (``shardcheck``; a
+   mismatch is a ``WorkerFault`` naming the worker, and the shard is proven
+   again elsewhere). Each result is kept in the work area as it completes;
+   ``write_shards`` streams them in shard order into ``leaves.bin`` and
+   ``range.bin`` and the subtree nodes into the database.
 4. ``build_top``: the tree above the shards, up to the root.
 5. ``prove_solvency``: the per-asset and valued solvency statements on the
    root.
@@ -29,7 +32,9 @@ can be run and tested alone):
 
 A run that stops before stage 6 (a kill, Ctrl-C, a reboot) keeps its work
 area; ``prove_epoch(..., resume=True)`` (``zksolv prove --resume``) reuses
-the leaf assignment and every shard already proven.
+the leaf assignment and every shard already proven whose file checks
+against the assignment's openings (``shardcheck.check_kept_shards``; others
+are discarded and proven again).
 
 ``--prev`` must name a bundle that verifies in full, one epoch earlier,
 signed by the same operator key. With ``allow_gap`` (``--allow-gap``; ``zksolv
@@ -57,7 +62,15 @@ from zksolv.core import rangeproof
 from zksolv.core.field import R, random_scalar, scalar_from_bytes, scalar_to_bytes
 from zksolv.core.generators import generators
 from zksolv.core.group import Backend, Point, get_backend
-from zksolv.errors import FormatError, InputError, InsolventError, VerificationError, ZksolvError
+from zksolv.errors import (
+    FormatError,
+    InputError,
+    InsolventError,
+    ProverFault,
+    VerificationError,
+    WorkerFault,
+    ZksolvError,
+)
 from zksolv.executors import Executor, LocalProcesses
 from zksolv.progress import Progress, derive_progress, no_progress
 from zksolv.safeio import fsync_dir
@@ -66,6 +79,7 @@ from zksolv.verifier.bundle import verify_bundle
 
 from . import keys, workarea
 from .inclusion_db import InclusionDB, default_location
+from .shardcheck import check_kept_shards
 from .shards import ShardJob, ShardResult, prove_shards
 from .shortfall import asset_terms, shortfalls
 
@@ -90,6 +104,12 @@ class ProveResult:
     # the bundle it links to, as its header names it (None: first of a chain)
     prev_epoch: int | None = None
     prev_bundle_hash: bytes | None = None
+    # shard results refused (a worker's result did not match its job), each
+    # naming the worker; every one was proven again elsewhere and checked
+    worker_faults: tuple[str, ...] = ()
+    # (shard, why) of the work area's shard files that were not this run's
+    # (resume): removed and proven again
+    discarded_shards: tuple[tuple[int, str], ...] = ()
 
 
 class _HashedFile:
@@ -513,6 +533,7 @@ def prove_epoch(
     tmp_db: Path | None = None
     try:
         # 2. assign leaves: positions, salts, blindings (kept in the work area)
+        from_work_area = resumed is not None
         if resumed is None:
             built = work.new_leaves_path()
             leaves_db = InclusionDB.create(built, k=k, depth=depth, epoch=sh.epoch,
@@ -535,24 +556,42 @@ def prove_epoch(
         os.chmod(tmp_db, 0o600)
         shutil.copyfile(work.leaves_path, tmp_db)
         db = InclusionDB.writable(tmp_db)
+        if from_work_area and db.blinding_sums(k) != gamma:
+            raise workarea.ResumeRefused(
+                str(work.path), "cannot resume: the root blindings in state.json are not the "
+                "sums of the blindings in leaves.sqlite (the work area mixes two runs). Remove "
+                "it to start afresh")
 
         # 3. prove the shards (local processes or a cluster), each kept as it completes
         node_size = layout.leaf_record_size(k)
         proof_size = layout.leaf_proof_size(S, k)
 
-        def load(shard: int) -> ShardResult:
-            res = work.load_shard(shard, node_size=node_size, leaves=S, proof_size=proof_size)
-            if res is None:
-                raise InputError(str(work.path), f"shard {shard}'s result vanished or changed")
-            return res
+        def read(shard: int) -> tuple[ShardResult, bytes] | None:
+            return work.read_shard(shard, node_size=node_size, leaves=S, proof_size=proof_size)
 
-        proven = [s for s in work.proven_shards(header.shards)
-                  if work.load_shard(s, node_size=node_size, leaves=S,
-                                     proof_size=proof_size) is not None]
+        # a resumed run's shard files, each checked against the leaves
+        # database's openings (another run's files are discarded); the file
+        # read back later must be the one checked (its digest is kept)
+        kept = check_kept_shards(
+            backend, shard_jobs(db, header, backend, work.proven_shards(header.shards)),
+            read, work.discard_shard)
+        pinned = dict(kept.digests)
+
+        def load(shard: int) -> ShardResult:
+            got = read(shard)
+            if got is None or got[1] != pinned.get(shard):
+                raise InputError(str(work.path), f"shard {shard}'s result vanished or changed")
+            return got[0]
+
+        def save(res: ShardResult) -> None:
+            pinned[res.shard] = work.save_shard(res)
+
+        proven = sorted(kept.digests)
         todo = sorted(set(range(header.shards)) - set(proven))
+        faults: list[WorkerFault] = []
         results = prove_shards(
             shard_jobs(db, header, backend, todo), executor, shards=header.shards,
-            proven=proven, load=load, on_result=work.save_shard,
+            proven=proven, load=load, on_result=save, on_fault=faults.append,
         )
         shard_roots, files, retries = write_shards(
             bar(results, header.shards, "prove shards"), header, db, tmp_dir)
@@ -595,8 +634,9 @@ def prove_epoch(
         if tmp_db is not None:
             tmp_db.unlink(missing_ok=True)
         # Bad input found on a fresh run: nothing worth resuming. Anything
-        # else (Ctrl-C, a lost cluster, a full disk) keeps the work area.
-        if isinstance(exc, ZksolvError) and fresh:
+        # else (Ctrl-C, a lost cluster, a full disk, a worker whose result
+        # was refused: every shard kept was checked) keeps the work area.
+        if isinstance(exc, ZksolvError) and not isinstance(exc, ProverFault) and fresh:
             work.remove()
         raise
     size = sum(int(v["bytes"]) for v in files.values())  # type: ignore[call-overload]
@@ -605,6 +645,7 @@ def prove_epoch(
         out_path, db_path, operator, orphan, sh.epoch, count, L, depth, header.shards, bhash, size,
         time.perf_counter() - t_start, resumed_shards=len(proven), shard_retries=retries,
         prev_epoch=header.prev_epoch, prev_bundle_hash=header.prev_bundle_hash,
+        worker_faults=tuple(str(f) for f in faults), discarded_shards=kept.discarded,
     )
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from zksolv.circuits import epoch as circ
 from zksolv.circuits.inclusion import InclusionProof, PathStep
-from zksolv.core.field import scalar_from_bytes, scalar_to_bytes
+from zksolv.core.field import R, scalar_from_bytes, scalar_to_bytes
 from zksolv.core.group import POINT_BYTES
 from zksolv.errors import FormatError, InputError, VerificationError, ZksolvError
 from zksolv.safeio import open_regular
@@ -171,6 +171,17 @@ class InclusionDB:
             blinds += [int.from_bytes(bl[i : i + 32], "little") for i in range(0, len(bl), 32)]
             hashes.append(bytes(lh))
         return tuple(vals), tuple(blinds), tuple(hashes)
+
+    def blinding_sums(self, k: int) -> list[int]:
+        """Per asset, the sum mod r of every leaf's blinding (the root
+        blindings gamma_j of the tree these leaves make)."""
+        sums = [0] * k
+        for (bl,) in self.conn.execute("SELECT blindings FROM leaves"):
+            if len(bl) != 32 * k:
+                raise self._bad("a leaf's blindings have the wrong size")
+            for j in range(k):
+                sums[j] += int.from_bytes(bl[32 * j : 32 * (j + 1)], "little")
+        return [s % R for s in sums]
 
     def insert_level(self, level: int, start: int, nodes: list[bytes]) -> None:
         self.conn.executemany(

@@ -17,10 +17,15 @@ it) holding, all mode 0600::
 ``leaves.sqlite`` is complete before ``state.json`` is written; a run killed
 before that starts afresh. A shard file is written under a temporary name,
 fsynced and renamed, so it is whole or absent; one that does not check is
-proven again from the same openings. ``zksolv prove --resume`` reuses the
-assignment (same positions, salts and blindings) and every shard file, and
-refuses a work area bound to another snapshot, key, previous bundle or
-options, naming which. A published bundle removes its work area.
+proven again from the same openings. On resume every shard file is checked
+against ``leaves.sqlite`` before it is used (``shardcheck``: its leaf
+commitments must open to the stored amounts and blindings, its leaf hashes
+and subtree nodes must be this assignment's); a file that does not (another
+run's shards) is removed, named in a line, and its shard proven again.
+``zksolv prove --resume`` reuses the assignment (same positions, salts and
+blindings) and every shard file that checks, and refuses a work area bound
+to another snapshot, key, previous bundle or options, naming which. A
+published bundle removes its work area.
 """
 
 from __future__ import annotations
@@ -156,13 +161,19 @@ class WorkArea:
     def _shard_path(self, shard: int) -> Path:
         return self.path / SHARDS_DIR / f"{shard:08d}.bin"
 
-    def save_shard(self, res: ShardResult) -> None:
+    def save_shard(self, res: ShardResult) -> bytes:
+        """Persist a (checked) result; returns the file's digest (its last 32
+        bytes, the SHA-256 of the rest)."""
         body = res.to_bytes()
-        write_private(self._shard_path(res.shard), body + hashlib.sha256(body).digest())
+        digest = hashlib.sha256(body).digest()
+        write_private(self._shard_path(res.shard), body + digest)
+        return digest
 
-    def load_shard(self, shard: int, *, node_size: int, leaves: int,
-                   proof_size: int) -> ShardResult | None:
-        """The persisted result of ``shard``, or None if absent or damaged."""
+    def read_shard(self, shard: int, *, node_size: int, leaves: int,
+                   proof_size: int) -> tuple[ShardResult, bytes] | None:
+        """The persisted result of ``shard`` and its file's digest, or None
+        if absent or damaged. Whether it is this run's result is the
+        caller's check (``shardcheck.check_kept_shards``)."""
         p = self._shard_path(shard)
         try:
             raw, _ = read_bounded(p, MAX_SHARD_FILE_BYTES, what="shard result")
@@ -172,10 +183,21 @@ class WorkArea:
         if len(raw) < 32 or hashlib.sha256(body).digest() != check:
             return None
         try:
-            return ShardResult.from_bytes(body, shard=shard, node_size=node_size, leaves=leaves,
-                                          proof_size=proof_size)
+            res = ShardResult.from_bytes(body, shard=shard, node_size=node_size, leaves=leaves,
+                                         proof_size=proof_size)
         except ValueError:
             return None
+        return res, check
+
+    def load_shard(self, shard: int, *, node_size: int, leaves: int,
+                   proof_size: int) -> ShardResult | None:
+        """The persisted result of ``shard``, or None if absent or damaged."""
+        got = self.read_shard(shard, node_size=node_size, leaves=leaves, proof_size=proof_size)
+        return None if got is None else got[0]
+
+    def discard_shard(self, shard: int) -> None:
+        """Remove a shard file that is not this run's (it is proven again)."""
+        self._shard_path(shard).unlink(missing_ok=True)
 
     def proven_shards(self, shards: int) -> list[int]:
         """Shard numbers with a file present (in range), sorted."""
