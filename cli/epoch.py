@@ -263,13 +263,50 @@ def holder_link_text(epoch: int, prev_epoch: int | None, prev_hash: bytes | None
     return text
 
 
-def _fail_json(exc: ZksolvError) -> None:
+def _fail_json(exc: ZksolvError, warnings: list[dict[str, str]] | None = None) -> None:
     out: dict[str, Any] = {"valid": False, "exit_code": exc.exit_code, "error": str(exc)}
     if isinstance(exc, VerificationError):
         out["check"] = exc.check
         out["detail"] = exc.detail
+    if warnings is not None:
+        out["warnings"] = warnings
     echo_json(out)
     sys.exit(exc.exit_code)
+
+
+SCAN_INCOMPLETE = "scan-incomplete"
+
+
+def _private_warnings(paths: Iterable[str]) -> list[dict[str, str]]:
+    """What is private in the folders given to ``verify`` (``private_scan``):
+    one entry per item, {"path", "kind", "what"}, and a ``scan-incomplete``
+    entry for a folder not looked through in full."""
+    from zksolv.private_scan import scan
+
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for given in paths:
+        res = scan(given)
+        for item in res.items:
+            if str(item.path) not in seen:
+                seen.add(str(item.path))
+                out.append(item.to_json())
+        if not res.complete:
+            unread = ", ".join(str(u) for u in res.unread[:3])
+            out.append({"path": given, "kind": SCAN_INCOMPLETE,
+                        "what": "not every entry was checked for private files ("
+                                + (f"cannot read {unread}" if unread else "too many entries")
+                                + ")"})
+    return out
+
+
+def _echo_private_warnings(warnings: list[dict[str, str]]) -> None:
+    for w in warnings:
+        if w["kind"] == SCAN_INCOMPLETE:
+            click.echo(f"warning: {w['path']}: {w['what']}", err=True)
+        else:
+            click.echo(f"warning: {w['path']} is PRIVATE, {w['what']}: never publish the "
+                       "folder that holds it", err=True)
 
 
 def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
@@ -286,11 +323,6 @@ def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
             inside = sorted(str(c) for c in p.iterdir()
                             if c.is_dir() and (c / layout.MANIFEST_FILE).is_file())
             if inside:
-                private = [c.name for c in p.iterdir() if c.name.endswith(".sqlite")]
-                if private:
-                    click.echo(f"warning: {p} also holds {', '.join(sorted(private)[:3])}: "
-                               "inclusion databases are PRIVATE, never publish this folder",
-                               err=True)
                 paths += inside
                 continue
         paths.append(g)
@@ -347,6 +379,12 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     (chain-epoch). Each asset's decimals, price, haircut and reserves are
     shown: the proofs are about those terms.
 
+    Each folder given is also looked through for anything private beside
+    the bundles (a prover work area, an SQLite database, a snapshot, a key
+    file, inclusion proofs): each is named in a warning (--json:
+    "warnings", a list of {path, kind, what}). Warnings never change the
+    verdict or the exit code.
+
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
                 2 unusable input (a path that is not a bundle says what it is).
@@ -362,6 +400,10 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     backend = backend_of(ctx)
     jobs = jobs or os.cpu_count() or 1
     executor = None
+    # what the folders hold besides bundles: warned about, never a verdict
+    warnings = _private_warnings([*chain, *bundles])
+    if not as_json:
+        _echo_private_warnings(warnings)
     try:
         pinned = _operator_key(operator)
         paths = _bundle_paths(bundles, chain)
@@ -383,7 +425,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
                                      executor=executor, allow_gap=not no_gaps)]
     except ZksolvError as exc:
         if as_json:
-            _fail_json(exc)
+            _fail_json(exc, warnings)
         raise
     finally:
         if executor is not None:
@@ -394,7 +436,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         echo_json({"valid": True,
                    "bundles": [{**r.to_json(), "link_checked": i > 0}
                                for i, r in enumerate(reports)],
-                   "gaps": [{"first": a, "last": b} for a, b in gaps]})
+                   "gaps": [{"first": a, "last": b} for a, b in gaps],
+                   "warnings": warnings})
         return
     for i, r in enumerate(reports):
         click.echo(
@@ -419,6 +462,10 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         click.echo(f"gap: {epochs_text(a, b)} NOT proven solvent (the bundle of epoch {b + 1} "
                    f"links to epoch {a - 1})")
     click.echo("solvent: reserves cover liabilities per asset and in value")
+    private = [w for w in warnings if w["kind"] != SCAN_INCOMPLETE]
+    if private:
+        click.echo(f"warning: {len(private)} private item(s) in the folders given (listed "
+                   "above): move them out before publishing", err=True)
 
 
 @click.group()
