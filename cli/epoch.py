@@ -69,7 +69,8 @@ def keygen(out: str) -> None:
               help="Worker processes (default: all cores).")
 @click.option("--inclusion-db", type=click.Path(), default=None,
               help="Private inclusion database to create (default: in $ZKSOLV_DATA_DIR, "
-                   "else ~/.local/share/zksolv/inclusion/, never beside the bundle).")
+                   "else ~/.local/share/zksolv/inclusion/, never beside the bundle; a FILE "
+                   "in the bundle's folder is warned about: do not publish that folder).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run of this epoch from its work area (same leaf "
                    "positions, salts and blindings; shards already proven are kept). Refused "
@@ -77,7 +78,9 @@ def keygen(out: str) -> None:
                    "area, starts afresh.")
 @click.option("--work-dir", type=click.Path(), default=None,
               help="Private work area (mode 0700) where each proven shard is kept until the "
-                   "bundle is published (default: OUT.work next to OUT).")
+                   "bundle is published (default: in the private data directory, "
+                   "DATA_DIR/work/NAME.HASH.work, named after OUT's absolute path). Refused "
+                   "inside OUT or beside it in OUT's folder.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help=SCHEDULER_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
@@ -94,8 +97,10 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     private inclusion database (every balance, blinding and salt; mode 0600)
     goes to --inclusion-db, by default to the zksolv data directory
     ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv/inclusion/), never beside
-    the bundle, so a folder of bundles can be published as it is. Its path
-    is printed at the end.
+    the bundle. Its path is printed at the end. Nothing private is ever
+    written inside OUT or beside it in OUT's folder, even by a run that is
+    killed, so a folder of bundles can be published as it is (unless you
+    put --inclusion-db there yourself).
 
     Amounts are proven in each asset's proof units (header.json
     "proof_decimals", default its decimals): liabilities rounded up, reserves
@@ -113,9 +118,11 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     blindings) of the shards they prove: a cluster's workers must be the
     operator's own machines; use a tls:// scheduler across a network.
 
-    Each proven shard is kept in a private work area (OUT.work, 0700) until
-    the bundle is published. After a crash, a kill or Ctrl-C, rerun the same
-    command with --resume to continue where it stopped.
+    Each proven shard is kept in a private work area (0700, in the data
+    directory: DATA_DIR/work/NAME.HASH.work, NAME.HASH as for the inclusion
+    database, derived from OUT's absolute path) until the bundle is
+    published. After a crash, a kill or Ctrl-C, rerun the same command (the
+    same OUT) with --resume to continue where it stopped.
 
     \b
     Exit codes: 0 bundle written; 2 bad input (file:line:field named);
@@ -132,7 +139,7 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     """
     from zksolv.prover.epoch import prove_epoch
     from zksolv.prover.keys import load_master_key
-    from zksolv.prover.workarea import default_work_dir
+    from zksolv.prover.workarea import default_work_dir, exposed_by
 
     if allow_gap and prev is None:
         raise InputError("--allow-gap", "needs --prev: the bundle the new one links to")
@@ -176,6 +183,10 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     elif inclusion_db is None:
         # the default location is not beside the bundle: say where it went
         click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
+    if inclusion_db is not None and exposed_by(Path(inclusion_db), Path(out)):
+        click.echo(f"warning: --inclusion-db {inclusion_db} is in the folder that holds the "
+                   f"bundle: that database is PRIVATE, never publish {Path(out).parent}/ as "
+                   "it is (leave --inclusion-db out: the private data directory)", err=True)
 
 
 def _operator_key(value: str | None) -> bytes | None:

@@ -3,8 +3,9 @@
 ``watch_once`` looks at SNAPSHOTS_DIR once: every sub-folder that is a
 snapshot (not hidden: writers build under hidden names, then rename) and
 that the status file does not list yet is proven in epoch order into
-``BUNDLES_DIR/epoch-NNNNNN`` (inclusion database beside it), chained to the
-last bundle proven (``--prev --allow-gap``): after a refused epoch the next
+``BUNDLES_DIR/epoch-NNNNNN`` (its inclusion database and work area in the
+private data directory, never in BUNDLES_DIR: ``prove_epoch``'s defaults),
+chained to the last bundle proven (``--prev --allow-gap``): after a refused epoch the next
 bundle links to the last epoch proven solvent, and its signed header says so
 (``prev_epoch``), so ``zksolv verify`` of that bundle alone, or of the chain,
 lists the epochs between as not proven solvent.

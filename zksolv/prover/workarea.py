@@ -1,7 +1,10 @@
 """The private work area of an epoch being proven: what a resumed run needs.
 
-A folder (mode 0700, by default ``OUT.work`` beside the bundle; never inside
-it) holding, all mode 0600::
+A folder (mode 0700) in the private data directory, by default
+``DATA_DIR/work/NAME.HASH.work`` (``default_work_dir``: the same NAME.HASH
+as the default inclusion database, so ``prove --resume`` with the same
+--out finds it), never inside the bundle nor beside it in the folder that
+holds it (a folder of bundles gets published), holding, all mode 0600::
 
     leaves.sqlite   the leaf assignment: every leaf's position, amounts,
                     blindings, salt and hash (the inclusion database's
@@ -36,8 +39,9 @@ from pathlib import Path
 import msgspec
 
 from zksolv.errors import InputError
-from zksolv.safeio import decode_json, read_bounded, write_private
+from zksolv.safeio import decode_json, make_private_dirs, read_bounded, write_private
 
+from .inclusion_db import location_name, private_data_folder
 from .shards import ShardResult
 
 FORMAT = "zksolv-work"
@@ -66,7 +70,18 @@ class RunState(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 def default_work_dir(out: Path) -> Path:
-    return out.parent / f"{out.name}.work"
+    """``DATA_DIR/work/NAME.HASH.work`` for the bundle at ``out`` (see
+    ``inclusion_db.location_name``); the folder ``DATA_DIR/work`` is made
+    0700."""
+    return private_data_folder("work") / f"{location_name(out)}.work"
+
+
+def exposed_by(path: Path, out: Path) -> bool:
+    """True if ``path`` is inside the bundle ``out`` or beside it, directly
+    in the folder that holds it: a place that gets published."""
+    where, bundle = path.resolve(), out.resolve()
+    return (where.is_relative_to(bundle) or where.parent == bundle.parent
+            or where == bundle.parent)
 
 
 class ResumeRefused(InputError):
@@ -86,7 +101,7 @@ class WorkArea:
     def create(self) -> None:
         """A new, empty, private folder (refuses an existing one)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
             os.mkdir(self.path, 0o700)
             os.chmod(self.path, 0o700)
             os.mkdir(self.path / SHARDS_DIR, 0o700)
