@@ -215,6 +215,12 @@ def _watch_once(snaps: Path, bundles: Path) -> None:
     Watcher(snaps, bundles, bytes.fromhex(KEY_HEX), log=lambda line: None).once()
 
 
+def status_location(bundles: Path) -> Path:
+    from zksolv.prover.watch import status_location
+
+    return status_location(bundles)
+
+
 def test_watch_keeps_its_work_area_out_of_the_bundles_folder(
         tmp_path: Path, private_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Interrupted while epoch 2 is proven: its work area is in the data
@@ -238,16 +244,43 @@ def test_watch_keeps_its_work_area_out_of_the_bundles_folder(
         _watch_once(snaps, bundles)
     work = work_area(bundles / "epoch-000002")
     assert (work / "state.json").is_file() and work.is_relative_to(private_data_dir)
-    assert sorted(p.name for p in bundles.iterdir()) == ["epoch-000001", "watch-status.json"]
+    assert sorted(p.name for p in bundles.iterdir()) == ["epoch-000001"]
     assert scan(bundles).items == ()
     monkeypatch.setattr(prover, "prove_solvency", real)
     _watch_once(snaps, bundles)
     assert not work.exists()
-    assert sorted(p.name for p in bundles.iterdir()) == [
-        "epoch-000001", "epoch-000002", "watch-status.json"]
+    assert sorted(p.name for p in bundles.iterdir()) == ["epoch-000001", "epoch-000002"]
+    status = status_location(bundles)
+    assert status.is_relative_to(private_data_dir)
+    assert [e["epoch"] for e in json.loads(status.read_text())["epochs"]] == [1, 2]
     res = run("verify", bundles, "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["warnings"] == []
+
+
+def test_a_status_file_left_among_the_bundles_is_moved_out(
+        tmp_path: Path, private_data_dir: Path) -> None:
+    """An earlier version's BUNDLES/watch-status.json (private: it names
+    shortfalls) is moved to the data directory on the next look, entries
+    kept: epoch 1 stays done."""
+    snaps, bundles = tmp_path / "snaps", tmp_path / "bundles"
+    make_snapshot(snaps / "epoch-000001", rows_for(5, 1), assets=ASSETS1, epoch=1)
+    _watch_once(snaps, bundles)
+    status = status_location(bundles)
+    legacy = bundles / "watch-status.json"
+    status.rename(legacy)
+    code, rep = verify_json(bundles)
+    assert code == 0 and [(Path(w["path"]).name, w["kind"]) for w in rep["warnings"]] == [
+        ("watch-status.json", "watch-status")]
+    make_snapshot(snaps / "epoch-000002", rows_for(6, 1), assets=ASSETS1, epoch=2)
+    lines: list[str] = []
+    from zksolv.prover.watch import Watcher
+
+    Watcher(snaps, bundles, bytes.fromhex(KEY_HEX), log=lines.append).once()
+    assert not legacy.exists() and stat.S_IMODE(status.stat().st_mode) == 0o600
+    assert f"moved {legacy}" in lines[0]
+    assert [e["epoch"] for e in json.loads(status.read_text())["epochs"]] == [1, 2]
+    assert sorted(p.name for p in bundles.iterdir()) == ["epoch-000001", "epoch-000002"]
 
 
 def test_simulate_prove_keeps_private_files_out_of_the_bundles_folder(

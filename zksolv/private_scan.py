@@ -20,7 +20,10 @@ prover, so the verifier's side stays free of it):
 - ``inclusion-proofs``: an ``inclusion export --all`` directory (at least 16
   sub-folders named by two hex digits);
 - ``inclusion-proof``: a JSON file whose first 64 KiB name the format
-  ``zksolv-inclusion``.
+  ``zksolv-inclusion``;
+- ``watch-status``: a ``watch-status.json`` (a watch's status file, which
+  names shortfalls and refused rows; earlier versions kept it among the
+  bundles).
 
 The scan is bounded (a few levels deep, a fixed number of entries; past
 either bound it says it is incomplete), never
@@ -56,6 +59,7 @@ WHAT = {
     "key": "64 hex digits: an operator master key file (the operator's whole identity)",
     "inclusion-proofs": "an inclusion-proof export (every account's opening)",
     "inclusion-proof": "an inclusion proof (one account's amounts, blindings and salt)",
+    "watch-status": "a watch status file (it names shortfalls and refused rows)",
 }
 
 
@@ -110,6 +114,8 @@ def _file_kind(entry: os.DirEntry[str]) -> str | None:
         return "database"
     if name == "accounts.csv":
         return "accounts"
+    if name == "watch-status.json":
+        return "watch-status"
     head = _head(Path(entry.path), PROOF_HEAD if lower.endswith(".json") else 64)
     if head is None:
         return None
