@@ -82,10 +82,10 @@ def data_dir() -> Path:
 
 
 def private_data_folder(name: str) -> Path:
-    """``DATA_DIR/name`` (``inclusion``, ``work``, ``watch``), created mode 0700 with
-    every missing parent (DATA_DIR's too) mode 0700, whatever the umask. An
-    existing one of ours that others may read is restricted to 0700; one
-    that is not a folder, or not ours, is refused."""
+    """``DATA_DIR/name`` (``inclusion``, ``work``, ``watch``), created
+    mode 0700 with every missing parent (DATA_DIR's too) mode 0700, whatever
+    the umask. An existing one of ours that others may read is restricted to
+    0700; one that is not a folder, or not ours, is refused."""
     folder = data_dir() / name
     make_private_dirs(folder)
     try:

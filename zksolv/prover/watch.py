@@ -5,18 +5,18 @@ snapshot (not hidden: writers build under hidden names, then rename) and
 that the status file does not list yet is proven in epoch order into
 ``BUNDLES_DIR/epoch-NNNNNN`` (its inclusion database and work area in the
 private data directory, never in BUNDLES_DIR: ``prove_epoch``'s defaults),
-chained to the last bundle proven (``--prev --allow-gap``): after a refused epoch the next
-bundle links to the last epoch proven solvent, and its signed header says so
-(``prev_epoch``), so ``zksolv verify`` of that bundle alone, or of the chain,
-lists the epochs between as not proven solvent.
+chained to the last bundle proven (``--prev --allow-gap``): after a refused
+epoch the next bundle links to the last epoch proven solvent, and its signed
+header says so (``prev_epoch``), so ``zksolv verify`` of that bundle alone,
+or of the chain, lists the epochs between as not proven solvent.
 
 An epoch that is refused (insolvent: exit 3; malformed: exit 2; a bundle
 that does not verify: exit 1) is recorded, never skipped silently: a log
 line and an entry in the status file (0600, private: it names shortfalls
 and refused rows; ``status_location``: in the private data directory, never
 in BUNDLES_DIR; one an earlier version left in BUNDLES_DIR is moved there),
-then the next epoch goes on. A snapshot whose epoch is not
-after the last one handled is recorded as ``out-of-order``.
+then the next epoch goes on. A snapshot whose epoch is not after the last
+one handled is recorded as ``out-of-order``.
 
 A fault that is not the epoch's (the chain's last bundle no longer verifies
 or was made by another zksolv version; the epoch's work area belongs to
