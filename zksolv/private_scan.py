@@ -130,18 +130,23 @@ def _file_kind(entry: os.DirEntry[str]) -> str | None:
     return None
 
 
-def _folder_kind(path: Path, entries: list[os.DirEntry[str]]) -> str | None:
-    names = [e.name for e in entries]
-    present = set(names)
-    if ({"leaves.sqlite", "state.json"} <= present
-            or (path.name.endswith(".work") and (
-                present & set(WORK_MARKERS)
-                or any(n.startswith(".leaves.sqlite.") for n in names)))):
+def _exists(path: Path) -> bool:
+    try:
+        os.lstat(path)
+    except OSError:
+        return False
+    return True
+
+
+def _folder_kind(path: Path) -> str | None:
+    """What a folder is, from the names inside it the formats fix (looked up
+    one by one: a folder of a million files is never listed for this)."""
+    if _exists(path / "leaves.sqlite") and _exists(path / "state.json"):
         return "work-area"
-    if "accounts.csv" in present:
+    if path.name.endswith(".work") and any(_exists(path / m) for m in WORK_MARKERS):
+        return "work-area"
+    if _exists(path / "accounts.csv"):
         return "snapshot"
-    if sum(1 for e in entries if _HEX_PAIR.fullmatch(e.name) and _is_dir(e)) >= 16:
-        return "inclusion-proofs"
     return None
 
 
@@ -155,7 +160,8 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 def scan(folder: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH,
          max_entries: int = MAX_ENTRIES) -> ScanResult:
     """Every private item in ``folder`` (itself included when it is one),
-    in path order. A path that is not a folder gives nothing."""
+    in path order. A path that is not a folder gives nothing. At most
+    ``max_entries`` entries are looked at, ``max_depth`` levels down."""
     root = Path(folder)
     items: list[PrivateItem] = []
     unread: list[Path] = []
@@ -164,31 +170,36 @@ def scan(folder: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH,
 
     def visit(path: Path, depth: int) -> None:
         nonlocal seen, complete
+        kind = _folder_kind(path)
+        if kind is not None:
+            items.append(PrivateItem(path, kind))
+            return
+        subfolders: list[Path] = []
+        hex_pairs: list[Path] = []
         try:
             with os.scandir(path) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                for entry in it:      # lazily: memory bounded by max_entries
+                    if seen >= max_entries:
+                        complete = False
+                        break
+                    seen += 1
+                    if _is_dir(entry):
+                        (hex_pairs if _HEX_PAIR.fullmatch(entry.name)
+                         else subfolders).append(Path(entry.path))
+                    elif (fkind := _file_kind(entry)) is not None:
+                        items.append(PrivateItem(Path(entry.path), fkind))
         except OSError:
             unread.append(path)
             complete = False
             return
-        kind = _folder_kind(path, entries)
-        if kind is not None:
-            items.append(PrivateItem(path, kind))
-            return
-        for entry in entries:
-            if seen >= max_entries:
+        if len(hex_pairs) >= 16:       # inclusion export --all: 256 folders 00..ff
+            items.append(PrivateItem(path, "inclusion-proofs"))
+            hex_pairs = []
+        for sub in subfolders + hex_pairs:
+            if depth < max_depth:
+                visit(sub, depth + 1)
+            else:
                 complete = False
-                return
-            seen += 1
-            if _is_dir(entry):
-                if depth < max_depth:
-                    visit(Path(entry.path), depth + 1)
-                else:
-                    complete = False
-                continue
-            fkind = _file_kind(entry)
-            if fkind is not None:
-                items.append(PrivateItem(Path(entry.path), fkind))
 
     try:
         if not stat.S_ISDIR(os.stat(root).st_mode):
@@ -196,4 +207,5 @@ def scan(folder: str | os.PathLike[str], *, max_depth: int = MAX_DEPTH,
     except OSError:
         return ScanResult((), True)
     visit(root, 1)
-    return ScanResult(tuple(items), complete, tuple(unread))
+    return ScanResult(tuple(sorted(items, key=lambda i: str(i.path))), complete,
+                      tuple(unread))
