@@ -153,7 +153,7 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
             snapshot, out, master_key=master, prev=prev, reveal_totals=reveal_totals,
             jobs=jobs or os.cpu_count() or 1, inclusion_db=inclusion_db,
             backend=backend_of(ctx), progress=_bar(quiet), executor=executor, resume=resume,
-            work_dir=work, allow_gap=allow_gap,
+            work_dir=work_dir, allow_gap=allow_gap,
         )
     except KeyboardInterrupt:
         if work.exists():

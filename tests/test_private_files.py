@@ -184,6 +184,37 @@ def test_an_interrupted_prove_keeps_its_work_area_out_of_the_bundles_folder(
     assert list(bundles.iterdir()) == []
 
 
+def test_a_work_area_an_earlier_version_left_beside_the_bundle_moves_out_on_resume(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Earlier versions kept the work area at OUT.work, beside the bundle: a
+    plain prove refuses and names it; --resume moves it to the data
+    directory, resumes from it, and leaves the folder holding the bundle."""
+    from zksolv.prover import epoch as prover
+
+    real = prover.prove_solvency
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prover, "prove_solvency", interrupted)
+    snap = make_snapshot(tmp_path / "snap", rows_for(5, 1), assets=ASSETS1)
+    bundles = tmp_path / "bundles"
+    argv = ["prove", str(snap), "--out", str(bundles / "b"), "--jobs", "1", "--quiet"]
+    env = {"ZKSOLV_OPERATOR_KEY": KEY_HEX}
+    assert CliRunner().invoke(cli, argv, env=env).exit_code == 130
+    old = bundles / "b.work"
+    work_area(bundles / "b").rename(old)                # where an earlier version kept it
+    monkeypatch.setattr(prover, "prove_solvency", real)
+    res = CliRunner().invoke(cli, argv, env=env)
+    assert res.exit_code == 2 and f"{old}: an interrupted run" in res.output, res.output
+    res = CliRunner().invoke(cli, [*argv, "--resume"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "resumed: 1 of 1 shards" in res.output
+    assert sorted(p.name for p in bundles.iterdir()) == ["b"]
+    assert not work_area(bundles / "b").exists()
+    assert verify_json(bundles / "b")[0] == 0
+
+
 def test_a_work_dir_inside_or_beside_the_bundle_is_refused(tmp_path: Path) -> None:
     snap = make_snapshot(tmp_path / "snap", rows_for(4, 1), assets=ASSETS1)
     bundles = tmp_path / "bundles"

@@ -472,6 +472,8 @@ def prove_epoch(
                          "bundle nor beside it in its folder (a folder of bundles gets "
                          "published): leave --work-dir out (the private data directory) or "
                          "name a folder elsewhere")
+    if work_dir is None:
+        workarea.adopt_legacy(out_path, work, resume=resume)
     if work.exists() and not resume:
         raise InputError(str(work.path), "an interrupted run of this epoch left its work area "
                          "here: continue it with --resume, or remove it to start afresh")

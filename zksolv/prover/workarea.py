@@ -84,6 +84,35 @@ def exposed_by(path: Path, out: Path) -> bool:
             or where == bundle.parent)
 
 
+def legacy_work_dir(out: Path) -> Path:
+    """Where earlier versions kept the work area: ``OUT.work``, beside the
+    bundle, in a folder that gets published."""
+    return out.parent / f"{out.name}.work"
+
+
+def adopt_legacy(out: Path, work: WorkArea, *, resume: bool) -> bool:
+    """Move an interrupted run's work area from where an earlier version
+    kept it (``legacy_work_dir``) to ``work``, so that nothing private stays
+    beside the bundle; only with ``resume`` (a plain run refuses, naming
+    it). True if one was moved."""
+    old = legacy_work_dir(out)
+    if work.exists() or old.is_symlink() or not old.is_dir():
+        return False
+    if not resume:
+        raise InputError(str(old), "an interrupted run of this epoch (an earlier zksolv "
+                         "version) left its work area here, beside the bundle: continue it "
+                         "with --resume (it moves to the private data directory), or remove "
+                         "it to start afresh")
+    WorkArea(old).check_private()
+    try:
+        make_private_dirs(work.path.parent)
+        shutil.move(old, work.path)
+    except OSError as exc:
+        raise InputError(str(old), f"cannot move the work area to {work.path}: "
+                         f"{exc.strerror or exc}") from exc
+    return True
+
+
 class ResumeRefused(InputError):
     """The work area belongs to another run (snapshot, key, previous bundle
     or options changed)."""
