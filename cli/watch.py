@@ -17,9 +17,9 @@ from zksolv.executors import SCHEDULER_HELP, make_executor
 @click.command()
 @click.argument("snapshots", type=click.Path(file_okay=False))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
-              help="Folder for the bundles (epoch-NNNNNN), nothing else: their inclusion "
-                   "databases and work areas and the status file go to the private data "
-                   "directory ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv), never here.")
+              help="Folder for the bundles (epoch-NNNNNN). Nothing private goes there: "
+                   "their inclusion databases and work areas and the status file go to the "
+                   "private data directory ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv).")
 @click.option("--key", "key", type=click.Path(), default=None,
               help="Operator key file (else $ZKSOLV_OPERATOR_KEY).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,

@@ -69,8 +69,7 @@ def test_watch_once_records_the_insolvent_epoch_and_chains_past_it(simulated: Pa
     assert "USDC short by" in st[2]["reason"]
     assert [e["prev_epoch"] for e in st] == [None, 1, None, 2]
     assert stat.S_IMODE(_status_file(out).stat().st_mode) == 0o600
-    assert sorted(p.name for p in out.iterdir()) == [
-        "epoch-000001", "epoch-000002", "epoch-000004"]      # bundles, nothing else
+    assert not (out / "watch-status.json").exists()           # private: not among bundles
     assert not (out / "epoch-000003").exists()
     assert "epoch 4: proven solvent" in res.output
     assert "linked to epoch 2; its header declares epoch 3 NOT proven solvent" in res.output
