@@ -69,7 +69,8 @@ def keygen(out: str) -> None:
               help="Worker processes (default: all cores).")
 @click.option("--inclusion-db", type=click.Path(), default=None,
               help="Private inclusion database to create (default: in $ZKSOLV_DATA_DIR, "
-                   "else ~/.local/share/zksolv/inclusion/, never beside the bundle).")
+                   "else ~/.local/share/zksolv/inclusion/, never beside the bundle; a FILE "
+                   "in the bundle's folder is warned about: do not publish that folder).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run of this epoch from its work area (same leaf "
                    "positions, salts and blindings; shards already proven are kept). Refused "
@@ -77,7 +78,9 @@ def keygen(out: str) -> None:
                    "area, starts afresh.")
 @click.option("--work-dir", type=click.Path(), default=None,
               help="Private work area (mode 0700) where each proven shard is kept until the "
-                   "bundle is published (default: OUT.work next to OUT).")
+                   "bundle is published (default: in the private data directory, "
+                   "DATA_DIR/work/NAME.HASH.work, named after OUT's absolute path). Refused "
+                   "inside OUT or beside it in OUT's folder.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help=SCHEDULER_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
@@ -94,8 +97,10 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     private inclusion database (every balance, blinding and salt; mode 0600)
     goes to --inclusion-db, by default to the zksolv data directory
     ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv/inclusion/), never beside
-    the bundle, so a folder of bundles can be published as it is. Its path
-    is printed at the end.
+    the bundle. Its path is printed at the end. Nothing private is ever
+    written inside OUT or beside it in OUT's folder, even by a run that is
+    killed, so a folder of bundles can be published as it is (unless you
+    put --inclusion-db there yourself).
 
     Amounts are proven in each asset's proof units (header.json
     "proof_decimals", default its decimals): liabilities rounded up, reserves
@@ -116,9 +121,11 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     worker whose result does not match is named and the shard proven again
     elsewhere (exit 1, nothing published, if that fails too).
 
-    Each proven shard is kept in a private work area (OUT.work, 0700) until
-    the bundle is published. After a crash, a kill or Ctrl-C, rerun the same
-    command with --resume to continue where it stopped.
+    Each proven shard is kept in a private work area (0700, in the data
+    directory: DATA_DIR/work/NAME.HASH.work, NAME.HASH as for the inclusion
+    database, derived from OUT's absolute path) until the bundle is
+    published. After a crash, a kill or Ctrl-C, rerun the same command (the
+    same OUT) with --resume to continue where it stopped.
 
     \b
     Exit codes: 0 bundle written; 1 a shard result refused twice (the
@@ -137,7 +144,7 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     from zksolv.prover.epoch import prove_epoch
     from zksolv.prover.folderlock import lock_for_prove
     from zksolv.prover.keys import load_master_key
-    from zksolv.prover.workarea import default_work_dir
+    from zksolv.prover.workarea import default_work_dir, exposed_by
 
     if allow_gap and prev is None:
         raise InputError("--allow-gap", "needs --prev: the bundle the new one links to")
@@ -153,7 +160,7 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
             snapshot, out, master_key=master, prev=prev, reveal_totals=reveal_totals,
             jobs=jobs or os.cpu_count() or 1, inclusion_db=inclusion_db,
             backend=backend_of(ctx), progress=_bar(quiet), executor=executor, resume=resume,
-            work_dir=work, allow_gap=allow_gap,
+            work_dir=work_dir, allow_gap=allow_gap,
         )
     except KeyboardInterrupt:
         if work.exists():
@@ -190,6 +197,10 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     elif inclusion_db is None:
         # the default location is not beside the bundle: say where it went
         click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
+    if inclusion_db is not None and exposed_by(Path(inclusion_db), Path(out)):
+        click.echo(f"warning: --inclusion-db {inclusion_db} is in the folder that holds the "
+                   f"bundle: that database is PRIVATE, never publish {Path(out).parent}/ as "
+                   "it is (leave --inclusion-db out: the private data directory)", err=True)
 
 
 def _operator_key(value: str | None) -> bytes | None:
@@ -277,13 +288,50 @@ def holder_link_text(epoch: int, prev_epoch: int | None, prev_hash: bytes | None
     return text
 
 
-def _fail_json(exc: ZksolvError) -> None:
+def _fail_json(exc: ZksolvError, warnings: list[dict[str, str]] | None = None) -> None:
     out: dict[str, Any] = {"valid": False, "exit_code": exc.exit_code, "error": str(exc)}
     if isinstance(exc, VerificationError):
         out["check"] = exc.check
         out["detail"] = exc.detail
+    if warnings is not None:
+        out["warnings"] = warnings
     echo_json(out)
     sys.exit(exc.exit_code)
+
+
+SCAN_INCOMPLETE = "scan-incomplete"
+
+
+def _private_warnings(paths: Iterable[str]) -> list[dict[str, str]]:
+    """What is private in the folders given to ``verify`` (``private_scan``):
+    one entry per item, {"path", "kind", "what"}, and a ``scan-incomplete``
+    entry for a folder not looked through in full."""
+    from zksolv.private_scan import scan
+
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for given in paths:
+        res = scan(given)
+        for item in res.items:
+            if str(item.path) not in seen:
+                seen.add(str(item.path))
+                out.append(item.to_json())
+        if not res.complete:
+            unread = ", ".join(str(u) for u in res.unread[:3])
+            out.append({"path": given, "kind": SCAN_INCOMPLETE,
+                        "what": "not every entry was checked for private files ("
+                                + (f"cannot read {unread}" if unread else "too many entries")
+                                + ")"})
+    return out
+
+
+def _echo_private_warnings(warnings: list[dict[str, str]]) -> None:
+    for w in warnings:
+        if w["kind"] == SCAN_INCOMPLETE:
+            click.echo(f"warning: {w['path']}: {w['what']}", err=True)
+        else:
+            click.echo(f"warning: {w['path']} is PRIVATE, {w['what']}: never publish the "
+                       "folder that holds it", err=True)
 
 
 def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
@@ -300,11 +348,6 @@ def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
             inside = sorted(str(c) for c in p.iterdir()
                             if c.is_dir() and (c / layout.MANIFEST_FILE).is_file())
             if inside:
-                private = [c.name for c in p.iterdir() if c.name.endswith(".sqlite")]
-                if private:
-                    click.echo(f"warning: {p} also holds {', '.join(sorted(private)[:3])}: "
-                               "inclusion databases are PRIVATE, never publish this folder",
-                               err=True)
                 paths += inside
                 continue
         paths.append(g)
@@ -361,6 +404,12 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     (chain-epoch). Each asset's decimals, price, haircut and reserves are
     shown: the proofs are about those terms.
 
+    Each folder given is also looked through for anything private beside
+    the bundles (a prover work area, an SQLite database, a snapshot, a key
+    file, inclusion proofs): each is named in a warning (--json:
+    "warnings", a list of {path, kind, what}). Warnings never change the
+    verdict or the exit code.
+
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
                 2 unusable input (a path that is not a bundle says what it is).
@@ -376,6 +425,10 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     backend = backend_of(ctx)
     jobs = jobs or os.cpu_count() or 1
     executor = None
+    # what the folders hold besides bundles: warned about, never a verdict
+    warnings = _private_warnings([*chain, *bundles])
+    if not as_json:
+        _echo_private_warnings(warnings)
     try:
         pinned = _operator_key(operator)
         paths = _bundle_paths(bundles, chain)
@@ -397,7 +450,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
                                      executor=executor, allow_gap=not no_gaps)]
     except ZksolvError as exc:
         if as_json:
-            _fail_json(exc)
+            _fail_json(exc, warnings)
         raise
     finally:
         if executor is not None:
@@ -408,7 +461,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         echo_json({"valid": True,
                    "bundles": [{**r.to_json(), "link_checked": i > 0}
                                for i, r in enumerate(reports)],
-                   "gaps": [{"first": a, "last": b} for a, b in gaps]})
+                   "gaps": [{"first": a, "last": b} for a, b in gaps],
+                   "warnings": warnings})
         return
     for i, r in enumerate(reports):
         click.echo(
@@ -433,6 +487,10 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         click.echo(f"gap: {epochs_text(a, b)} NOT proven solvent (the bundle of epoch {b + 1} "
                    f"links to epoch {a - 1})")
     click.echo("solvent: reserves cover liabilities per asset and in value")
+    private = [w for w in warnings if w["kind"] != SCAN_INCOMPLETE]
+    if private:
+        click.echo(f"warning: {len(private)} private item(s) in the folders given (listed "
+                   "above): move them out before publishing", err=True)
 
 
 @click.group()

@@ -18,8 +18,9 @@ from zksolv.executors import SCHEDULER_HELP, make_executor
 @click.command()
 @click.argument("snapshots", type=click.Path(file_okay=False))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
-              help="Folder for the bundles (epoch-NNNNNN), their inclusion databases and "
-                   "watch-status.json.")
+              help="Folder for the bundles (epoch-NNNNNN). Nothing private goes there: "
+                   "their inclusion databases and work areas and the status file go to the "
+                   "private data directory ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv).")
 @click.option("--key", "key", type=click.Path(), default=None,
               help="Operator key file (else $ZKSOLV_OPERATOR_KEY).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
@@ -54,8 +55,10 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
     refused snapshot whose files change is looked at again.
 
     A refused epoch (insolvent: exit 3, malformed: exit 2) is never skipped
-    silently: one log line, and an entry in OUT/watch-status.json (mode
-    0600, machine-readable: epoch, status, exit code, reason); watching goes
+    silently: one log line, and an entry in the status file (private, mode
+    0600, machine-readable: epoch, status, exit code, reason; in the data
+    directory, DATA_DIR/watch/NAME.HASH.watch-status.json, NAME.HASH from
+    OUT's absolute path; its path is printed at the start); watching goes
     on, and the next bundle links to the last epoch proven solvent: its
     signed header declares the epochs between NOT proven solvent, so `zksolv
     verify` lists the gap, for that bundle alone as for the chain (as `prove
@@ -99,7 +102,8 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
         # was started from a shell that ignores SIGINT in background jobs.
         for sig in (signal.SIGINT, signal.SIGTERM):
             before[sig] = signal.signal(sig, stop)
-        click.echo(f"watching {folder} (every {interval:g} s; Ctrl-C to stop)", err=True)
+        click.echo(f"watching {folder} (every {interval:g} s; Ctrl-C to stop); status in "
+                   f"{watcher.status_path} (private)", err=True)
         watcher.run(interval=interval, stop=lambda: False)
     except KeyboardInterrupt:
         click.echo("stopped; run the same command again to continue", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,20 @@ from zksolv.core.group import Backend, get_backend
 # Timing is a benchmark's business, never a test's: machines here are shared.
 settings.register_profile("zksolv", deadline=None, print_blob=True)
 settings.load_profile("zksolv")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The private data directory ($ZKSOLV_DATA_DIR) of every test: default
+    inclusion databases and work areas go to a temporary folder, never the
+    user's ~/.local/share/zksolv (child processes inherit it)."""
+    from zksolv.prover.inclusion_db import DATA_DIR_ENV
+
+    mp = pytest.MonkeyPatch()
+    folder = tmp_path_factory.mktemp("zksolv-data")
+    mp.setenv(DATA_DIR_ENV, str(folder))
+    yield folder
+    mp.undo()
 
 
 @pytest.fixture(params=["mcl", "arkworks", "py_ecc"])

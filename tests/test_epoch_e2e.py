@@ -18,6 +18,7 @@ from test_epoch_support import (
     rows_for,
     run,
     verify_json,
+    work_area,
     write_manifest,
 )
 
@@ -241,8 +242,8 @@ def test_crash_midway_keeps_only_the_private_work_area(tmp_path: Path,
     snap = make_snapshot(tmp_path / "snap", rows_for(3, 1), assets=ASSETS1)
     res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--quiet")
     assert res.exit_code != 0 and isinstance(res.exception, RuntimeError)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.work", "snap"]
-    work = tmp_path / "b.work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap"]
+    work = work_area(tmp_path / "b")
     assert stat.S_IMODE(work.stat().st_mode) == 0o700
     for f in work.rglob("*"):
         assert stat.S_IMODE(f.stat().st_mode) == (0o700 if f.is_dir() else 0o600), f

@@ -40,8 +40,16 @@ def _appear(src: Path, watched: Path, *, insolvent: bool = False) -> None:
     os.rename(tmp, watched / src.name)
 
 
+def _status_file(out: Path) -> Path:
+    """Where the watch proving into ``out`` keeps its status (private: in the
+    data directory, never in ``out``)."""
+    from zksolv.prover.watch import status_location
+
+    return status_location(out)
+
+
 def _status(out: Path) -> list[dict]:
-    return json.loads((out / "watch-status.json").read_text())["epochs"]
+    return json.loads(_status_file(out).read_text())["epochs"]
 
 
 def test_watch_once_records_the_insolvent_epoch_and_chains_past_it(simulated: Path,
@@ -60,7 +68,8 @@ def test_watch_once_records_the_insolvent_epoch_and_chains_past_it(simulated: Pa
         (1, "proven", 0), (2, "proven", 0), (3, "insolvent", 3), (4, "proven", 0)]
     assert "USDC short by" in st[2]["reason"]
     assert [e["prev_epoch"] for e in st] == [None, 1, None, 2]
-    assert stat.S_IMODE((out / "watch-status.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(_status_file(out).stat().st_mode) == 0o600
+    assert not (out / "watch-status.json").exists()           # private: not among bundles
     assert not (out / "epoch-000003").exists()
     assert "epoch 4: proven solvent" in res.output
     assert "linked to epoch 2; its header declares epoch 3 NOT proven solvent" in res.output
@@ -111,7 +120,7 @@ def test_watch_keeps_going_then_stops_cleanly_on_ctrl_c(simulated: Path, tmp_pat
             _appear(simulated / f"epoch-00000{e}", watched, insolvent=bad)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                if (out / "watch-status.json").exists() and len(_status(out)) == e:
+                if _status_file(out).exists() and len(_status(out)) == e:
                     break
                 time.sleep(0.1)
             assert len(_status(out)) == e

@@ -73,7 +73,7 @@ from zksolv.errors import (
 )
 from zksolv.executors import Executor, LocalProcesses
 from zksolv.progress import Progress, derive_progress, no_progress
-from zksolv.safeio import fsync_dir
+from zksolv.safeio import fsync_dir, make_private_dirs
 from zksolv.snapshot import Snapshot, open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
@@ -487,8 +487,13 @@ def prove_epoch(
             raise InputError(str(db_path), "exists; refusing to overwrite an inclusion database")
     if db_path.resolve().is_relative_to(out_path.resolve()):
         raise InputError(str(db_path), "the private inclusion database must be outside the bundle")
-    if work.path.resolve().is_relative_to(out_path.resolve()):
-        raise InputError(str(work.path), "the private work area must be outside the bundle")
+    if workarea.exposed_by(work.path, out_path):
+        raise InputError(str(work.path), "the private work area must be neither inside the "
+                         "bundle nor beside it in its folder (a folder of bundles gets "
+                         "published): leave --work-dir out (the private data directory) or "
+                         "name a folder elsewhere")
+    if work_dir is None:
+        workarea.adopt_legacy(out_path, work, resume=resume)
     if work.exists() and not resume:
         raise InputError(str(work.path), "an interrupted run of this epoch left its work area "
                          "here: continue it with --resume, or remove it to start afresh")
@@ -520,9 +525,10 @@ def prove_epoch(
             work.reset()
         else:
             workarea.compare(resumed, current, work.path)
-        _remove_stale_temporaries(out_path, db_path)
     else:
         work.create()
+    # ours to remove: the work area now held is this OUT's only run
+    _remove_stale_temporaries(out_path, db_path)
 
     # generators before any fork, so workers inherit them (a bar if derived)
     generators(backend).vectors(max(circ.LEAF_BITS * (1 << (S * k - 1).bit_length()),
@@ -546,7 +552,7 @@ def prove_epoch(
         gamma = _recorded_gamma(resumed, k, work.path)
 
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(db_path.parent)
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
         # a public bundle is world-readable (mkdtemp makes 0700)
         os.chmod(tmp_dir, 0o755)

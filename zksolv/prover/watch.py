@@ -3,17 +3,20 @@
 ``watch_once`` looks at SNAPSHOTS_DIR once: every sub-folder that is a
 snapshot (not hidden: writers build under hidden names, then rename) and
 that the status file does not list yet is proven in epoch order into
-``BUNDLES_DIR/epoch-NNNNNN`` (inclusion database beside it), chained to the
-last bundle proven (``--prev --allow-gap``): after a refused epoch the next
-bundle links to the last epoch proven solvent, and its signed header says so
-(``prev_epoch``), so ``zksolv verify`` of that bundle alone, or of the chain,
-lists the epochs between as not proven solvent.
+``BUNDLES_DIR/epoch-NNNNNN`` (its inclusion database and work area in the
+private data directory, never in BUNDLES_DIR: ``prove_epoch``'s defaults),
+chained to the last bundle proven (``--prev --allow-gap``): after a refused
+epoch the next bundle links to the last epoch proven solvent, and its signed
+header says so (``prev_epoch``), so ``zksolv verify`` of that bundle alone,
+or of the chain, lists the epochs between as not proven solvent.
 
 An epoch that is refused (insolvent: exit 3; malformed: exit 2; a bundle
 that does not verify: exit 1) is recorded, never skipped silently: a log
-line and an entry in ``BUNDLES_DIR/watch-status.json`` (0600; it names
-shortfalls), then the next epoch goes on. A snapshot whose epoch is not
-after the last one handled is recorded as ``out-of-order``.
+line and an entry in the status file (0600, private: it names shortfalls
+and refused rows; ``status_location``: in the private data directory, never
+in BUNDLES_DIR; one an earlier version left in BUNDLES_DIR is moved there),
+then the next epoch goes on. A snapshot whose epoch is not after the last
+one handled is recorded as ``out-of-order``.
 
 A fault that is not the epoch's (the chain's last bundle no longer verifies
 or was made by another zksolv version; the epoch's work area belongs to
@@ -67,6 +70,7 @@ from zksolv.verifier.bundle import verify_bundle
 from . import keys
 from .epoch import PrevBundleError, Progress, prove_epoch
 from .folderlock import FolderLock, lock_for_watch
+from .inclusion_db import location_name, private_data_folder
 from .workarea import ResumeRefused
 
 STATUS_FILE = "watch-status.json"
@@ -178,6 +182,14 @@ def look(folder: Path) -> Look:
     return Look("ready", fp, header.epoch)
 
 
+def status_location(bundles: Path) -> Path:
+    """The status file of the watch that proves into ``bundles``:
+    ``DATA_DIR/watch/NAME.HASH.watch-status.json`` (NAME.HASH from the
+    folder's absolute path, as for inclusion databases), never in the
+    folder of bundles."""
+    return private_data_folder("watch") / f"{location_name(bundles)}.{STATUS_FILE}"
+
+
 @dataclass
 class Watcher:
     snapshots: Path
@@ -198,7 +210,7 @@ class Watcher:
 
     @property
     def status_path(self) -> Path:
-        return self.bundles / STATUS_FILE
+        return status_location(self.bundles)
 
     def lock(self) -> None:
         """Take the lock on BUNDLES_DIR (``FolderBusy`` if another watcher
@@ -212,12 +224,23 @@ class Watcher:
             self._lock = None
 
     def load(self) -> WatchStatus:
+        legacy = self.bundles / STATUS_FILE
+        if not self.status_path.exists() and legacy.is_file() and not legacy.is_symlink():
+            # an earlier version kept it in BUNDLES_DIR, a folder to publish
+            st = self._read(legacy)
+            self.save(st)
+            legacy.unlink()
+            self.log(f"moved {legacy} (private: it names shortfalls) to {self.status_path}")
+            return st
         if not self.status_path.exists():
             return WatchStatus(FORMAT, VERSION, [])
-        raw, _ = read_bounded(self.status_path, MAX_STATUS_BYTES, what="watch status")
+        return self._read(self.status_path)
+
+    def _read(self, path: Path) -> WatchStatus:
+        raw, _ = read_bounded(path, MAX_STATUS_BYTES, what="watch status")
 
         def fail(reason: str) -> InputError:
-            return InputError(str(self.status_path), f"not a zksolv watch status: {reason}")
+            return InputError(str(path), f"not a zksolv watch status: {reason}")
 
         st = decode_json(raw, WatchStatus, fail=fail)
         if st.format != FORMAT or st.version != VERSION:

@@ -1,7 +1,10 @@
 """The private work area of an epoch being proven: what a resumed run needs.
 
-A folder (mode 0700, by default ``OUT.work`` beside the bundle; never inside
-it) holding, all mode 0600::
+A folder (mode 0700) in the private data directory, by default
+``DATA_DIR/work/NAME.HASH.work`` (``default_work_dir``: the same NAME.HASH
+as the default inclusion database, so ``prove --resume`` with the same
+--out finds it), never inside the bundle nor beside it in the folder that
+holds it (a folder of bundles gets published), holding, all mode 0600::
 
     leaves.sqlite   the leaf assignment: every leaf's position, amounts,
                     blindings, salt and hash (the inclusion database's
@@ -41,8 +44,9 @@ from pathlib import Path
 import msgspec
 
 from zksolv.errors import InputError
-from zksolv.safeio import decode_json, read_bounded, write_private
+from zksolv.safeio import decode_json, make_private_dirs, read_bounded, write_private
 
+from .inclusion_db import location_name, private_data_folder
 from .shards import ShardResult
 
 FORMAT = "zksolv-work"
@@ -71,7 +75,47 @@ class RunState(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 def default_work_dir(out: Path) -> Path:
+    """``DATA_DIR/work/NAME.HASH.work`` for the bundle at ``out`` (see
+    ``inclusion_db.location_name``); the folder ``DATA_DIR/work`` is made
+    0700."""
+    return private_data_folder("work") / f"{location_name(out)}.work"
+
+
+def exposed_by(path: Path, out: Path) -> bool:
+    """True if ``path`` is inside the bundle ``out`` or beside it, directly
+    in the folder that holds it: a place that gets published."""
+    where, bundle = path.resolve(), out.resolve()
+    return (where.is_relative_to(bundle) or where.parent == bundle.parent
+            or where == bundle.parent)
+
+
+def legacy_work_dir(out: Path) -> Path:
+    """Where earlier versions kept the work area: ``OUT.work``, beside the
+    bundle, in a folder that gets published."""
     return out.parent / f"{out.name}.work"
+
+
+def adopt_legacy(out: Path, work: WorkArea, *, resume: bool) -> bool:
+    """Move an interrupted run's work area from where an earlier version
+    kept it (``legacy_work_dir``) to ``work``, so that nothing private stays
+    beside the bundle; only with ``resume`` (a plain run refuses, naming
+    it). True if one was moved."""
+    old = legacy_work_dir(out)
+    if work.exists() or old.is_symlink() or not old.is_dir():
+        return False
+    if not resume:
+        raise InputError(str(old), "an interrupted run of this epoch (an earlier zksolv "
+                         "version) left its work area here, beside the bundle: continue it "
+                         "with --resume (it moves to the private data directory), or remove "
+                         "it to start afresh")
+    WorkArea(old).check_private()
+    try:
+        make_private_dirs(work.path.parent)
+        shutil.move(old, work.path)
+    except OSError as exc:
+        raise InputError(str(old), f"cannot move the work area to {work.path}: "
+                         f"{exc.strerror or exc}") from exc
+    return True
 
 
 class ResumeRefused(InputError):
@@ -91,7 +135,7 @@ class WorkArea:
     def create(self) -> None:
         """A new, empty, private folder (refuses an existing one)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
             os.mkdir(self.path, 0o700)
             os.chmod(self.path, 0o700)
             os.mkdir(self.path / SHARDS_DIR, 0o700)
