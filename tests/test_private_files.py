@@ -243,7 +243,11 @@ def test_an_inclusion_db_beside_the_bundle_is_warned_about(tmp_path: Path) -> No
 def _watch_once(snaps: Path, bundles: Path) -> None:
     from zksolv.prover.watch import Watcher
 
-    Watcher(snaps, bundles, bytes.fromhex(KEY_HEX), log=lambda line: None).once()
+    watcher = Watcher(snaps, bundles, bytes.fromhex(KEY_HEX), log=lambda line: None)
+    try:
+        watcher.once()
+    finally:
+        watcher.close()  # as the process's end would release the folder's lock
 
 
 def _watch_folder(bundles: Path) -> list[str]:

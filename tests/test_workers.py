@@ -103,7 +103,7 @@ def honest(job: ShardJob) -> tuple[Any, str]:
 def _prove(tmp: Path, snap: Path, executor: Any, name: str = "b", **kw: Any) -> pe.ProveResult:
     return pe.prove_epoch(snap, tmp / name, master_key=MASTER, executor=executor,
                           inclusion_db=tmp / f"{name}.inclusion.sqlite",
-                          work_dir=tmp / f"{name}.work", **kw)
+                          work_dir=tmp / "private" / f"{name}.work", **kw)
 
 
 def _nothing_published(tmp: Path, name: str = "b") -> None:
@@ -284,7 +284,7 @@ def test_a_worker_that_moves_500_units_is_named_and_nothing_is_published(
     assert "no other worker" in str(fault)
     assert cluster.avoided == [EVIL]
     _nothing_published(tmp_path)
-    kept = sorted(p.name for p in (tmp_path / "b.work" / "shards").iterdir())
+    kept = sorted(p.name for p in (tmp_path / "private" / "b.work" / "shards").iterdir())
     assert "00000001.bin" not in kept and kept  # shard 0 was kept; shard 1 never written
 
     res = _prove(tmp_path, snap, FakeCluster(honest, again=None), resume=True)
@@ -324,7 +324,7 @@ def test_the_command_exits_1_naming_the_worker(tmp_path: Path, small_shards: Non
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     snap = make_snapshot(tmp_path / "snap", rows_for(40, 1), assets=ASSETS1)
     monkeypatch.setattr(pe, "LocalProcesses", lambda jobs: FakeCluster(hostile_on(0), None))
-    res = run("prove", snap, "--out", tmp_path / "b", "--work-dir", tmp_path / "w",
+    res = run("prove", snap, "--out", tmp_path / "b", "--work-dir", tmp_path / "private" / "w",
               "--jobs", "1", "--quiet")
     assert res.exit_code == 1, res.output
     assert f"worker {EVIL}: shard 0: leaf" in res.output
@@ -332,7 +332,7 @@ def test_the_command_exits_1_naming_the_worker(tmp_path: Path, small_shards: Non
     _nothing_published(tmp_path)
     # a shard refused and proven again: the command says so
     monkeypatch.setattr(pe, "LocalProcesses", lambda jobs: FakeCluster(hostile_on(0), honest))
-    res = run("prove", snap, "--out", tmp_path / "b2", "--work-dir", tmp_path / "w2",
+    res = run("prove", snap, "--out", tmp_path / "b2", "--work-dir", tmp_path / "private" / "w2",
               "--jobs", "1", "--quiet")
     assert res.exit_code == 0, res.output
     assert f"warning: shard result refused: worker {EVIL}: shard 0" in res.output
@@ -362,7 +362,7 @@ def test_a_worker_returning_shard_0_twice_is_named(tmp_path: Path, small_shards:
     assert info.value.worker == EVIL and info.value.shard == 1
     assert "returned a result for shard 0, not for the shard it was sent" in str(info.value)
     _nothing_published(tmp_path)
-    shutil.rmtree(tmp_path / "b.work")
+    shutil.rmtree(tmp_path / "private" / "b.work")
     res = _prove(tmp_path, snap, FakeCluster(answer, again=honest))
     assert "returned a result for shard 0" in res.worker_faults[0]
     assert verify_json(tmp_path / "b")[0] == 0
@@ -420,11 +420,13 @@ def test_resume_discards_another_runs_shard_files(tmp_path: Path, small_shards: 
     snap = make_snapshot(tmp_path / "snap", rows, assets=ASSETS1)
     _interrupted(tmp_path, snap, "b", 1)
     _interrupted(tmp_path, snap, "c", 3)
-    ours, theirs = tmp_path / "b.work" / "shards", tmp_path / "c.work" / "shards"
+    private = tmp_path / "private"
+    ours, theirs = private / "b.work" / "shards", private / "c.work" / "shards"
     assert sorted(p.name for p in ours.iterdir()) == ["00000000.bin"]
     for f in theirs.iterdir():
         shutil.copyfile(f, ours / f.name)        # shard 0 replaced, 1 and 2 added
-    res = run("prove", snap, "--out", tmp_path / "b", "--work-dir", tmp_path / "b.work",
+    res = run("prove", snap, "--out", tmp_path / "b",
+              "--work-dir", tmp_path / "private" / "b.work",
               "--inclusion-db", tmp_path / "b.inclusion.sqlite", "--jobs", "1", "--resume")
     assert res.exit_code == 0, res.output
     for s in (0, 1, 2):
@@ -453,14 +455,15 @@ def test_resume_refuses_a_work_area_that_mixes_two_runs(tmp_path: Path,
     snap = make_snapshot(tmp_path / "snap", rows_for(40, 1), assets=ASSETS1)
     _interrupted(tmp_path, snap, "b", 1)
     _interrupted(tmp_path, snap, "c", 4)
-    shutil.copyfile(tmp_path / "b.work" / "leaves.sqlite", tmp_path / "c.work" / "leaves.sqlite")
-    res = run("prove", snap, "--out", tmp_path / "c", "--work-dir", tmp_path / "c.work",
+    private = tmp_path / "private"
+    shutil.copyfile(private / "b.work" / "leaves.sqlite", private / "c.work" / "leaves.sqlite")
+    res = run("prove", snap, "--out", tmp_path / "c", "--work-dir", private / "c.work",
               "--inclusion-db", tmp_path / "c.inclusion.sqlite", "--jobs", "1", "--resume")
     assert res.exit_code == 2, res.output
-    assert f"{tmp_path / 'c.work'}: cannot resume" in res.output
+    assert f"{tmp_path / 'private' / 'c.work'}: cannot resume" in res.output
     assert "the work area mixes two runs" in res.output
     _nothing_published(tmp_path, "c")
-    assert (tmp_path / "c.work" / "state.json").exists()
+    assert (tmp_path / "private" / "c.work" / "state.json").exists()
 
 
 # --- a hostile Dask worker ------------------------------------------------------------
