@@ -16,7 +16,12 @@ Modules of the page:
                    canonical serialisation of the manifest
 ``inclusion.js``   the holder's check: the CLI's checks and failure tags
                    (``zksolv inclusion verify``), DOM-free
-``app.js``         the form and the report
+``verdict.js``     what the holder is told: the verdict and what was and
+                   was not checked, DOM-free
+``words.json``     one wording per check tag, shared with the CLI
+                   (``zksolv.site.words`` reads it)
+``app.js``         the form, the report, and the data-file check
+                   (``checkworker.js``, when the site has it) in a Worker
 =================  =====================================================
 
 The server serves the site's files at ``/`` and the folder's files under
@@ -46,7 +51,8 @@ from typing import Any
 from zksolv.errors import InputError
 from zksolv.safeio import FileReadError, open_regular, write_atomic
 
-SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js")
+SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js",
+              "verdict.js", "words.json")
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
