@@ -127,8 +127,10 @@ def test_valid_proof_shows_included(site_epochs: Path, tab: Tab) -> None:
     checked = _lines(res)
     assert "Your balance\nUSD 0.005000 (5000 units of 10^-6 USD)" in checked, checked
     assert "Operator signature\nchecked; operator key not pinned" in checked, checked
-    assert ("Range proofs\nnot checked here (this site does not offer the checker of the "
-            "bundle's data files (checkworker.js))") in checked, checked
+    assert ("Range proofs\nnot checked here (this site has no checker of the bundle's data "
+            "files, checkworker.js)") in checked, checked
+    assert res["reason"] == (f"Not checked here: {words.unchecked('range')}; "
+                             f"{words.unchecked('solvency')}. The full check below checks them.")
     assert "Solvency proofs\nnot checked here" in checked, checked
     assert "Full check\nzksolv inclusion verify proof.json --account acct-4 --bundle b2 " \
         in checked, checked
@@ -348,6 +350,7 @@ def test_worker_result_makes_the_verdict(site_epochs: Path, tab: Tab) -> None:
     # 8 of the 40 other shards: a bad one escapes with chance 32/40
     assert ("Range proofs\nyour shard and 8 of 40 others checked here (one bad shard escapes "
             "this sample with chance 80%)") in checked, checked
+    assert res["reason"] == ""  # nothing left unchecked to explain
     states = dict(tab.page.eval_on_selector_all(
         "#checked li", "ls => ls.map(l => [l.dataset.key, l.className])"))
     assert states["range"] == states["solvency"] == "ok", states
@@ -395,7 +398,10 @@ def test_worker_failure_is_invalid(site_epochs: Path, tab: Tab, failure: str, ta
     res = tab.check(_doc(site_epochs, "acct-4-e2.json"), "acct-4", bundle="b2")
     assert (res["state"], res["check"]) == ("invalid", tag), res
     meaning, steps = words.failure(tag)
-    assert res["verdict"] == words.verdict("invalid")
+    assert res["verdict"] == words.verdict("bundle-invalid")
+    states = dict(tab.page.eval_on_selector_all(
+        "#checked li", "ls => ls.map(l => [l.dataset.key, l.className])"))
+    assert states["range" if tag == "leaf-range" else "solvency"] == "bad", states
     assert res["reason"].startswith(meaning), res
     assert res["next"].splitlines() == steps
     assert "FAILED" in res["checked"]
@@ -496,3 +502,57 @@ def test_a_later_epoch_is_found_beside_it(site_epochs: Path, browser: Any,
             "elsewhere")
         assert tab.foreign == []
         tab.context.close()
+
+
+# --- on a phone -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["included", "checked", "invalid", "unconfirmed"])
+def test_phone_layout(site_epochs: Path, browser: Any, site: str, case: str) -> None:
+    """At 390x844: nothing wider than the screen, the verdict's heading and
+    its lines of what was checked on the first screen, each label above its
+    value, hashes shortened with a copy button that copies them whole."""
+    tab = Tab(browser, site)
+    tab.context.close()
+    tab.context = browser.new_context(viewport={"width": 390, "height": 844},
+                                      permissions=["clipboard-read", "clipboard-write"])
+    tab.page = tab.context.new_page()
+    document = _doc(site_epochs, "acct-4-e2.json")
+    operator = ""
+    bundle = "b2"
+    if case == "checked":
+        _serve_worker(tab, shards=4096)
+    elif case == "invalid":
+        _serve_worker(tab, shards=4096, answer="reply.failures = [{tag: 'leaf-range', detail: "
+                      "'shard 3'}]; postMessage(reply);")
+    elif case == "unconfirmed":
+        tab.context.add_init_script(NO_ED25519)
+        operator = json.loads(json.loads(document)["manifest"])["operator"]
+    res = tab.check(document, "acct-4", bundle=bundle, operator=operator)
+    assert res["state"] == {"included": "valid", "checked": "valid"}.get(case, case), res
+    page = tab.page
+    width = page.evaluate("[document.documentElement.scrollWidth, "
+                          "document.documentElement.clientWidth, window.innerWidth]")
+    assert width[0] <= width[1] == 390, width
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5
+                     && e.getClientRects().length)
+        .map(e => e.tagName + '#' + e.id + '.' + e.className)""")
+    assert wide == [], wide
+    top = page.evaluate("document.getElementById('verdict').getBoundingClientRect().top")
+    last = page.evaluate("""() => { const ls = document.querySelectorAll('#checked li');
+        return ls.length ? ls[ls.length - 1].getBoundingClientRect().bottom
+                         : document.getElementById('reason').getBoundingClientRect().bottom; }""")
+    assert 0 <= top and last <= 844, (top, last)
+    if case == "invalid":
+        return
+    # stacked: each label above its value
+    dt = page.eval_on_selector("#report dt", "e => e.getBoundingClientRect().toJSON()")
+    dd = page.eval_on_selector("#report dd", "e => e.getBoundingClientRect().toJSON()")
+    assert dd["top"] >= dt["bottom"] - 0.5 and abs(dd["left"] - dt["left"]) < 1, (dt, dd)
+    full = _bundle_hash(site_epochs / "b2")
+    shown = page.inner_text("dd[data-full='%s']" % full)
+    assert shown.startswith(f"{full[:8]}…{full[-8:]}") and full not in shown, shown
+    page.click("dd[data-full='%s'] button.copy" % full)
+    assert page.evaluate("navigator.clipboard.readText()") == full
+    tab.context.close()

@@ -95,7 +95,7 @@ function showVerdict(v) {
   }
   const next = $("next");
   next.replaceChildren(...(v.next || []).map((s) => el("li", s)));
-  next.hidden = !(v.next && v.next.length);
+  $("next-box").hidden = !(v.next && v.next.length);
 }
 
 function showFailure(state, heading, reason, check, nextSteps) {
@@ -230,7 +230,7 @@ function runWorker(message, onProgress) {
       ev.preventDefault();
       // a script that failed to load (a 404) has no message; one that threw has
       done({ status: "unchecked", reason: ev.message ? `the checker failed: ${ev.message}`
-        : "this site does not offer the checker of the bundle's data files (checkworker.js)" });
+        : "this site has no checker of the bundle's data files, checkworker.js" });
     };
     w.onmessageerror = () => done({ status: "unchecked", reason: "the checker gave an unreadable result" });
     w.postMessage(message);

@@ -105,10 +105,14 @@ export function readResult(result) {
   return result;
 }
 
-function percent(p) {
+/** A probability as a percentage that never rounds to a certainty it is
+ * not: 0.998 is "99.8%", 0.99996 "more than 99.9%". */
+export function percent(p) {
   if (typeof p !== "number" || !(p >= 0 && p <= 1)) return null;
   const v = p * 100;
-  return `${v < 10 && v > 0 ? v.toFixed(1) : v.toFixed(0)}%`;
+  if (v > 99.9 && v < 100) return "more than 99.9%";
+  if (v > 0 && v < 0.1) return "less than 0.1%";
+  return `${Number.isInteger(v) ? v : v.toFixed(1)}%`;
 }
 
 /**
@@ -149,8 +153,11 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
     const others = Math.max(0, Number(r.shards) - 1);
     const n = r.sampled.length;
     const escape = percent(r.escapeProbability);
-    lines.push({ key: "solvency", label: "Solvency proofs", value: r.solvency.asset && r.solvency.valued ? "checked here: reserves cover what is owed, per asset and in value" : "FAILED", ok: r.solvency.asset && r.solvency.valued });
-    const rangeOk = r.ownShard.ok && r.sampled.every((s) => s.ok);
+    const tags = problems.map((p) => p.tag);
+    const solvencyOk = r.solvency.asset && r.solvency.valued && !tags.some((t) => t.startsWith("solvency-"));
+    lines.push({ key: "solvency", label: "Solvency proofs", value: solvencyOk ? "checked here: reserves cover what is owed, per asset and in value" : "FAILED", ok: solvencyOk });
+    const rangeOk = r.ownShard.ok && r.sampled.every((s) => s.ok)
+      && !tags.some((t) => t.startsWith("leaf-") || t.startsWith("range-"));
     lines.push({
       key: "range", label: "Range proofs",
       value: !rangeOk ? "FAILED"
@@ -163,7 +170,7 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
     if (problems.length) {
       state = "invalid";
       const w = wordsFor(words, problems[0].tag);
-      heading = v.invalid || "Not valid";
+      heading = v["bundle-invalid"] || "Not valid";
       reason = `${w.failed} (${problems[0].tag}: ${problems[0].detail})`;
       next = w.next;
       check = problems[0].tag;
@@ -172,6 +179,8 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
     const why = work.reason || "the data-file check is not available on this site";
     lines.push({ key: "solvency", label: "Solvency proofs", value: unchecked(why), ok: null });
     lines.push({ key: "range", label: "Range proofs", value: unchecked(why), ok: null });
+    reason = `Not checked here: ${u.range || "the range proofs"}; ${u.solvency || "the solvency proofs"}. `
+      + "The full check below checks them.";
   }
   lines.push({ key: "full", label: "Full check", value: fullCommand, ok: null });
   if (state !== "invalid" && !report.signatureChecked && report.operatorPinned) {
