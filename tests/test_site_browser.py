@@ -551,8 +551,8 @@ def test_phone_layout(site_epochs: Path, browser: Any, site: str, case: str) -> 
     dd = page.eval_on_selector("#report dd", "e => e.getBoundingClientRect().toJSON()")
     assert dd["top"] >= dt["bottom"] - 0.5 and abs(dd["left"] - dt["left"]) < 1, (dt, dd)
     full = _bundle_hash(site_epochs / "b2")
-    shown = page.inner_text("dd[data-full='%s']" % full)
+    shown = page.inner_text(f"dd[data-full='{full}']")
     assert shown.startswith(f"{full[:8]}…{full[-8:]}") and full not in shown, shown
-    page.click("dd[data-full='%s'] button.copy" % full)
+    page.click(f"dd[data-full='{full}'] button.copy")
     assert page.evaluate("navigator.clipboard.readText()") == full
     tab.context.close()
