@@ -4,11 +4,14 @@
 //   zksolv inclusion verify PROOF --account ID --bundle-hash HEX     (hash given)
 //   zksolv inclusion verify PROOF --account ID --bundle DIR          (manifest fetched)
 //
-// except that with a bundle the page reads only its manifest.json and
+// except that with a bundle this module reads only its manifest.json and
 // manifest.sig: it does not verify the leaf range proofs, so it learns that
 // the holder's leaf reaches the signed root, not that the sibling subtrees
 // are non-negative (siblingsNonnegative = "unchecked"; the CLI with
-// --bundle checks that). The statements (circuits/epoch.py, docs/epoch.md):
+// --bundle checks that, and the page's checkworker.js, where the site has
+// it, checks the holder's shard and a sample). Revealed totals are checked
+// to open the root [totals-opening]. The statements (circuits/epoch.py,
+// docs/epoch.md):
 //
 //   C_leaf_j = v_j*g + gamma_j*h                                   [leaf opening]
 //   h_leaf   = H(LEAF_TAG || u64 epoch || u16 len(id) || id || salt)  [leaf-hash]
