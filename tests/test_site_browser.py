@@ -556,3 +556,34 @@ def test_phone_layout(site_epochs: Path, browser: Any, site: str, case: str) -> 
     page.click(f"dd[data-full='{full}'] button.copy")
     assert page.evaluate("navigator.clipboard.readText()") == full
     tab.context.close()
+
+
+def test_worker_is_asked_for_the_holders_own_shard(browser: Any, tmp_path: Path) -> None:
+    """The page sends the worker the bundle's URL, its manifest, the
+    holder's own shard (leaf index // shard_leaves) and the sample size."""
+    import random
+
+    from zksolv.cli.bench_site import synthetic_inclusion
+
+    syn = synthetic_inclusion(12, leaf_index=1000, rng=random.Random(5))
+    syn.write_bundle(tmp_path / "bundles" / "7")
+    (tmp_path / "bundles" / "7" / "range.bin").write_bytes(b"stand-in")  # the stand-in reads it
+    (tmp_path / "bundles" / "7" / "range.bin").chmod(0o644)
+    manifest = json.loads(syn.manifest)
+    shard = 1000 // manifest["tree"]["shard_leaves"]
+    assert 0 < shard < manifest["tree"]["shards"] - 1
+    with serving(tmp_path) as url:
+        tab = Tab(browser, url)
+        asked = []
+        tab.page.on("console", lambda m: asked.append(m.text))
+        _serve_worker(tab, answer="console.log(JSON.stringify({url: m.bundleUrl, shard: m.shard, "
+                      "sample: m.sample, manifest: m.manifest})); postMessage(reply);")
+        res = tab.check(syn.document.decode(), syn.account_id, bundle="bundles/7")
+        assert res["state"] == "valid", res
+        got = json.loads(asked[-1])
+        assert got == {"url": f"{url}bundles/7/", "shard": shard, "sample": 8,
+                       "manifest": syn.manifest.decode()}, got
+        assert f"in range-proof shard {shard} of {manifest['tree']['shards']}" in res["report"]
+        assert ("Range proofs\nyour shard and 8 of 15 others checked here (one bad shard "
+                "escapes this sample with chance 46.7%)") in res["checked"], res
+        tab.context.close()

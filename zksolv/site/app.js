@@ -16,7 +16,8 @@ const $ = (id) => document.getElementById(id);
 // Other shards' range proofs the worker checks besides the holder's own.
 export const SAMPLE_SHARDS = 8;
 // A worker silent this long (no progress, no result) has stopped: what it
-// was checking is reported as not checked.
+// was checking is reported as not checked. (Tests shorten it by setting
+// globalThis.zksolvWorkerStallMs before the page loads.)
 const WORKER_STALL_MS = globalThis.zksolvWorkerStallMs || 60000;
 const DATA_FILES = ["manifest.json", "manifest.sig", "leaves.bin", "range.bin", "solvency.bin"];
 
