@@ -140,6 +140,14 @@ def test_valid_proof_shows_included(site_epochs: Path, tab: Tab) -> None:
                             "range": "open", "full": "open"}, states
     report = res["report"]
     assert "\nUSD\nUSD 0.005000 (5000 units of 10^-6 USD)\n" in report, report
+    # every check that passed, named by what it means, never by its tag
+    passed = tab.page.eval_on_selector_all("#passed li", "ls => ls.map(l => [l.dataset.tag, "
+                                           "l.textContent])")
+    assert [tag for tag, _ in passed][:3] == ["inclusion-format", "inclusion-account",
+                                              "manifest-format"], passed
+    assert all(text == words.passed(tag) != tag for tag, text in passed), passed
+    assert ("suite-mismatch", "the bundle uses the proof system this checker knows") in \
+        [tuple(p) for p in passed]
     assert tab.page.get_attribute("dd[data-full]", "data-full") == _bundle_hash(site_epochs / "b2")
     assert _bundle_hash(site_epochs / "b2") in report  # whole on a wide screen
     assert "\nManifest signature\nchecked\n" in report, report  # Ed25519 in WebCrypto

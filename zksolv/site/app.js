@@ -108,7 +108,7 @@ function showFailure(state, heading, reason, check, nextSteps) {
   $("work").hidden = true;
 }
 
-function showContext(report, bundlePath, later) {
+function showContext(report, bundlePath, later, words) {
   const dl = $("report");
   dl.replaceChildren();
   row(dl, "Account", report.accountId);
@@ -138,6 +138,12 @@ function showContext(report, bundlePath, later) {
   hashRow(dl, "Root hash", report.rootHash);
   row(dl, "Leaf", `${report.leafIndex} of 2^${report.depth}, in range-proof shard `
     + `${Math.floor(report.leafIndex / report.shardLeaves)} of ${report.shards}`);
+  // every check that passed, named by what it established (words.json)
+  $("passed").replaceChildren(...report.checks.map((tag) => {
+    const li = el("li", wordsFor(words, tag).passed);
+    li.dataset.tag = tag;
+    return li;
+  }));
   const files = $("files");
   files.replaceChildren();
   if (bundlePath) {
@@ -280,7 +286,7 @@ async function check(event) {
       showVerdict(v);
       $("result").dataset.elapsedMs = String(report.elapsedMs);
     };
-    showContext(report, bundlePath, { state: "unknown", text: "looking…" });
+    showContext(report, bundlePath, { state: "unknown", text: "looking…" }, words);
     laterEpoch(bundlePath, report).then((later) => {
       const dd = document.querySelector("#report dd[data-later]");
       if (dd) {
