@@ -177,6 +177,7 @@ def test_bundle_checks_everything_and_shows_the_time(two_epochs: Path) -> None:
     d = two_epochs
     code, out = _verify(d / "acct-4-e2.json", "--account", "acct-4", "--bundle", d / "b2")
     assert code == 0 and out["complete"] is True and out["not_checked"] == [], out
+    assert out["checked"][:2] == ["inclusion-format", "inclusion-account"], out["checked"]
     for tag in ("leaf-range", "solvency-asset", "solvency-valued", "tree-root",
                 "inclusion-root"):
         assert tag in out["checked"], (tag, out["checked"])

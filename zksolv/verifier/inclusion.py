@@ -425,7 +425,8 @@ def verify_inclusion(
         timestamp = manifest.timestamp
         totals = (None if manifest.totals is None
                   else tuple(t.liabilities for t in manifest.totals))
-        checks = [*report.checks, "inclusion-account", "inclusion-epoch", "inclusion-bundle"]
+        checks = ["inclusion-format", "inclusion-account", *report.checks, "inclusion-epoch",
+                  "inclusion-bundle"]
     else:
         assert bundle_hash is not None
         if proof.bundle_hash != bundle_hash:
