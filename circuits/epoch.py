@@ -237,6 +237,19 @@ def gap_text(first: int, last: int) -> str:
     return f"{epochs_text(first, last)} {'was' if first == last else 'were'}"
 
 
+def utc_text(timestamp: int, *, iso: bool = True) -> str:
+    """A header's ``timestamp`` (seconds since 1970-01-01 UTC) in ISO 8601,
+    ``2026-11-26T14:00:00Z``, or for reading ``2026-11-26 14:00:00 UTC``;
+    one past year 9999 as its seconds."""
+    import datetime
+
+    try:
+        when = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{timestamp} s after 1970-01-01 00:00:00 UTC"
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ" if iso else "%Y-%m-%d %H:%M:%S UTC")
+
+
 def shard_leaves_for(depth: int, k: int) -> int:
     """Leaves per range-proof shard: a power of two with leaves*k <= SHARD_VALUES
     (one leaf at least), never more than the tree holds."""

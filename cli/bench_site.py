@@ -149,7 +149,9 @@ def check_in_page(page: Any, base_url: str, *, document: str, account_id: str,
                   bundle: str = "", bundle_hash: str = "", operator: str = "",
                   timeout_ms: float = 60_000) -> dict[str, str]:
     """Open the page, fill the form, submit, and return the result's
-    state, failed check, verdict, reason and the page's own timing."""
+    state, failed check, verdict, reason, what was checked, the next steps,
+    the report and the page's own timing (once the verdict is final: after
+    the data-file check too)."""
     query = f"?bundle={bundle}" if bundle else ""
     page.goto(base_url + query)
     page.wait_for_selector("body[data-ready='1']")
@@ -161,7 +163,8 @@ def check_in_page(page: Any, base_url: str, *, document: str, account_id: str,
         page.fill("#operator", operator)
     page.click("#verify")
     page.wait_for_function(
-        "() => ['valid', 'invalid', 'error'].includes(document.getElementById('result')"
+        "() => ['valid', 'unconfirmed', 'invalid', 'error'].includes("
+        "document.getElementById('result')"
         ".dataset.state)", timeout=timeout_ms)
     out: dict[str, str] = page.evaluate(
         """() => { const r = document.getElementById('result');
@@ -169,6 +172,8 @@ def check_in_page(page: Any, base_url: str, *, document: str, account_id: str,
                            verdict: document.getElementById('verdict').textContent,
                            reason: document.getElementById('reason').textContent,
                            report: document.getElementById('report').innerText,
+                           checked: document.getElementById('checked').innerText,
+                           next: document.getElementById('next').innerText,
                            elapsed_ms: r.dataset.elapsedMs || ''}; }""")
     return out
 

@@ -653,19 +653,37 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
     Checks that the proof names your --account (its leaf hash binds the id),
     that the opening matches the leaf commitment, that the path's sums and
     hashes reach the root, and (with --expect) that the amounts are what you
-    are owed. Asset symbols, their order, decimals, prices and reserves come
-    from the bundle's signed manifest, never from labels in the proof file.
-    With --bundle the bundle is verified in full, which proves every sibling
-    subtree on your path non-negative (their leaves are range-proved); with
-    --bundle-hash only, that part is reported as NOT checked.
+    are owed (a passing --expect is confirmed). Asset symbols, their order,
+    decimals, prices and reserves come from the bundle's signed manifest,
+    never from labels in the proof file.
 
     \b
-    Exit codes: 0 included; 1 not included or not as expected; 2 bad input.
+    What each anchor checks:
+      --bundle DIR       the bundle verified in full, as `zksolv verify` does:
+                         every range proof (so every sibling subtree on your
+                         path is non-negative) and the solvency proofs.
+      --bundle-hash HEX  the signed manifest only (its hash, signature,
+                         revealed totals): your balance reaches the signed
+                         root, but the range and solvency proofs are NOT
+                         checked, and the output says so.
+
+    Amounts are shown in tokens first, with the unit the proof counts in
+    (ETH 0.000053090 (53090 units of 10^-9 ETH)). --json labels each amount
+    (proof_units, proof_decimals, tokens) and lists what was checked and
+    what was not ("complete" is true only with --bundle). A failure says
+    what it means and what to do, in the page's words (one file for both,
+    zksolv/site/words.json).
+
+    \b
+    Exit codes: 0 included (what was and was not checked is listed);
+                1 not included or not as expected; 2 bad input.
     \b
     Example:
-      zksolv inclusion verify alice.json --account alice --bundle bundles/3 \\
+      zksolv inclusion verify alice.json --account alice --bundle bundles/3 \
           --operator operator.key.pub --expect USDC=1250000
     """
+    from zksolv.circuits.epoch import utc_text
+    from zksolv.site import words
     from zksolv.verifier.inclusion import load_document, verify_inclusion
 
     try:
@@ -677,11 +695,24 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
             if not re.fullmatch(r"[0-9a-fA-F]{64}", bundle_hash):
                 raise InputError("--bundle-hash", "a bundle hash is 64 hex digits (32 bytes)")
             anchor = bytes.fromhex(bundle_hash)
+        expected = _parse_expect(expect)
         report = verify_inclusion(
             load_document(proof), account_id=account, bundle=bundle, bundle_hash=anchor,
-            expect_operator=_operator_key(operator), epoch=epoch, expect=_parse_expect(expect),
+            expect_operator=_operator_key(operator), epoch=epoch, expect=expected,
             backend=backend_of(ctx), jobs=os.cpu_count() or 1, progress=_bar(quiet or as_json),
         )
+    except VerificationError as exc:
+        meaning, steps = words.failure(exc.check)
+        if as_json:
+            echo_json({"valid": False, "included": False, "exit_code": exc.exit_code,
+                       "error": str(exc), "check": exc.check, "detail": exc.detail,
+                       "meaning": meaning, "next": steps})
+            sys.exit(exc.exit_code)
+        click.echo(f"error: {exc}", err=True)
+        click.echo(f"what it means: {meaning}", err=True)
+        for step in steps:
+            click.echo(f"what to do: {step}", err=True)
+        sys.exit(exc.exit_code)
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc)
@@ -690,18 +721,33 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
         echo_json(report.to_json())
         return
     terms = {a.symbol: a for a in report.assets}
-    amounts = ", ".join(
-        f"{s}={v} ({_decimal(v, terms[s].proven_decimals)} {s})"
-        for s, v in report.amounts.items()
-    )
-    click.echo(f"valid: account {report.account_id!r} (the id you gave) is in epoch "
-               f"{report.epoch}: {amounts}")
+    click.echo(f"included: account {report.account_id!r} (the id you gave) is in epoch "
+               f"{report.epoch}, the state at {utc_text(report.timestamp, iso=False)}"
+               + ("" if report.complete else "; range and solvency proofs NOT checked"))
+    for sym, v in report.amounts.items():
+        click.echo(f"  {_amount_text(terms[sym], v)}")
+    for sym, want in expected.items():
+        a = terms[sym]
+        click.echo(f"  as you expected: {sym} {_decimal(report.amounts[sym], a.proven_decimals)}"
+                   f" (--expect {sym}={want})")
+    click.echo("checked:")
+    for tag in report.checks:
+        click.echo(f"  - {words.passed(tag)}")
+    if report.not_checked:
+        click.echo("NOT checked: " + "; ".join(words.unchecked(k) for k in report.not_checked)
+                   + ". Pass --bundle DIR to verify the bundle in full (what `zksolv verify "
+                   "DIR` checks).")
     click.echo(f"bundle hash {report.bundle_hash.hex()}")
     click.echo(f"root {report.root_hash.hex()}")
     click.echo("chain: " + holder_link_text(report.epoch, report.prev_epoch,
                                             report.prev_bundle_hash))
     for line in _asset_lines(report.assets, report.price_decimals):
         click.echo(line)
+    if report.totals is None:
+        click.echo("  totals hidden by the operator")
+    else:
+        for a, total in zip(report.assets, report.totals, strict=True):
+            click.echo(f"  {a.symbol}: {_coverage_text(a, total)}")
     click.echo(_operator_line(report.operator, report.operator_pinned))
     if report.bundle is not None:
         b = report.bundle
@@ -711,8 +757,24 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
             f"leaves range-proved non-negative (shards listed with --json) and every node was "
             "recomputed from those leaves, so nothing on your path subtracts from your balance"
         )
-    else:
-        click.echo(
-            "root reached; sibling non-negativity NOT checked: pass --bundle DIR to verify "
-            "the leaf range proofs that cover your path"
-        )
+
+
+def _amount_text(asset: Any, units: int) -> str:
+    """Tokens first, then the proof units they are, named:
+    ``ETH 0.000053090 (53090 units of 10^-9 ETH, rounded up; the token has 18
+    decimals)``."""
+    pd = asset.proven_decimals
+    text = f"{asset.symbol} {_decimal(units, pd)} ({units} units of 10^-{pd} {asset.symbol}"
+    if pd != asset.decimals:
+        text += f", rounded up; the token has {asset.decimals} decimals"
+    return text + ")"
+
+
+def _coverage_text(asset: Any, total: int) -> str:
+    """A revealed total owed in one asset against its proven reserves."""
+    pd = asset.proven_decimals
+    owed = (f"owed {_decimal(total, pd)} {asset.symbol} in total (revealed; it opens the "
+            "root commitment)")
+    if total == 0:
+        return owed + "; nothing owed"
+    return owed + f"; reserves cover {asset.proven_reserves * 100 / total:,.2f}% of it"

@@ -93,10 +93,11 @@ def curve_vectors(rng: random.Random) -> dict[str, Any]:
     for enc in encodings:
         try:
             b.decode(enc, allow_identity=True)
-            ok = True
-        except FormatError:
-            ok = False
-        decode.append({"bytes": enc.hex(), "valid": ok})
+            error = None
+        except FormatError as exc:
+            error = str(exc)
+        # the page must refuse with the same words (one wording per failure)
+        decode.append({"bytes": enc.hex(), "valid": error is None, "error": error})
     return {"ops": ops, "decode": decode}
 
 

@@ -103,7 +103,7 @@ def test_prove_shows_the_derivation_on_a_cold_cache(snapshot: Path, tmp_path: Pa
              str(tmp_path / "b1")]
     code, screen, stdout = on_terminal(check, str(tmp_path / "cache-h"), tmp_path)
     assert code == 0, screen + stdout
-    assert derived_all(screen) and "valid: account 'acct-1'" in stdout, screen + stdout
+    assert derived_all(screen) and "included: account 'acct-1'" in stdout, screen + stdout
     code, screen, stdout = on_terminal([*check, "-q"], str(tmp_path / "cache-q"), tmp_path)
     assert code == 0 and screen.strip() == "", screen + stdout
 

@@ -60,7 +60,8 @@ def test_prove_verify_and_every_inclusion(epoch16: tuple[Path, Path, list]) -> N
         assert res.exit_code == 0, res.output
         rep = json.loads(res.output)
         assert rep["siblings_nonnegative"] == "proven"
-        assert rep["amounts"] == {"USDC": amounts[0], "BTC": amounts[1]}
+        assert {s: a["proof_units"] for s, a in rep["amounts"].items()} == {
+                "USDC": amounts[0], "BTC": amounts[1]}
         assert len(rep["sibling_coverage"]) == 4
         res = run("inclusion", "verify", pf, "--account", acc, "--bundle-hash",
                   out["bundles"][0]["bundle_hash"])

@@ -57,7 +57,7 @@ def test_page_loads_only_its_own_files() -> None:
         for target in re.findall(r'(?:\bfrom|^import)\s+"([^"]+)"', text, re.M):
             assert target.startswith("./") and target[2:] in SITE_FILES, (name, target)
             imports.add(target[2:])
-    assert imports == {"inclusion.js", "bls12381.js", "strictjson.js"}
+    assert imports == {"inclusion.js", "bls12381.js", "strictjson.js", "verdict.js"}
 
 
 def _get(url: str) -> tuple[int, bytes, dict[str, str]]:

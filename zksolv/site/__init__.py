@@ -16,7 +16,12 @@ Modules of the page:
                    canonical serialisation of the manifest
 ``inclusion.js``   the holder's check: the CLI's checks and failure tags
                    (``zksolv inclusion verify``), DOM-free
-``app.js``         the form and the report
+``verdict.js``     what the holder is told: the verdict and what was and
+                   was not checked, DOM-free
+``words.json``     one wording per check tag, shared with the CLI
+                   (``zksolv.site.words`` reads it)
+``app.js``         the form, the report, and the data-file check
+                   (``checkworker.js``, when the site has it) in a Worker
 =================  =====================================================
 
 ``zksolv serve`` (``server.py``) serves the site's files and, in each bundle
@@ -45,7 +50,8 @@ from zksolv.safeio import write_atomic
 from .server import CONTENT_SECURITY_POLICY as CONTENT_SECURITY_POLICY
 from .server import SiteServer
 
-SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js")
+SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js",
+              "verdict.js", "words.json")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 

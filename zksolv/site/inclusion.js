@@ -4,11 +4,14 @@
 //   zksolv inclusion verify PROOF --account ID --bundle-hash HEX     (hash given)
 //   zksolv inclusion verify PROOF --account ID --bundle DIR          (manifest fetched)
 //
-// except that with a bundle the page reads only its manifest.json and
+// except that with a bundle this module reads only its manifest.json and
 // manifest.sig: it does not verify the leaf range proofs, so it learns that
 // the holder's leaf reaches the signed root, not that the sibling subtrees
 // are non-negative (siblingsNonnegative = "unchecked"; the CLI with
-// --bundle checks that). The statements (circuits/epoch.py, docs/epoch.md):
+// --bundle checks that, and the page's checkworker.js, where the site has
+// it, checks the holder's shard and a sample). Revealed totals are checked
+// to open the root [totals-opening]. The statements (circuits/epoch.py,
+// docs/epoch.md):
 //
 //   C_leaf_j = v_j*g + gamma_j*h                                   [leaf opening]
 //   h_leaf   = H(LEAF_TAG || u64 epoch || u16 len(id) || id || salt)  [leaf-hash]
@@ -427,7 +430,7 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   }
   const operatorHex = f.str(m.get("operator"), "$.operator", { pattern: HEX32 });
   const epoch = f.int(m.get("epoch"), "$.epoch", 0n, U63);
-  f.int(m.get("timestamp"), "$.timestamp", 0n, U63);
+  const timestamp = f.int(m.get("timestamp"), "$.timestamp", 0n, U63);
   const prevBundleHash = m.get("prev_bundle_hash") === null
     ? null : f.str(m.get("prev_bundle_hash"), "$.prev_bundle_hash", { pattern: HEX32 });
   const prevEpoch = m.get("prev_epoch") === null ? null : f.int(m.get("prev_epoch"), "$.prev_epoch", 0n, U63);
@@ -471,10 +474,11 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
     });
   }
   const files = f.object(m.get("files"), "$.files", ["leaves.bin", "range.bin", "solvency.bin"]);
+  const fileList = [];
   for (const [name, v] of files) {
     const e = f.object(v, `$.files.${name}`, ["sha256", "bytes"]);
     f.str(e.get("sha256"), `$.files.${name}.sha256`, { pattern: HEX32 });
-    f.int(e.get("bytes"), `$.files.${name}.bytes`, 0n, U63);
+    fileList.push({ name, bytes: f.int(e.get("bytes"), `$.files.${name}.bytes`, 0n, U63) });
   }
   // The link (circuits/epoch.py chain_link_problem): prev_epoch is given
   // exactly when the previous bundle's hash is, and is before this epoch.
@@ -539,9 +543,16 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
     throw new VerificationError("manifest-format", "manifest.totals present but reveal_totals is false");
   }
   return {
-    epoch, priceDecimals: Number(priceDecimals), assets, depth, operator: operatorHex,
+    epoch, timestamp, priceDecimals: Number(priceDecimals), assets, depth, operator: operatorHex,
     prevEpoch, prevBundleHash, gap: declaredGap(epoch, prevEpoch),
     rootHash, rootCommitments, bundleHash: toHex(bundleHash),
+    shardLeaves: Number(shardLeaves), shards,
+    // revealed totals: liabilities (proof units) and the root blinding
+    totals: totals === null ? null : totals.map((e) => ({
+      liabilities: e.get("liabilities"), rootBlinding: readUint(fromHex(e.get("root_blinding")), true),
+    })),
+    files: fileList,
+    signatureChecked: ok === true,
     signature: ok === null
       ? "not checked: this browser has no Ed25519 in WebCrypto (run the CLI to check it)"
       : "checked",
@@ -730,9 +741,19 @@ export async function verifyInclusion({
     }
   }
   checks.push("manifest-format", "manifest-canonical", "suite-mismatch",
-    ...(parsed.signature === "checked" ? ["signature"] : []),
+    ...(parsed.signatureChecked ? ["signature"] : []),
     ...(operator !== null ? ["operator-mismatch"] : []),
     "bundle-shape", "inclusion-epoch", "inclusion-bundle");
+  // [totals-opening] revealed totals open the root: C_root_j = L_j*g + gamma_j*h
+  if (parsed.totals !== null) {
+    parsed.totals.forEach((t, j) => {
+      if (toHex(commit(t.liabilities, t.rootBlinding).toBytes()) !== parsed.rootCommitments[j]) {
+        throw new VerificationError("totals-opening",
+          `${parsed.assets[j].symbol}: published total does not open C_root`);
+      }
+    });
+    checks.push("totals-opening");
+  }
   if (parsed.assets.length !== proof.k || parsed.depth !== proof.depth) {
     throw new VerificationError("inclusion-shape", "assets or depth differ from the bundle");
   }
@@ -767,6 +788,14 @@ export async function verifyInclusion({
     valid: true,
     accountId: proof.accountId,
     epoch: proof.epoch,
+    timestamp: parsed.timestamp,
+    assets: parsed.assets,
+    priceDecimals: parsed.priceDecimals,
+    totals: parsed.totals === null ? null : parsed.totals.map((t) => t.liabilities),
+    shardLeaves: parsed.shardLeaves,
+    shards: parsed.shards,
+    files: parsed.files,
+    manifestText: fatalUtf8.decode(bundle !== null ? bundle.raw : manifest),
     leafIndex: proof.leafIndex,
     depth: proof.depth,
     amounts,
@@ -778,6 +807,7 @@ export async function verifyInclusion({
     gap: parsed.gap,
     rootHash: parsed.rootHash,
     signature: parsed.signature,
+    signatureChecked: parsed.signatureChecked,
     siblingsNonnegative: "unchecked",
     checks,
     elapsedMs: elapsed,
