@@ -9,6 +9,30 @@ import click
 
 from zksolv.cli.common import reports_errors
 
+# The generator table the page's proof checks read (zksolv/site/generators.js
+# pins each chunk's SHA-256): the CLI's verified generator cache chunks, all
+# of them (2 x 32 768 bases, 6.3 MB).
+TABLE_CHUNKS = 32
+
+
+def generator_table(chunks: int = TABLE_CHUNKS) -> dict[str, bytes]:
+    """The page's generator table files by site path
+    (``generators/chunk-NNNN.bin``): chunk c is G_i x||y, H_i x||y for i in
+    [1024c, 1024(c+1)), affine and big-endian, derived by hash-to-curve (or
+    read from the verified cache) and hashed by the page against its pins."""
+    from zksolv import gencache
+    from zksolv.core.generators import CHUNK, chunk_bytes, generators
+    from zksolv.core.group import get_backend
+
+    gencache.install()
+    backend = get_backend()
+    G, H = generators(backend).vectors(chunks * CHUNK)
+    out = {}
+    for c in range(chunks):
+        pts = [p for i in range(c * CHUNK, (c + 1) * CHUNK) for p in (G[i], H[i])]
+        out[f"generators/chunk-{c:04d}.bin"] = chunk_bytes(backend.to_affine(pts))
+    return out
+
 
 @click.command("site")
 @click.argument("out_dir", type=click.Path(file_okay=False))
