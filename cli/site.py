@@ -44,8 +44,11 @@ def site(out_dir: str) -> None:
     Publish OUT_DIR with your bundles on one site. A holder opens
     index.html?bundle=PATH (PATH the bundle's directory, relative to the
     page), gives their inclusion proof and account id, and the page checks in
-    the browser that their balance reaches the bundle's signed root. It
-    fetches nothing but that bundle's manifest.json and manifest.sig.
+    the browser that their balance reaches the bundle's signed root, and, in
+    a Web Worker, the range proof of their shard, a random sample of the
+    other shards' and the solvency proofs. It fetches that bundle's files
+    (the records it checks, by HTTP Range where the server allows) and the
+    generator table written here (generators/, 6.3 MB), nothing else.
 
     \b
     Example:
@@ -55,7 +58,7 @@ def site(out_dir: str) -> None:
     """
     from zksolv.site import write_site
 
-    for path in write_site(out_dir):
+    for path in write_site(out_dir, generator_table()):
         click.echo(str(path))
     click.echo("publish these beside your bundles; holders open index.html?bundle=PATH "
                "(PATH: a bundle directory, relative to the page)", err=True)
@@ -83,7 +86,7 @@ def serve(directory: str, port: int, host: str) -> None:
     """
     from zksolv.site import make_server
 
-    server = make_server(directory, host=host, port=port)
+    server = make_server(directory, host=host, port=port, extra=generator_table())
     url = f"http://{host}:{server.server_address[1]}/"
     click.echo(f"serving {directory} and the holder's page at {url} (Ctrl-C to stop)", err=True)
     bundles = sorted(p.parent.relative_to(directory).as_posix()

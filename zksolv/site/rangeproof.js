@@ -133,11 +133,12 @@ export const cryptoRandom = (n) => globalThis.crypto.getRandomValues(new Uint8Ar
  * One proof's combined equation, as coefficients on the shared bases
  * (G, H: arrays of length N; g, h, u) and on its own points. `statement`:
  * {statementId, commitments (48-byte encodings), bits, context, V (optional:
- * the commitments already decoded, as msm.js affine points)}. Throws
+ * the commitments already decoded, as msm.js affine points)}; `decode`
+ * (tests) replaces msm.js's decodePoint. Throws
  * FormatError for an undecodable point, a RangeError("range-shape") when the
  * rounds do not fit the statement.
  */
-export function equation(statement, proof, weight, c) {
+export function equation(statement, proof, weight, c, { decode = decodePoint } = {}) {
   const n = statement.bits;
   const m = statement.commitments.length;
   const M = nextPow2(m);
@@ -148,10 +149,10 @@ export function equation(statement, proof, weight, c) {
     e.check = "range-shape";
     throw e;
   }
-  const V = statement.V ?? statement.commitments.map((cb, j) => decodePoint(cb, { what: `commitment V[${j}]` }));
-  const A = decodePoint(proof.A, { what: "range proof A" });
-  const S = decodePoint(proof.S, { what: "range proof S" });
-  const opt = (p, what) => decodePoint(p, { allowIdentity: true, what });
+  const V = statement.V ?? statement.commitments.map((cb, j) => decode(cb, { what: `commitment V[${j}]` }));
+  const A = decode(proof.A, { what: "range proof A" });
+  const S = decode(proof.S, { what: "range proof S" });
+  const opt = (p, what) => decode(p, { allowIdentity: true, what });
   const T1 = opt(proof.T1, "range proof T1");
   const T2 = opt(proof.T2, "range proof T2");
   const Ls = proof.L.map((p, k) => opt(p, `range proof L[${k}]`));
