@@ -62,8 +62,16 @@ def site_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     range proof altered, the manifest re-hashed and re-signed: what an
     operator hiding a negative leaf publishes) and the proofs of acct-0 and
     acct-200 (``acct-0-s5.json``, ...)."""
-    from test_epoch_support import (ASSETS2, copy_bundle, make_snapshot, prove, read_manifest,
-                                    rows_for, run, write_manifest)
+    from test_epoch_support import (
+        ASSETS2,
+        copy_bundle,
+        make_snapshot,
+        prove,
+        read_manifest,
+        rows_for,
+        run,
+        write_manifest,
+    )
 
     from zksolv.circuits import bundle as layout
 

@@ -77,17 +77,11 @@ def bundle_cases(epochs: Path, shards: Path, work: Path) -> list[dict[str, Any]]
     def case(name: str, bundle: Path, doc: str, *, sample: int = 0, bind: bool = True,
              page: str | None = None, why: str = "") -> dict[str, Any]:
         text = (bundle.parent / doc).read_text()
-        leaf = json.loads(text)
-        shard = 0
-        if leaf is not None:
-            from zksolv.circuits.inclusion import InclusionProof
-            pf = InclusionProof.from_bytes(bytes.fromhex(leaf["proof"]))
-            m = json.loads((bundle / layout.MANIFEST_FILE).read_text())
-            shard = pf.leaf_index // m["tree"]["shard_leaves"]
-        expect = _verdict(bundle)
+        pf = InclusionProof.from_bytes(bytes.fromhex(json.loads(text)["proof"]))
+        m = json.loads((bundle / layout.MANIFEST_FILE).read_text())
         return {"name": name, "dir": str(bundle), "inclusion": text if bind else None,
-                "shard": shard,
-                "sample": sample, "expect": expect, "page": page or expect, "why": why}
+                "shard": pf.leaf_index // m["tree"]["shard_leaves"], "sample": sample,
+                "expect": _verdict(bundle), "page": page or _verdict(bundle), "why": why}
 
     cases = [
         case("one asset, epoch 2", epochs / "b2", "acct-4-e2.json"),
