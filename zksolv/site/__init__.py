@@ -25,6 +25,7 @@ Modules of the page:
 ``proofcheck.js``  the bundle's proofs the page checks (own shard, a random
                    sample of shards, solvency), DOM-free
 ``checkworker.js`` the Web Worker around it, and its message API
+``msmworker.js``   helper workers sharing its multi-scalar multiplication
 ``app.js``         the form and the report
 =================  =====================================================
 
@@ -61,7 +62,7 @@ from zksolv.safeio import FileReadError, open_regular, write_atomic
 
 SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js",
               "keccak.js", "transcript.js", "msm.js", "generators.js", "rangeproof.js",
-              "proofcheck.js", "checkworker.js")
+              "proofcheck.js", "checkworker.js", "msmworker.js")
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

@@ -24,7 +24,7 @@
 //
 //   {type: "result", ownShard: {shard, ok, boundToRoot}, sampled: [{shard, ok}],
 //    shards, solvency: {asset, valued}, totals, escapeProbability,
-//    failures: [{tag, detail}], bundleHash, elapsedMs}
+//    failures: [{tag, detail}], bundleHash, elapsedMs, timings}
 //   {type: "error", tag, detail}
 //
 // In a result, ok/asset/valued are true only for a proof that verified;
@@ -34,18 +34,25 @@
 // whether they open the root commitments. escapeProbability: the chance that
 // one bad shard among the others is not in the sample. bundleHash: SHA-256 of
 // the manifest the proofs were checked against (compare with the one the
-// page verified). An error means nothing could be checked: tag
+// page verified). timings: milliseconds by stage (generatorsMs, shardsMs:
+// fetching and decoding the shards, solvencyMs, msmMs). An error means nothing could be checked: tag
 // manifest-format, suite-mismatch or bundle-shape (the manifest), manifest-hash
 // (a data file could not be fetched or has the wrong size), generators (the
 // site's generator table is missing or altered), input (a bad request), or
 // an inclusion-* tag for the inclusion proof.
 //
+// The multi-scalar multiplication is split over helper workers
+// (msmworker.js), one per further core the browser reports (at most 3).
 // Data files are fetched by HTTP Range requests, only the records needed;
 // a server without Range support sends whole files, which are then kept for
 // the rest of the check. Nothing leaves the page's origin.
 
 import { CheckError, checkBundleProofs } from "./proofcheck.js";
 import { VerificationError, parseDocument } from "./inclusion.js";
+import { addJac, msm } from "./msm.js";
+
+// Below this many points one thread is as fast as handing parts out.
+const PARALLEL_MIN_POINTS = 4096;
 
 /** Read at most `limit` bytes of a response body; more is an error. */
 async function readBounded(res, limit, what) {
@@ -122,8 +129,45 @@ export function httpChunks(base, { fetch = globalThis.fetch } = {}) {
   };
 }
 
+/** A multi-scalar multiplication split over `helpers` (msmworker.js Web
+ * Workers) and this thread: each sums its part of the points, this thread
+ * adds the parts. `helpers` is [] where workers cannot be started. */
+export function splitMsm(helpers) {
+  return async (points, scalars, { onWindow = null } = {}) => {
+    const parts = helpers.length + 1;
+    if (parts === 1 || points.length < PARALLEL_MIN_POINTS) return msm(points, scalars, { onWindow });
+    const size = Math.ceil(points.length / parts);
+    const answers = helpers.map((worker, i) => new Promise((resolve, reject) => {
+      worker.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve(e.data));
+      worker.onerror = (e) => reject(new Error(e.message || "msm helper failed"));
+      const from = (i + 1) * size;
+      worker.postMessage({ points: points.slice(from, from + size), scalars: scalars.slice(from, from + size) });
+    }));
+    let sum = msm(points.slice(0, size), scalars.slice(0, size), { onWindow });
+    for (const part of await Promise.all(answers)) sum = addJac(sum, part);
+    return sum;
+  };
+}
+
+/** Helper workers for splitMsm: one per further core (at most 3), none
+ * where this scope cannot start workers. */
+function startHelpers() {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  if (typeof globalThis.Worker !== "function") return [];
+  const helpers = [];
+  try {
+    for (let i = 1; i < Math.min(cores, 4); i++) {
+      helpers.push(new Worker(new URL("msmworker.js", import.meta.url), { type: "module" }));
+    }
+  } catch {
+    helpers.forEach((w) => w.terminate());
+    return [];
+  }
+  return helpers;
+}
+
 /** One "check" request, answered through `post`. */
-export async function handleCheck(request, { post, base, fetch = globalThis.fetch }) {
+export async function handleCheck(request, { post, base, fetch = globalThis.fetch, helpers = [] }) {
   try {
     const { bundleUrl, manifest, shard, sample } = request;
     if (typeof bundleUrl !== "string") throw new CheckError("input", "bundleUrl: the bundle's directory URL");
@@ -140,6 +184,7 @@ export async function handleCheck(request, { post, base, fetch = globalThis.fetc
       fetchRange: httpFiles(dir, { fetch }),
       loadChunk: httpChunks(base, { fetch }),
       onProgress: ({ done, total, what }) => post({ type: "progress", done, total, what }),
+      msmImpl: splitMsm(helpers),
     });
     post({ type: "result", ...result });
   } catch (e) {
@@ -157,6 +202,8 @@ if (typeof WorkerGlobalScope !== "undefined" && globalThis instanceof WorkerGlob
       globalThis.postMessage({ type: "error", tag: "input", detail: "expected {type: \"check\", ...}" });
       return;
     }
-    handleCheck(request, { post: (m) => globalThis.postMessage(m), base: globalThis.location.href });
+    const helpers = startHelpers();
+    handleCheck(request, { post: (m) => globalThis.postMessage(m), base: globalThis.location.href, helpers })
+      .finally(() => helpers.forEach((w) => w.terminate()));
   };
 }

@@ -419,7 +419,15 @@ export async function checkBundleProofs({
   manifest, shard, sample, fetchRange, loadChunk, inclusion = null, onProgress = null,
   random = cryptoRandom, subtle = globalThis.crypto.subtle, msmImpl = msm,
 }) {
-  const started = globalThis.performance ? performance.now() : Date.now();
+  const now = () => (globalThis.performance ? performance.now() : Date.now());
+  const started = now();
+  const timings = {};
+  let mark = started;
+  const lap = (name) => {
+    const t = now();
+    timings[name] = (timings[name] ?? 0) + (t - mark);
+    mark = t;
+  };
   const raw = typeof manifest === "string" ? utf8.encode(manifest) : manifest;
   if (!(raw instanceof Uint8Array)) throw new CheckError("input", "manifest: give manifest.json's text or bytes");
   const terms = bundleTerms(raw);
@@ -470,6 +478,7 @@ export async function checkBundleProofs({
     throw e;
   }
   const bases = generatorBases();
+  lap("generatorsMs");
 
   const failures = [];
   const fail = (tag, detail) => failures.push({ tag, detail });
@@ -525,6 +534,7 @@ export async function checkBundleProofs({
     }
   }
 
+  lap("shardsMs");
   // the solvency statements, on the manifest's root commitments
   const solvency = { asset: false, valued: false };
   let totalsOk = null;
@@ -581,6 +591,7 @@ export async function checkBundleProofs({
     }
   }
 
+  lap("solvencyMs");
   // one multi-scalar multiplication for every proof; if it fails, each alone
   const passed = new Set();
   if (items.length) {
@@ -610,6 +621,7 @@ export async function checkBundleProofs({
     && !failures.some((f) => f.tag === kind || f.tag === "solvency-bounds");
   solvency.asset = provenBy("solvency-asset");
   solvency.valued = provenBy("solvency-valued");
+  lap("msmMs");
   progress(total, "done");
   return {
     ownShard: { shard, ok: shardOk.get(shard) === true, boundToRoot: inclusion !== null && shardOk.get(shard) === true },
@@ -620,6 +632,7 @@ export async function checkBundleProofs({
     escapeProbability: escapeProbability(terms.shards, sampled.length),
     failures,
     bundleHash,
-    elapsedMs: (globalThis.performance ? performance.now() : Date.now()) - started,
+    timings,
+    elapsedMs: now() - started,
   };
 }
