@@ -154,6 +154,10 @@ test("the multi-scalar multiplication equals the plain sum and @noble/curves", (
     }
     const fast = M.toG1(M.msm(pts, ks));
     assert.ok(fast.equals(M.msmPlain(pts, ks)), `n=${n}`);
+    // the GLV split against the bucket method on the whole scalars, at several windows
+    for (const window of [null, 1, 4, 9]) {
+      assert.ok(M.toG1(M.bucketMsm(pts, ks, 255, { window })).equals(fast), `n=${n} c=${window}`);
+    }
     const noble = pts.reduce((acc, p, i) => {
       const np = N.fromBytes(M.toG1(jac(p)).toBytes());
       return ks[i] === 0n ? acc : acc.add(np.multiply(ks[i]));

@@ -26,6 +26,13 @@
 //          one field inversion (Montgomery's trick: P. L. Montgomery,
 //          "Speeding the Pollard and elliptic curve methods of factorization",
 //          Math. Comp. 48 (1987), section 10.3.1).
+//   [GLV]  Each scalar k < r is split as k = a*z^2 + b (a, b < 2^128): since
+//          sigma(P) = -z^2*P on G1, k*P = b*P + a*(beta*x, -y), so n points
+//          of 255-bit scalars become 2n points of 128-bit scalars, halving the
+//          windows (R. Gallant, R. Lambert, S. Vanstone, "Faster point
+//          multiplication on elliptic curves with efficient endomorphisms",
+//          CRYPTO 2001). The points must be in G1 (every caller's are: decoded
+//          with the subgroup test, or generators).
 //
 // Not constant-time: the page verifies public data.
 
@@ -262,14 +269,14 @@ export function decodePoint(bytes, { allowIdentity = false, what = "point" } = {
 
 // ------------------------------------------------------------- MSM
 
-/** The window width c for n points: the c minimising the estimated field
- * multiplications ceil(256/c) * (6n + 27 * 2^(c-1)) (bucket sums in batched
- * affine, then the running sums in Jacobian). */
-export function windowFor(n) {
+/** The window width c for n points of `bits`-bit scalars: the c minimising
+ * the estimated field multiplications ceil((bits + 1)/c) * (6n + 27*2^(c-1))
+ * (bucket sums in batched affine, then the running sums in Jacobian). */
+export function windowFor(n, bits = 255) {
   let best = 1;
   let bestCost = Infinity;
   for (let c = 1; c <= 16; c++) {
-    const cost = Math.ceil(256 / c) * (6 * n + 27 * 2 ** (c - 1));
+    const cost = Math.ceil((bits + 1) / c) * (6 * n + 27 * 2 ** (c - 1));
     if (cost < bestCost) {
       best = c;
       bestCost = cost;
@@ -278,18 +285,18 @@ export function windowFor(n) {
   return best;
 }
 
-/** Signed base-2^c digits of each scalar (< 2^255), window by window:
- * digits[w * n + i] in [-2^(c-1), 2^(c-1)]. */
-function signedDigits(scalars, c, windows) {
+/** Signed base-2^c digits of each scalar (< 2^bits, c * windows > bits),
+ * window by window: digits[w * n + i] in [-2^(c-1), 2^(c-1)]. */
+function signedDigits(scalars, c, windows, bits) {
   const n = scalars.length;
   const digits = new Int32Array(n * windows);
   const half = 2 ** (c - 1);
   const full = 2 ** c;
-  const words = new Uint32Array(9);
+  const nw = Math.ceil(bits / 32);
+  const words = new Uint32Array(nw + 2);
   for (let i = 0; i < n; i++) {
-    const hex = scalars[i].toString(16).padStart(64, "0");
-    for (let k = 0; k < 8; k++) words[k] = parseInt(hex.slice(56 - 8 * k, 64 - 8 * k), 16);
-    words[8] = 0;
+    const hex = scalars[i].toString(16).padStart(8 * nw, "0");
+    for (let k = 0; k < nw; k++) words[k] = parseInt(hex.slice(8 * (nw - 1 - k), 8 * (nw - k)), 16);
     let carry = 0;
     for (let w = 0; w < windows; w++) {
       const bit = w * c;
@@ -398,20 +405,44 @@ export function batchInverse(values) {
   return out;
 }
 
-/** [PIP] sum_i scalars[i] * points[i]: points affine (Montgomery form; the
- * identity is left out by the caller), scalars BigInts in [0, r). Returns a
- * Jacobian point. `onWindow(done, total)` reports progress. */
-export function msm(points, scalars, { onWindow = null } = {}) {
+const Z2 = Z_ABS * Z_ABS;
+
+/** [GLV] The 2n points and 128-bit scalars of the split. */
+export function glvSplit(points, scalars) {
   const n = points.length;
-  if (scalars.length !== n) throw new RangeError("msm: one scalar per point");
+  const pts = new Array(2 * n);
+  const ks = new Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    const p = points[i];
+    pts[i] = p;
+    ks[i] = scalars[i] % Z2;
+    pts[n + i] = { x: mm(BETA_M, p.x), y: p.y === 0n ? 0n : P - p.y };
+    ks[n + i] = scalars[i] / Z2;
+  }
+  return { points: pts, scalars: ks };
+}
+
+/** [PIP] sum_i scalars[i] * points[i]: points affine in G1 (Montgomery
+ * form; the identity is left out by the caller), scalars BigInts in [0, r);
+ * [GLV] splits them first. Returns a Jacobian point. `onWindow(done,
+ * total)` reports progress. */
+export function msm(points, scalars, { onWindow = null } = {}) {
+  if (scalars.length !== points.length) throw new RangeError("msm: one scalar per point");
   for (const s of scalars) {
     if (typeof s !== "bigint" || s < 0n || s >= R) throw new RangeError("msm: scalars must be in [0, r)");
   }
-  if (n === 0) return IDENTITY;
-  const c = windowFor(n);
-  const windows = Math.ceil(256 / c);
+  if (points.length === 0) return IDENTITY;
+  const split = glvSplit(points, scalars);
+  return bucketMsm(split.points, split.scalars, 128, { onWindow });
+}
+
+/** [PIP] The bucket method on scalars below 2^bits. */
+export function bucketMsm(points, scalars, bits, { onWindow = null, window = null } = {}) {
+  const n = points.length;
+  const c = window ?? windowFor(n, bits);
+  const windows = Math.ceil((bits + 1) / c);
   const nb = 2 ** (c - 1); // buckets 1..2^(c-1), stored at index d - 1
-  const digits = signedDigits(scalars, c, windows);
+  const digits = signedDigits(scalars, c, windows, bits);
   const counts = new Int32Array(nb + 1);
   let result = IDENTITY;
   for (let w = windows - 1; w >= 0; w--) {
