@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import random
 import re
+import socket
 import stat
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from test_epoch_support import run
@@ -97,6 +99,49 @@ def test_serve_serves_bundles_not_private_files(site_epochs: Path, tmp_path: Pat
     (tmp_path / "inside" / "link").symlink_to(tmp_path / "secret.txt")
     with serving(tmp_path / "inside") as url:
         assert _get(url + "link")[0] == 404  # a symlink leaving the folder
+
+
+def _get_range(url: str, spec: str) -> tuple[int, bytes, dict[str, str]]:
+    req = urllib.request.Request(url, headers={"Range": spec})
+    try:
+        with urllib.request.urlopen(req) as r:  # noqa: S310 - a local test server
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, b"", dict(exc.headers)
+
+
+def test_serve_answers_byte_ranges(site_epochs: Path) -> None:
+    """The page fetches one shard's records by Range: exactly those bytes
+    (206), the whole file for what this server does not read, 416 beyond
+    the end."""
+    data = (site_epochs / "b2" / "leaves.bin").read_bytes()
+    size = len(data)
+    with serving(site_epochs) as url:
+        leaves = url + "b2/leaves.bin"
+        for spec, first, last in (("bytes=0-79", 0, 79), ("bytes=80-159", 80, 159),
+                                  (f"bytes={size - 5}-", size - 5, size - 1),
+                                  ("bytes=-7", size - 7, size - 1),
+                                  (f"bytes=10-{size + 100}", 10, size - 1)):
+            status, body, headers = _get_range(leaves, spec)
+            assert status == 206, spec
+            assert body == data[first:last + 1], spec
+            assert headers["Content-Range"] == f"bytes {first}-{last}/{size}", spec
+            assert headers["Content-Length"] == str(last - first + 1)
+        for spec in ("bytes=0-1,5-6", "bytes=5-2", "items=0-1", "bytes=x-1", "bytes=-"):
+            status, body, headers = _get_range(leaves, spec)
+            assert (status, body) == (200, data), spec
+            assert headers["Accept-Ranges"] == "bytes"
+        status, _, headers = _get_range(leaves, f"bytes={size}-")
+        assert status == 416 and headers["Content-Range"] == f"bytes */{size}"
+        assert _get_range(url + "b1.inclusion.sqlite", "bytes=0-10")[0] == 404  # still private
+        # nothing beyond the range goes on the wire (read to the connection's end)
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        with socket.create_connection((host, port)) as conn:
+            conn.sendall(b"GET /b2/leaves.bin HTTP/1.0\r\nRange: bytes=3-12\r\n\r\n")
+            raw = b""
+            while chunk := conn.recv(1 << 16):
+                raw += chunk
+        assert raw.split(b"\r\n\r\n", 1)[1] == data[3:13]
 
 
 def test_serve_command_binds_localhost(site_epochs: Path) -> None:
