@@ -15,7 +15,8 @@ import { BASE, FormatError, G1, P, R } from "../../zksolv/site/bls12381.js";
 import { Shake256, shake256 } from "../../zksolv/site/keccak.js";
 import { Transcript } from "../../zksolv/site/transcript.js";
 import * as M from "../../zksolv/site/msm.js";
-import { BASES, PINNED_CHUNKS, CHUNK, vectorBases, bases as pinnedBases } from "../../zksolv/site/generators.js";
+import { BASES, PINNED_CHUNKS, CHUNK, vectorBases, bases as pinnedBases, deriveGenerator, spotCheck } from "../../zksolv/site/generators.js";
+import { hashToG1 } from "../../zksolv/site/h2c.js";
 import { parseRangeProof, equation, holds, proofSize, roundsFor } from "../../zksolv/site/rangeproof.js";
 import {
   CheckError, bundleTerms, checkBundleProofs, escapeProbability, headerBytes, layout, sampleShards, STATEMENTS,
@@ -182,6 +183,31 @@ test("g, h, u are Python's, and the generator table hashes to its pins", { skip 
   raw[100] ^= 1;
   await assert.rejects(vectorBases(4 * CHUNK, { loadChunk: async (n) => (n.endsWith("0003.bin") ? raw : load(n)) }),
     /not the pinned generator table/);
+});
+
+test("hash-to-curve gives RFC 9380's vectors and the table's points", { skip }, async () => {
+  // RFC 9380, appendix J.9.1, suite BLS12381G1_XMD:SHA-256_SSWU_RO_
+  const dst = "QUUX-V01-CS02-with-BLS12381G1_XMD:SHA-256_SSWU_RO_";
+  for (const [msg, x, y] of [
+    ["", "052926add2207b76ca4fa57a8734416c8dc95e24501772c814278700eed6d1e4e8cf62d9c09db0fac349612b759e79a1",
+      "08ba738453bfed09cb546dbb0783dbb3a5f1f566ed67bb6be0e8c67e2e81a4cc68ee29813bb7994998f3eae0c9c6a265"],
+    ["abc", "03567bc5ef9c690c2ab2ecdf6a96ef1c139cc0b2f284dca0a9a7943388a49a3aee664ba5379a7655d3c68900be2f6903",
+      "0b9c15f3fe6e5cf4211f346271d7b01c8f3b28be689c8429c85b67af215533311f0b8dfaaa154fa6b88176c229f2885d"],
+    ["abcdef0123456789", "11e0b079dea29a68f0383ee94fed1b940995272407e3bb916bbf268c263ddd57a6a27200a784cbc248e84f357ce82d98",
+      "03a87ae2caf14e8ee52e51fa2ed8eefe80f02457004ba4d486d6aa1f517c0889501dc7413753f9599b099ebcbbd2d709"],
+  ]) {
+    const p = (await hashToG1(msg, dst)).toAffine();
+    assert.deepEqual([p.x.toString(16).padStart(96, "0"), p.y.toString(16).padStart(96, "0")], [x, y], msg);
+  }
+  for (const [name, msg] of [["g", "value"], ["h", "blinding"], ["u", "ipa"]]) {
+    assert.equal(hex((await deriveGenerator(msg)).toBytes()), BASES[name]);
+  }
+  const load = async (name) => new Uint8Array(readFileSync(join(V.table, name)));
+  const vectors = await vectorBases(3 * CHUNK, { loadChunk: load });
+  await spotCheck(vectors, [0, 1, 2047, 3071]);
+  const altered = { G: vectors.G, H: vectors.H.slice() };
+  altered.H[5] = vectors.H[6];
+  await assert.rejects(spotCheck(altered, [5]), /H_5 of the table is not hash-to-curve/);
 });
 
 // ------------------------------------------------------------- bundles

@@ -21,6 +21,7 @@ Modules of the page:
 ``msm.js``         F_p in Montgomery form, fast decoding, the bucket-method
                    multi-scalar multiplication
 ``generators.js``  g, h, u and the pinned generator table
+``h2c.js``         RFC 9380 hash-to-curve (G1), for spot checks of the table
 ``rangeproof.js``  aggregated Bulletproofs verification
 ``proofcheck.js``  the bundle's proofs the page checks (own shard, a random
                    sample of shards, solvency), DOM-free
@@ -62,7 +63,7 @@ from zksolv.safeio import FileReadError, open_regular, write_atomic
 
 SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js",
               "keccak.js", "transcript.js", "msm.js", "generators.js", "rangeproof.js",
-              "proofcheck.js", "checkworker.js", "msmworker.js")
+              "proofcheck.js", "checkworker.js", "msmworker.js", "h2c.js")
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

@@ -14,9 +14,11 @@
 // this file, which the page already trusts to check anything at all.
 
 import { G1 } from "./bls12381.js";
-import { fromG1, toMont } from "./msm.js";
+import { fromG1, fromMont, toMont } from "./msm.js";
+import { hashToG1 } from "./h2c.js";
 
 export const GENERATOR_SET_ID = "zksolv/generators/bls12381g1-sswu-ro/v1";
+export const GENERATOR_DST = "ZKSOLV-V1-GENERATORS-BLS12381G1_XMD:SHA-256_SSWU_RO_";
 export const CHUNK = 1024;
 export const CHUNK_BYTES = 2 * CHUNK * 96;
 export const TABLE_DIR = "generators";
@@ -130,3 +132,29 @@ export async function vectorBases(n, { loadChunk, subtle = globalThis.crypto.sub
   return { G, H };
 }
 
+
+/** hash_to_curve(msg) with the generators' DST (docs/protocol.md section 2). */
+export function deriveGenerator(kind, index = null, opts = {}) {
+  if (index === null) return hashToG1(kind, GENERATOR_DST, opts);
+  const msg = new Uint8Array(5);
+  msg[0] = kind.charCodeAt(0);
+  new DataView(msg.buffer).setUint32(1, index, false);
+  return hashToG1(msg, GENERATOR_DST, opts);
+}
+
+/** Derive g and the pairs (G_i, H_i) for `indices` by hash-to-curve and
+ * compare them with the pinned g and the table's points; GeneratorError if
+ * any differs. */
+export async function spotCheck(vectors, indices, opts = {}) {
+  const g = await deriveGenerator("value", null, opts);
+  if (hex(g.toBytes()) !== BASES.g) throw new GeneratorError("g is not hash-to-curve of \"value\"");
+  for (const i of indices) {
+    for (const [kind, table] of [["G", vectors.G], ["H", vectors.H]]) {
+      const want = (await deriveGenerator(kind, i, opts)).toAffine();
+      const got = table[i];
+      if (fromMont(got.x) !== want.x || fromMont(got.y) !== want.y) {
+        throw new GeneratorError(`${kind}_${i} of the table is not hash-to-curve of its message`);
+      }
+    }
+  }
+}

@@ -30,7 +30,7 @@
 import { R, POINT_BYTES, FormatError } from "./bls12381.js";
 import { JsonError, parse } from "./strictjson.js";
 import { decodePoint, addJac, addMixed, toG1, msm, IDENTITY, negAffine, windowFor, isIdentity } from "./msm.js";
-import { bases as generatorBases, vectorBases, CHUNK, GeneratorError } from "./generators.js";
+import { bases as generatorBases, vectorBases, spotCheck, CHUNK, GeneratorError } from "./generators.js";
 import { parseRangeProof, proofSize, roundsFor, equation, holds, randomScalar, randomWeight, cryptoRandom } from "./rangeproof.js";
 
 export const HEADER_TAG = "zksolv/epoch-header/v4";
@@ -473,6 +473,8 @@ export async function checkBundleProofs({
     vectors = await vectorBases(need, {
       loadChunk, subtle, onChunk: () => progress(20, "generators"),
     });
+    // g and one random pair derived here by hash-to-curve, against the table
+    await spotCheck(vectors, [randomBelow(need, random)], { subtle });
   } catch (e) {
     if (e instanceof GeneratorError) throw new CheckError("generators", e.message);
     throw e;
