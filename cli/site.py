@@ -8,6 +8,30 @@ import click
 
 from zksolv.cli.common import reports_errors
 
+# The generator table the page's proof checks read (zksolv/site/generators.js
+# pins each chunk's SHA-256): the CLI's verified generator cache chunks, all
+# of them (2 x 32 768 bases, 6.3 MB).
+TABLE_CHUNKS = 32
+
+
+def generator_table(chunks: int = TABLE_CHUNKS) -> dict[str, bytes]:
+    """The page's generator table files by site path
+    (``generators/chunk-NNNN.bin``): chunk c is G_i x||y, H_i x||y for i in
+    [1024c, 1024(c+1)), affine and big-endian, derived by hash-to-curve (or
+    read from the verified cache) and hashed by the page against its pins."""
+    from zksolv import gencache
+    from zksolv.core.generators import CHUNK, chunk_bytes, generators
+    from zksolv.core.group import get_backend
+
+    gencache.install()
+    backend = get_backend()
+    G, H = generators(backend).vectors(chunks * CHUNK)
+    out = {}
+    for c in range(chunks):
+        pts = [p for i in range(c * CHUNK, (c + 1) * CHUNK) for p in (G[i], H[i])]
+        out[f"generators/chunk-{c:04d}.bin"] = chunk_bytes(backend.to_affine(pts))
+    return out
+
 
 @click.command("site")
 @click.argument("out_dir", type=click.Path(file_okay=False))
@@ -19,8 +43,11 @@ def site(out_dir: str) -> None:
     Publish OUT_DIR with your bundles on one site. A holder opens
     index.html?bundle=PATH (PATH the bundle's directory, relative to the
     page), gives their inclusion proof and account id, and the page checks in
-    the browser that their balance reaches the bundle's signed root. It
-    fetches nothing but that bundle's manifest.json and manifest.sig.
+    the browser that their balance reaches the bundle's signed root, and, in
+    a Web Worker, the range proof of their shard, a random sample of the
+    other shards' and the solvency proofs. It fetches that bundle's files
+    (the records it checks, by HTTP Range where the server allows) and the
+    generator table written here (generators/, 6.3 MB), nothing else.
 
     \b
     Example:
@@ -30,7 +57,7 @@ def site(out_dir: str) -> None:
     """
     from zksolv.site import write_site
 
-    for path in write_site(out_dir):
+    for path in write_site(out_dir, generator_table()):
         click.echo(str(path))
     click.echo("publish these beside your bundles; holders open index.html?bundle=PATH "
                "(PATH: a bundle directory, relative to the page)", err=True)
@@ -75,7 +102,7 @@ def serve(directory: str, port: int, host: str) -> None:
     """
     from zksolv.site import base_url, make_server
 
-    server = make_server(directory, host=host, port=port)
+    server = make_server(directory, host=host, port=port, extra=generator_table())
     url = base_url(server)
     click.echo(f"serving {directory} and the holder's page at {url} (Ctrl-C to stop)", err=True)
     bundles = server.bundles(limit=21)

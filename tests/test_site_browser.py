@@ -55,7 +55,10 @@ class Tab:
     """One page, recording every request it makes and refusing (and
     recording) any that would leave the served origin."""
 
-    def __init__(self, browser: Any, base: str) -> None:
+    def __init__(self, browser: Any, base: str, *, worker: bool = False) -> None:
+        """``worker``: let the page load the shipped checkworker.js; else
+        the tab answers it 404, as a site without the checker would (the
+        inclusion check alone; tests may route a stand-in over it)."""
         self.context = browser.new_context()
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(base))
         self.requests: list[str] = []
@@ -63,7 +66,9 @@ class Tab:
 
         def route(r: Any) -> None:
             url = r.request.url
-            if url.startswith(self.origin + "/"):
+            if not worker and urlsplit(url).path == "/checkworker.js":
+                r.fulfill(status=404, body="not found")
+            elif url.startswith(self.origin + "/"):
                 r.continue_()
             else:
                 self.foreign.append(url)
@@ -118,8 +123,8 @@ def _lines(res: dict[str, str]) -> str:
 
 
 def test_valid_proof_shows_included(site_epochs: Path, tab: Tab) -> None:
-    """This site has no checker of the data files (checkworker.js answers
-    404): the verdict is headed by what was established and says the range
+    """A site without the checker of the data files (checkworker.js
+    answers 404): the verdict is headed by what was established and says the range
     and solvency proofs were not checked here, never 'valid'."""
     res = tab.check(_doc(site_epochs, "acct-4-e2.json"), "acct-4", bundle="b2")
     assert res["state"] == "valid", res

@@ -20,13 +20,29 @@ Modules of the page:
                    was not checked, DOM-free
 ``words.json``     one wording per check tag, shared with the CLI
                    (``zksolv.site.words`` reads it)
+``keccak.js``      SHAKE-256 (Keccak-f[1600] on 32-bit halves)
+``transcript.js``  the Fiat-Shamir transcript of docs/protocol.md
+``msm.js``         F_p in Montgomery form, fast decoding, the bucket-method
+                   multi-scalar multiplication
+``generators.js``  g, h, u and the pinned generator table
+``h2c.js``         RFC 9380 hash-to-curve (G1), for spot checks of the table
+``rangeproof.js``  aggregated Bulletproofs verification
+``proofcheck.js``  the bundle's proofs the page checks (own shard, a random
+                   sample of shards, solvency), DOM-free
+``checkworker.js`` the Web Worker around it, and its message API
+``msmworker.js``   helper workers sharing its multi-scalar multiplication
 ``app.js``         the form, the report, and the data-file check
-                   (``checkworker.js``, when the site has it) in a Worker
+                   (``checkworker.js``) in a Worker
 =================  =====================================================
+
+Beside them the site publishes the generator table
+(``generators/chunk-NNNN.bin``), which the command line derives (or reads
+from its verified cache) and passes in: this package does no cryptography.
 
 ``zksolv serve`` (``server.py``) serves the site's files and, in each bundle
 folder under the served folder, exactly manifest.json, manifest.sig and the
-data files the manifest lists: nothing else, ever (no snapshot, work area,
+data files the manifest lists (whole, or one byte range), and the generator
+table: nothing else, ever (no snapshot, work area,
 database, key, hidden file, nor anything in a folder others cannot read).
 It checks the Host header, and idle or slow clients cost no thread. It sends
 a Content-Security-Policy that allows no connection beyond the page's own
@@ -38,7 +54,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -51,7 +67,9 @@ from .server import CONTENT_SECURITY_POLICY as CONTENT_SECURITY_POLICY
 from .server import SiteServer
 
 SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js",
-              "verdict.js", "words.json")
+              "verdict.js", "words.json",
+              "keccak.js", "transcript.js", "msm.js", "generators.js", "rangeproof.js",
+              "proofcheck.js", "checkworker.js", "msmworker.js", "h2c.js")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -62,10 +80,28 @@ def site_files() -> dict[str, bytes]:
     return {name: root.joinpath(name).read_bytes() for name in SITE_FILES}
 
 
-def write_site(out: str | os.PathLike[str]) -> list[Path]:
+def _extra_path(name: str) -> bool:
+    """A generator table name: ``generators/`` and one plain file name."""
+    parts = name.split("/")
+    return (len(parts) == 2 and parts[0] == "generators" and parts[1].endswith(".bin")
+            and parts[1].replace("-", "").replace(".", "").isalnum())
+
+
+def _checked_extra(extra: Mapping[str, bytes] | None) -> dict[str, bytes]:
+    out = dict(extra or {})
+    for name in out:
+        if not _extra_path(name):
+            raise ValueError(f"not a generator table file name: {name!r}")
+    return out
+
+
+def write_site(out: str | os.PathLike[str],
+               extra: Mapping[str, bytes] | None = None) -> list[Path]:
     """Write the site's files into ``out`` (created if missing), each
     atomically (a fresh temporary name, then rename) and world-readable:
-    they are public. Other files in ``out`` are left alone."""
+    they are public. ``extra``: the generator table (``generators/NAME``,
+    see ``zksolv.cli.site.generator_table``). Other files in ``out`` are
+    left alone."""
     dest = Path(out)
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -73,18 +109,27 @@ def write_site(out: str | os.PathLike[str]) -> list[Path]:
         raise InputError(str(dest), f"cannot create the directory: {exc.strerror or exc}") from exc
     if not dest.is_dir():
         raise InputError(str(dest), "not a directory")
-    return [write_atomic(dest / name, data, mode=0o644) for name, data in site_files().items()]
+    table = _checked_extra(extra)
+    written = [write_atomic(dest / name, data, mode=0o644) for name, data in site_files().items()]
+    for name, data in table.items():
+        folder = dest / name.split("/")[0]
+        folder.mkdir(mode=0o755, exist_ok=True)
+        folder.chmod(0o755)
+        written.append(write_atomic(dest / name, data, mode=0o644))
+    return written
 
 
 def make_server(root: str | os.PathLike[str], *, host: str = DEFAULT_HOST,
-                port: int = DEFAULT_PORT, quiet: bool = False, **limits: Any) -> SiteServer:
-    """A server for the site and the bundles under ``root`` (not started);
-    ``limits``: ``workers``, ``max_connections``, ``head_timeout``,
-    ``io_timeout`` (``server.py``)."""
+                port: int = DEFAULT_PORT, quiet: bool = False,
+                extra: Mapping[str, bytes] | None = None, **limits: Any) -> SiteServer:
+    """A server for the site, ``extra`` (the generator table) and the
+    bundles under ``root`` (not started); ``limits``: ``workers``,
+    ``max_connections``, ``head_timeout``, ``io_timeout`` (``server.py``)."""
     folder = Path(root)
     if not folder.is_dir():
         raise InputError(str(folder), "not a directory")
-    return SiteServer(folder, site_files(), host=host, port=port, quiet=quiet, **limits)
+    return SiteServer(folder, {**site_files(), **_checked_extra(extra)}, host=host, port=port,
+                      quiet=quiet, **limits)
 
 
 def base_url(server: SiteServer) -> str:
@@ -95,9 +140,10 @@ def base_url(server: SiteServer) -> str:
 
 @contextmanager
 def serving(root: str | os.PathLike[str], *, host: str = DEFAULT_HOST, port: int = 0,
-            **limits: Any) -> Iterator[str]:
-    """Serve ``root`` and the site in a background thread; yields the base URL."""
-    server = make_server(root, host=host, port=port, quiet=True, **limits)
+            extra: Mapping[str, bytes] | None = None, **limits: Any) -> Iterator[str]:
+    """Serve ``root`` and the site (and ``extra``) in a background thread;
+    yields the base URL."""
+    server = make_server(root, host=host, port=port, quiet=True, extra=extra, **limits)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

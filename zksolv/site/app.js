@@ -307,7 +307,7 @@ async function check(event) {
       $("result").scrollIntoView({ block: "start" });
       work = await runWorker({
         type: "check", bundleUrl: bundle.url, manifest: report.manifestText, shard: ownShard,
-        sample: SAMPLE_SHARDS,
+        sample: SAMPLE_SHARDS, inclusion: documentText,
       }, (p) => {
         const total = Number(p.total) || 1;
         bar.value = Math.min(1, (Number(p.done) || 0) / total);

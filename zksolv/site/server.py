@@ -244,10 +244,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.quiet:
             super().log_message(format, *args)
 
-    def _headers(self, status: HTTPStatus, ctype: str, length: int) -> None:
+    def _headers(self, status: HTTPStatus, ctype: str, length: int,
+                 content_range: str | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(length))
+        self.send_header("Accept-Ranges", "bytes")
+        if content_range is not None:
+            self.send_header("Content-Range", content_range)
         self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
@@ -280,14 +284,26 @@ class _Handler(BaseHTTPRequestHandler):
             return
         fd, st = opened
         with os.fdopen(fd, "rb") as f:
-            self._headers(HTTPStatus.OK, content_type(path), st.st_size)
+            span = byte_range(self.headers.get("Range"), st.st_size)
+            if span is None:
+                self._headers(HTTPStatus.OK, content_type(path), st.st_size)
+                if body:
+                    self._send_file(f, 0, st.st_size)
+                return
+            if span == UNSATISFIABLE:
+                self._headers(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                              "text/plain; charset=utf-8", 0, f"bytes */{st.st_size}")
+                return
+            first, last = span
+            self._headers(HTTPStatus.PARTIAL_CONTENT, content_type(path), last - first + 1,
+                          f"bytes {first}-{last}/{st.st_size}")
             if body:
-                self._send_file(f, st.st_size)
+                self._send_file(f, first, last - first + 1)
 
-    def _send_file(self, f: io.BufferedReader, size: int) -> None:
-        """``size`` bytes of ``f``, within IO_TIMEOUT plus the time they
-        take at MIN_SEND_RATE, and no IO_TIMEOUT without progress: a client
-        that reads slower is dropped (TimeoutError)."""
+    def _send_file(self, f: io.BufferedReader, offset: int, size: int) -> None:
+        """``size`` bytes of ``f`` from ``offset``, within IO_TIMEOUT plus
+        the time they take at MIN_SEND_RATE, and no IO_TIMEOUT without
+        progress: a client that reads slower is dropped (TimeoutError)."""
         deadline = time.monotonic() + self.server.io_timeout + size / MIN_SEND_RATE
         conn = self.connection
         conn.setblocking(False)
@@ -301,13 +317,41 @@ class _Handler(BaseHTTPRequestHandler):
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     raise TimeoutError("the client reads too slowly")
                 try:
-                    n = os.sendfile(conn.fileno(), f.fileno(), sent,
+                    n = os.sendfile(conn.fileno(), f.fileno(), offset + sent,
                                     min(_SEND_CHUNK, size - sent))
                 except BlockingIOError:
                     continue
                 if n == 0:
                     return  # the file shrank: the client sees a short answer
                 sent += n
+
+
+UNSATISFIABLE = (-1, -1)
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one byte range ``header`` asks for, as (first, last) inclusive
+    (RFC 9110, section 14.1.2: ``bytes=A-B``, ``bytes=A-``, ``bytes=-N``);
+    ``UNSATISFIABLE`` when it cannot be satisfied; None to send the whole
+    file (no Range, several ranges, or a header this server does not read)."""
+    if header is None:
+        return None
+    spec = header.strip()
+    if not spec.startswith("bytes=") or "," in spec:
+        return None
+    first_text, sep, last_text = spec[len("bytes="):].strip().partition("-")
+    if not sep or not (first_text or last_text) or not all(
+            t == "" or (t.isascii() and t.isdigit() and len(t) <= 20)
+            for t in (first_text, last_text)):
+        return None
+    if first_text == "":  # the last N bytes
+        n = int(last_text)
+        return UNSATISFIABLE if n == 0 or size == 0 else (max(0, size - n), size - 1)
+    first = int(first_text)
+    last = size - 1 if last_text == "" else min(int(last_text), size - 1)
+    if last_text != "" and int(last_text) < first:
+        return None
+    return UNSATISFIABLE if first >= size else (first, last)
 
 
 @dataclass
