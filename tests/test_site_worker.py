@@ -92,31 +92,23 @@ def test_worker_reports_errors(site_shards: Path, tab: Tab) -> None:
 # --- the whole page, with the shipped worker ------------------------------------------
 
 
-@pytest.fixture
-def page_tab(browser: Any, shard_site: str) -> Iterator[Tab]:  # noqa: F811
-    t = Tab(browser, shard_site, worker=True)
-    yield t
-    assert t.foreign == [], f"requests left the origin: {t.foreign}"
-    t.context.close()
-
-
-def test_the_page_checks_the_proofs_with_its_worker(site_shards: Path, page_tab: Tab) -> None:
+def test_the_page_checks_the_proofs_with_its_worker(site_shards: Path, tab: Tab) -> None:
     """The page as published (its own checkworker.js and the generator
     table): the verdict says the solvency proofs and the range proofs of the
     holder's shard and of the others were checked here, and by what."""
     doc = (site_shards / "acct-200-s5.json").read_text()
-    res = check_in_page(page_tab.page, page_tab.base, document=doc, account_id="acct-200",
+    res = check_in_page(tab.page, tab.base, document=doc, account_id="acct-200",
                         bundle="s5")
     assert res["state"] == "valid", res
     assert res["verdict"] == "Your balance is included", res
     checked = res["checked"]
     assert "Solvency proofs\nchecked here" in checked, checked
     assert "Range proofs\nyour shard and all 3 others checked here" in checked, checked
-    fetched = {urlsplit(u).path for u in page_tab.requests}
+    fetched = {urlsplit(u).path for u in tab.requests}
     assert "/checkworker.js" in fetched and "/generators/chunk-0000.bin" in fetched, fetched
 
 
-def test_the_page_says_invalid_for_a_forged_shard(site_shards: Path, page_tab: Tab) -> None:
+def test_the_page_says_invalid_for_a_forged_shard(site_shards: Path, tab: Tab) -> None:
     """The operator hides a negative leaf in the last shard (its range proof
     fails) and re-signs: the holder of shard 0 is included, but the page's
     verdict is that a proof in this bundle fails, naming leaf-range."""
@@ -128,7 +120,7 @@ def test_the_page_says_invalid_for_a_forged_shard(site_shards: Path, page_tab: T
     doc.update(manifest=manifest.decode(), signature=(forged / "manifest.sig").read_bytes().hex(),
                bundle_hash=bundle_hash.hex(),
                proof=dataclasses.replace(proof, bundle_hash=bundle_hash).to_bytes().hex())
-    res = check_in_page(page_tab.page, page_tab.base, document=json.dumps(doc),
+    res = check_in_page(tab.page, tab.base, document=json.dumps(doc),
                         account_id="acct-0", bundle="s5-forged")
     assert res["state"] == "invalid", res
     assert "leaf-range" in res["reason"], res

@@ -14,6 +14,8 @@ Modules of the page:
                    scalar multiplication, encoding (sources cited inside)
 ``strictjson.js``  JSON with exact integers, no duplicate keys; Python's
                    canonical serialisation of the manifest
+``bytes.js``       byte strings: concatenation, comparison, big-endian
+                   integers
 ``inclusion.js``   the holder's check: the CLI's checks and failure tags
                    (``zksolv inclusion verify``), DOM-free
 ``verdict.js``     what the holder is told: the verdict and what was and
@@ -69,7 +71,7 @@ from .server import SiteServer
 SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js",
               "verdict.js", "words.json",
               "keccak.js", "transcript.js", "msm.js", "generators.js", "rangeproof.js",
-              "proofcheck.js", "checkworker.js", "msmworker.js", "h2c.js")
+              "proofcheck.js", "checkworker.js", "msmworker.js", "h2c.js", "bytes.js")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 

@@ -12,6 +12,7 @@
 // clear_cofactor by h_eff = 0xd201000000010001 (8.8.1).
 
 import { P, G1, modPow } from "./bls12381.js";
+import { concat } from "./bytes.js";
 
 const mod = (a) => {
   const m = a % P;
@@ -109,15 +110,6 @@ const ISO = {
 const utf8 = new TextEncoder();
 const asBytes = (v) => (typeof v === "string" ? utf8.encode(v) : v);
 
-function concat(parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** [5.3.1] expand_message_xmd with SHA-256 (WebCrypto). */
 export async function expandMessageXmd(msg, dst, length, { subtle = globalThis.crypto.subtle } = {}) {

@@ -24,6 +24,7 @@
 
 import { G1, FormatError, R, POINT_BYTES, linearCombination } from "./bls12381.js";
 import { JsonError, JsonFloat, canonical, parse } from "./strictjson.js";
+import { concat, equalBytes, bigEndian } from "./bytes.js";
 
 // Pinned constants; tests/test_site_js.py checks each against the Python package.
 export const CONSTANTS = Object.freeze({
@@ -99,32 +100,8 @@ export function fromHex(text) {
   return out;
 }
 
-function concat(parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
-function equalBytes(a, b) {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
-}
 
-function bigEndian(value, bytes) {
-  const out = new Uint8Array(bytes);
-  let v = BigInt(value);
-  for (let i = bytes - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-}
 
 function readUint(bytes, littleEndian = false) {
   let v = 0n;

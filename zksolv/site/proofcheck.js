@@ -29,6 +29,7 @@
 
 import { R, POINT_BYTES, FormatError } from "./bls12381.js";
 import { JsonError, parse } from "./strictjson.js";
+import { concat, equalBytes, bigEndian } from "./bytes.js";
 import { decodePoint, addJac, addMixed, toG1, msm, IDENTITY, negAffine, windowFor, isIdentity } from "./msm.js";
 import { bases as generatorBases, vectorBases, spotCheck, CHUNK, GeneratorError } from "./generators.js";
 import { parseRangeProof, proofSize, roundsFor, equation, holds, randomScalar, randomWeight, cryptoRandom } from "./rangeproof.js";
@@ -65,26 +66,7 @@ export class CheckError extends Error {
 const utf8 = new TextEncoder();
 const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-function concat(parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
-function bigEndian(value, bytes) {
-  const out = new Uint8Array(bytes);
-  let v = BigInt(value);
-  for (let i = bytes - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  if (v !== 0n) throw new RangeError(`${value} does not fit in ${bytes} bytes`);
-  return out;
-}
 
 function fromHex(text) {
   const out = new Uint8Array(text.length / 2);
@@ -93,11 +75,6 @@ function fromHex(text) {
 }
 const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
-function equalBytes(a, b) {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 async function sha256(subtle, data) {
   return new Uint8Array(await subtle.digest("SHA-256", data));
