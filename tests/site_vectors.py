@@ -163,6 +163,9 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
     op = json.loads(h2["manifest"])["operator"]
     b2, b1, m3, g4 = epochs / "b2", epochs / "b1", epochs / "m3", epochs / "g4"
     hash4 = layout.bundle_hash((g4 / layout.MANIFEST_FILE).read_bytes()).hex()
+    flipped = _edited(doc2, signature=("0" if h2["signature"][0] != "0" else "1")
+                      + h2["signature"][1:])
+    unsigned = json.dumps({k: v for k, v in h2.items() if k != "signature"}).encode()
     cases += [
         _case("valid, bundle", doc2, "acct-4", bundle=b2),
         _case("valid, bundle hash", doc2, "acct-4", bundle_hash=hash2),
@@ -199,9 +202,11 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
         _case("enclosed manifest edited",
               _edited(doc2, manifest=h2["manifest"].replace('"epoch": 2', '"epoch": 3')),
               "acct-4", bundle_hash=hash2),
-        _case("signature flipped", _edited(doc2, signature=("0" if h2["signature"][0] != "0"
-                                                            else "1") + h2["signature"][1:]),
-              "acct-4", bundle_hash=hash2),
+        _case("signature flipped", flipped, "acct-4", bundle_hash=hash2),
+        # the enclosed signature is checked whatever the anchor
+        _case("signature flipped, bundle", flipped, "acct-4", bundle=b2),
+        _case("signature absent", unsigned, "acct-4", bundle_hash=hash2),
+        _case("signature absent, bundle", unsigned, "acct-4", bundle=b2),
     ]
     for key in SMALL_ORDER_KEYS[:2] + [(ed25519.P + 1).to_bytes(32, "little")]:
         forged, forged_hash = _under_key(doc2, key)
