@@ -586,8 +586,12 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
         for j, ((liab, gamma), a) in enumerate(zip(parsed.totals, header.assets, strict=True)):
             if not backend.eq(commit(backend, liab, gamma), roots[j]):
                 raise _fail("totals-opening", f"{a.symbol}: published total does not open C_root")
-            if liab > a.reserves:
-                raise _fail("solvency-asset", f"{a.symbol}: revealed liabilities exceed reserves")
+            # both in proof units: the reserves rounded down, as the statements use them
+            if liab > a.proven_reserves:
+                raise _fail("solvency-asset",
+                            f"{a.symbol}: revealed liabilities {liab} exceed the reserves "
+                            f"{a.proven_reserves} (proof units of 10^-{a.proven_decimals} "
+                            f"{a.symbol})")
         checks.append("totals-opening")
 
     for res in results:
