@@ -600,6 +600,9 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     items = []
     sp = data[layout.SOLVENCY_FILE]
     margins = circ.asset_margins(backend, gens.g, header.assets, roots)
+    for p in margins:
+        if backend.is_identity(p):
+            raise _fail("solvency-asset", "a margin commitment is the identity")
     asset_st = circ.asset_statement(digest, root_hash, [backend.encode(p) for p in margins])
     items.append(("solvency-asset", "per-asset solvency", asset_st,
                   _parse_proof(sp[:asset_len], "solvency-asset", "per-asset proof")))
@@ -609,9 +612,6 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     valued_st = circ.valued_statement(digest, root_hash, backend.encode(vm))
     items.append(("solvency-valued", "valued solvency", valued_st,
                   _parse_proof(sp[asset_len:], "solvency-valued", "valued proof")))
-    for p in margins:
-        if backend.is_identity(p):
-            raise _fail("solvency-asset", "a margin commitment is the identity")
     pairs = [(st, pf) for _, _, st, pf in items]
     try:
         bad = rangeproof.batch_find_invalid(pairs, backend=backend)
