@@ -219,7 +219,27 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
         cases.append(_case(f"flipped proof byte {pos}", _edited(doc2, proof=bytes(bad).hex()),
                            "acct-4", bundle_hash=hash2))
     cases += synthetic_cases(rng)
+    cases += spec_cases()
     return cases
+
+
+def spec_cases() -> list[dict[str, Any]]:
+    """The inclusion vectors of tests/vectors/spec/ in both modes, each with
+    the outcome its index states (``want``), which the page must reach."""
+    vectors = Path(__file__).parent / "vectors"
+    index = json.loads((vectors / "spec" / "index.json").read_text())
+    out = []
+    for v in index["inclusion"]:
+        document = (vectors / v["document"]).read_bytes()
+        for mode in ("bundle", "hash"):
+            case = _case(f"spec {v['name']}, {mode}", document, v["account"],
+                         bundle=vectors / v["bundle"] if mode == "bundle" else None,
+                         bundle_hash=v["bundle_hash"] if mode == "hash" else None)
+            got = case["expect"]
+            assert (got["check"] if not got["valid"] else "valid") == v["expect"], (v, got)
+            case["want"] = v["expect"]
+            out.append(case)
+    return out
 
 
 # Another operator's key (RFC 8032 §7.1, test 1): a pin that matches nothing.

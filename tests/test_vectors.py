@@ -57,8 +57,14 @@ def test_docs_ship_with_the_package() -> None:
 
     res = CliRunner().invoke(cli, ["docs"])
     assert res.exit_code == 0 and "auditing" in res.output and "bundle-format" in res.output
+    listing = res.output
     res = CliRunner().invoke(cli, ["docs", "auditing"])
     assert res.exit_code == 0 and "Reserves, prices and haircuts are the operator's" in res.output
+    vectors = [line for line in listing.splitlines() if line.startswith("vectors ")]
+    assert len(vectors) == 1, res.output
+    where = Path(vectors[0].split()[1])
+    for name in ("bundles/index.json", "spec/index.json", "transcript_v1.json"):
+        assert (where / name).is_file(), name
     res = CliRunner().invoke(cli, ["docs", "nope"])
     assert res.exit_code == 2 and "there are:" in res.output
 
