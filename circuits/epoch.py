@@ -380,7 +380,11 @@ def valued_coefficients(assets: Sequence[AssetTerms], depth: int) -> ValuedCoeff
     for x in c + b:
         g0 = math.gcd(g0, x)
     if g0 == 0:
-        raise BoundsError("every asset has price 0 or haircut 0: nothing to value")
+        # g0 = 0 exactly when every price is 0 (b_j = 10000*a_j); a haircut
+        # of 0 only zeroes c_j, which is sound (those reserves count for nothing)
+        raise BoundsError("every asset has price 0: the valued statement has nothing to "
+                          "weigh (a haircut of 0 is allowed: that asset's reserves then "
+                          "count for nothing)")
     coef = ValuedCoefficients(tuple(x // g0 for x in c), tuple(x // g0 for x in b))
     positive = coef.reserve_value(assets)
     if positive >= 1 << MARGIN_BITS:

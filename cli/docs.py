@@ -23,8 +23,8 @@ def _docs() -> dict[str, str]:
 @click.argument("name", required=False)
 @reports_errors
 def docs(name: str | None) -> None:
-    """List the documents installed with zksolv (formats, protocol, auditing),
-    or print the one called NAME.
+    """List the documents installed with zksolv (formats, protocol, auditing)
+    and where its test vectors are, or print the document called NAME.
 
     \b
     Examples:
@@ -38,6 +38,10 @@ def docs(name: str | None) -> None:
     if name is None:
         for n, path in found.items():
             click.echo(f"{n:16} {path}")
+        vectors = resources.files("zksolv") / "vectors"
+        if vectors.is_dir():
+            click.echo(f"{'vectors':16} {vectors}  (test vectors: bundles/index.json, "
+                       "spec/index.json, transcript_v1.json, rangeproof_v1.json)")
         return
     key = name.removesuffix(".md")
     if key not in found:

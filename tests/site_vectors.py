@@ -163,6 +163,9 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
     op = json.loads(h2["manifest"])["operator"]
     b2, b1, m3, g4 = epochs / "b2", epochs / "b1", epochs / "m3", epochs / "g4"
     hash4 = layout.bundle_hash((g4 / layout.MANIFEST_FILE).read_bytes()).hex()
+    flipped = _edited(doc2, signature=("0" if h2["signature"][0] != "0" else "1")
+                      + h2["signature"][1:])
+    unsigned = json.dumps({k: v for k, v in h2.items() if k != "signature"}).encode()
     cases += [
         _case("valid, bundle", doc2, "acct-4", bundle=b2),
         _case("valid, bundle hash", doc2, "acct-4", bundle_hash=hash2),
@@ -199,9 +202,11 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
         _case("enclosed manifest edited",
               _edited(doc2, manifest=h2["manifest"].replace('"epoch": 2', '"epoch": 3')),
               "acct-4", bundle_hash=hash2),
-        _case("signature flipped", _edited(doc2, signature=("0" if h2["signature"][0] != "0"
-                                                            else "1") + h2["signature"][1:]),
-              "acct-4", bundle_hash=hash2),
+        _case("signature flipped", flipped, "acct-4", bundle_hash=hash2),
+        # the enclosed signature is checked whatever the anchor
+        _case("signature flipped, bundle", flipped, "acct-4", bundle=b2),
+        _case("signature absent", unsigned, "acct-4", bundle_hash=hash2),
+        _case("signature absent, bundle", unsigned, "acct-4", bundle=b2),
     ]
     for key in SMALL_ORDER_KEYS[:2] + [(ed25519.P + 1).to_bytes(32, "little")]:
         forged, forged_hash = _under_key(doc2, key)
@@ -214,7 +219,27 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
         cases.append(_case(f"flipped proof byte {pos}", _edited(doc2, proof=bytes(bad).hex()),
                            "acct-4", bundle_hash=hash2))
     cases += synthetic_cases(rng)
+    cases += spec_cases()
     return cases
+
+
+def spec_cases() -> list[dict[str, Any]]:
+    """The inclusion vectors of tests/vectors/spec/ in both modes, each with
+    the outcome its index states (``want``), which the page must reach."""
+    vectors = Path(__file__).parent / "vectors"
+    index = json.loads((vectors / "spec" / "index.json").read_text())
+    out = []
+    for v in index["inclusion"]:
+        document = (vectors / v["document"]).read_bytes()
+        for mode in ("bundle", "hash"):
+            case = _case(f"spec {v['name']}, {mode}", document, v["account"],
+                         bundle=vectors / v["bundle"] if mode == "bundle" else None,
+                         bundle_hash=v["bundle_hash"] if mode == "hash" else None)
+            got = case["expect"]
+            assert (got["check"] if not got["valid"] else "valid") == v["expect"], (v, got)
+            case["want"] = v["expect"]
+            out.append(case)
+    return out
 
 
 # Another operator's key (RFC 8032 §7.1, test 1): a pin that matches nothing.

@@ -258,3 +258,25 @@ def test_crash_midway_keeps_only_the_private_work_area(tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "b.inclusion.sqlite", "snap"]
     code, out = verify_json(tmp_path / "b")
     assert code == 0, out
+
+
+def test_revealed_totals_compared_with_reserves_in_proof_units(tmp_path: Path) -> None:
+    """[solvency-asset] The revealed total (proof units) is compared with the
+    reserves rounded down to proof units, not with the reserves in base
+    units: an asset counted at 3 of its 6 decimals, total 15 proof units,
+    reserves set to 14 999 base units (14 proof units) under the operator's
+    signature fail here, before any proof is looked at."""
+    from test_epoch_support import write_manifest
+
+    rows = rows_for(5, 1)
+    milli = (Asset("USD", 6, 100, 10_000, 10**12, proof_decimals=3),)
+    snap = make_snapshot(tmp_path / "snap", rows, assets=milli)
+    prove(snap, tmp_path / "b", "--reveal-totals")
+    m = read_manifest(tmp_path / "b")
+    liab = m["totals"][0]["liabilities"]
+    assert liab == sum(-(-v[0] // 1000) for _, v in rows) == 15
+    m["assets"][0]["reserves"] = 1000 * liab - 1    # 14 proof units
+    write_manifest(tmp_path / "b", m)
+    code, out = verify_json(tmp_path / "b")
+    assert (code, out["check"]) == (1, "solvency-asset"), out
+    assert "revealed liabilities" in out["detail"], out

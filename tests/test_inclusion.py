@@ -57,15 +57,48 @@ def test_valid_and_coverage(two_epochs: Path) -> None:
 
 
 def test_other_epoch_bundle(two_epochs: Path) -> None:
+    """One verdict per document: a proof of epoch 1 against the epoch-2
+    bundle is refused by the anchor check [inclusion-bundle] in both modes
+    (docs/epoch.md "The holder's check", step 5); the detail names both
+    epochs when the bundle is at hand."""
     d = two_epochs
     code, out = _verify(d / "acct-4-e1.json", "--account", "acct-4", "--bundle", d / "b2")
-    assert (code, out["check"]) == (1, "inclusion-epoch")
+    assert (code, out["check"]) == (1, "inclusion-bundle")
+    assert "(epoch 1)" in out["detail"] and "(epoch 2)" in out["detail"], out
     code, out = _verify(d / "acct-4-e1.json", "--account", "acct-4", "--bundle-hash",
                         _hash(d / "b2"))
     assert (code, out["check"]) == (1, "inclusion-bundle")
     code, out = _verify(d / "acct-4-e1.json", "--account", "acct-4", "--bundle", d / "b1",
                         "--epoch", "2")
     assert (code, out["check"]) == (1, "inclusion-epoch")
+    code, out = _verify(d / "acct-4-e1.json", "--account", "acct-4", "--bundle-hash",
+                        _hash(d / "b1"), "--epoch", "2")
+    assert (code, out["check"]) == (1, "inclusion-epoch")
+
+
+@pytest.mark.parametrize("signature", ["flipped", "zero", "absent"])
+def test_enclosed_signature_checked_in_both_modes(two_epochs: Path, tmp_path: Path,
+                                                  signature: str) -> None:
+    """The signature enclosed in the document is always checked: a corrupted
+    one fails `signature` with --bundle as with --bundle-hash, even though
+    the bundle's own manifest.sig is good; an absent one is a malformed
+    document in both modes."""
+    d = two_epochs
+    doc = json.loads((d / "acct-4-e2.json").read_text())
+    sig = doc["signature"]
+    if signature == "flipped":
+        doc["signature"] = sig[:10] + ("0" if sig[10] != "0" else "1") + sig[11:]
+    elif signature == "zero":
+        doc["signature"] = "0" * 128
+    else:
+        del doc["signature"]
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    want = "inclusion-format" if signature == "absent" else "signature"
+    for anchor in (["--bundle", d / "b2"], ["--bundle-hash", _hash(d / "b2")]):
+        code, out = _verify(tmp_path / "p.json", "--account", "acct-4", *anchor)
+        assert (code, out["check"]) == (1, want), (anchor, out)
+        if want == "signature":
+            assert out["detail"].startswith("the manifest enclosed in the proof: "), out
 
 
 def test_other_account(two_epochs: Path) -> None:

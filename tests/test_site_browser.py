@@ -149,8 +149,9 @@ def test_valid_proof_shows_included(site_epochs: Path, tab: Tab) -> None:
     # every check that passed, named by what it means, never by its tag
     passed = tab.page.eval_on_selector_all("#passed li", "ls => ls.map(l => [l.dataset.tag, "
                                            "l.textContent])")
-    assert [tag for tag, _ in passed][:3] == ["inclusion-format", "inclusion-account",
-                                              "manifest-format"], passed
+    # in the order of docs/epoch.md, "The holder's check"
+    assert [tag for tag, _ in passed][:4] == ["inclusion-format", "inclusion-account",
+                                              "inclusion-bundle", "manifest-format"], passed
     assert all(text == words.passed(tag) != tag for tag, text in passed), passed
     assert ("suite-mismatch", "the bundle uses the proof system this checker knows") in \
         [tuple(p) for p in passed]
@@ -266,8 +267,10 @@ def test_another_accounts_id(site_epochs: Path, tab: Tab) -> None:
 
 
 def test_another_epochs_manifest(site_epochs: Path, tab: Tab) -> None:
+    """One verdict per document: another epoch's proof fails the anchor check
+    with a bundle path as with a bundle hash (docs/epoch.md, step 5)."""
     res = tab.check(_doc(site_epochs, "acct-4-e1.json"), "acct-4", bundle="b2")
-    assert (res["state"], res["check"]) == ("invalid", "inclusion-epoch"), res
+    assert (res["state"], res["check"]) == ("invalid", "inclusion-bundle"), res
     res = tab.check(_doc(site_epochs, "acct-4-e1.json"), "acct-4",
                     bundle_hash=_bundle_hash(site_epochs / "b2"))
     assert (res["state"], res["check"]) == ("invalid", "inclusion-bundle"), res

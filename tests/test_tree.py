@@ -144,3 +144,18 @@ def test_salts_fresh_per_epoch_and_shuffle_keyed() -> None:
     p2 = keys.keyed_permutation(keys.shuffle_key(prk, 2), 1024)
     assert sorted(p1) == list(range(1024)) and list(p1) != list(p2)
     assert list(p1) == list(keys.keyed_permutation(keys.shuffle_key(prk, 1), 1024))
+
+
+def test_zero_prices_and_zero_haircuts() -> None:
+    """[solvency-bounds] g0 is 0 exactly when every price is 0: refused,
+    and the message says so; a haircut of 0 (one asset or all) is allowed
+    and weighs that asset's reserves by 0 while its liabilities still count
+    (docs/epoch.md, *Valued solvency*)."""
+    with pytest.raises(circ.BoundsError, match="every asset has price 0: "):
+        circ.valued_coefficients((circ.AssetTerms("A", 6, 0, 10_000, 10**6),
+                                  circ.AssetTerms("B", 8, 0, 0, 10**8)), 4)
+    coef = circ.valued_coefficients((circ.AssetTerms("A", 6, 3, 0, 10**6),), 4)
+    assert (coef.reserve, coef.liability) == ((0,), (1,))
+    coef = circ.valued_coefficients((circ.AssetTerms("A", 6, 3, 0, 10**6),
+                                     circ.AssetTerms("B", 6, 0, 10_000, 10**6)), 4)
+    assert (coef.reserve, coef.liability) == ((0, 0), (1, 0))

@@ -57,7 +57,62 @@ def test_docs_ship_with_the_package() -> None:
 
     res = CliRunner().invoke(cli, ["docs"])
     assert res.exit_code == 0 and "auditing" in res.output and "bundle-format" in res.output
+    listing = res.output
     res = CliRunner().invoke(cli, ["docs", "auditing"])
     assert res.exit_code == 0 and "Reserves, prices and haircuts are the operator's" in res.output
+    vectors = [line for line in listing.splitlines() if line.startswith("vectors ")]
+    assert len(vectors) == 1, res.output
+    where = Path(vectors[0].split()[1])
+    for name in ("bundles/index.json", "spec/index.json", "transcript_v1.json"):
+        assert (where / name).is_file(), name
     res = CliRunner().invoke(cli, ["docs", "nope"])
     assert res.exit_code == 2 and "there are:" in res.output
+
+
+def _documented_order() -> list[str]:
+    """The tags of docs/epoch.md's "Verifier checks" table, top to bottom."""
+    text = (Path(__file__).parent.parent / "docs" / "epoch.md").read_text()
+    section = text[text.index("## Verifier checks"):]
+    table = section[section.index("| tag | check |"):]
+    rows = []
+    for line in table.splitlines()[2:]:
+        if not line.startswith("| `"):
+            break
+        rows.append(line.split("`")[1])
+    return rows
+
+
+def _is_subsequence(seq: list[str], order: list[str]) -> bool:
+    it = iter(order)
+    return all(any(tag == o for o in it) for tag in seq)
+
+
+def test_checks_run_in_the_documented_order(tmp_path: Path) -> None:
+    """The verifier's steps are the documented list, in its order: a valid
+    bundle's checks follow it, every invalid vector's tag is in it, and a
+    bundle failing an earlier step too (its signature broken) is reported
+    with that earlier step whatever later step it also fails."""
+    import shutil
+
+    order = _documented_order()
+    assert order[:3] == ["manifest-missing", "manifest-format", "manifest-canonical"]
+    report = verify_chain([DIR / "valid-totals"], allow_gaps=True)[0]
+    assert _is_subsequence(list(report.checks), order), (report.checks, order)
+    later = []
+    for v in INDEX["vectors"]:
+        if v["expect"] != "valid":
+            assert v["expect"] in order, v["name"]
+        if (len(v["bundles"]) == 1 and v["expect"] in order
+                and order.index(v["expect"]) > order.index("signature")):
+            later.append(v)
+    assert {v["expect"] for v in later} >= {"bundle-shape", "manifest-hash", "tree-root",
+                                            "leaf-range", "solvency-asset", "totals-opening"}
+    for v in later:
+        work = tmp_path / v["name"]
+        shutil.copytree(DIR / v["bundles"][0], work)
+        sig = bytearray((work / "manifest.sig").read_bytes())
+        sig[0] ^= 1
+        (work / "manifest.sig").write_bytes(bytes(sig))
+        with pytest.raises(VerificationError) as e:
+            verify_chain([work], allow_gaps=True)
+        assert e.value.check == "signature", (v["name"], str(e.value))

@@ -82,10 +82,19 @@ test("the holder's check reaches the Python verifier's verdict on every case", {
       got = { valid: false, check: e.check };
     }
     assert.deepEqual(got, c.expect, c.name);
+    if (c.want !== undefined) assert.equal(got.valid ? "valid" : got.check, c.want, c.name);
     if (got.valid) valid++;
     else checks.add(got.check);
   }
   assert.ok(valid >= 6, `${valid} valid cases`);
+  assert.ok(V.inclusion.filter((c) => c.want !== undefined).length >= 20, "the spec vectors, both modes");
+  // one verdict per document, whatever the anchor (docs/epoch.md "The holder's check")
+  const tagOf = (name) => V.inclusion.find((c) => c.name === name).expect.check;
+  for (const [name, tag] of [["signature flipped", "signature"], ["signature flipped, bundle", "signature"],
+    ["signature absent", "inclusion-format"], ["signature absent, bundle", "inclusion-format"],
+    ["another epoch's bundle", "inclusion-bundle"], ["another epoch's bundle hash", "inclusion-bundle"]]) {
+    assert.equal(tagOf(name), tag, name);
+  }
   const links = V.inclusion.filter((c) => c.expect.valid).map((c) => c.expect.gap);
   assert.ok(links.includes(null) && links.some((g) => g !== null), "cases with and without a gap");
   assert.ok(V.inclusion.some((c) => c.expect.valid && c.expect.prevEpoch !== null), "a case with a link");

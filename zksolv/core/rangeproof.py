@@ -22,7 +22,7 @@ and the verifier use):
     tau_x = tau2*x^2 + tau1*x + sum_j z^(2+j)*gamma_j
     mu    = alpha + rho*x
     t_hat = <l(x), r(x)>
-    w     <- transcript;  Q = w*u
+    xi    <- transcript (label "w");  Q = xi*u   (xi is not the weights w_i)
     inner-product argument for P = <l, G> + <r, H'> + t_hat*Q, H'_i = y^-i H_i
 
     [range-t]   t_hat*g + tau_x*h = sum_j z^(2+j) V_j + delta(y,z)*g + x*T1 + x^2*T2

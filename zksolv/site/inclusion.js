@@ -309,9 +309,6 @@ export async function parseDocument(text, { subtle = globalThis.crypto.subtle } 
     throw new VerificationError("inclusion-bundle",
       "the enclosed manifest is not the bundle the proof was issued for");
   }
-  if (claimed.bundleHash !== null && claimed.bundleHash !== toHex(proof.bundleHash)) {
-    throw new VerificationError("inclusion-labels", "bundle_hash differs from the proof bytes");
-  }
   return { proof, manifest, signature, claimed };
 }
 
@@ -698,29 +695,37 @@ export async function verifyInclusion({
       `proof is for account ${JSON.stringify(proof.accountId)}, not ${JSON.stringify(accountId)}`);
   }
   checks.push("inclusion-account");
-  let parsed;
+  // The order of the checks is docs/epoch.md "The holder's check", the
+  // same in both modes and in `zksolv inclusion verify`.
+  // 4. the anchor: the fetched bundle's manifest, or the given hash
+  let anchor = bundleHash;
+  let anchorEpoch = "";
   if (bundle !== null) {
-    parsed = await checkManifest(bundle.raw, bundle.signature, { operator, subtle });
-    if (parsed.epoch !== proof.epoch) {
-      throw new VerificationError("inclusion-epoch", `proof is for epoch ${proof.epoch}, bundle is ${parsed.epoch}`);
-    }
-    if (parsed.bundleHash !== toHex(proof.bundleHash)) {
-      throw new VerificationError("inclusion-bundle", "proof was issued for another bundle");
-    }
-  } else {
-    if (toHex(proof.bundleHash) !== bundleHash) {
-      throw new VerificationError("inclusion-bundle",
-        `proof was issued for bundle ${toHex(proof.bundleHash)}, not ${bundleHash}`);
-    }
-    parsed = await checkManifest(manifest, signature, { operator, subtle });
-    if (parsed.epoch !== proof.epoch) {
-      throw new VerificationError("inclusion-epoch", `proof is for epoch ${proof.epoch}, manifest is ${parsed.epoch}`);
-    }
+    const fetched = await checkManifest(bundle.raw, bundle.signature, { operator, subtle });
+    anchor = fetched.bundleHash;
+    anchorEpoch = ` (epoch ${fetched.epoch})`;
   }
-  checks.push("manifest-format", "manifest-canonical", "suite-mismatch",
+  // 5. the proof was issued for that bundle
+  if (toHex(proof.bundleHash) !== anchor) {
+    throw new VerificationError("inclusion-bundle",
+      `proof was issued for bundle ${toHex(proof.bundleHash)} (epoch ${proof.epoch}), not ${anchor}${anchorEpoch}`);
+  }
+  // 6. the enclosed manifest and the enclosed signature, in both modes
+  let parsed;
+  try {
+    parsed = await checkManifest(manifest, signature, { operator, subtle });
+  } catch (e) {
+    if (!(e instanceof VerificationError)) throw e;
+    throw new VerificationError(e.check, `the manifest enclosed in the proof: ${e.detail}`);
+  }
+  // 7. the epoch is the manifest's
+  if (parsed.epoch !== proof.epoch) {
+    throw new VerificationError("inclusion-epoch", `proof is for epoch ${proof.epoch}, manifest is ${parsed.epoch}`);
+  }
+  checks.push("inclusion-bundle", "manifest-format", "manifest-canonical", "suite-mismatch",
     ...(parsed.signatureChecked ? ["signature"] : []),
     ...(operator !== null ? ["operator-mismatch"] : []),
-    "bundle-shape", "inclusion-epoch", "inclusion-bundle");
+    "bundle-shape", "inclusion-epoch");
   // [totals-opening] revealed totals open the root: C_root_j = L_j*g + gamma_j*h
   if (parsed.totals !== null) {
     parsed.totals.forEach((t, j) => {
@@ -746,6 +751,9 @@ export async function verifyInclusion({
     amount: proof.amounts[j], tokens: formatTokens(proof.amounts[j], a.proofDecimals),
   }));
   // [inclusion-labels] the readable copies, if the document carries them
+  if (claimed.bundleHash !== null && claimed.bundleHash !== toHex(proof.bundleHash)) {
+    throw new VerificationError("inclusion-labels", "bundle_hash differs from the proof bytes");
+  }
   if (claimed.rootHash !== null && claimed.rootHash !== parsed.rootHash) {
     throw new VerificationError("inclusion-labels", "root_hash differs from the bundle's root");
   }
@@ -759,7 +767,9 @@ export async function verifyInclusion({
         + "bytes and the signed manifest (symbols, order, decimals or amounts)");
     }
   }
-  if (claimed.rootHash !== null || claimed.amounts !== null) checks.push("inclusion-labels");
+  if (claimed.bundleHash !== null || claimed.rootHash !== null || claimed.amounts !== null) {
+    checks.push("inclusion-labels");
+  }
   const elapsed = (globalThis.performance ? performance.now() : Date.now()) - started;
   return {
     valid: true,

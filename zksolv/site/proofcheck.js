@@ -265,7 +265,10 @@ export function valuedCoefficients(terms) {
   const b = aj.map((x) => x * HAIRCUT_SCALE);
   let g0 = 0n;
   for (const x of [...c, ...b]) g0 = gcd(g0, x);
-  if (g0 === 0n) return { error: "every asset has price 0 or haircut 0: nothing to value" };
+  if (g0 === 0n) {
+    return { error: "every asset has price 0: the valued statement has nothing to weigh "
+      + "(a haircut of 0 is allowed: that asset's reserves then count for nothing)" };
+  }
   const reserve = c.map((x) => x / g0);
   const liability = b.map((x) => x / g0);
   const positive = reserve.reduce((s, x, j) => s + x * terms.assets[j].provenReserves, 0n);

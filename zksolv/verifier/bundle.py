@@ -586,8 +586,12 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
         for j, ((liab, gamma), a) in enumerate(zip(parsed.totals, header.assets, strict=True)):
             if not backend.eq(commit(backend, liab, gamma), roots[j]):
                 raise _fail("totals-opening", f"{a.symbol}: published total does not open C_root")
-            if liab > a.reserves:
-                raise _fail("solvency-asset", f"{a.symbol}: revealed liabilities exceed reserves")
+            # both in proof units: the reserves rounded down, as the statements use them
+            if liab > a.proven_reserves:
+                raise _fail("solvency-asset",
+                            f"{a.symbol}: revealed liabilities {liab} exceed the reserves "
+                            f"{a.proven_reserves} (proof units of 10^-{a.proven_decimals} "
+                            f"{a.symbol})")
         checks.append("totals-opening")
 
     for res in results:
@@ -596,6 +600,9 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     items = []
     sp = data[layout.SOLVENCY_FILE]
     margins = circ.asset_margins(backend, gens.g, header.assets, roots)
+    for p in margins:
+        if backend.is_identity(p):
+            raise _fail("solvency-asset", "a margin commitment is the identity")
     asset_st = circ.asset_statement(digest, root_hash, [backend.encode(p) for p in margins])
     items.append(("solvency-asset", "per-asset solvency", asset_st,
                   _parse_proof(sp[:asset_len], "solvency-asset", "per-asset proof")))
@@ -605,9 +612,6 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     valued_st = circ.valued_statement(digest, root_hash, backend.encode(vm))
     items.append(("solvency-valued", "valued solvency", valued_st,
                   _parse_proof(sp[asset_len:], "solvency-valued", "valued proof")))
-    for p in margins:
-        if backend.is_identity(p):
-            raise _fail("solvency-asset", "a margin commitment is the identity")
     pairs = [(st, pf) for _, _, st, pf in items]
     try:
         bad = rangeproof.batch_find_invalid(pairs, backend=backend)

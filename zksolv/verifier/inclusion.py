@@ -65,7 +65,6 @@ from .bundle import (
     Progress,
     assets_json,
     check_manifest,
-    decode_manifest,
     verify_bundle,
 )
 
@@ -183,8 +182,6 @@ def parse_document(data: bytes) -> InclusionDocument:
     if hashlib.sha256(manifest).digest() != proof.bundle_hash:
         raise VerificationError("inclusion-bundle",
                                 "the enclosed manifest is not the bundle the proof was issued for")
-    if doc.bundle_hash is not None and doc.bundle_hash != proof.bundle_hash.hex():
-        raise VerificationError("inclusion-labels", "bundle_hash differs from the proof bytes")
     return InclusionDocument(proof, manifest, bytes.fromhex(doc.signature), claimed=doc)
 
 
@@ -195,6 +192,8 @@ def check_labels(doc: InclusionDocument, assets: Sequence[circ.AssetTerms],
     claimed = doc.claimed
     if claimed is None:
         return
+    if claimed.bundle_hash is not None and claimed.bundle_hash != doc.proof.bundle_hash.hex():
+        raise VerificationError("inclusion-labels", "bundle_hash differs from the proof bytes")
     if claimed.root_hash is not None and claimed.root_hash != root_hash.hex():
         raise VerificationError("inclusion-labels", "root_hash differs from the bundle's root")
     if claimed.amounts is not None:
@@ -399,66 +398,67 @@ def verify_inclusion(
     if (bundle is None) == (bundle_hash is None):
         raise InputError("inclusion verify", "give exactly one of --bundle DIR or "
                                              "--bundle-hash HEX")
+    # The order of the checks is docs/epoch.md "The holder's check", the
+    # same in both modes and on the page. Steps 1-2 (the document decodes,
+    # its manifest is the one its proof names) ran in parse_document.
+    checks = ["inclusion-format"]
+    # 3. the holder's own account
     if proof.account_id != account_id:
         raise VerificationError(
             "inclusion-account", f"proof is for account {proof.account_id!r}, not {account_id!r}"
         )
-    if epoch is not None and proof.epoch != epoch:
-        raise VerificationError("inclusion-epoch", f"proof is for epoch {proof.epoch}, not {epoch}")
+    checks.append("inclusion-account")
+    # 4. the anchor: the bundle verified in full, or the given hash
     report = None
     if bundle is not None:
         report = verify_bundle(bundle, backend=backend, expect_operator=expect_operator,
                                jobs=jobs, progress=progress)
-        if report.epoch != proof.epoch:
-            raise VerificationError(
-                "inclusion-epoch", f"proof is for epoch {proof.epoch}, bundle is {report.epoch}"
-            )
-        if report.bundle_hash != proof.bundle_hash:
-            raise VerificationError("inclusion-bundle", "proof was issued for another bundle")
-        price_decimals, assets, operator, depth = (
-            report.price_decimals, report.assets, report.operator, report.depth
-        )
-        root_hash, root_commitments = report.root_hash, report.root_commitments
-        prev_epoch, prev_hash = report.prev_epoch, report.prev_bundle_hash
-        # the document's manifest is the verified one (same hash)
-        manifest = decode_manifest(doc.manifest)
-        timestamp = manifest.timestamp
-        totals = (None if manifest.totals is None
-                  else tuple(t.liabilities for t in manifest.totals))
-        checks = ["inclusion-format", "inclusion-account", *report.checks, "inclusion-epoch",
-                  "inclusion-bundle"]
+        checks += report.checks
+        anchor, anchor_epoch = report.bundle_hash, f" (epoch {report.epoch})"
     else:
         assert bundle_hash is not None
-        if proof.bundle_hash != bundle_hash:
-            raise VerificationError(
-                "inclusion-bundle",
-                f"proof was issued for bundle {proof.bundle_hash.hex()}, not {bundle_hash.hex()}",
-            )
-        parsed = check_manifest(doc.manifest, doc.signature, expect_operator=expect_operator)
-        header = parsed.header
-        price_decimals, assets, operator, depth = (
-            header.price_decimals, header.assets, header.operator, header.depth
+        anchor, anchor_epoch = bundle_hash, ""
+    # 5. the proof was issued for that bundle
+    if proof.bundle_hash != anchor:
+        raise VerificationError(
+            "inclusion-bundle",
+            f"proof was issued for bundle {proof.bundle_hash.hex()} (epoch {proof.epoch}), "
+            f"not {anchor.hex()}{anchor_epoch}",
         )
-        root_hash, root_commitments = parsed.root_hash, parsed.root_commitments
-        prev_epoch, prev_hash = header.prev_epoch, header.prev_bundle_hash
-        if header.epoch != proof.epoch:
-            raise VerificationError(
-                "inclusion-epoch", f"proof is for epoch {proof.epoch}, manifest is {header.epoch}"
-            )
-        timestamp = header.timestamp
-        totals = None
-        checks = ["inclusion-format", "inclusion-account", "inclusion-bundle", "manifest-format",
-                  "manifest-canonical", "suite-mismatch", "signature",
-                  *(["operator-mismatch"] if expect_operator is not None else []),
-                  "bundle-shape", "inclusion-epoch"]
-        if parsed.totals is not None:
-            # [totals-opening] C_root_j = L_j*g + gamma_j*h, as verify_bundle checks
-            for (liab, gamma), a, c in zip(parsed.totals, assets, root_commitments, strict=True):
-                if backend.encode(commit(backend, liab, gamma)) != c:
-                    raise VerificationError("totals-opening",
-                                            f"{a.symbol}: published total does not open C_root")
-            totals = tuple(liab for liab, _ in parsed.totals)
-            checks.append("totals-opening")
+    checks.append("inclusion-bundle")
+    # 6. the enclosed manifest and the enclosed signature, in both modes: a
+    # holder's document is judged the same whatever the anchor
+    try:
+        parsed = check_manifest(doc.manifest, doc.signature, expect_operator=expect_operator)
+    except VerificationError as exc:
+        raise VerificationError(exc.check, f"the manifest enclosed in the proof: {exc.detail}"
+                                ) from exc
+    checks += ["manifest-format", "manifest-canonical", "suite-mismatch", "signature",
+               *(["operator-mismatch"] if expect_operator is not None else []), "bundle-shape"]
+    header = parsed.header
+    price_decimals, assets, operator, depth = (
+        header.price_decimals, header.assets, header.operator, header.depth
+    )
+    root_hash, root_commitments = parsed.root_hash, parsed.root_commitments
+    prev_epoch, prev_hash = header.prev_epoch, header.prev_bundle_hash
+    timestamp = header.timestamp
+    # 7. the epoch: the manifest's, and the one the holder expects
+    if header.epoch != proof.epoch:
+        raise VerificationError(
+            "inclusion-epoch", f"proof is for epoch {proof.epoch}, manifest is {header.epoch}"
+        )
+    if epoch is not None and proof.epoch != epoch:
+        raise VerificationError("inclusion-epoch", f"proof is for epoch {proof.epoch}, not {epoch}")
+    checks.append("inclusion-epoch")
+    # 8. [totals-opening] C_root_j = L_j*g + gamma_j*h
+    totals = None
+    if parsed.totals is not None:
+        for (liab, gamma), a, c in zip(parsed.totals, assets, root_commitments, strict=True):
+            if backend.encode(commit(backend, liab, gamma)) != c:
+                raise VerificationError("totals-opening",
+                                        f"{a.symbol}: published total does not open C_root")
+        totals = tuple(liab for liab, _ in parsed.totals)
+        checks.append("totals-opening")
     if len(assets) != proof.k or depth != proof.depth:
         raise VerificationError("inclusion-shape", "assets or depth differ from the bundle")
     checks.append("inclusion-shape")
@@ -468,7 +468,8 @@ def verify_inclusion(
     checks += ["leaf opening", "leaf-hash", "tree-sum", "tree-hash", "inclusion-encoding",
                "inclusion-root"]
     check_labels(doc, assets, root_hash)
-    if doc.claimed is not None and (doc.claimed.root_hash is not None
+    if doc.claimed is not None and (doc.claimed.bundle_hash is not None
+                                    or doc.claimed.root_hash is not None
                                     or doc.claimed.amounts is not None):
         checks.append("inclusion-labels")
     symbols = tuple(a.symbol for a in assets)
