@@ -130,6 +130,8 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     \b
     Exit codes: 0 bundle written; 1 a shard result refused twice (the
                 worker named; nothing published); 2 bad input (file:line:field named);
+                (for an error in the snapshot, `zksolv snapshot check
+                SNAPSHOT` is named: it lists every error in one run);
                 3 insolvent (shortfall per asset shown, nothing written);
                 130 interrupted (work kept: rerun with --resume).
     \b
@@ -162,6 +164,13 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
             backend=backend_of(ctx), progress=_bar(quiet), executor=executor, resume=resume,
             work_dir=work_dir, allow_gap=allow_gap,
         )
+    except InputError as exc:
+        hint = _snapshot_check_hint(exc, snapshot)
+        if hint is None:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        click.echo(hint, err=True)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         if work.exists():
             click.echo(f"interrupted: proven shards are kept in {work} (private); rerun with "
@@ -201,6 +210,22 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
         click.echo(f"warning: --inclusion-db {inclusion_db} is in the folder that holds the "
                    f"bundle: that database is PRIVATE, never publish {Path(out).parent}/ as "
                    "it is (leave --inclusion-db out: the private data directory)", err=True)
+
+
+def _snapshot_check_hint(exc: InputError, snapshot: str) -> str | None:
+    """For an error in the snapshot's files (prove stops at the first): the
+    command that lists every error in one run."""
+    from zksolv.prover.epoch import PrevBundleError
+    from zksolv.snapshot import HEADER_FILE
+
+    root = Path(snapshot)
+    if isinstance(exc, PrevBundleError) or not (root / HEADER_FILE).is_file():
+        return None   # not a snapshot's error, or not a snapshot (the error says what it is)
+    if exc.where.endswith(":assets") or not (
+            exc.where == str(root) or exc.where.startswith(str(root / "x")[:-1])):
+        return None
+    return (f"prove stops at the first error: `zksolv snapshot check {snapshot}` lists every "
+            "error of the snapshot in one run")
 
 
 def _operator_key(value: str | None) -> bytes | None:

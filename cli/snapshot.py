@@ -25,6 +25,11 @@ def snapshot() -> None:
 def check(path: str, max_errors: int, as_json: bool) -> None:
     """Check SNAPSHOT (a directory with header.json and accounts.csv) and
     report every error, up to --max-errors, each as FILE:LINE:FIELD: REASON.
+    Header and row errors come together: after an error in a header field
+    the rows do not need (a price, a haircut, the reserves, the epoch) the
+    rows are read too; when the header does not give the columns (not JSON,
+    a bad symbol, decimals or account_count) the output says the rows were
+    not checked, and why (--json: "rows_checked", "rows_not_checked").
 
     Needs no key and writes nothing. `prove` stops at the first error; this
     goes on to the end, so a snapshot exported from a spreadsheet is fixed in
@@ -49,7 +54,9 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
     res = check_snapshot(path, max_errors=max_errors)
     errors = [{"where": e.where, "reason": e.reason} for e in res.errors]
     out: dict[str, Any] = {"valid": res.ok, "path": str(res.path), "errors": errors,
-                           "truncated": res.truncated}
+                           "truncated": res.truncated,
+                           "rows_checked": res.rows_not_checked is None,
+                           "rows_not_checked": res.rows_not_checked}
     short: list[str] = []
     if res.ok and res.header is not None:
         terms = asset_terms(res.header)
@@ -70,6 +77,8 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
     else:
         for e in res.errors:
             click.echo(f"error: {e}")
+        if res.rows_not_checked is not None:
+            click.echo(f"note: {res.rows_not_checked}; fix it and run this again")
         if res.errors:
             more = f" (stopped at --max-errors {max_errors})" if res.truncated else ""
             click.echo(f"{len(res.errors)} error(s) in {path}{more}", err=True)
