@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from zksolv.cli.common import backend_of, echo_json, progress, reports_errors, status
-from zksolv.errors import InputError, VerificationError, ZksolvError
+from zksolv.errors import InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.executors import SCHEDULER_HELP, make_executor
 
 
@@ -164,6 +164,13 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
             backend=backend_of(ctx), progress=_bar(quiet), executor=executor, resume=resume,
             work_dir=work_dir, allow_gap=allow_gap,
         )
+    except InsolventError as exc:
+        if not exc.lines:
+            raise
+        click.echo(f"error: {str(exc).split(':', 1)[0]}; nothing written. Shortfall:", err=True)
+        for line in exc.lines:
+            click.echo(f"  {line}", err=True)
+        sys.exit(exc.exit_code)
     except InputError as exc:
         hint = _snapshot_check_hint(exc, snapshot)
         if hint is None:

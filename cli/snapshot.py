@@ -38,7 +38,12 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
     explained. For a well-formed snapshot it shows each asset's liabilities
     and reserves as they would be proven (proof_decimals, liabilities
     rounded up, reserves down) and whether each asset and the valued total
-    are covered, before `prove` is run.
+    are covered, before `prove` is run. An insolvent one is broken down:
+    each short asset in tokens, quote units and base units, and a valued
+    shortfall per asset (haircut reserves against valued liabilities, in
+    quote units: the currency header.json's prices are in). --json gives
+    the same as numbers in "shortfall" (integers; valued figures in
+    10^-price_decimals quote units).
 
     \b
     Exit codes: 0 well formed (even if insolvent: `prove` then exits 3);
@@ -48,7 +53,7 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
       zksolv snapshot check run/epoch-000009
     """
     from zksolv import units
-    from zksolv.prover.shortfall import asset_terms, shortfalls
+    from zksolv.prover.shortfall import asset_terms, shortfall_report, shortfalls
     from zksolv.snapshot import check_snapshot
 
     res = check_snapshot(path, max_errors=max_errors)
@@ -61,8 +66,10 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
     if res.ok and res.header is not None:
         terms = asset_terms(res.header)
         short = shortfalls(terms, res.owed_proof_units, res.header.price_decimals)
+        report = shortfall_report(terms, res.owed_proof_units, res.header.price_decimals)
         out.update(
             epoch=res.header.epoch, accounts=res.accounts, solvent=not short, shortfalls=short,
+            shortfall=report.to_json(),
             assets=[
                 {"symbol": a.symbol, "decimals": a.decimals, "proof_decimals": a.proven_decimals,
                  "owed": owed, "owed_proof_units": proof, "reserves": a.reserves,
@@ -94,7 +101,9 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
                              f"{units.format_tokens(a['proven_reserves'], pd)}")
                 click.echo(line)
             if short:
-                click.echo("insolvent as it stands (prove would exit 3): " + "; ".join(short))
+                click.echo("insolvent as it stands (prove would exit 3):")
+                for line in short:
+                    click.echo(f"  {line}")
             else:
                 click.echo("solvent: reserves cover liabilities per asset and in value")
     if not res.ok:
