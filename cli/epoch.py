@@ -332,6 +332,28 @@ def _fail_json(exc: ZksolvError, warnings: list[dict[str, str]] | None = None) -
 
 
 SCAN_INCOMPLETE = "scan-incomplete"
+FRESHNESS_KINDS = ("stale", "unproven-snapshots")
+MAX_AGE_HELP = ("Warn when the newest bundle's epoch (its header's timestamp) is older than "
+                "AGE: 90s, 30m, 2h, 1d, 1w or 1h30m. Never changes the verdict.")
+
+
+def _freshness_warnings(newest: str, epoch: int, timestamp: int,
+                        max_age: int | None) -> list[dict[str, str]]:
+    """Is the newest bundle given the newest there is: older than --max-age,
+    or later snapshots beside it without a bundle (``zksolv.freshness``)."""
+    from zksolv import freshness
+
+    out = freshness.later_snapshots(newest, epoch)
+    if max_age is not None:
+        stale = freshness.stale_warning(newest, epoch, timestamp, max_age, int(time.time()))
+        if stale is not None:
+            out.insert(0, stale)
+    return out
+
+
+def _echo_freshness(warnings: list[dict[str, str]]) -> None:
+    for w in warnings:
+        click.echo(f"warning: {w['path']}: {w['what']}", err=True)
 
 
 def _private_warnings(paths: Iterable[str]) -> list[dict[str, str]]:
@@ -409,13 +431,14 @@ def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
               help="Require no epoch left unproven: fail (chain-epoch) if a bundle's header "
                    "declares a gap (it links to an epoch before N-1) or, in a chain, two "
                    "bundles' epochs are not consecutive.")
+@click.option("--max-age", "max_age", default=None, metavar="AGE", help=MAX_AGE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
            epoch: int | None, operator: str | None, jobs: int | None, scheduler: str | None,
-           no_gaps: bool, as_json: bool, quiet: bool) -> None:
+           no_gaps: bool, max_age: str | None, as_json: bool, quiet: bool) -> None:
     """Verify BUNDLE, or a chain: several bundles (or a folder of them) are
     sorted by epoch and checked as one chain, as are earlier links given
     with --chain.
@@ -442,6 +465,16 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     "warnings", a list of {path, kind, what}). Warnings never change the
     verdict or the exit code.
 
+    Each bundle's epoch is shown with its time (the header's timestamp;
+    --json: "timestamp", "time_utc"). Two more warnings say when the newest
+    bundle given may not be the newest there is: --max-age AGE, when its
+    epoch is older than AGE (kind "stale"); and, always, when snapshots of
+    later epochs (folders epoch-NNNNNN with header.json or accounts.csv)
+    lie in the bundle's folder or the one above it, as `simulate --prove`
+    and a `watch` whose --out is inside its snapshots' folder leave them,
+    with no bundle given for them (kind "unproven-snapshots": refused, or
+    not proven yet). Only names are looked at.
+
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
                 2 unusable input (a path that is not a bundle says what it is).
@@ -450,8 +483,10 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
       zksolv verify bundles/3 --operator operator.key.pub
       zksolv verify bundles/ --operator operator.key.pub --json     # every epoch, as a chain
       zksolv verify bundles/3 --chain bundles/1 --chain bundles/2
+      zksolv verify run/bundles --max-age 2h          # warn if the newest epoch is older
     """
-    from zksolv.circuits.epoch import epochs_text
+    from zksolv.circuits.epoch import epochs_text, utc_text
+    from zksolv.freshness import parse_age
     from zksolv.verifier import chain_gaps, verify_bundle, verify_chain
 
     backend = backend_of(ctx)
@@ -462,6 +497,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     if not as_json:
         _echo_private_warnings(warnings)
     try:
+        age_limit = None if max_age is None else parse_age(max_age)
         pinned = _operator_key(operator)
         paths = _bundle_paths(bundles, chain)
         status(f"verifying {len(paths)} bundle(s), reading and hashing every file ...",
@@ -488,6 +524,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         if executor is not None:
             executor.close()
     gaps = chain_gaps(reports)
+    fresh = _freshness_warnings(paths[-1], reports[-1].epoch, reports[-1].timestamp, age_limit)
+    warnings += fresh
     if as_json:
         # link_checked: the bundle it links to was verified here (given before it)
         echo_json({"valid": True,
@@ -498,8 +536,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         return
     for i, r in enumerate(reports):
         click.echo(
-            f"valid: epoch {r.epoch}, {', '.join(r.symbols)}, 2^{r.depth} leaves, "
-            f"{r.shards} shards, {r.seconds:.2f} s"
+            f"valid: epoch {r.epoch}, the state at {utc_text(r.timestamp, iso=False)}, "
+            f"{', '.join(r.symbols)}, 2^{r.depth} leaves, {r.shards} shards, {r.seconds:.2f} s"
         )
         click.echo(f"  bundle hash {r.bundle_hash.hex()}")
         click.echo(f"  root hash   {r.root_hash.hex()}")
@@ -519,7 +557,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         click.echo(f"gap: {epochs_text(a, b)} NOT proven solvent (the bundle of epoch {b + 1} "
                    f"links to epoch {a - 1})")
     click.echo("solvent: reserves cover liabilities per asset and in value")
-    private = [w for w in warnings if w["kind"] != SCAN_INCOMPLETE]
+    _echo_freshness(fresh)
+    private = [w for w in warnings if w["kind"] not in (SCAN_INCOMPLETE, *FRESHNESS_KINDS)]
     if private:
         click.echo(f"warning: {len(private)} private item(s) in the folders given (listed "
                    "above): move them out before publishing", err=True)
@@ -670,6 +709,9 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
                    "tokens with a decimal point (USDC=3989.744384). Repeatable.")
 @click.option("--epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="The epoch you expect.")
+@click.option("--max-age", "max_age", default=None, metavar="AGE",
+              help="Warn when the epoch (its header's timestamp) is older than AGE: 90s, "
+                   "30m, 2h, 1d, 1w or 1h30m. Never changes the result.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bars (they show only with --bundle, on a terminal).")
@@ -677,8 +719,8 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
 @reports_errors
 def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: str | None,
                          bundle_hash: str | None, operator: str | None,
-                         expect: tuple[str, ...], epoch: int | None, as_json: bool,
-                         quiet: bool) -> None:
+                         expect: tuple[str, ...], epoch: int | None, max_age: str | None,
+                         as_json: bool, quiet: bool) -> None:
     """Check that PROOF is your account's, that its balance is in the
     epoch's tree and counted in full.
 
@@ -702,7 +744,12 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
     Amounts are shown in tokens first, with the unit the proof counts in
     (ETH 0.000053090 (53090 units of 10^-9 ETH)). --json labels each amount
     (proof_units, proof_decimals, tokens) and lists what was checked and
-    what was not ("complete" is true only with --bundle). A failure says
+    what was not ("complete" is true only with --bundle), and "warnings":
+    with --max-age AGE, an epoch older than AGE (kind "stale"); with
+    --bundle, snapshots of later epochs beside the bundle that have no
+    bundle there (kind "unproven-snapshots"), as for `zksolv verify`. Each
+    is also a "warning:" line. The epoch's time is always shown (--json:
+    "timestamp", "time_utc"). A failure says
     what it means and what to do, in the page's words (one file for both,
     zksolv/site/words.json).
 
@@ -715,6 +762,7 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
           --operator operator.key.pub --expect USDC=1250000
     """
     from zksolv.circuits.epoch import utc_text
+    from zksolv.freshness import later_snapshots, parse_age, stale_warning
     from zksolv.site import words
     from zksolv.verifier.inclusion import load_document, verify_inclusion
 
@@ -728,6 +776,7 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
                 raise InputError("--bundle-hash", "a bundle hash is 64 hex digits (32 bytes)")
             anchor = bytes.fromhex(bundle_hash)
         expected = _parse_expect(expect)
+        age_limit = None if max_age is None else parse_age(max_age)
         report = verify_inclusion(
             load_document(proof), account_id=account, bundle=bundle, bundle_hash=anchor,
             expect_operator=_operator_key(operator), epoch=epoch, expect=expected,
@@ -749,8 +798,15 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
         if as_json:
             _fail_json(exc)
         raise
+    fresh: list[dict[str, str]] = []
+    if age_limit is not None:
+        stale = stale_warning(bundle or proof, report.epoch, report.timestamp, age_limit,
+                              int(time.time()))
+        fresh += [stale] if stale is not None else []
+    if bundle is not None:
+        fresh += later_snapshots(bundle, report.epoch)
     if as_json:
-        echo_json(report.to_json())
+        echo_json({**report.to_json(), "warnings": fresh})
         return
     terms = {a.symbol: a for a in report.assets}
     click.echo(f"included: account {report.account_id!r} (the id you gave) is in epoch "
@@ -789,6 +845,7 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
             f"leaves range-proved non-negative (shards listed with --json) and every node was "
             "recomputed from those leaves, so nothing on your path subtracts from your balance"
         )
+    _echo_freshness(fresh)
 
 
 def _amount_text(asset: Any, units: int) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
-from test_epoch_support import make_snapshot, rows_for, run
+from test_epoch_support import make_snapshot, rows_for, run, verify_json
 
 from zksolv.cli.main import cli
 from zksolv.snapshot import Asset
@@ -91,3 +92,83 @@ def test_solvent_snapshot_has_a_solvent_shortfall_of_zero(tmp_path: Path) -> Non
     out = json.loads(CliRunner().invoke(cli, ["snapshot", "check", str(snap), "--json"]).output)
     assert out["solvent"] and out["shortfall"]["solvent"]
     assert out["shortfall"]["valued"]["short"] == 0
+
+
+@pytest.fixture(scope="module")
+def sim_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder as `simulate --prove` leaves it after refusing epochs 2
+    and 3: snapshots of epochs 1..3, a bundle of epoch 1 only, a private
+    area (whose contents are never looked at)."""
+    root = tmp_path_factory.mktemp("run")
+    run_dir = root / "run"
+    for e in (1, 2, 3):
+        make_snapshot(run_dir / f"epoch-{e:06d}", rows_for(3, 2), epoch=e)
+    (run_dir / "private").mkdir(mode=0o700)
+    make_snapshot(run_dir / "private" / "epoch-000009", rows_for(3, 2), epoch=9)
+    res = run("prove", run_dir / "epoch-000001", "--out", run_dir / "bundles" / "epoch-000001",
+              "--jobs", "1", "-q", "--inclusion-db", root / "e1.sqlite")
+    assert res.exit_code == 0, res.output
+    return root
+
+
+def test_verify_shows_the_time_and_warns_of_later_snapshots(sim_run: Path) -> None:
+    bundles = sim_run / "run" / "bundles"
+    res = run("verify", bundles)
+    assert res.exit_code == 0, res.output
+    assert "valid: epoch 1, the state at 2023-11-14 22:13:21 UTC" in res.output
+    assert (f"warning: {sim_run / 'run'}: 2 snapshot(s) of later epochs than the newest bundle "
+            "given (epoch 1): epochs 2..3, no bundle given for them") in res.output
+    assert "epoch 9" not in res.output and "max-age" not in res.output
+    code, out = verify_json(bundles)
+    assert code == 0
+    (b,) = out["bundles"]
+    assert b["timestamp"] == 1_700_000_001 and b["time_utc"] == "2023-11-14T22:13:21Z"
+    (w,) = [w for w in out["warnings"] if w["kind"] == "unproven-snapshots"]
+    assert w["path"] == str(sim_run / "run") and "epochs 2..3" in w["what"]
+    assert set(w) == {"path", "kind", "what"}
+
+
+def test_verify_max_age(sim_run: Path) -> None:
+    bundle = sim_run / "run" / "bundles" / "epoch-000001"
+    code, out = verify_json(bundle, "--max-age", "2h")
+    assert code == 0 and out["valid"]
+    (stale,) = [w for w in out["warnings"] if w["kind"] == "stale"]
+    assert stale["path"] == str(bundle)
+    assert "older than --max-age 2 h 0 min" in stale["what"]
+    res = run("verify", bundle, "--max-age", "2h")
+    assert res.exit_code == 0 and "older than --max-age 2 h 0 min" in res.output
+    code, out = verify_json(bundle, "--max-age", "2000w")    # younger than that: no warning
+    assert code == 0 and not [w for w in out["warnings"] if w["kind"] == "stale"]
+    for bad in ("2 h", "2x", "h", "-1h", ""):
+        res = run("verify", bundle, "--max-age", bad)
+        assert res.exit_code == 2 and "--max-age" in res.output, bad
+
+
+def test_no_later_snapshot_no_warning(tmp_path: Path) -> None:
+    snap = make_snapshot(tmp_path / "snaps" / "epoch-000004", rows_for(3, 2), epoch=4)
+    make_snapshot(tmp_path / "snaps" / "epoch-000003", rows_for(3, 2), epoch=3)   # earlier
+    run("prove", snap, "--out", tmp_path / "snaps" / "bundles" / "epoch-000004", "--jobs", "1",
+        "-q", "--inclusion-db", tmp_path / "db.sqlite")
+    code, out = verify_json(tmp_path / "snaps" / "bundles")
+    assert code == 0 and not [w for w in out["warnings"] if w["kind"] == "unproven-snapshots"]
+
+
+def test_inclusion_verify_time_and_warnings(sim_run: Path, tmp_path: Path) -> None:
+    bundle = sim_run / "run" / "bundles" / "epoch-000001"
+    proof = tmp_path / "p.json"
+    assert run("inclusion", "export", "--db", sim_run / "e1.sqlite", "--account", "acct-1",
+               "--out", proof).exit_code == 0
+    res = run("inclusion", "verify", proof, "--account", "acct-1", "--bundle", bundle,
+              "--max-age", "1d", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["time_utc"] == "2023-11-14T22:13:21Z"
+    assert [w["kind"] for w in out["warnings"]] == ["stale", "unproven-snapshots"]
+    res = run("inclusion", "verify", proof, "--account", "acct-1", "--bundle-hash",
+              out["bundle_hash"], "--max-age", "1d")
+    assert res.exit_code == 0
+    assert "the state at 2023-11-14 22:13:21 UTC" in res.output
+    assert "older than --max-age 1 d 0 h" in res.output and "later epochs" not in res.output
+    res = run("inclusion", "verify", proof, "--account", "acct-1", "--bundle-hash",
+              out["bundle_hash"], "--json")
+    assert json.loads(res.output)["warnings"] == []
