@@ -82,7 +82,9 @@ def keygen(out: str) -> None:
                    "DATA_DIR/work/NAME.HASH.work, named after OUT's absolute path). Refused "
                    "inside OUT or beside it in OUT's folder.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help=SCHEDULER_HELP)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bars and one result line: the epoch, the bundle and its hash, "
+                   "the inclusion database's path.")
 @click.pass_context
 @reports_errors
 def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_gap: bool,
@@ -97,7 +99,8 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     private inclusion database (every balance, blinding and salt; mode 0600)
     goes to --inclusion-db, by default to the zksolv data directory
     ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv/inclusion/), never beside
-    the bundle. Its path is printed at the end. Nothing private is ever
+    the bundle. Its path is printed at the end, with -q too (`zksolv
+    inclusion db --bundle OUT` finds it again). Nothing private is ever
     written inside OUT or beside it in OUT's folder, even by a run that is
     killed, so a folder of bundles can be published as it is (unless you
     put --inclusion-db there yourself).
@@ -210,9 +213,10 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
         click.echo(f"chain      {_link_text(res.epoch, res.prev_epoch, res.prev_bundle_hash)}")
         click.echo(f"operator   {res.operator.hex()}")
         click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
-    elif inclusion_db is None:
-        # the default location is not beside the bundle: say where it went
-        click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
+    else:
+        # -q hides the bars, never the result: what to publish and what to keep
+        click.echo(f"epoch {res.epoch}: bundle {res.bundle} (hash {res.bundle_hash.hex()}); "
+                   f"inclusion database {res.inclusion_db} (private: do not publish)")
     if inclusion_db is not None and exposed_by(Path(inclusion_db), Path(out)):
         click.echo(f"warning: --inclusion-db {inclusion_db} is in the folder that holds the "
                    f"bundle: that database is PRIVATE, never publish {Path(out).parent}/ as "
@@ -647,23 +651,100 @@ def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
 @inclusion.command("locate")
 @click.option("--db", "db", required=True, type=click.Path(), help="Inclusion database.")
 @click.option("--account", required=True, help="Account id.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="The directory `inclusion export --all --out DIR` wrote: print the full "
+                   "path DIR/NN/NAME.json (and check that the file is there).")
 @reports_errors
-def locate_cmd(db: str, account: str) -> None:
-    """Print the path of ACCOUNT's proof inside an `export --all` directory.
+def locate_cmd(db: str, account: str, directory: str | None) -> None:
+    """Print the path of ACCOUNT's proof inside the directory `zksolv
+    inclusion export --db DB --all --out DIR` wrote: NN/NAME.json, relative
+    to that DIR; with --dir DIR, the full path DIR/NN/NAME.json.
 
-    The path is NN/NAME.json: NAME is the first 32 hex digits of
-    SHA-256("zksolv/proof-file/v1" || salt), with salt the account's secret
-    per-epoch salt, and NN its first two digits. It reveals no id, changes
-    every epoch, and only the database (or the operator key) maps an id to it.
+    NAME is the first 32 hex digits of SHA-256("zksolv/proof-file/v1" ||
+    salt), with salt the account's secret per-epoch salt, and NN its first
+    two digits. It reveals no id, changes every epoch, and only the database
+    (or the operator key) maps an id to it.
+
+    \b
+    Exit codes: 0 printed; 2 no such account, or with --dir no such file.
+    \b
+    Examples:
+      zksolv inclusion locate --db DB --account alice                  # NN/NAME.json
+      zksolv inclusion locate --db DB --account alice --dir proofs/epoch-3
     """
     from zksolv.prover.export import locate
     from zksolv.prover.inclusion_db import InclusionDB
 
     store = InclusionDB.open(db)
     try:
-        click.echo(locate(store, account))
+        rel = locate(store, account)
     finally:
         store.close()
+    if directory is None:
+        click.echo(rel)
+        return
+    full = Path(directory) / rel
+    if not full.is_file():
+        raise InputError(str(full), f"no such file: is {directory} the directory `inclusion "
+                                    "export --all` wrote from this database?")
+    click.echo(str(full))
+
+
+@inclusion.command("db", options_metavar="(--bundle DIR | --bundle-hash HEX) [--in FOLDER]...")
+@click.option("--bundle", type=click.Path(), default=None,
+              help="The bundle whose database to find (its hash is read from its manifest).")
+@click.option("--bundle-hash", "bundle_hash", default=None, metavar="HEX",
+              help="The bundle hash (64 hex digits) whose database to find.")
+@click.option("--in", "folders", multiple=True, type=click.Path(file_okay=False),
+              help="Also look in this folder (e.g. a simulator run's RUN/private, or where "
+                   "--inclusion-db put one). Repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@reports_errors
+def db_cmd(bundle: str | None, bundle_hash: str | None, folders: tuple[str, ...],
+           as_json: bool) -> None:
+    """Find the private inclusion database of a bundle and print its path.
+
+    Looks through DATA_DIR/inclusion (DATA_DIR: $ZKSOLV_DATA_DIR, else
+    $XDG_DATA_HOME/zksolv, else ~/.local/share/zksolv), where `prove` and
+    `watch` put databases by default, and each --in FOLDER: every
+    *.sqlite file there is opened read-only and the bundle hash it was
+    finished with compared (unfinished databases are skipped). Prints each
+    match, one path a line. Nothing is written.
+
+    \b
+    Exit codes: 0 found; 2 none found (the folders searched are named), or
+                bad input.
+    \b
+    Examples:
+      zksolv inclusion db --bundle bundles/epoch-000003
+      zksolv inclusion db --bundle-hash 3f2a...e9 --in run/private
+    """
+    from zksolv.circuits import bundle as layout
+    from zksolv.prover.inclusion_db import find_databases
+    from zksolv.verifier.bundle import load_manifest
+
+    if (bundle is None) == (bundle_hash is None):
+        raise InputError("inclusion db", "give exactly one of --bundle DIR or --bundle-hash HEX")
+    if bundle_hash is not None:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", bundle_hash):
+            raise InputError("--bundle-hash", "a bundle hash is 64 hex digits (32 bytes)")
+        wanted = bytes.fromhex(bundle_hash)
+    else:
+        assert bundle is not None
+        wanted = layout.bundle_hash(load_manifest(bundle)[1])
+    found, searched = find_databases(wanted, [Path(f) for f in folders])
+    if as_json:
+        echo_json({"bundle_hash": wanted.hex(), "databases": [str(p) for p in found],
+                   "searched": [str(p) for p in searched]})
+        if not found:
+            sys.exit(2)
+        return
+    if not found:
+        raise InputError("inclusion db", f"no inclusion database of bundle {wanted.hex()} in "
+                         + ", ".join(str(p) for p in searched)
+                         + " (one made with --inclusion-db FILE elsewhere: add --in FOLDER)")
+    for p in found:
+        click.echo(str(p))
 
 
 def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:

@@ -6,13 +6,15 @@ result line `prove -q` keeps."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_epoch_support import make_snapshot, rows_for, run, verify_json
+from test_epoch_support import KEY_HEX, make_snapshot, rows_for, run, verify_json
 
 from zksolv.cli.main import cli
+from zksolv.prover.inclusion_db import DATA_DIR_ENV
 from zksolv.snapshot import Asset
 
 
@@ -172,3 +174,70 @@ def test_inclusion_verify_time_and_warnings(sim_run: Path, tmp_path: Path) -> No
     res = run("inclusion", "verify", proof, "--account", "acct-1", "--bundle-hash",
               out["bundle_hash"], "--json")
     assert json.loads(res.output)["warnings"] == []
+
+
+def _prove_default_db(snap: Path, out: Path, data: Path, *extra: str):
+    return CliRunner().invoke(cli, ["prove", str(snap), "--out", str(out), "--jobs", "1",
+                                    *extra],
+                              env={"ZKSOLV_OPERATOR_KEY": KEY_HEX, DATA_DIR_ENV: str(data)})
+
+
+def test_prove_quiet_keeps_the_result_line_and_inclusion_db_finds_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    snap = make_snapshot(tmp_path / "s", rows_for(3, 2))
+    res = _prove_default_db(snap, tmp_path / "b", data, "-q")
+    assert res.exit_code == 0, res.output
+    m = re.fullmatch(r"epoch 1: bundle (\S+) \(hash ([0-9a-f]{64})\); inclusion database "
+                     r"(\S+) \(private: do not publish\)\n", res.output)
+    assert m is not None, res.output
+    bundle_hash, db = m.group(2), Path(m.group(3))
+    assert db.parent == data / "inclusion" and db.is_file()
+    # a second epoch's database beside it is not a match
+    snap2 = make_snapshot(tmp_path / "s2", rows_for(4, 2), epoch=2)
+    assert _prove_default_db(snap2, tmp_path / "b2", data, "-q").exit_code == 0
+    env = {DATA_DIR_ENV: str(data)}
+    for how in (["--bundle-hash", bundle_hash], ["--bundle-hash", bundle_hash.upper()],
+                ["--bundle", str(tmp_path / "b")]):
+        found = CliRunner().invoke(cli, ["inclusion", "db", *how], env=env)
+        assert found.exit_code == 0 and found.output == f"{db}\n", found.output
+    out = json.loads(CliRunner().invoke(cli, ["inclusion", "db", "--bundle", str(tmp_path / "b"),
+                                              "--json"], env=env).output)
+    assert out == {"bundle_hash": bundle_hash, "databases": [str(db)],
+                   "searched": [str(data / "inclusion")]}
+
+
+def test_inclusion_db_not_found_and_elsewhere(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    snap = make_snapshot(tmp_path / "s", rows_for(3, 2))
+    own = tmp_path / "mine" / "e1.sqlite"
+    own.parent.mkdir()
+    (own.parent / "junk.sqlite").write_bytes(b"not a database")
+    res = _prove_default_db(snap, tmp_path / "b", data, "-q", "--inclusion-db", str(own))
+    assert res.exit_code == 0 and f"inclusion database {own} " in res.output
+    env = {DATA_DIR_ENV: str(data)}
+    res = CliRunner().invoke(cli, ["inclusion", "db", "--bundle", str(tmp_path / "b")], env=env)
+    assert res.exit_code == 2 and "no inclusion database of bundle" in res.output
+    assert str(data / "inclusion") in res.output and "add --in FOLDER" in res.output
+    res = CliRunner().invoke(cli, ["inclusion", "db", "--bundle", str(tmp_path / "b"),
+                                   "--in", str(own.parent)], env=env)
+    assert res.exit_code == 0 and res.output == f"{own}\n"
+    for bad in ([], ["--bundle-hash", "12"], ["--bundle", str(snap)],
+                ["--bundle-hash", "00" * 32, "--bundle", str(tmp_path / "b")]):
+        res = CliRunner().invoke(cli, ["inclusion", "db", *bad], env=env)
+        assert res.exit_code == 2 and "Traceback" not in res.output, bad
+
+
+def test_locate_dir_prints_the_full_path(sim_run: Path, tmp_path: Path) -> None:
+    db = sim_run / "e1.sqlite"
+    proofs = tmp_path / "proofs"
+    assert run("inclusion", "export", "--db", db, "--all", "--out", proofs, "-q",
+               "--jobs", "1").exit_code == 0
+    rel = run("inclusion", "locate", "--db", db, "--account", "acct-2").output.strip()
+    assert re.fullmatch(r"[0-9a-f]{2}/[0-9a-f]{32}\.json", rel)
+    res = run("inclusion", "locate", "--db", db, "--account", "acct-2", "--dir", proofs)
+    assert res.exit_code == 0 and res.output == f"{proofs / rel}\n"
+    assert json.loads((proofs / rel).read_text())["format"] == "zksolv-inclusion"
+    res = run("inclusion", "locate", "--db", db, "--account", "acct-2", "--dir", tmp_path)
+    assert res.exit_code == 2 and "no such file" in res.output
+    help_text = " ".join(run("inclusion", "locate", "--help").output.split())
+    assert "relative to that DIR" in help_text and "--dir" in help_text
