@@ -635,7 +635,7 @@ def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
                            f"against its commitment; {res.sampled} proofs also as their holders "
                            "will check them")
                 click.echo(f"find an account's file: zksolv inclusion locate --db {db} "
-                           "--account ID")
+                           f"--account ID --dir {out}")
             return
         assert account is not None
         doc = store.export(account)

@@ -241,3 +241,34 @@ def test_locate_dir_prints_the_full_path(sim_run: Path, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no such file" in res.output
     help_text = " ".join(run("inclusion", "locate", "--help").output.split())
     assert "relative to that DIR" in help_text and "--dir" in help_text
+
+
+def test_demo_says_where_its_files_are(tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["demo", "--accounts", "5", "--jobs", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    first = res.output.splitlines()[0]
+    assert "in a temporary folder, deleted at the end: --keep DIR keeps it" in first
+    assert "/" not in first.split("(")[1].split("deleted")[0]   # no path it then deletes
+    keep = tmp_path / "kept"
+    res = CliRunner().invoke(cli, ["demo", "--accounts", "5", "--jobs", "1", "-q",
+                                   "--keep", str(keep)])
+    assert res.exit_code == 0, res.output
+    assert f"(in {keep / 'snapshot'})" in res.output and f"kept in    {keep}" in res.output
+    assert (keep / "snapshot" / "accounts.csv").is_file() and (keep / "bundle").is_dir()
+    assert "--keep" in CliRunner().invoke(cli, ["demo", "--help"]).output
+
+
+def test_plain_pytest_says_why_a_test_was_skipped(tmp_path: Path) -> None:
+    """The project's pytest options list each skip with its reason."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_skip.py").write_text(
+        "import pytest\n\ndef test_x():\n    pytest.skip('no chromium on this machine')\n")
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-c", str(repo / "pyproject.toml"),
+                           "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                           str(tmp_path / "test_skip.py")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert "1 skipped" in proc.stdout, proc.stdout + proc.stderr
+    assert "SKIPPED" in proc.stdout and "no chromium on this machine" in proc.stdout
