@@ -178,8 +178,7 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
         hint = _snapshot_check_hint(exc, snapshot)
         if hint is None:
             raise
-        click.echo(f"error: {exc}", err=True)
-        click.echo(hint, err=True)
+        click.echo(f"error: {exc} ({hint})", err=True)   # one line, as every error
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         if work.exists():
@@ -235,7 +234,7 @@ def _snapshot_check_hint(exc: InputError, snapshot: str) -> str | None:
     if exc.where.endswith(":assets") or not (
             exc.where == str(root) or exc.where.startswith(str(root / "x")[:-1])):
         return None
-    return (f"prove stops at the first error: `zksolv snapshot check {snapshot}` lists every "
+    return (f"prove stops at the first error; `zksolv snapshot check {snapshot}` lists every "
             "error of the snapshot in one run")
 
 
