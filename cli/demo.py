@@ -53,13 +53,26 @@ def demo_snapshot(out: Path, accounts: int, *, assets: int = 1, seed: int = 2024
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--keep", type=click.Path(), default=None,
-              help="Keep snapshot, bundle and inclusion data in this new directory.")
+              help="Keep the snapshot, the bundle and the private inclusion data in this new "
+                   "directory (without it they are made in a temporary folder and deleted "
+                   "at the end).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def demo(ctx: click.Context, accounts: int, assets: int, jobs: int | None, keep: str | None,
          quiet: bool) -> None:
-    """Generate an epoch, prove it solvent, verify it, check one inclusion proof."""
+    """Generate an epoch, prove it solvent, verify it, check one inclusion proof.
+
+    Everything is made in a temporary folder deleted at the end; --keep DIR
+    keeps it in DIR instead (DIR/snapshot, DIR/bundle, and DIR/private with
+    the inclusion database: never publish that one), to look at or to try
+    `zksolv verify DIR/bundle` and the other commands on.
+
+    \b
+    Examples:
+      zksolv demo
+      zksolv demo --keep demo-run --assets 2
+    """
     from zksolv.prover.epoch import prove_epoch
     from zksolv.prover.inclusion_db import InclusionDB
     from zksolv.prover.keys import generate_master_key
@@ -77,7 +90,9 @@ def demo(ctx: click.Context, accounts: int, assets: int, jobs: int | None, keep:
 
         snap = demo_snapshot(root / "snapshot", accounts, assets=assets)
         names = " and ".join(("USDC", "BTC")[:assets])
-        click.echo(f"snapshot   {accounts} accounts, {names}  ({snap})")
+        where = (f"in {snap}" if keep else
+                 "in a temporary folder, deleted at the end: --keep DIR keeps it")
+        click.echo(f"snapshot   {accounts} accounts, {names}  ({where})")
         res = prove_epoch(
             snap, root / "bundle", master_key=generate_master_key(),
             jobs=jobs or os.cpu_count() or 1, backend=backend, progress=bar,
@@ -112,4 +127,5 @@ def demo(ctx: click.Context, accounts: int, assets: int, jobs: int | None, keep:
             "no balance or total revealed"
         )
         if keep:
-            click.echo(f"kept in    {root}")
+            click.echo(f"kept in    {root} (snapshot/, bundle/; private/ holds the inclusion "
+                       "database: never publish it)")

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from zksolv.cli.common import backend_of, echo_json, progress, reports_errors, status
-from zksolv.errors import InputError, VerificationError, ZksolvError
+from zksolv.errors import InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.executors import SCHEDULER_HELP, make_executor
 
 
@@ -82,7 +82,9 @@ def keygen(out: str) -> None:
                    "DATA_DIR/work/NAME.HASH.work, named after OUT's absolute path). Refused "
                    "inside OUT or beside it in OUT's folder.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help=SCHEDULER_HELP)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bars and one result line: the epoch, the bundle and its hash, "
+                   "the inclusion database's path.")
 @click.pass_context
 @reports_errors
 def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_gap: bool,
@@ -97,7 +99,8 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     private inclusion database (every balance, blinding and salt; mode 0600)
     goes to --inclusion-db, by default to the zksolv data directory
     ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv/inclusion/), never beside
-    the bundle. Its path is printed at the end. Nothing private is ever
+    the bundle. Its path is printed at the end, with -q too (`zksolv
+    inclusion db --bundle OUT` finds it again). Nothing private is ever
     written inside OUT or beside it in OUT's folder, even by a run that is
     killed, so a folder of bundles can be published as it is (unless you
     put --inclusion-db there yourself).
@@ -130,6 +133,8 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     \b
     Exit codes: 0 bundle written; 1 a shard result refused twice (the
                 worker named; nothing published); 2 bad input (file:line:field named);
+                (for an error in the snapshot, `zksolv snapshot check
+                SNAPSHOT` is named: it lists every error in one run);
                 3 insolvent (shortfall per asset shown, nothing written);
                 130 interrupted (work kept: rerun with --resume).
     \b
@@ -162,6 +167,19 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
             backend=backend_of(ctx), progress=_bar(quiet), executor=executor, resume=resume,
             work_dir=work_dir, allow_gap=allow_gap,
         )
+    except InsolventError as exc:
+        if not exc.lines:
+            raise
+        click.echo(f"error: {str(exc).split(':', 1)[0]}; nothing written. Shortfall:", err=True)
+        for line in exc.lines:
+            click.echo(f"  {line}", err=True)
+        sys.exit(exc.exit_code)
+    except InputError as exc:
+        hint = _snapshot_check_hint(exc, snapshot)
+        if hint is None:
+            raise
+        click.echo(f"error: {exc} ({hint})", err=True)   # one line, as every error
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         if work.exists():
             click.echo(f"interrupted: proven shards are kept in {work} (private); rerun with "
@@ -194,13 +212,30 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
         click.echo(f"chain      {_link_text(res.epoch, res.prev_epoch, res.prev_bundle_hash)}")
         click.echo(f"operator   {res.operator.hex()}")
         click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
-    elif inclusion_db is None:
-        # the default location is not beside the bundle: say where it went
-        click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
+    else:
+        # -q hides the bars, never the result: what to publish and what to keep
+        click.echo(f"epoch {res.epoch}: bundle {res.bundle} (hash {res.bundle_hash.hex()}); "
+                   f"inclusion database {res.inclusion_db} (private: do not publish)")
     if inclusion_db is not None and exposed_by(Path(inclusion_db), Path(out)):
         click.echo(f"warning: --inclusion-db {inclusion_db} is in the folder that holds the "
                    f"bundle: that database is PRIVATE, never publish {Path(out).parent}/ as "
                    "it is (leave --inclusion-db out: the private data directory)", err=True)
+
+
+def _snapshot_check_hint(exc: InputError, snapshot: str) -> str | None:
+    """For an error in the snapshot's files (prove stops at the first): the
+    command that lists every error in one run."""
+    from zksolv.prover.epoch import PrevBundleError
+    from zksolv.snapshot import HEADER_FILE
+
+    root = Path(snapshot)
+    if isinstance(exc, PrevBundleError) or not (root / HEADER_FILE).is_file():
+        return None   # not a snapshot's error, or not a snapshot (the error says what it is)
+    if exc.where.endswith(":assets") or not (
+            exc.where == str(root) or exc.where.startswith(str(root / "x")[:-1])):
+        return None
+    return (f"prove stops at the first error; `zksolv snapshot check {snapshot}` lists every "
+            "error of the snapshot in one run")
 
 
 def _operator_key(value: str | None) -> bytes | None:
@@ -300,6 +335,28 @@ def _fail_json(exc: ZksolvError, warnings: list[dict[str, str]] | None = None) -
 
 
 SCAN_INCOMPLETE = "scan-incomplete"
+FRESHNESS_KINDS = ("stale", "unproven-snapshots")
+MAX_AGE_HELP = ("Warn when the newest bundle's epoch (its header's timestamp) is older than "
+                "AGE: 90s, 30m, 2h, 1d, 1w or 1h30m. Never changes the verdict.")
+
+
+def _freshness_warnings(newest: str, epoch: int, timestamp: int,
+                        max_age: int | None) -> list[dict[str, str]]:
+    """Is the newest bundle given the newest there is: older than --max-age,
+    or later snapshots beside it without a bundle (``zksolv.freshness``)."""
+    from zksolv import freshness
+
+    out = freshness.later_snapshots(newest, epoch)
+    if max_age is not None:
+        stale = freshness.stale_warning(newest, epoch, timestamp, max_age, int(time.time()))
+        if stale is not None:
+            out.insert(0, stale)
+    return out
+
+
+def _echo_freshness(warnings: list[dict[str, str]]) -> None:
+    for w in warnings:
+        click.echo(f"warning: {w['path']}: {w['what']}", err=True)
 
 
 def _private_warnings(paths: Iterable[str]) -> list[dict[str, str]]:
@@ -377,13 +434,14 @@ def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
               help="Require no epoch left unproven: fail (chain-epoch) if a bundle's header "
                    "declares a gap (it links to an epoch before N-1) or, in a chain, two "
                    "bundles' epochs are not consecutive.")
+@click.option("--max-age", "max_age", default=None, metavar="AGE", help=MAX_AGE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
            epoch: int | None, operator: str | None, jobs: int | None, scheduler: str | None,
-           no_gaps: bool, as_json: bool, quiet: bool) -> None:
+           no_gaps: bool, max_age: str | None, as_json: bool, quiet: bool) -> None:
     """Verify BUNDLE, or a chain: several bundles (or a folder of them) are
     sorted by epoch and checked as one chain, as are earlier links given
     with --chain.
@@ -410,6 +468,16 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     "warnings", a list of {path, kind, what}). Warnings never change the
     verdict or the exit code.
 
+    Each bundle's epoch is shown with its time (the header's timestamp;
+    --json: "timestamp", "time_utc"). Two more warnings say when the newest
+    bundle given may not be the newest there is: --max-age AGE, when its
+    epoch is older than AGE (kind "stale"); and, always, when snapshots of
+    later epochs (folders epoch-NNNNNN with header.json or accounts.csv)
+    lie in the bundle's folder or the one above it, as `simulate --prove`
+    and a `watch` whose --out is inside its snapshots' folder leave them,
+    with no bundle given for them (kind "unproven-snapshots": refused, or
+    not proven yet). Only names are looked at.
+
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
                 2 unusable input (a path that is not a bundle says what it is).
@@ -418,8 +486,10 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
       zksolv verify bundles/3 --operator operator.key.pub
       zksolv verify bundles/ --operator operator.key.pub --json     # every epoch, as a chain
       zksolv verify bundles/3 --chain bundles/1 --chain bundles/2
+      zksolv verify run/bundles --max-age 2h          # warn if the newest epoch is older
     """
-    from zksolv.circuits.epoch import epochs_text
+    from zksolv.circuits.epoch import epochs_text, utc_text
+    from zksolv.freshness import parse_age
     from zksolv.verifier import chain_gaps, verify_bundle, verify_chain
 
     backend = backend_of(ctx)
@@ -430,6 +500,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     if not as_json:
         _echo_private_warnings(warnings)
     try:
+        age_limit = None if max_age is None else parse_age(max_age)
         pinned = _operator_key(operator)
         paths = _bundle_paths(bundles, chain)
         status(f"verifying {len(paths)} bundle(s), reading and hashing every file ...",
@@ -456,6 +527,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         if executor is not None:
             executor.close()
     gaps = chain_gaps(reports)
+    fresh = _freshness_warnings(paths[-1], reports[-1].epoch, reports[-1].timestamp, age_limit)
+    warnings += fresh
     if as_json:
         # link_checked: the bundle it links to was verified here (given before it)
         echo_json({"valid": True,
@@ -466,8 +539,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         return
     for i, r in enumerate(reports):
         click.echo(
-            f"valid: epoch {r.epoch}, {', '.join(r.symbols)}, 2^{r.depth} leaves, "
-            f"{r.shards} shards, {r.seconds:.2f} s"
+            f"valid: epoch {r.epoch}, the state at {utc_text(r.timestamp, iso=False)}, "
+            f"{', '.join(r.symbols)}, 2^{r.depth} leaves, {r.shards} shards, {r.seconds:.2f} s"
         )
         click.echo(f"  bundle hash {r.bundle_hash.hex()}")
         click.echo(f"  root hash   {r.root_hash.hex()}")
@@ -487,7 +560,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         click.echo(f"gap: {epochs_text(a, b)} NOT proven solvent (the bundle of epoch {b + 1} "
                    f"links to epoch {a - 1})")
     click.echo("solvent: reserves cover liabilities per asset and in value")
-    private = [w for w in warnings if w["kind"] != SCAN_INCOMPLETE]
+    _echo_freshness(fresh)
+    private = [w for w in warnings if w["kind"] not in (SCAN_INCOMPLETE, *FRESHNESS_KINDS)]
     if private:
         click.echo(f"warning: {len(private)} private item(s) in the folders given (listed "
                    "above): move them out before publishing", err=True)
@@ -560,7 +634,7 @@ def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
                            f"against its commitment; {res.sampled} proofs also as their holders "
                            "will check them")
                 click.echo(f"find an account's file: zksolv inclusion locate --db {db} "
-                           "--account ID")
+                           f"--account ID --dir {out}")
             return
         assert account is not None
         doc = store.export(account)
@@ -576,23 +650,100 @@ def export(ctx: click.Context, db: str, account: str | None, all_accounts: bool,
 @inclusion.command("locate")
 @click.option("--db", "db", required=True, type=click.Path(), help="Inclusion database.")
 @click.option("--account", required=True, help="Account id.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="The directory `inclusion export --all --out DIR` wrote: print the full "
+                   "path DIR/NN/NAME.json (and check that the file is there).")
 @reports_errors
-def locate_cmd(db: str, account: str) -> None:
-    """Print the path of ACCOUNT's proof inside an `export --all` directory.
+def locate_cmd(db: str, account: str, directory: str | None) -> None:
+    """Print the path of ACCOUNT's proof inside the directory `zksolv
+    inclusion export --db DB --all --out DIR` wrote: NN/NAME.json, relative
+    to that DIR; with --dir DIR, the full path DIR/NN/NAME.json.
 
-    The path is NN/NAME.json: NAME is the first 32 hex digits of
-    SHA-256("zksolv/proof-file/v1" || salt), with salt the account's secret
-    per-epoch salt, and NN its first two digits. It reveals no id, changes
-    every epoch, and only the database (or the operator key) maps an id to it.
+    NAME is the first 32 hex digits of SHA-256("zksolv/proof-file/v1" ||
+    salt), with salt the account's secret per-epoch salt, and NN its first
+    two digits. It reveals no id, changes every epoch, and only the database
+    (or the operator key) maps an id to it.
+
+    \b
+    Exit codes: 0 printed; 2 no such account, or with --dir no such file.
+    \b
+    Examples:
+      zksolv inclusion locate --db DB --account alice                  # NN/NAME.json
+      zksolv inclusion locate --db DB --account alice --dir proofs/epoch-3
     """
     from zksolv.prover.export import locate
     from zksolv.prover.inclusion_db import InclusionDB
 
     store = InclusionDB.open(db)
     try:
-        click.echo(locate(store, account))
+        rel = locate(store, account)
     finally:
         store.close()
+    if directory is None:
+        click.echo(rel)
+        return
+    full = Path(directory) / rel
+    if not full.is_file():
+        raise InputError(str(full), f"no such file: is {directory} the directory `inclusion "
+                                    "export --all` wrote from this database?")
+    click.echo(str(full))
+
+
+@inclusion.command("db", options_metavar="(--bundle DIR | --bundle-hash HEX) [--in FOLDER]...")
+@click.option("--bundle", type=click.Path(), default=None,
+              help="The bundle whose database to find (its hash is read from its manifest).")
+@click.option("--bundle-hash", "bundle_hash", default=None, metavar="HEX",
+              help="The bundle hash (64 hex digits) whose database to find.")
+@click.option("--in", "folders", multiple=True, type=click.Path(file_okay=False),
+              help="Also look in this folder (e.g. a simulator run's RUN/private, or where "
+                   "--inclusion-db put one). Repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@reports_errors
+def db_cmd(bundle: str | None, bundle_hash: str | None, folders: tuple[str, ...],
+           as_json: bool) -> None:
+    """Find the private inclusion database of a bundle and print its path.
+
+    Looks through DATA_DIR/inclusion (DATA_DIR: $ZKSOLV_DATA_DIR, else
+    $XDG_DATA_HOME/zksolv, else ~/.local/share/zksolv), where `prove` and
+    `watch` put databases by default, and each --in FOLDER: every
+    *.sqlite file there is opened read-only and the bundle hash it was
+    finished with compared (unfinished databases are skipped). Prints each
+    match, one path a line. Nothing is written.
+
+    \b
+    Exit codes: 0 found; 2 none found (the folders searched are named), or
+                bad input.
+    \b
+    Examples:
+      zksolv inclusion db --bundle bundles/epoch-000003
+      zksolv inclusion db --bundle-hash 3f2a...e9 --in run/private
+    """
+    from zksolv.circuits import bundle as layout
+    from zksolv.prover.inclusion_db import find_databases
+    from zksolv.verifier.bundle import load_manifest
+
+    if (bundle is None) == (bundle_hash is None):
+        raise InputError("inclusion db", "give exactly one of --bundle DIR or --bundle-hash HEX")
+    if bundle_hash is not None:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", bundle_hash):
+            raise InputError("--bundle-hash", "a bundle hash is 64 hex digits (32 bytes)")
+        wanted = bytes.fromhex(bundle_hash)
+    else:
+        assert bundle is not None
+        wanted = layout.bundle_hash(load_manifest(bundle)[1])
+    found, searched = find_databases(wanted, [Path(f) for f in folders])
+    if as_json:
+        echo_json({"bundle_hash": wanted.hex(), "databases": [str(p) for p in found],
+                   "searched": [str(p) for p in searched]})
+        if not found:
+            sys.exit(2)
+        return
+    if not found:
+        raise InputError("inclusion db", f"no inclusion database of bundle {wanted.hex()} in "
+                         + ", ".join(str(p) for p in searched)
+                         + " (one made with --inclusion-db FILE elsewhere: add --in FOLDER)")
+    for p in found:
+        click.echo(str(p))
 
 
 def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
@@ -638,6 +789,9 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
                    "tokens with a decimal point (USDC=3989.744384). Repeatable.")
 @click.option("--epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="The epoch you expect.")
+@click.option("--max-age", "max_age", default=None, metavar="AGE",
+              help="Warn when the epoch (its header's timestamp) is older than AGE: 90s, "
+                   "30m, 2h, 1d, 1w or 1h30m. Never changes the result.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bars (they show only with --bundle, on a terminal).")
@@ -645,8 +799,8 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
 @reports_errors
 def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: str | None,
                          bundle_hash: str | None, operator: str | None,
-                         expect: tuple[str, ...], epoch: int | None, as_json: bool,
-                         quiet: bool) -> None:
+                         expect: tuple[str, ...], epoch: int | None, max_age: str | None,
+                         as_json: bool, quiet: bool) -> None:
     """Check that PROOF is your account's, that its balance is in the
     epoch's tree and counted in full.
 
@@ -670,7 +824,12 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
     Amounts are shown in tokens first, with the unit the proof counts in
     (ETH 0.000053090 (53090 units of 10^-9 ETH)). --json labels each amount
     (proof_units, proof_decimals, tokens) and lists what was checked and
-    what was not ("complete" is true only with --bundle). A failure says
+    what was not ("complete" is true only with --bundle), and "warnings":
+    with --max-age AGE, an epoch older than AGE (kind "stale"); with
+    --bundle, snapshots of later epochs beside the bundle that have no
+    bundle there (kind "unproven-snapshots"), as for `zksolv verify`. Each
+    is also a "warning:" line. The epoch's time is always shown (--json:
+    "timestamp", "time_utc"). A failure says
     what it means and what to do, in the page's words (one file for both,
     zksolv/site/words.json).
 
@@ -683,6 +842,7 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
           --operator operator.key.pub --expect USDC=1250000
     """
     from zksolv.circuits.epoch import utc_text
+    from zksolv.freshness import later_snapshots, parse_age, stale_warning
     from zksolv.site import words
     from zksolv.verifier.inclusion import load_document, verify_inclusion
 
@@ -696,6 +856,7 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
                 raise InputError("--bundle-hash", "a bundle hash is 64 hex digits (32 bytes)")
             anchor = bytes.fromhex(bundle_hash)
         expected = _parse_expect(expect)
+        age_limit = None if max_age is None else parse_age(max_age)
         report = verify_inclusion(
             load_document(proof), account_id=account, bundle=bundle, bundle_hash=anchor,
             expect_operator=_operator_key(operator), epoch=epoch, expect=expected,
@@ -717,8 +878,15 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
         if as_json:
             _fail_json(exc)
         raise
+    fresh: list[dict[str, str]] = []
+    if age_limit is not None:
+        stale = stale_warning(bundle or proof, report.epoch, report.timestamp, age_limit,
+                              int(time.time()))
+        fresh += [stale] if stale is not None else []
+    if bundle is not None:
+        fresh += later_snapshots(bundle, report.epoch)
     if as_json:
-        echo_json(report.to_json())
+        echo_json({**report.to_json(), "warnings": fresh})
         return
     terms = {a.symbol: a for a in report.assets}
     click.echo(f"included: account {report.account_id!r} (the id you gave) is in epoch "
@@ -757,6 +925,7 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
             f"leaves range-proved non-negative (shards listed with --json) and every node was "
             "recomputed from those leaves, so nothing on your path subtracts from your balance"
         )
+    _echo_freshness(fresh)
 
 
 def _amount_text(asset: Any, units: int) -> str:

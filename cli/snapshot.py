@@ -25,6 +25,11 @@ def snapshot() -> None:
 def check(path: str, max_errors: int, as_json: bool) -> None:
     """Check SNAPSHOT (a directory with header.json and accounts.csv) and
     report every error, up to --max-errors, each as FILE:LINE:FIELD: REASON.
+    Header and row errors come together: after an error in a header field
+    the rows do not need (a price, a haircut, the reserves, the epoch) the
+    rows are read too; when the header does not give the columns (not JSON,
+    a bad symbol, decimals or account_count) the output says the rows were
+    not checked, and why (--json: "rows_checked", "rows_not_checked").
 
     Needs no key and writes nothing. `prove` stops at the first error; this
     goes on to the end, so a snapshot exported from a spreadsheet is fixed in
@@ -33,7 +38,12 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
     explained. For a well-formed snapshot it shows each asset's liabilities
     and reserves as they would be proven (proof_decimals, liabilities
     rounded up, reserves down) and whether each asset and the valued total
-    are covered, before `prove` is run.
+    are covered, before `prove` is run. An insolvent one is broken down:
+    each short asset in tokens, quote units and base units, and a valued
+    shortfall per asset (haircut reserves against valued liabilities, in
+    quote units: the currency header.json's prices are in). --json gives
+    the same as numbers in "shortfall" (integers; valued figures in
+    10^-price_decimals quote units).
 
     \b
     Exit codes: 0 well formed (even if insolvent: `prove` then exits 3);
@@ -43,19 +53,23 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
       zksolv snapshot check run/epoch-000009
     """
     from zksolv import units
-    from zksolv.prover.shortfall import asset_terms, shortfalls
+    from zksolv.prover.shortfall import asset_terms, shortfall_report, shortfalls
     from zksolv.snapshot import check_snapshot
 
     res = check_snapshot(path, max_errors=max_errors)
     errors = [{"where": e.where, "reason": e.reason} for e in res.errors]
     out: dict[str, Any] = {"valid": res.ok, "path": str(res.path), "errors": errors,
-                           "truncated": res.truncated}
+                           "truncated": res.truncated,
+                           "rows_checked": res.rows_not_checked is None,
+                           "rows_not_checked": res.rows_not_checked}
     short: list[str] = []
     if res.ok and res.header is not None:
         terms = asset_terms(res.header)
         short = shortfalls(terms, res.owed_proof_units, res.header.price_decimals)
+        report = shortfall_report(terms, res.owed_proof_units, res.header.price_decimals)
         out.update(
             epoch=res.header.epoch, accounts=res.accounts, solvent=not short, shortfalls=short,
+            shortfall=report.to_json(),
             assets=[
                 {"symbol": a.symbol, "decimals": a.decimals, "proof_decimals": a.proven_decimals,
                  "owed": owed, "owed_proof_units": proof, "reserves": a.reserves,
@@ -70,6 +84,8 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
     else:
         for e in res.errors:
             click.echo(f"error: {e}")
+        if res.rows_not_checked is not None:
+            click.echo(f"note: {res.rows_not_checked}; fix it and run this again")
         if res.errors:
             more = f" (stopped at --max-errors {max_errors})" if res.truncated else ""
             click.echo(f"{len(res.errors)} error(s) in {path}{more}", err=True)
@@ -85,7 +101,9 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
                              f"{units.format_tokens(a['proven_reserves'], pd)}")
                 click.echo(line)
             if short:
-                click.echo("insolvent as it stands (prove would exit 3): " + "; ".join(short))
+                click.echo("insolvent as it stands (prove would exit 3):")
+                for line in short:
+                    click.echo(f"  {line}")
             else:
                 click.echo("solvent: reserves cover liabilities per asset and in value")
     if not res.ok:

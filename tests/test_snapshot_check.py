@@ -86,13 +86,65 @@ def test_insolvent_snapshot_is_well_formed_but_flagged(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "insolvent as it stands (prove would exit 3)" in res.output
 
 
-def test_header_error_is_reported_alone(tmp_path: Path) -> None:
-    path = snap(tmp_path, "account_id,USDC,ETH\na1,1,1\n", 1)
+def test_header_and_row_errors_are_reported_together(tmp_path: Path) -> None:
+    """A bad price, a bad haircut, an unknown field: none of them needed to
+    read the rows, so the rows are checked too, in the same run."""
+    path = snap(tmp_path, "account_id,USDC,ETH\na1,-1,1\na2,x,0\n", 2)
     hp = path / "header.json"
-    hp.write_text(hp.read_text().replace('"price": 100', '"price": 1.5'))
+    doc = json.loads(hp.read_text())
+    doc["assets"][0]["price"] = 1.5
+    doc["assets"][1]["haircut_bps"] = 20_000
+    doc["assets"][1]["colour"] = "blue"
+    doc["epoch"] = -3
+    hp.write_text(json.dumps(doc))
     code, out = check(path)
-    assert code == 2 and len(out["errors"]) == 1
-    assert out["errors"][0]["where"].endswith("header.json.assets[0].price")
+    assert code == 2 and out["rows_checked"] and out["rows_not_checked"] is None
+    where = [e["where"].rsplit("/", 1)[1] for e in out["errors"]]
+    assert where == ["header.json.epoch", "header.json.assets[0].price",
+                     "header.json.assets[1].haircut_bps", "header.json.assets[1]",
+                     "accounts.csv:2:USDC", "accounts.csv:3:USDC"], where
+    assert "colour" in out["errors"][3]["reason"]
+    assert "epoch" not in out and "solvent" not in out   # no preview from a broken header
+    res = CliRunner().invoke(cli, ["snapshot", "check", str(path)])
+    assert res.exit_code == 2 and "6 error(s)" in res.output and "not checked" not in res.output
+
+
+def test_a_price_too_large_still_lets_the_rows_be_read(tmp_path: Path) -> None:
+    path = snap(tmp_path, "account_id,USDC,ETH\na1,-1,1\n", 1)
+    hp = path / "header.json"
+    hp.write_text(hp.read_text().replace('"price": 100', f'"price": {2**64}'))
+    code, out = check(path)
+    assert code == 2 and out["rows_checked"]
+    assert [e["where"].rsplit("/", 1)[1] for e in out["errors"]] == [
+        "header.json.assets[0]", "accounts.csv:2:USDC"]
+
+
+@pytest.mark.parametrize("edit, why", [
+    (lambda t: t.replace('"symbol": "ETH"', '"symbol": "E T H"'), "assets[1].symbol"),
+    (lambda t: t.replace('"decimals": 6', '"decimals": "6"'), "assets[0].decimals"),
+    (lambda t: t.replace('"account_count": 1', '"account_count": -1'), "account_count"),
+    (lambda t: t[:-5], "cannot be read as JSON"),
+])
+def test_header_without_columns_says_rows_were_not_checked(tmp_path: Path, edit, why) -> None:
+    path = snap(tmp_path, "account_id,USDC,ETH\na1,-1,1\n", 1)
+    hp = path / "header.json"
+    hp.write_text(edit(hp.read_text()))
+    code, out = check(path)
+    assert code == 2 and len(out["errors"]) == 1 and not out["rows_checked"]
+    assert out["rows_not_checked"].startswith("accounts.csv was not checked")
+    assert why in out["rows_not_checked"]
+    res = CliRunner().invoke(cli, ["snapshot", "check", str(path)])
+    assert res.exit_code == 2 and "note: accounts.csv was not checked" in res.output
+
+
+def test_max_errors_counts_header_errors(tmp_path: Path) -> None:
+    path = snap(tmp_path, "account_id,USDC,ETH\na1,-1,1\n", 1)
+    hp = path / "header.json"
+    doc = json.loads(hp.read_text())
+    doc["epoch"], doc["timestamp"] = -1, -1
+    hp.write_text(json.dumps(doc))
+    code, out = check(path, "--max-errors", "2")
+    assert code == 2 and out["truncated"] and len(out["errors"]) == 2
 
 
 def test_blank_line_in_the_middle_still_stops_prove(tmp_path: Path) -> None:

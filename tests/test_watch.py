@@ -67,6 +67,12 @@ def test_watch_once_records_the_insolvent_epoch_and_chains_past_it(simulated: Pa
     assert [(e["epoch"], e["status"], e["exit_code"]) for e in st] == [
         (1, "proven", 0), (2, "proven", 0), (3, "insolvent", 3), (4, "proven", 0)]
     assert "USDC short by" in st[2]["reason"]
+    short = st[2]["shortfall"]      # the same as numbers
+    header = json.loads((watched / "epoch-000003" / "header.json").read_text())
+    assert short["solvent"] is False
+    assert short["quote"]["decimals"] == header["price_decimals"]
+    assert any(a["short_proof_units"] > 0 for a in short["assets"])
+    assert st[1]["shortfall"] is None
     assert [e["prev_epoch"] for e in st] == [None, 1, None, 2]
     assert stat.S_IMODE(_status_file(out).stat().st_mode) == 0o600
     assert not (out / "watch-status.json").exists()           # private: not among bundles

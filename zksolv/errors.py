@@ -73,9 +73,17 @@ class InputError(ZksolvError):
 
 
 class InsolventError(ZksolvError):
-    """The epoch's reserves do not cover its liabilities."""
+    """The epoch's reserves do not cover its liabilities. ``lines``: the
+    shortfall as people read it, one line each; ``report``: the same as
+    numbers (``zksolv.prover.shortfall.ShortfallReport``), when known."""
 
     exit_code = 3
+
+    def __init__(self, message: str, *, lines: tuple[str, ...] = (),
+                 report: object | None = None) -> None:
+        super().__init__(message)
+        self.lines = lines
+        self.report = report
 
 
 class ProverFault(ZksolvError):

@@ -502,6 +502,9 @@ class SnapshotCheck:
     accounts: int
     owed: tuple[int, ...]
     owed_proof_units: tuple[int, ...]
+    # why accounts.csv was not read (a header its columns cannot be taken
+    # from, a file that cannot be opened), or None when it was
+    rows_not_checked: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -514,15 +517,25 @@ class _TooMany(Exception):
 
 def check_snapshot(path: str | os.PathLike[str], *, max_errors: int = 50) -> SnapshotCheck:
     """Read a whole snapshot and collect every problem (up to
-    ``max_errors``) instead of stopping at the first, as ``prove`` does. A
-    header that cannot be read is the only error reported (its columns are
-    needed to read the rows)."""
+    ``max_errors``) instead of stopping at the first, as ``prove`` does.
+
+    A header error in a field the rows do not need (a price, a haircut, the
+    reserves, the epoch, an unknown field...) is reported and the rows are
+    read too, with the rest of the header. When the header does not give
+    the columns (not JSON, a bad symbol, decimals or account_count), the
+    rows cannot be read: ``rows_not_checked`` says why."""
     root = Path(path)
+    header_errors: list[InputError] = []
     try:
         snap = open_snapshot(root)
     except InputError as exc:
-        return SnapshotCheck(root, None, (exc,), False, 0, (), ())
-    errors: list[InputError] = []
+        header_errors.append(exc)
+        stood_in, why_not = _open_for_rows(root, header_errors, max_errors)
+        if stood_in is None:
+            return SnapshotCheck(root, None, tuple(header_errors), False, 0, (), (),
+                                 rows_not_checked=why_not)
+        snap = stood_in
+    errors: list[InputError] = list(header_errors)
 
     def collect(exc: InputError) -> None:
         errors.append(exc)
@@ -534,16 +547,104 @@ def check_snapshot(path: str | os.PathLike[str], *, max_errors: int = 50) -> Sna
     owed = [0] * k
     proven = [0] * k
     count = 0
-    truncated = False
+    truncated = len(errors) >= max_errors
     try:
-        for _, amounts in _iter_rows(snap.accounts_path, snap.header, on_error=collect):
-            count += 1
-            for j, v in enumerate(amounts):
-                owed[j] += v
-                proven[j] += units.liability_units(v, scales[j])
+        if not truncated:
+            for _, amounts in _iter_rows(snap.accounts_path, snap.header, on_error=collect):
+                count += 1
+                for j, v in enumerate(amounts):
+                    owed[j] += v
+                    proven[j] += units.liability_units(v, scales[j])
     except _TooMany:
         truncated = True
     except InputError as exc:  # the file itself: unreadable, a line too long
         errors.append(exc)
-    return SnapshotCheck(root, snap.header, tuple(errors), truncated, count, tuple(owed),
-                         tuple(proven))
+    # a header with errors is not the snapshot's: no preview is made from it
+    return SnapshotCheck(root, None if header_errors else snap.header, tuple(errors),
+                         truncated, count, tuple(owed), tuple(proven))
+
+
+# Header fields the rows do not need, and a stand-in that passes the schema,
+# so that the rows can still be checked after an error in one of them.
+_STAND_INS: dict[str, object] = {
+    "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION, "epoch": 0, "timestamp": 0,
+    "price_decimals": 0, "price": 1, "haircut_bps": HAIRCUT_SCALE, "reserves": 0,
+}
+_UNKNOWN_RE = re.compile(r"Object contains unknown field '([^']{1,64})'")
+_MISSING_RE = re.compile(r"Object missing required field '([A-Za-z_]+)'")
+
+
+def _open_for_rows(root: Path, errors: list[InputError], max_errors: int
+                   ) -> tuple[Snapshot | None, str]:
+    """After ``open_snapshot`` failed with ``errors[0]``: a snapshot whose
+    header has stand-ins for the fields the rows do not need, with every
+    further header error appended to ``errors``; or None and why the rows
+    cannot be read."""
+    hp = root / HEADER_FILE
+    cannot = "accounts.csv was not checked: "
+    where = str(hp)
+    if not errors[0].where.startswith(where):
+        return None, cannot + "the snapshot folder or its files cannot be opened"
+    if not re.fullmatch(r"(\.[A-Za-z_]+|\[[0-9]+\])*", errors[0].where[len(where):]):
+        return None, cannot + "header.json cannot be read as JSON of the snapshot's format"
+    try:
+        data, _ = read_bounded(hp, MAX_HEADER_BYTES, what="header file")
+        doc = json.loads(data.removeprefix(BOM))
+    except (InputError, ValueError, RecursionError):
+        return None, cannot + "header.json cannot be read"
+    if not isinstance(doc, dict):
+        return None, cannot + "header.json is not a JSON object"
+    exc = errors[0]
+    for _ in range(4 * MAX_ASSETS + 16):
+        if not _stand_in(doc, exc.where[len(where):], exc.reason):
+            field = exc.where[len(where):].lstrip(".") or "top level"
+            return None, (cannot + "its columns and row count come from header.json, and "
+                          f"header.json's {field} is not usable")
+        try:
+            header = parse_header(json.dumps(doc).encode(), where)
+        except InputError as again:
+            if len(errors) >= max_errors:
+                return None, cannot + "stopped at --max-errors in header.json"
+            errors.append(again)
+            exc = again
+            continue
+        try:
+            fd, _ = open_regular(root / ACCOUNTS_FILE, what="accounts file")
+        except InputError as bad:
+            errors.append(bad)
+            return None, cannot + "it cannot be opened"
+        os.close(fd)
+        return Snapshot(root, header), ""
+    return None, cannot + "too many errors in header.json"
+
+
+def _stand_in(doc: dict[str, object], field: str, reason: str) -> bool:
+    """Put a stand-in for the header field an error names (``field`` such as
+    ``.assets[1].price``, or an object and a field named in ``reason``), or
+    drop an unknown field; False when it is a field the rows need, or the
+    error names none."""
+    node: object = doc
+    parent: object = None
+    for name, index in re.findall(r"\.([A-Za-z_]+)|\[([0-9]+)\]", field):
+        parent = node
+        if name and isinstance(node, dict) and name in node:
+            node = node[name]
+        elif index and isinstance(node, list) and int(index) < len(node):
+            node = node[int(index)]
+        else:
+            return False
+    unknown = _UNKNOWN_RE.search(reason)
+    if unknown and isinstance(node, dict):
+        node.pop(unknown.group(1), None)
+        return True
+    named = _MISSING_RE.search(reason) or re.match(r"(price|reserves) ", reason)
+    if isinstance(node, dict):   # an error about a whole object: its field named by the reason
+        if named is None or named.group(1) not in _STAND_INS:
+            return False
+        node[named.group(1)] = _STAND_INS[named.group(1)]
+        return True
+    key = field.rsplit(".", 1)[-1]
+    if not isinstance(parent, dict) or key not in _STAND_INS:
+        return False
+    parent[key] = _STAND_INS[key]
+    return True

@@ -81,7 +81,7 @@ from . import keys, workarea
 from .inclusion_db import InclusionDB, default_location
 from .shardcheck import check_kept_shards
 from .shards import ShardJob, ShardResult, prove_shards
-from .shortfall import asset_terms, shortfalls
+from .shortfall import asset_terms, shortfall_report, shortfalls
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,10 @@ def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = no_p
         b * t for b, t in zip(coef.liability, totals, strict=True)
     )
     if short or valued < 0:
-        raise InsolventError(f"epoch {sh.epoch} is insolvent: " + "; ".join(short))
+        raise InsolventError(f"epoch {sh.epoch} is insolvent: "
+                             + "; ".join(line.strip() for line in short),
+                             lines=tuple(short),
+                             report=shortfall_report(assets, totals, sh.price_decimals))
     checked = CheckedSnapshot(snap, assets, totals, count, depth, coef, valued,
                               first_pass.digest())
     return checked, prev

@@ -118,6 +118,41 @@ def default_location(bundle: Path) -> Path:
     return private_data_folder("inclusion") / f"{location_name(bundle)}.inclusion.sqlite"
 
 
+MAX_SEARCHED = 100_000
+
+
+def find_databases(bundle_hash: bytes, folders: Iterable[Path] = ()
+                   ) -> tuple[list[Path], list[Path]]:
+    """The finished databases of the bundle ``bundle_hash`` among the
+    ``*.sqlite`` files of ``DATA_DIR/inclusion`` and ``folders`` (each
+    opened read-only; an unfinished, unreadable or foreign file is
+    skipped), and the folders searched. Nothing is created."""
+    searched = list(dict.fromkeys([data_dir() / "inclusion", *folders]))
+    found: list[Path] = []
+    for folder in searched:
+        try:
+            with os.scandir(folder) as it:
+                names = sorted(e.name for _, e in zip(range(MAX_SEARCHED), it, strict=False)
+                               if e.name.endswith(".sqlite") and not e.name.startswith(".")
+                               and e.is_file(follow_symlinks=False))
+        except OSError:
+            continue
+        for name in names:
+            path = folder / name
+            try:
+                db = InclusionDB.open(path)
+            except InputError:
+                continue
+            try:
+                if db._hex("bundle_hash", 32) == bundle_hash:
+                    found.append(path)
+            except InputError:
+                pass   # not finished: no bundle was published from it
+            finally:
+                db.close()
+    return found, searched
+
+
 class InclusionDB:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn

@@ -1,6 +1,13 @@
 """From a snapshot header to the terms the statements use, and the
 insolvency report people read: each asset's shortfall in tokens, in the
-quote currency and in base units, and the valued shortfall.
+quote currency and in base units, and the valued shortfall broken down per
+asset (haircut reserves against valued liabilities), as text and as numbers
+(``shortfall_report``).
+
+The quote currency is the one header.json's prices are in; the snapshot
+does not name it, so it is called "quote units" with the header's
+``price_decimals``: valued figures are integers in 10^-price_decimals quote
+units, liabilities rounded up and reserves down.
 
 All figures are the ones the proofs would check: liabilities rounded up and
 reserves rounded down to each asset's proof units (``zksolv.units``).
@@ -8,8 +15,11 @@ reserves rounded down to each asset's proof units (``zksolv.units``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from zksolv import units
 from zksolv.circuits import epoch as circ
@@ -58,8 +68,121 @@ def shortfalls(assets: Sequence[circ.AssetTerms], totals: Sequence[int],
             f"{a.symbol}{rounding})"
         )
     if valued_gap > 0:
-        lines.append(
-            f"valued (priced, haircut) reserves short by {_quote(valued_gap)} in the quote "
-            "currency"
-        )
+        lines += shortfall_report(assets, totals, price_decimals).valued_lines()
     return lines
+
+
+@dataclass(frozen=True)
+class AssetShortfall:
+    """One asset as the statements see it. Amounts in proof units; valued
+    figures in 10^-price_decimals quote units: ``valued_liabilities`` =
+    price x owed rounded up, ``haircut_reserves`` = price x haircut x
+    reserves rounded down."""
+
+    asset: circ.AssetTerms
+    owed: int
+    valued_liabilities: int
+    haircut_reserves: int
+
+    @property
+    def reserves(self) -> int:
+        return self.asset.proven_reserves
+
+    @property
+    def short(self) -> int:
+        """Proof units the reserves lack in this asset (0 when covered)."""
+        return max(0, self.owed - self.reserves)
+
+    def to_json(self) -> dict[str, Any]:
+        a = self.asset
+        pd = a.proven_decimals
+        return {
+            "symbol": a.symbol, "proof_decimals": pd, "owed_proof_units": self.owed,
+            "reserves_proof_units": self.reserves, "short_proof_units": self.short,
+            "short_base_units": self.short * a.scale,
+            "short_tokens": units.format_tokens(self.short, pd),
+            "price": a.price, "haircut_bps": a.haircut_bps,
+            "valued_liabilities": self.valued_liabilities,
+            "haircut_reserves": self.haircut_reserves,
+        }
+
+
+@dataclass(frozen=True)
+class ShortfallReport:
+    """Every figure of an epoch's solvency check, per asset and valued.
+    ``valued_short`` is the exact valued gap rounded up (0 when covered), in
+    10^-price_decimals quote units; the valued totals are the exact sums
+    rounded (liabilities up, reserves down), so they may differ by a unit
+    from the sums of the per-asset figures."""
+
+    price_decimals: int
+    assets: tuple[AssetShortfall, ...]
+    valued_liabilities: int
+    haircut_reserves: int
+    valued_short: int
+
+    @property
+    def solvent(self) -> bool:
+        return self.valued_short == 0 and not any(a.short for a in self.assets)
+
+    @property
+    def quote_unit(self) -> str:
+        return (f"quote units (the currency header.json's prices are in, price_decimals "
+                f"{self.price_decimals}; the snapshot does not name it)")
+
+    def _q(self, value: int) -> str:
+        return units.format_grouped(value, self.price_decimals)
+
+    def valued_lines(self) -> list[str]:
+        """The valued shortfall and, per asset, haircut reserves against
+        valued liabilities; empty when the valued statement holds."""
+        if not self.valued_short:
+            return []
+        lines = [
+            f"valued (priced, haircut) reserves short by {self._q(self.valued_short)} "
+            f"{self.quote_unit}: haircut reserves {self._q(self.haircut_reserves)} against "
+            f"valued liabilities {self._q(self.valued_liabilities)}"
+        ]
+        for s in self.assets:
+            a = s.asset
+            pd = a.proven_decimals
+            price = units.format_grouped(a.price, self.price_decimals, self.price_decimals)
+            margin = s.haircut_reserves - s.valued_liabilities
+            lines.append(
+                f"  {a.symbol}: haircut reserves {self._q(s.haircut_reserves)} (reserves "
+                f"{units.format_tokens(s.reserves, pd)} {a.symbol} x price {price} x haircut "
+                f"{units.format_grouped(a.haircut_bps, 2)}%) against valued liabilities "
+                f"{self._q(s.valued_liabilities)} (owed {units.format_tokens(s.owed, pd)} "
+                f"{a.symbol} x price {price}): "
+                + (f"short {self._q(-margin)}" if margin < 0 else f"covers {self._q(margin)}")
+            )
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "solvent": self.solvent,
+            "quote": {"name": None, "unit": "quote units", "decimals": self.price_decimals},
+            "assets": [s.to_json() for s in self.assets],
+            "valued": {"valued_liabilities": self.valued_liabilities,
+                       "haircut_reserves": self.haircut_reserves,
+                       "short": self.valued_short},
+        }
+
+
+def shortfall_report(assets: Sequence[circ.AssetTerms], totals: Sequence[int],
+                     price_decimals: int) -> ShortfallReport:
+    """The figures behind ``shortfalls``, as numbers. ``totals`` are the
+    liabilities in proof units (rounded up)."""
+    rows = []
+    owed_value = Fraction(0)
+    held_value = Fraction(0)
+    for a, owed in zip(assets, totals, strict=True):
+        unit = 10**a.proven_decimals
+        owed_v = Fraction(a.price * owed, unit)
+        held_v = Fraction(a.price * a.proven_reserves * a.haircut_bps, unit * 10_000)
+        owed_value += owed_v
+        held_value += held_v
+        rows.append(AssetShortfall(a, owed, math.ceil(owed_v), math.floor(held_v)))
+    gap = owed_value - held_value
+    return ShortfallReport(price_decimals, tuple(rows), math.ceil(owed_value),
+                           math.floor(held_value), max(0, math.ceil(gap)))

@@ -71,6 +71,7 @@ from . import keys
 from .epoch import PrevBundleError, Progress, prove_epoch
 from .folderlock import FolderLock, lock_for_watch
 from .inclusion_db import location_name, private_data_folder
+from .shortfall import ShortfallReport
 from .workarea import ResumeRefused
 
 STATUS_FILE = "watch-status.json"
@@ -92,6 +93,8 @@ class EpochStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # malformed only: (inode, size, mtime_ns, file type) of header.json and
     # accounts.csv as judged; a change brings the snapshot back
     fingerprint: str | None = None
+    # insolvent only: the shortfall as numbers (``ShortfallReport.to_json``)
+    shortfall: dict[str, Any] | None = None
 
 
 class WatchStatus(msgspec.Struct, forbid_unknown_fields=True):
@@ -423,7 +426,9 @@ class Watcher:
         except (PrevBundleError, ResumeRefused):
             raise  # not this epoch's fault: stop, record nothing
         except InsolventError as exc:
-            return EpochStatus(name, epoch, "insolvent", exc.exit_code, reason=str(exc))
+            numbers = exc.report.to_json() if isinstance(exc.report, ShortfallReport) else None
+            return EpochStatus(name, epoch, "insolvent", exc.exit_code, reason=str(exc),
+                               shortfall=numbers)
         except VerificationError as exc:
             return EpochStatus(name, epoch, "invalid", exc.exit_code, reason=str(exc))
         except ZksolvError as exc:

@@ -98,6 +98,8 @@ class BundleReport:
     reveal_totals: bool
     checks: tuple[str, ...]
     seconds: float
+    # the header's timestamp: the state the epoch proves (seconds, UTC)
+    timestamp: int = 0
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -116,6 +118,8 @@ class BundleReport:
         return {
             "path": self.path,
             "epoch": self.epoch,
+            "timestamp": self.timestamp,
+            "time_utc": circ.utc_text(self.timestamp),
             "bundle_hash": self.bundle_hash.hex(),
             "prev_bundle_hash": self.prev_bundle_hash.hex() if self.prev_bundle_hash else None,
             "prev_epoch": self.prev_epoch,
@@ -630,7 +634,7 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
         assets=header.assets, depth=header.depth,
         leaves=header.leaves, shards=header.shards, shard_leaves=header.shard_leaves,
         root_hash=root_hash, root_commitments=root_enc, reveal_totals=header.reveal_totals,
-        checks=tuple(checks), seconds=time.perf_counter() - t0,
+        checks=tuple(checks), seconds=time.perf_counter() - t0, timestamp=header.timestamp,
     )
 
 
