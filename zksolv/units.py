@@ -23,6 +23,8 @@ import re
 from typing import Final
 
 ROUNDING_ID: Final = "liabilities-up/reserves-down"
+# The rule of a snapshot or bundle with debts (a borrowable asset).
+ROUNDING_ID_MARGIN: Final = "liabilities-up/reserves-down/debts-down"
 MAX_PROVEN = (1 << 64) - 1
 _TOKENS_RE = re.compile(r"([0-9]{1,60})(?:\.([0-9]{0,60}))?")
 

@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from zksolv import units
 from zksolv.circuits import epoch as circ
+from zksolv.errors import InputError, InsolventError
 from zksolv.snapshot import SnapshotHeader
 
 
@@ -22,7 +23,7 @@ def asset_terms(header: SnapshotHeader) -> tuple[circ.AssetTerms, ...]:
     """The header's assets as the epoch statements take them."""
     return tuple(
         circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves,
-                        a.proof_decimals)
+                        a.proof_decimals, a.borrowable)
         for a in header.assets
     )
 
@@ -71,3 +72,61 @@ def shortfalls(assets: Sequence[circ.AssetTerms], totals: Sequence[int],
             "currency"
         )
     return lines
+
+
+class HealthCheck:
+    """Every account's margin health, as the margin-health statement proves
+    it (docs/epoch.md, *Margin accounts*): in proof units (credits rounded
+    up, debts down), sum_j c_j*credit_j - sum_j b_j*debt_j >= 0 with the
+    valued statement's weights. Collects the accounts that fail, to refuse
+    the epoch with their ids and shortfalls (exit 3) before any proving,
+    and refuses a margin too wide for the 128-bit proof (exit 2)."""
+
+    SHOWN = 5
+
+    def __init__(self, assets: Sequence[circ.AssetTerms], coef: circ.ValuedCoefficients,
+                 price_decimals: int) -> None:
+        self.assets = tuple(assets)
+        self.columns = circ.column_layout(assets)
+        self.weights = [(-coef.liability[j] if debt else coef.reserve[j])
+                        for j, debt in self.columns]
+        self.price_decimals = price_decimals
+        self.failed: list[tuple[str, Fraction]] = []
+        self.count = 0
+
+    def add(self, account: str, values: Sequence[int]) -> None:
+        """One account's values in proof units, in column order."""
+        health = sum(w * v for w, v in zip(self.weights, values, strict=True))
+        if health >= 0:
+            if health >= 1 << circ.HEALTH_BITS:
+                raise InputError(account, f"margin health {health} does not fit in "
+                                 f"{circ.HEALTH_BITS} bits; lower price_decimals or an asset's "
+                                 "proof_decimals")
+            return
+        self.count += 1
+        if len(self.failed) < self.SHOWN:
+            self.failed.append((account, self.shortfall(values)))
+
+    def shortfall(self, values: Sequence[int]) -> Fraction:
+        """How far the account's debts exceed its haircut collateral, in the
+        quote currency: sum_j price_j*(debt_j - haircut_j*credit_j)."""
+        gap = Fraction(0)
+        for (j, debt), v in zip(self.columns, values, strict=True):
+            a = self.assets[j]
+            unit = Fraction(a.price, 10 ** (self.price_decimals + a.proven_decimals))
+            gap += unit * v if debt else -unit * v * Fraction(a.haircut_bps, 10_000)
+        return gap
+
+    def refuse(self, epoch: int) -> None:
+        """Raise ``InsolventError`` if any account failed."""
+        if not self.count:
+            return
+        shown = "; ".join(f"account {acc!r} short by {_quote(gap)} in the quote currency"
+                          for acc, gap in self.failed)
+        hidden = self.count - len(self.failed)
+        more = f" (and {hidden} more)" if hidden else ""
+        raise InsolventError(
+            f"epoch {epoch}: {self.count} account(s) whose collateral does not cover their "
+            f"debt (margin health, haircut collateral against debts at full price): {shown}"
+            f"{more}. Write the uncovered part as the protocol's loss (reduce the debt to what "
+            "the collateral covers), never as a receivable")

@@ -161,7 +161,7 @@ class WorkArea:
         write_private(self._shard_path(res.shard), body + hashlib.sha256(body).digest())
 
     def load_shard(self, shard: int, *, node_size: int, leaves: int,
-                   proof_size: int) -> ShardResult | None:
+                   proof_size: int, margin_size: int = 0) -> ShardResult | None:
         """The persisted result of ``shard``, or None if absent or damaged."""
         p = self._shard_path(shard)
         try:
@@ -173,7 +173,7 @@ class WorkArea:
             return None
         try:
             return ShardResult.from_bytes(body, shard=shard, node_size=node_size, leaves=leaves,
-                                          proof_size=proof_size)
+                                          proof_size=proof_size, margin_size=margin_size)
         except ValueError:
             return None
 
