@@ -130,6 +130,7 @@ SOLVENCY_CONTEXT_TAG = b"zksolv/context/solvency/v1"
 
 HASH_BYTES = 32
 SALT_BYTES = 32
+DEBT_SUFFIX = ".debt"
 LEAF_BITS = 64
 MARGIN_BITS = 128
 HEALTH_BITS = 128
@@ -304,6 +305,13 @@ def column_layout(assets: Sequence[AssetTerms]) -> tuple[tuple[int, bool], ...]:
         if a.borrowable:
             out.append((j, True))
     return tuple(out)
+
+
+def column_names(assets: Sequence[AssetTerms]) -> tuple[str, ...]:
+    """Each committed column's name: ``SYM`` for a credit, ``SYM.debt`` for a
+    debt (the snapshot's accounts.csv column names)."""
+    return tuple(assets[j].symbol + (DEBT_SUFFIX if debt else "")
+                 for j, debt in column_layout(assets))
 
 
 def shard_leaves_for(depth: int, k: int) -> int:

@@ -563,7 +563,8 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
               help="The operator's public key (hex, or a file holding it) to pin.")
 @click.option("--expect", multiple=True,
               help="SYMBOL=AMOUNT you expect to be owed: base units (USDC=3989744384) or "
-                   "tokens with a decimal point (USDC=3989.744384). Repeatable.")
+                   "tokens with a decimal point (USDC=3989.744384); SYMBOL.debt=AMOUNT what "
+                   "you owe (DAI.debt=2500). Repeatable.")
 @click.option("--epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="The epoch you expect.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
@@ -581,7 +582,9 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
     Checks that the proof names your --account (its leaf hash binds the id),
     that the opening matches the leaf commitment, that the path's sums and
     hashes reach the root, and (with --expect) that the amounts are what you
-    are owed. Asset symbols, their order, decimals, prices and reserves come
+    are owed (SYM=...) and, in a bundle with borrowable assets, what you owe
+    (SYM.debt=...): check your debts too, an overstated debt is a receivable
+    the protocol does not have. Asset symbols, their order, decimals, prices and reserves come
     from the bundle's signed manifest, never from labels in the proof file.
     With --bundle the bundle is verified in full, which proves every sibling
     subtree on your path non-negative (their leaves are range-proved); with
@@ -624,6 +627,23 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
     )
     click.echo(f"valid: account {report.account_id!r} (the id you gave) is in epoch "
                f"{report.epoch}: {amounts}")
+    # a holder who owes nothing sees what they always saw; a debt put on
+    # their account would show here
+    if report.debts is not None and any(report.debts.values()):
+        owed = ", ".join(f"{s}.debt={v} ({_decimal(v, terms[s].proven_decimals)} {s})"
+                         for s, v in report.debts.items())
+        click.echo(f"you owe: {owed} (debts, proven rounded down; check them: an overstated "
+                   "debt is a receivable the protocol does not have)")
+        own = "covers" if (report.own_margin or 0) >= 0 else "does NOT cover"
+        if report.bundle is not None:
+            click.echo(f"margin health: your haircut collateral {own} your debts (computed from "
+                       f"your opened amounts); every account's margin health is proven and was "
+                       f"checked here (your leaf's proof is in shard "
+                       f"{report.bundle.shard_of_leaf(report.leaf_index)} of margin.bin)")
+        else:
+            click.echo(f"margin health: your haircut collateral {own} your debts (computed from "
+                       "your opened amounts); the margin-health proofs of every account are "
+                       "NOT checked: pass --bundle DIR")
     click.echo(f"bundle hash {report.bundle_hash.hex()}")
     click.echo(f"root {report.root_hash.hex()}")
     click.echo("chain: " + holder_link_text(report.epoch, report.prev_epoch,

@@ -358,3 +358,46 @@ def test_margin_vector_index_is_json(tmp_path: Path) -> None:
     # the snapshot header the tests use round-trips as version 2
     snap = margin_snapshot(tmp_path / "s")
     assert json.loads((snap / "header.json").read_text())["version"] == 2
+
+
+# --- the holder ----------------------------------------------------------------------------
+
+def test_holder_sees_debts_and_margin_health(lending: tuple[Path, Path]) -> None:
+    d, bundle = lending
+    db = d / "bundle.inclusion.sqlite"
+    pf = d / "borrower.json"
+    assert run("inclusion", "export", "--db", db, "--account", "borrower",
+               "--out", pf).exit_code == 0
+    doc = json.loads(pf.read_text())
+    assert [a["symbol"] for a in doc["amounts"]] == ["ETH", "DAI", "DAI.debt"]
+    assert doc["amounts"][2]["proof_units"] == 2_500 * 10**6
+    res = run("inclusion", "verify", pf, "--account", "borrower", "--bundle", bundle,
+              "--expect", "ETH=2.0", "--expect", "DAI.debt=2500000000000000000000", "--json")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert rep["amounts"] == {"ETH": 2 * 10**9, "DAI": 0}
+    assert rep["debts"] == {"DAI": 2_500 * 10**6}
+    assert rep["margin_health"]["proof"] == "proven" and rep["margin_health"]["own_margin_holds"]
+    res = run("inclusion", "verify", pf, "--account", "borrower", "--bundle", bundle)
+    assert "you owe: DAI.debt=2500000000 (2500.000000 DAI)" in res.output
+    assert "every account's margin health is proven and was checked here" in res.output
+    res = run("inclusion", "verify", pf, "--account", "borrower", "--bundle-hash",
+              rep["bundle_hash"])
+    assert res.exit_code == 0 and "margin-health proofs of every account are NOT checked" in (
+        res.output)
+    # an overstated debt is caught by the holder's own expectation (debts round down)
+    res = run("inclusion", "verify", pf, "--account", "borrower", "--bundle", bundle,
+              "--expect", "DAI.debt=2499.999999", "--json")
+    assert res.exit_code == 1 and json.loads(res.output)["check"] == "inclusion-amount"
+    assert "DAI.debt: proof shows a debt of 2500.000000 DAI" in json.loads(res.output)["detail"]
+
+
+def test_holder_who_owes_nothing_sees_no_debt_lines(lending: tuple[Path, Path]) -> None:
+    d, bundle = lending
+    pf = d / "saver.json"
+    assert run("inclusion", "export", "--db", d / "bundle.inclusion.sqlite", "--account",
+               "saver", "--out", pf).exit_code == 0
+    res = run("inclusion", "verify", pf, "--account", "saver", "--bundle", bundle,
+              "--expect", "DAI=3000.0", "--expect", "DAI.debt=0")
+    assert res.exit_code == 0, res.output
+    assert "you owe" not in res.output and "margin health" not in res.output

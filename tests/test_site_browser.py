@@ -109,6 +109,22 @@ def _bundle_hash(bundle: Path) -> str:
     return layout.bundle_hash((bundle / layout.MANIFEST_FILE).read_bytes()).hex()
 
 
+def test_debts_are_shown_beside_credits(site_epochs: Path, tab: Tab) -> None:
+    """A borrower's page (bundle version 5) lists what they owe and says
+    margin health is proven in the bundle, not checked by the page; a saver
+    in the same bundle sees only what they are owed."""
+    res = tab.check(_doc(site_epochs, "borrower-l5.json"), "borrower", bundle="l5")
+    assert res["state"] == "valid", res
+    report = res["report"]
+    assert "\nDAI owed by you\n2500 DAI (2500000000 units of 10^-6, rounded down" in report
+    assert "\nETH\n2 ETH" in report
+    assert "\nMargin health\nevery account's margin health" in report
+    res = tab.check(_doc(site_epochs, "saver-l5.json"), "saver", bundle="l5")
+    assert res["state"] == "valid", res
+    assert "owed by you" not in res["report"] and "Margin health" not in res["report"]
+    assert "\nDAI\n3000 DAI" in res["report"]
+
+
 def test_valid_proof_shows_valid(site_epochs: Path, tab: Tab) -> None:
     res = tab.check(_doc(site_epochs, "acct-4-e2.json"), "acct-4", bundle="b2")
     assert res["state"] == "valid", res

@@ -552,7 +552,7 @@ def prove_epoch(
         if resumed is None:
             built = work.new_leaves_path()
             leaves_db = InclusionDB.create(built, k=k, depth=depth, epoch=sh.epoch,
-                                           symbols=sh.symbols)
+                                           symbols=sh.columns)
             gamma = assign_leaves(checked, header, master_key, leaves_db, bar=bar)
             leaves_db.conn.commit()
             leaves_db.close()

@@ -45,12 +45,31 @@ function showReport(report, bundlePath) {
   result.dataset.elapsedMs = String(report.elapsedMs);
   const dl = $("report");
   row(dl, "Account", report.accountId);
+  // what the holder owes (version 5), shown when it is not zero: a holder
+  // who owes nothing sees what they always saw, and a debt put on their
+  // account shows here (an overstated debt is a receivable the protocol
+  // does not have)
+  const owes = report.amounts.some((a) => a.debt && a.amount !== 0n);
   for (const a of report.amounts) {
+    if (a.debt) {
+      if (a.amount === 0n) continue;
+      row(dl, `${a.asset} owed by you`, a.proofDecimals === a.decimals
+        ? `${a.tokens} ${a.asset}  (${a.amount} base units, ${a.decimals} decimals)`
+        : `${a.tokens} ${a.asset}  (${a.amount} units of 10^-${a.proofDecimals}, rounded down; `
+          + `the token has ${a.decimals} decimals)`)
+        .dataset.debt = a.asset;
+      continue;
+    }
     row(dl, a.symbol, a.proofDecimals === a.decimals
       ? `${a.tokens} ${a.symbol}  (${a.amount} base units, ${a.decimals} decimals)`
       : `${a.tokens} ${a.symbol}  (${a.amount} units of 10^-${a.proofDecimals}, rounded up; `
         + `the token has ${a.decimals} decimals)`)
       .dataset.asset = a.symbol;
+  }
+  if (owes && report.marginHealth !== null && report.marginHealth !== undefined) {
+    row(dl, "Margin health", "every account's margin health (haircut collateral covers debts) "
+      + "is proven in the bundle; those proofs are not checked here (see below)")
+      .dataset.marginHealth = report.marginHealth;
   }
   row(dl, "Epoch", report.epoch.toString());
   // The signed header's link: a gap means epochs before this one were not

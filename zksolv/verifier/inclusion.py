@@ -69,7 +69,8 @@ _Hex32 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
 
 
 class _Amount(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    symbol: Annotated[str, msgspec.Meta(max_length=16)]
+    # the column's name: SYM, or SYM.debt for a debt (version 5)
+    symbol: Annotated[str, msgspec.Meta(max_length=21)]
     decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
     proof_decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
     proof_units: Annotated[int, msgspec.Meta(ge=0)]
@@ -94,13 +95,14 @@ class _Document(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # bytes and the manifest say, or the document is refused).
     bundle_hash: _Hex32 | None = None
     root_hash: _Hex32 | None = None
-    amounts: Annotated[list[_Amount], msgspec.Meta(max_length=255)] | None = None
+    amounts: Annotated[list[_Amount], msgspec.Meta(max_length=510)] | None = None
 
 
 @dataclass(frozen=True)
 class Readable:
     """The readable fields of a document: the bundle hash, the root hash and
-    per asset (column order) symbol, decimals, proof_decimals, the amount in
+    per column (column order: a borrowable asset's debt, named SYM.debt,
+    right after its credit) name, decimals, proof_decimals, the amount in
     proof units and in tokens."""
 
     bundle_hash: bytes
@@ -110,9 +112,10 @@ class Readable:
     @classmethod
     def of(cls, proof: InclusionProof, assets: Sequence[circ.AssetTerms],
            root_hash: bytes) -> Readable:
+        cols = [assets[j] for j, _ in circ.column_layout(assets)]
         return cls(proof.bundle_hash, root_hash, tuple(
-            (a.symbol, a.decimals, a.proven_decimals, v, units.format_tokens(v, a.proven_decimals))
-            for a, v in zip(assets, proof.amounts, strict=True)
+            (name, a.decimals, a.proven_decimals, v, units.format_tokens(v, a.proven_decimals))
+            for name, a, v in zip(circ.column_names(assets), cols, proof.amounts, strict=True)
         ))
 
     def to_json(self) -> dict[str, Any]:
@@ -226,7 +229,7 @@ class InclusionReport:
     account_id: str
     epoch: int
     leaf_index: int
-    amounts: dict[str, int]
+    amounts: dict[str, int]       # credits, by asset symbol (proof units)
     price_decimals: int
     assets: tuple[circ.AssetTerms, ...]
     bundle_hash: bytes
@@ -238,12 +241,25 @@ class InclusionReport:
     # the epoch and bundle the signed header links to (None: first of a chain)
     prev_epoch: int | None = None
     prev_bundle_hash: bytes | None = None
+    # version 5 (a borrowable asset): debts by asset symbol (proof units),
+    # and the account's own margin health from its opened values
+    debts: dict[str, int] | None = None
+    own_margin: int | None = None
 
     @property
     def gap(self) -> tuple[int, int] | None:
         """The epochs before this one that the header declares were not
         proven solvent, inclusive, or None."""
         return circ.declared_gap(self.epoch, self.prev_epoch)
+
+    @property
+    def margin_health(self) -> str | None:
+        """None without borrowable assets; else "proven" when the bundle was
+        verified here (every shard's margin-health proof checked, the
+        holder's own among them), "unchecked" with the bundle hash only."""
+        if self.debts is None:
+            return None
+        return "proven" if self.bundle is not None else "unchecked"
 
     @property
     def siblings_nonnegative(self) -> str:
@@ -267,6 +283,15 @@ class InclusionReport:
             "gap": None if self.gap is None else {"first": self.gap[0], "last": self.gap[1]},
             "siblings_nonnegative": self.siblings_nonnegative,
         }
+        if self.debts is not None:
+            out["debts"] = self.debts
+            out["margin_health"] = {
+                "proof": self.margin_health,
+                "own_margin": self.own_margin,
+                "own_margin_holds": self.own_margin is not None and self.own_margin >= 0,
+            }
+            if self.bundle is not None:
+                out["margin_health"]["shard"] = self.bundle.shard_of_leaf(self.leaf_index)
         if self.bundle is not None:
             out["bundle"] = self.bundle.to_json()
             out["own_leaf_shard"] = self.bundle.shard_of_leaf(self.leaf_index)
@@ -303,27 +328,32 @@ def fold_path(backend: Backend, proof: InclusionProof) -> tuple[list[Any], bytes
     return cur, cur_hash
 
 
-def check_expected(asset: circ.AssetTerms, proven: int, want: int | str) -> None:
+def check_expected(asset: circ.AssetTerms, proven: int, want: int | str, *,
+                   debt: bool = False) -> None:
     """[inclusion-amount] The proof counts what the holder expects: ``want``
-    in base units (int) or tokens (str, ``"3989.744384"``), rounded up to
-    proof units as the prover rounds liabilities."""
+    in base units (int) or tokens (str, ``"3989.744384"``), rounded to proof
+    units as the prover rounds: a credit up, a debt (``debt``) down."""
+    name = asset.symbol + (circ.DEBT_SUFFIX if debt else "")
     if isinstance(want, str):
         base = units.parse_tokens(want, asset.decimals)
         if base is None:
-            raise InputError(f"--expect {asset.symbol}",
+            raise InputError(f"--expect {name}",
                              f"{want[:40]!r} is not an amount of {asset.symbol} in tokens "
                              f"(digits, one '.', at most {asset.decimals} decimals)")
     else:
         base = want
     pd = asset.proven_decimals
-    if units.liability_units(base, asset.scale) > units.MAX_PROVEN:
-        raise InputError(f"--expect {asset.symbol}",
+    rounded = (units.receivable_units(base, asset.scale) if debt
+               else units.liability_units(base, asset.scale))
+    if rounded > units.MAX_PROVEN:
+        raise InputError(f"--expect {name}",
                          f"{base} base units is more than a leaf holds (2^64 - 1 proof units "
                          f"of 10^-{pd} {asset.symbol})")
-    if units.liability_units(base, asset.scale) != proven:
+    if rounded != proven:
+        what = "a debt of " if debt else ""
         raise VerificationError(
             "inclusion-amount",
-            f"{asset.symbol}: proof shows {units.format_tokens(proven, pd)} {asset.symbol} "
+            f"{name}: proof shows {what}{units.format_tokens(proven, pd)} {asset.symbol} "
             f"({proven} proof units at {pd} decimals), expected "
             f"{units.format_tokens(base, asset.decimals)} {asset.symbol} ({base} base units)"
         )
@@ -389,16 +419,35 @@ def verify_inclusion(
             raise VerificationError(
                 "inclusion-epoch", f"proof is for epoch {proof.epoch}, manifest is {header.epoch}"
             )
-    if len(assets) != proof.k or depth != proof.depth:
+    columns = circ.column_layout(assets)
+    if len(columns) != proof.k or depth != proof.depth:
         raise VerificationError("inclusion-shape", "assets or depth differ from the bundle")
     roots, top = fold_path(backend, proof)
     if top != root_hash or tuple(backend.encode(p) for p in roots) != root_commitments:
         raise VerificationError("inclusion-root", "path does not reach the bundle's root")
     check_labels(doc, assets, root_hash)
-    symbols = tuple(a.symbol for a in assets)
-    amounts = dict(zip(symbols, proof.amounts, strict=True))
-    terms = dict(zip(symbols, assets, strict=True))
+    amounts: dict[str, int] = {}
+    debts: dict[str, int] | None = {} if any(debt for _, debt in columns) else None
+    for (j, debt), v in zip(columns, proof.amounts, strict=True):
+        if debt:
+            assert debts is not None
+            debts[assets[j].symbol] = v
+        else:
+            amounts[assets[j].symbol] = v
+    own_margin = None
+    if debts is not None:
+        coef = circ.valued_coefficients(assets, depth)
+        own_margin = sum((-coef.liability[j] if debt else coef.reserve[j]) * v
+                         for (j, debt), v in zip(columns, proof.amounts, strict=True))
+    terms = {a.symbol: a for a in assets}
     for sym, want in (expect or {}).items():
+        base, is_debt = (sym[: -len(circ.DEBT_SUFFIX)], True) if (
+            debts is not None and sym.endswith(circ.DEBT_SUFFIX)
+            and sym[: -len(circ.DEBT_SUFFIX)] in debts) else (sym, False)
+        if is_debt:
+            assert debts is not None
+            check_expected(terms[base], debts[base], want, debt=True)
+            continue
         if sym not in amounts:
             raise VerificationError("inclusion-amount", f"no asset {sym!r} in this bundle")
         check_expected(terms[sym], amounts[sym], want)
@@ -413,4 +462,5 @@ def verify_inclusion(
         proof.account_id, proof.epoch, proof.leaf_index, amounts, price_decimals,
         assets, proof.bundle_hash, operator, expect_operator is not None,
         top, report, tuple(coverage), prev_epoch=prev_epoch, prev_bundle_hash=prev_hash,
+        debts=debts, own_margin=own_margin,
     )
