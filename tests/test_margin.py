@@ -401,3 +401,10 @@ def test_holder_who_owes_nothing_sees_no_debt_lines(lending: tuple[Path, Path]) 
               "--expect", "DAI=3000.0", "--expect", "DAI.debt=0")
     assert res.exit_code == 0, res.output
     assert "you owe" not in res.output and "margin health" not in res.output
+
+
+def test_reveal_totals_is_refused_with_debts(tmp_path: Path) -> None:
+    res = run("prove", margin_snapshot(tmp_path / "s"), "--out", tmp_path / "b",
+              "--reveal-totals")
+    assert res.exit_code == 2 and "reveals no totals" in res.output
+    assert not (tmp_path / "b").exists()

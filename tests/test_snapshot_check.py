@@ -126,6 +126,7 @@ def test_preview_counts_debts_beside_reserves(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["snapshot", "check", str(path)])
     assert "owed by accounts 2500.000000000000000007" in res.output
     assert "debts owed by accounts counted beside reserves" in res.output
+    assert "every account's collateral covers its debts" in res.output
 
 
 def test_preview_short_even_with_debts(tmp_path: Path) -> None:
@@ -135,3 +136,12 @@ def test_preview_short_even_with_debts(tmp_path: Path) -> None:
     assert code == 0 and not out["solvent"]
     assert out["shortfalls"][0].startswith("DAI short by 1000.000000 DAI")
     assert "owed to it 1000.000000" in out["shortfalls"][0]
+
+
+def test_preview_names_an_unhealthy_account(tmp_path: Path) -> None:
+    rows = [("borrower", (2 * 10**18, 0, 4_100 * 10**18)), ("saver", (0, 10**18, 0))]
+    path = write_snapshot(tmp_path / "m", SnapshotHeader(3, 1, 2, MARGIN, 2), rows)
+    code, out = check(path)
+    assert code == 0 and not out["solvent"]
+    assert any("account 'borrower' short by 100.00 in the quote currency" in s
+               for s in out["shortfalls"]), out["shortfalls"]
