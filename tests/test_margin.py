@@ -408,3 +408,34 @@ def test_reveal_totals_is_refused_with_debts(tmp_path: Path) -> None:
               "--reveal-totals")
     assert res.exit_code == 2 and "reveals no totals" in res.output
     assert not (tmp_path / "b").exists()
+
+
+def test_work_area_keeps_margin_proofs(tmp_path: Path) -> None:
+    """A resumed run reads a kept shard back with its margin proofs; a shard
+    kept without them (or with other sizes) is proven again."""
+    from zksolv.prover.workarea import WorkArea
+
+    backend = get_backend()
+    _, _, res = _shard(backend)
+    work = WorkArea(tmp_path / "w")
+    work.create()
+    work.save_shard(res)
+    sizes = dict(node_size=3 * 48 + 32, leaves=4, proof_size=layout.leaf_proof_size(4, 2))
+    assert work.load_shard(0, **sizes, margin_size=sum(layout.margin_proof_sizes(4, 1))) == res
+    assert work.load_shard(0, **sizes) is None
+
+
+def test_weights_out_of_bounds_fail_before_the_shards(lending: tuple[Path, Path],
+                                                      tmp_path: Path) -> None:
+    """A re-signed manifest whose prices make the weights wrap mod r is
+    refused as solvency-bounds, never a traceback in a shard worker."""
+    _, bundle = lending
+    work = copy_bundle(bundle, tmp_path / "b")
+    m = read_manifest(work)
+    m["assets"][0]["price"] = 2**64 - 1
+    m["assets"][0]["decimals"] = m["assets"][0]["proof_decimals"] = 0
+    m["assets"][1]["decimals"] = m["assets"][1]["proof_decimals"] = 30
+    m["assets"][1]["reserves"] = 0
+    m["assets"][0]["reserves"] = 1         # valued reserves of 2^177 > 2^128
+    write_manifest(work, m)
+    assert _tag(work) == "solvency-bounds"

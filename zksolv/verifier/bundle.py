@@ -30,7 +30,8 @@ chain-epoch         (no gaps allowed) the header declares no gap: prev_epoch
 leaf-encoding       every leaf commitment decodes (curve, subgroup, not identity)
 tree-root           recomputing [tree-sum] and [tree-hash] from the leaves
                     gives the published root hash and root commitments
-solvency-bounds     the valued coefficients cannot wrap mod r
+solvency-bounds     the valued coefficients cannot wrap mod r (version 5:
+                    checked before the shards, whose health weights they are)
 totals-opening      (--reveal-totals only) C_root_j = L_j*g + gamma_j*h
 leaf-range          every shard's 64-bit range proof (batch-verified)
 debt-range          (version 5) every shard's 64-bit debt range proof
@@ -574,6 +575,12 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
         checks.append("chain-epoch")
 
     digest = header.digest()
+    if header.margin:
+        # the health weights are the valued coefficients: bounded before use
+        try:
+            circ.valued_coefficients(header.assets, header.depth)
+        except circ.BoundsError as exc:
+            raise _fail("solvency-bounds", str(exc)) from exc
     chunks = _shard_chunks(backend, header, digest, data[layout.LEAVES_FILE],
                            data[layout.RANGE_FILE], data.get(layout.MARGIN_FILE, b""))
     results = _run_chunks(backend, chunks, jobs, bar, executor)
