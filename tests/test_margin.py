@@ -439,3 +439,18 @@ def test_weights_out_of_bounds_fail_before_the_shards(lending: tuple[Path, Path]
     m["assets"][0]["reserves"] = 1         # valued reserves of 2^177 > 2^128
     write_manifest(work, m)
     assert _tag(work) == "solvency-bounds"
+
+
+def test_export_all_carries_debts(lending: tuple[Path, Path], tmp_path: Path) -> None:
+    d, bundle = lending
+    out = tmp_path / "all"
+    res = run("inclusion", "export", "--db", d / "bundle.inclusion.sqlite", "--all",
+              "--out", out)
+    assert res.exit_code == 0, res.output
+    docs = {json.loads(f.read_text())["account_id"]: json.loads(f.read_text())
+            for f in out.rglob("*.json")}
+    assert sorted(docs) == sorted(acc for acc, _ in MARGIN_ROWS)
+    for acc, values in MARGIN_ROWS:
+        cols = [(a["symbol"], a["proof_units"]) for a in docs[acc]["amounts"]]
+        assert [c for c, _ in cols] == ["ETH", "DAI", "DAI.debt"]
+        assert cols[2][1] == values[2] // 10**12          # the debt, rounded down
