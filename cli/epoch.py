@@ -218,8 +218,10 @@ def _asset_lines(assets: Iterable[Any], price_decimals: int) -> list[str]:
         )
         if a.proven_decimals != a.decimals:
             line += (f"; proven at {a.proven_decimals} decimals (liabilities rounded up, "
-                     f"reserves down): reserves {_decimal(a.proven_reserves, a.proven_decimals)} "
-                     f"{a.symbol}")
+                     f"reserves {'and debts ' if getattr(a, 'borrowable', False) else ''}down): "
+                     f"reserves {_decimal(a.proven_reserves, a.proven_decimals)} {a.symbol}")
+        if getattr(a, "borrowable", False):
+            line += "; borrowable: debts owed by accounts counted beside the reserves"
         lines.append(line)
     return lines
 
@@ -418,6 +420,11 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     for a, b in gaps:
         click.echo(f"gap: {epochs_text(a, b)} NOT proven solvent (the bundle of epoch {b + 1} "
                    f"links to epoch {a - 1})")
+    if any(a.borrowable for r in reports for a in r.assets):
+        click.echo("margin health: every account's haircut collateral covers its debts "
+                   "(a proof per leaf, checked)")
+        click.echo("solvent: reserves and proven debts cover liabilities per asset and in value")
+        return
     click.echo("solvent: reserves cover liabilities per asset and in value")
 
 

@@ -64,8 +64,12 @@ def test_lending_epoch_proves_and_verifies(lending: tuple[Path, Path]) -> None:
     assert m["statements"]["margin_health"] == {"id": "zksolv/circuit/margin-health/v1",
                                                 "bits": 128}
     assert sorted(m["files"]) == ["leaves.bin", "margin.bin", "range.bin", "solvency.bin"]
+    text = run("verify", bundle).output
+    assert "margin health: every account's haircut collateral covers its debts" in text
+    assert "borrowable: debts owed by accounts counted beside the reserves" in text
     code, out = verify_json(bundle)
     assert code == 0, out
+    assert out["bundles"][0]["assets"][1]["borrowable"] is True
     checks = out["bundles"][0]["checks"]
     assert checks.index("leaf-range") < checks.index("debt-range") < checks.index(
         "margin-health") < checks.index("solvency-asset")
