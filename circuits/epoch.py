@@ -314,6 +314,19 @@ def column_names(assets: Sequence[AssetTerms]) -> tuple[str, ...]:
                  for j, debt in column_layout(assets))
 
 
+def utc_text(timestamp: int, *, iso: bool = True) -> str:
+    """A header's ``timestamp`` (seconds since 1970-01-01 UTC) in ISO 8601,
+    ``2026-11-26T14:00:00Z``, or for reading ``2026-11-26 14:00:00 UTC``;
+    one past year 9999 as its seconds."""
+    import datetime
+
+    try:
+        when = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{timestamp} s after 1970-01-01 00:00:00 UTC"
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ" if iso else "%Y-%m-%d %H:%M:%S UTC")
+
+
 def shard_leaves_for(depth: int, k: int) -> int:
     """Leaves per range-proof shard: a power of two with leaves*k <= SHARD_VALUES
     (one leaf at least), never more than the tree holds. ``k`` is the

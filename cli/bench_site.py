@@ -9,6 +9,15 @@ commitments with random hashes, folded with the circuit's own [tree-sum] and
 publishes. ``zksolv inclusion verify --bundle-hash`` accepts it (a test
 checks that), and so must the page.
 
+With ``--proofs`` it times the proof checks the page runs in its Web Worker
+(checkworker.js): the holder's shard and the solvency proofs (``--sample 0``),
+then with ``--sample N`` other shards, on a real bundle it proves
+(``--accounts``, default 2^12) or is given (``--bundle``). A shard's proof has
+the same shape in every bundle whose shards hold 256 values (2^8 leaves and
+up, one asset), so the per-shard figures of a 2^12 bundle are those of a
+2^20 one; what grows with the bundle is only what is fetched (with HTTP Range,
+nothing).
+
 Needs Playwright for Python (``pip install playwright``) and a Chromium
 (``--chromium``, default /usr/bin/chromium); it downloads no browser.
 """
@@ -59,6 +68,7 @@ class SyntheticInclusion:
     def write_bundle(self, path: Path) -> Path:
         """manifest.json and manifest.sig (all the page reads of a bundle)."""
         path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o755)  # public, like the files: `serve` serves no private folder
         for name, data in ((layout.MANIFEST_FILE, self.manifest),
                            (layout.SIGNATURE_FILE, self.signature)):
             (path / name).write_bytes(data)
@@ -148,7 +158,9 @@ def check_in_page(page: Any, base_url: str, *, document: str, account_id: str,
                   bundle: str = "", bundle_hash: str = "", operator: str = "",
                   timeout_ms: float = 60_000) -> dict[str, str]:
     """Open the page, fill the form, submit, and return the result's
-    state, failed check, verdict, reason and the page's own timing."""
+    state, failed check, verdict, reason, what was checked, the next steps,
+    the report and the page's own timing (once the verdict is final: after
+    the data-file check too)."""
     query = f"?bundle={bundle}" if bundle else ""
     page.goto(base_url + query)
     page.wait_for_selector("body[data-ready='1']")
@@ -160,7 +172,8 @@ def check_in_page(page: Any, base_url: str, *, document: str, account_id: str,
         page.fill("#operator", operator)
     page.click("#verify")
     page.wait_for_function(
-        "() => ['valid', 'invalid', 'error'].includes(document.getElementById('result')"
+        "() => ['valid', 'unconfirmed', 'invalid', 'error'].includes("
+        "document.getElementById('result')"
         ".dataset.state)", timeout=timeout_ms)
     out: dict[str, str] = page.evaluate(
         """() => { const r = document.getElementById('result');
@@ -168,8 +181,154 @@ def check_in_page(page: Any, base_url: str, *, document: str, account_id: str,
                            verdict: document.getElementById('verdict').textContent,
                            reason: document.getElementById('reason').textContent,
                            report: document.getElementById('report').innerText,
+                           checked: document.getElementById('checked').innerText,
+                           next: document.getElementById('next').innerText,
                            elapsed_ms: r.dataset.elapsedMs || ''}; }""")
     return out
+
+
+def run_worker(page: Any, base_url: str, request: dict[str, Any],
+               timeout_ms: float = 600_000) -> dict[str, Any]:
+    """Open the page, start checkworker.js as a module worker, post
+    ``request`` (a "check" message) and return the final message, with
+    ``progress`` (the number of progress messages) and ``wall_ms`` (post to
+    final message, measured in the page)."""
+    page.goto(base_url)
+    page.wait_for_selector("body[data-ready='1']")
+    out: dict[str, Any] = page.evaluate(
+        """(request) => new Promise((resolve) => {
+             const worker = new Worker("checkworker.js", { type: "module" });
+             let progress = 0;
+             const t0 = performance.now();
+             worker.onmessage = (e) => {
+               if (e.data.type === "progress") { progress++; return; }
+               worker.terminate();
+               resolve({ ...e.data, progress, wall_ms: performance.now() - t0 });
+             };
+             worker.onerror = (e) => resolve({ type: "error", tag: "worker", detail: e.message });
+             worker.postMessage(request);
+           })""", request)
+    return out
+
+
+def descendants_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by every live descendant of
+    this process (the Playwright driver and the Chromium it started), from
+    /proc: on a shared machine, the figure that load does not inflate."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = int(fields[11]) + int(fields[12])
+    mine = {os.getpid()}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parent.items():
+            if ppid in mine and pid not in mine:
+                mine.add(pid)
+                grew = True
+    mine.discard(os.getpid())
+    return sum(cpu.get(pid, 0) for pid in mine) / ticks
+
+
+def proof_bundle(root: Path, accounts: int) -> tuple[Path, str]:
+    """A bundle of ``accounts`` (one asset) proven here, and one holder's
+    inclusion proof (JSON text)."""
+    from zksolv.cli.bench_epoch import synthetic_snapshot
+    from zksolv.prover.epoch import prove_epoch
+    from zksolv.prover.inclusion_db import InclusionDB
+    from zksolv.prover.keys import generate_master_key
+
+    snap = synthetic_snapshot(root / "snapshot", accounts)
+    res = prove_epoch(snap, root / "site" / "bundle", master_key=generate_master_key(),
+                      jobs=os.cpu_count() or 1, inclusion_db=root / "private" / "db.sqlite")
+    for p in (root / "site" / "bundle").iterdir():
+        p.chmod(0o644)
+    (root / "site" / "bundle").chmod(0o755)
+    doc = InclusionDB.open(res.inclusion_db).export(f"acct-{accounts // 3:08d}")
+    return root / "site" / "bundle", doc.to_bytes().decode()
+
+
+def _bench_proofs(bundle: Path | None, inclusion: str | None, accounts: int, sample: int,
+                  runs: int, chromium: str, as_json: bool) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from zksolv.cli.site import generator_table
+    from zksolv.site import serving
+
+    with tempfile.TemporaryDirectory(prefix="zksolv-bench-proofs-") as tmp:
+        t0 = time.perf_counter()
+        if bundle is None:
+            bundle, inclusion = proof_bundle(Path(tmp), accounts)
+        prove_s = time.perf_counter() - t0
+        manifest = (bundle / layout.MANIFEST_FILE).read_text()
+        tree = msgspec.json.decode(manifest)["tree"]
+        shard = 0
+        if inclusion is not None:
+            leaf = InclusionProof.from_bytes(bytes.fromhex(msgspec.json.decode(inclusion)["proof"]))
+            shard = leaf.leaf_index // tree["shard_leaves"]
+        rows: dict[int, list[dict[str, Any]]] = {0: [], sample: []}
+        with serving(bundle.parent, extra=generator_table()) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                tab = browser.new_page()
+                for _ in range(runs):
+                    for n in sorted(rows):
+                        cpu0 = descendants_cpu_s()
+                        res = run_worker(tab, url, {
+                            "type": "check", "bundleUrl": bundle.name, "manifest": manifest,
+                            "shard": shard, "sample": n, "inclusion": inclusion})
+                        res["cpu_ms"] = (descendants_cpu_s() - cpu0) * 1000
+                        if res.get("type") != "result" or res["failures"]:
+                            raise InputError("bench page", f"the worker did not accept the "
+                                                           f"bundle: {res}")
+                        rows[n].append(res)
+                version = browser.version
+            finally:
+                browser.close()
+
+    def med(n: int, key: str) -> float:
+        return statistics.median(r[key] if key in r else r["timings"][key] for r in rows[n])
+
+    per_shard = (med(sample, "elapsedMs") - med(0, "elapsedMs")) / sample if sample else None
+    out = {
+        "chromium": version, "leaves": 1 << tree["depth"], "shards": tree["shards"],
+        "shard_leaves": tree["shard_leaves"], "runs": runs, "prove_s": prove_s,
+        "own_and_solvency_ms_median": med(0, "elapsedMs"),
+        "own_and_solvency_wall_ms_median": med(0, "wall_ms"),
+        "own_and_solvency_cpu_ms_median": med(0, "cpu_ms"),
+        "load_average": os.getloadavg()[0], "cores": os.cpu_count(),
+        "stages_ms_median": {k: med(0, k) for k in rows[0][0]["timings"]},
+        "sample": sample, "with_sample_ms_median": med(sample, "elapsedMs") if sample else None,
+        "per_sampled_shard_ms": per_shard,
+        "per_sampled_shard_cpu_ms": ((med(sample, "cpu_ms") - med(0, "cpu_ms")) / sample
+                                     if sample else None),
+        "bound_to_root": rows[0][0]["ownShard"]["boundToRoot"],
+    }
+    if as_json:
+        echo_json(out)
+        return
+    click.echo(f"holder's page proof checks, Chromium {version}, {out['leaves']} leaves, "
+               f"{out['shards']} shards of {out['shard_leaves']}, {runs} runs (medians)")
+    click.echo(f"  own shard + solvency     {out['own_and_solvency_ms_median']:.0f} ms in the "
+               f"worker, {out['own_and_solvency_wall_ms_median']:.0f} ms post to result, "
+               f"{out['own_and_solvency_cpu_ms_median']:.0f} ms of Chromium CPU "
+               f"(load average {out['load_average']:.1f} on {out['cores']} cores)")
+    click.echo("  stages                   " + ", ".join(
+        f"{k[:-2]} {v:.0f} ms" for k, v in out["stages_ms_median"].items()))
+    if sample:
+        click.echo(f"  with {sample} sampled shards  {out['with_sample_ms_median']:.0f} ms: "
+                   f"{per_shard:.0f} ms per sampled shard "
+                   f"({out['per_sampled_shard_cpu_ms']:.0f} ms of CPU)")
 
 
 @click.command("page")
@@ -180,13 +339,27 @@ def check_in_page(page: Any, base_url: str, *, document: str, account_id: str,
               help="Checks to time (the figure is their median).")
 @click.option("--chromium", type=click.Path(dir_okay=False), default=CHROMIUM,
               show_default=True, help="The Chromium executable.")
+@click.option("--proofs", is_flag=True,
+              help="Time the Web Worker's proof checks on a real bundle instead.")
+@click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False, exists=True),
+              default=None, help="With --proofs: a bundle to check (else one is proven).")
+@click.option("--inclusion", "inclusion_file", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="With --bundle: a holder's inclusion proof (its shard is "
+                                 "checked, bound to the root).")
+@click.option("--accounts", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="With --proofs and no --bundle: accounts of the bundle proven.")
+@click.option("--sample", type=click.IntRange(min=0), default=4, show_default=True,
+              help="With --proofs: other shards checked in the second measurement.")
 @click.option("--json", "as_json", is_flag=True)
 @reports_errors
-def page(depth: int, assets: int, runs: int, chromium: str, as_json: bool) -> None:
+def page(depth: int, assets: int, runs: int, chromium: str, proofs: bool,
+         bundle_dir: str | None, inclusion_file: str | None, accounts: int, sample: int,
+         as_json: bool) -> None:
     """Time the holder's page checking a synthetic 2^DEPTH-leaf inclusion
     proof in headless Chromium: the page's own time from reading the proof
     to the verdict (manifest fetch excluded), and the wall time from click
-    to verdict (fetch included)."""
+    to verdict (fetch included). With --proofs, the Web Worker's checks of
+    the holder's shard, the solvency proofs and a sample of shards."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
@@ -195,6 +368,11 @@ def page(depth: int, assets: int, runs: int, chromium: str, as_json: bool) -> No
     if not os.access(chromium, os.X_OK):
         raise InputError(chromium, "no Chromium executable here (Debian: apt-get install "
                                    "chromium), or give --chromium PATH")
+    if proofs:
+        _bench_proofs(None if bundle_dir is None else Path(bundle_dir),
+                      None if inclusion_file is None else Path(inclusion_file).read_text(),
+                      accounts, sample, runs, chromium, as_json)
+        return
     from zksolv.site import serving
 
     syn = synthetic_inclusion(depth, amounts=tuple(1_000_000 * (j + 1) for j in range(assets)),

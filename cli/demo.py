@@ -82,6 +82,7 @@ def demo(ctx: click.Context, accounts: int, assets: int, jobs: int | None, keep:
             snap, root / "bundle", master_key=generate_master_key(),
             jobs=jobs or os.cpu_count() or 1, backend=backend, progress=bar,
             inclusion_db=root / "private" / "inclusion.sqlite",
+            work_dir=root / "private" / "bundle.work",
         )
         click.echo(
             f"prove      {res.seconds:.1f} s: 2^{res.depth} leaves, {res.shards} aggregated "

@@ -69,7 +69,8 @@ def keygen(out: str) -> None:
               help="Worker processes (default: all cores).")
 @click.option("--inclusion-db", type=click.Path(), default=None,
               help="Private inclusion database to create (default: in $ZKSOLV_DATA_DIR, "
-                   "else ~/.local/share/zksolv/inclusion/, never beside the bundle).")
+                   "else ~/.local/share/zksolv/inclusion/, never beside the bundle; a FILE "
+                   "in the bundle's folder is warned about: do not publish that folder).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run of this epoch from its work area (same leaf "
                    "positions, salts and blindings; shards already proven are kept). Refused "
@@ -77,7 +78,9 @@ def keygen(out: str) -> None:
                    "area, starts afresh.")
 @click.option("--work-dir", type=click.Path(), default=None,
               help="Private work area (mode 0700) where each proven shard is kept until the "
-                   "bundle is published (default: OUT.work next to OUT).")
+                   "bundle is published (default: in the private data directory, "
+                   "DATA_DIR/work/NAME.HASH.work, named after OUT's absolute path). Refused "
+                   "inside OUT or beside it in OUT's folder.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help=SCHEDULER_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
@@ -94,8 +97,10 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     private inclusion database (every balance, blinding and salt; mode 0600)
     goes to --inclusion-db, by default to the zksolv data directory
     ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv/inclusion/), never beside
-    the bundle, so a folder of bundles can be published as it is. Its path
-    is printed at the end.
+    the bundle. Its path is printed at the end. Nothing private is ever
+    written inside OUT or beside it in OUT's folder, even by a run that is
+    killed, so a folder of bundles can be published as it is (unless you
+    put --inclusion-db there yourself).
 
     Amounts are proven in each asset's proof units (header.json
     "proof_decimals", default its decimals): liabilities rounded up, reserves
@@ -111,14 +116,20 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     Shards run on local worker processes (--jobs), or with --scheduler on a
     dask.distributed cluster. Workers receive the openings (amounts,
     blindings) of the shards they prove: a cluster's workers must be the
-    operator's own machines; use a tls:// scheduler across a network.
+    operator's own machines; use a tls:// scheduler across a network. Every
+    shard result is checked against the openings sent before it is kept; a
+    worker whose result does not match is named and the shard proven again
+    elsewhere (exit 1, nothing published, if that fails too).
 
-    Each proven shard is kept in a private work area (OUT.work, 0700) until
-    the bundle is published. After a crash, a kill or Ctrl-C, rerun the same
-    command with --resume to continue where it stopped.
+    Each proven shard is kept in a private work area (0700, in the data
+    directory: DATA_DIR/work/NAME.HASH.work, NAME.HASH as for the inclusion
+    database, derived from OUT's absolute path) until the bundle is
+    published. After a crash, a kill or Ctrl-C, rerun the same command (the
+    same OUT) with --resume to continue where it stopped.
 
     \b
-    Exit codes: 0 bundle written; 2 bad input (file:line:field named);
+    Exit codes: 0 bundle written; 1 a shard result refused twice (the
+                worker named; nothing published); 2 bad input (file:line:field named);
                 3 insolvent (shortfall per asset shown, nothing written);
                 130 interrupted (work kept: rerun with --resume).
     \b
@@ -131,12 +142,15 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
           --scheduler tls://prover-0.internal:8786
     """
     from zksolv.prover.epoch import prove_epoch
+    from zksolv.prover.folderlock import lock_for_prove
     from zksolv.prover.keys import load_master_key
-    from zksolv.prover.workarea import default_work_dir
+    from zksolv.prover.workarea import default_work_dir, exposed_by
 
     if allow_gap and prev is None:
         raise InputError("--allow-gap", "needs --prev: the bundle the new one links to")
     master = load_master_key(key, warn=lambda msg: click.echo(f"warning: {msg}", err=True))
+    # a watcher proving into OUT's folder is the only writer there (exit 2 naming it)
+    folder_lock = lock_for_prove(Path(out))
     status(f"proving {snapshot}" + (f" (first verifying --prev {prev})" if prev else "")
            + " ...", quiet=quiet)
     executor = make_executor(scheduler, jobs or os.cpu_count() or 1) if scheduler else None
@@ -146,7 +160,7 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
             snapshot, out, master_key=master, prev=prev, reveal_totals=reveal_totals,
             jobs=jobs or os.cpu_count() or 1, inclusion_db=inclusion_db,
             backend=backend_of(ctx), progress=_bar(quiet), executor=executor, resume=resume,
-            work_dir=work, allow_gap=allow_gap,
+            work_dir=work_dir, allow_gap=allow_gap,
         )
     except KeyboardInterrupt:
         if work.exists():
@@ -156,11 +170,18 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
             click.echo("interrupted: nothing written", err=True)
         sys.exit(130)
     finally:
+        folder_lock.release()
         if executor is not None:
             executor.close()
+    for shard, why in res.discarded_shards:
+        click.echo(f"discarded: shard {shard}'s file in the work area is not this run's "
+                   f"({why}); proven again", err=True)
     if res.resumed_shards:
         click.echo(f"resumed: {res.resumed_shards} of {res.shards} shards taken from the "
                    "interrupted run", err=True)
+    for fault in res.worker_faults:
+        click.echo(f"warning: shard result refused: {fault}; the shard was proven again "
+                   "elsewhere and checked", err=True)
     if res.replaced_orphan_db:
         click.echo(f"note: replaced {res.inclusion_db}, left by an interrupted run whose bundle "
                    "was never published", err=True)
@@ -176,6 +197,10 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     elif inclusion_db is None:
         # the default location is not beside the bundle: say where it went
         click.echo(f"inclusion  {res.inclusion_db}  (private: do not publish)")
+    if inclusion_db is not None and exposed_by(Path(inclusion_db), Path(out)):
+        click.echo(f"warning: --inclusion-db {inclusion_db} is in the folder that holds the "
+                   f"bundle: that database is PRIVATE, never publish {Path(out).parent}/ as "
+                   "it is (leave --inclusion-db out: the private data directory)", err=True)
 
 
 def _operator_key(value: str | None) -> bytes | None:
@@ -265,13 +290,50 @@ def holder_link_text(epoch: int, prev_epoch: int | None, prev_hash: bytes | None
     return text
 
 
-def _fail_json(exc: ZksolvError) -> None:
+def _fail_json(exc: ZksolvError, warnings: list[dict[str, str]] | None = None) -> None:
     out: dict[str, Any] = {"valid": False, "exit_code": exc.exit_code, "error": str(exc)}
     if isinstance(exc, VerificationError):
         out["check"] = exc.check
         out["detail"] = exc.detail
+    if warnings is not None:
+        out["warnings"] = warnings
     echo_json(out)
     sys.exit(exc.exit_code)
+
+
+SCAN_INCOMPLETE = "scan-incomplete"
+
+
+def _private_warnings(paths: Iterable[str]) -> list[dict[str, str]]:
+    """What is private in the folders given to ``verify`` (``private_scan``):
+    one entry per item, {"path", "kind", "what"}, and a ``scan-incomplete``
+    entry for a folder not looked through in full."""
+    from zksolv.private_scan import scan
+
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for given in paths:
+        res = scan(given)
+        for item in res.items:
+            if str(item.path) not in seen:
+                seen.add(str(item.path))
+                out.append(item.to_json())
+        if not res.complete:
+            unread = ", ".join(str(u) for u in res.unread[:3])
+            out.append({"path": given, "kind": SCAN_INCOMPLETE,
+                        "what": "not every entry was checked for private files ("
+                                + (f"cannot read {unread}" if unread else "too many entries")
+                                + ")"})
+    return out
+
+
+def _echo_private_warnings(warnings: list[dict[str, str]]) -> None:
+    for w in warnings:
+        if w["kind"] == SCAN_INCOMPLETE:
+            click.echo(f"warning: {w['path']}: {w['what']}", err=True)
+        else:
+            click.echo(f"warning: {w['path']} is PRIVATE, {w['what']}: never publish the "
+                       "folder that holds it", err=True)
 
 
 def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
@@ -288,11 +350,6 @@ def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
             inside = sorted(str(c) for c in p.iterdir()
                             if c.is_dir() and (c / layout.MANIFEST_FILE).is_file())
             if inside:
-                private = [c.name for c in p.iterdir() if c.name.endswith(".sqlite")]
-                if private:
-                    click.echo(f"warning: {p} also holds {', '.join(sorted(private)[:3])}: "
-                               "inclusion databases are PRIVATE, never publish this folder",
-                               err=True)
                 paths += inside
                 continue
         paths.append(g)
@@ -349,6 +406,12 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     (chain-epoch). Each asset's decimals, price, haircut and reserves are
     shown: the proofs are about those terms.
 
+    Each folder given is also looked through for anything private beside
+    the bundles (a prover work area, an SQLite database, a snapshot, a key
+    file, inclusion proofs): each is named in a warning (--json:
+    "warnings", a list of {path, kind, what}). Warnings never change the
+    verdict or the exit code.
+
     \b
     Exit codes: 0 valid; 1 invalid (the first failing check is named);
                 2 unusable input (a path that is not a bundle says what it is).
@@ -364,6 +427,10 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     backend = backend_of(ctx)
     jobs = jobs or os.cpu_count() or 1
     executor = None
+    # what the folders hold besides bundles: warned about, never a verdict
+    warnings = _private_warnings([*chain, *bundles])
+    if not as_json:
+        _echo_private_warnings(warnings)
     try:
         pinned = _operator_key(operator)
         paths = _bundle_paths(bundles, chain)
@@ -385,7 +452,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
                                      executor=executor, allow_gap=not no_gaps)]
     except ZksolvError as exc:
         if as_json:
-            _fail_json(exc)
+            _fail_json(exc, warnings)
         raise
     finally:
         if executor is not None:
@@ -396,7 +463,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         echo_json({"valid": True,
                    "bundles": [{**r.to_json(), "link_checked": i > 0}
                                for i, r in enumerate(reports)],
-                   "gaps": [{"first": a, "last": b} for a, b in gaps]})
+                   "gaps": [{"first": a, "last": b} for a, b in gaps],
+                   "warnings": warnings})
         return
     for i, r in enumerate(reports):
         click.echo(
@@ -426,6 +494,10 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         click.echo("solvent: reserves and proven debts cover liabilities per asset and in value")
         return
     click.echo("solvent: reserves cover liabilities per asset and in value")
+    private = [w for w in warnings if w["kind"] != SCAN_INCOMPLETE]
+    if private:
+        click.echo(f"warning: {len(private)} private item(s) in the folders given (listed "
+                   "above): move them out before publishing", err=True)
 
 
 @click.group()
@@ -591,19 +663,37 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
     hashes reach the root, and (with --expect) that the amounts are what you
     are owed (SYM=...) and, in a bundle with borrowable assets, what you owe
     (SYM.debt=...): check your debts too, an overstated debt is a receivable
-    the protocol does not have. Asset symbols, their order, decimals, prices and reserves come
-    from the bundle's signed manifest, never from labels in the proof file.
-    With --bundle the bundle is verified in full, which proves every sibling
-    subtree on your path non-negative (their leaves are range-proved); with
-    --bundle-hash only, that part is reported as NOT checked.
+    the protocol does not have (a passing --expect is confirmed). Asset
+    symbols, their order, decimals, prices and reserves come from the
+    bundle's signed manifest, never from labels in the proof file.
 
     \b
-    Exit codes: 0 included; 1 not included or not as expected; 2 bad input.
+    What each anchor checks:
+      --bundle DIR       the bundle verified in full, as `zksolv verify` does:
+                         every range proof (so every sibling subtree on your
+                         path is non-negative) and the solvency proofs.
+      --bundle-hash HEX  the signed manifest only (its hash, signature,
+                         revealed totals): your balance reaches the signed
+                         root, but the range and solvency proofs are NOT
+                         checked, and the output says so.
+
+    Amounts are shown in tokens first, with the unit the proof counts in
+    (ETH 0.000053090 (53090 units of 10^-9 ETH)). --json labels each amount
+    (proof_units, proof_decimals, tokens) and lists what was checked and
+    what was not ("complete" is true only with --bundle). A failure says
+    what it means and what to do, in the page's words (one file for both,
+    zksolv/site/words.json).
+
+    \b
+    Exit codes: 0 included (what was and was not checked is listed);
+                1 not included or not as expected; 2 bad input.
     \b
     Example:
-      zksolv inclusion verify alice.json --account alice --bundle bundles/3 \\
+      zksolv inclusion verify alice.json --account alice --bundle bundles/3 \
           --operator operator.key.pub --expect USDC=1250000
     """
+    from zksolv.circuits.epoch import utc_text
+    from zksolv.site import words
     from zksolv.verifier.inclusion import load_document, verify_inclusion
 
     try:
@@ -615,11 +705,24 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
             if not re.fullmatch(r"[0-9a-fA-F]{64}", bundle_hash):
                 raise InputError("--bundle-hash", "a bundle hash is 64 hex digits (32 bytes)")
             anchor = bytes.fromhex(bundle_hash)
+        expected = _parse_expect(expect)
         report = verify_inclusion(
             load_document(proof), account_id=account, bundle=bundle, bundle_hash=anchor,
-            expect_operator=_operator_key(operator), epoch=epoch, expect=_parse_expect(expect),
+            expect_operator=_operator_key(operator), epoch=epoch, expect=expected,
             backend=backend_of(ctx), jobs=os.cpu_count() or 1, progress=_bar(quiet or as_json),
         )
+    except VerificationError as exc:
+        meaning, steps = words.failure(exc.check)
+        if as_json:
+            echo_json({"valid": False, "included": False, "exit_code": exc.exit_code,
+                       "error": str(exc), "check": exc.check, "detail": exc.detail,
+                       "meaning": meaning, "next": steps})
+            sys.exit(exc.exit_code)
+        click.echo(f"error: {exc}", err=True)
+        click.echo(f"what it means: {meaning}", err=True)
+        for step in steps:
+            click.echo(f"what to do: {step}", err=True)
+        sys.exit(exc.exit_code)
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc)
@@ -628,19 +731,26 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
         echo_json(report.to_json())
         return
     terms = {a.symbol: a for a in report.assets}
-    amounts = ", ".join(
-        f"{s}={v} ({_decimal(v, terms[s].proven_decimals)} {s})"
-        for s, v in report.amounts.items()
-    )
-    click.echo(f"valid: account {report.account_id!r} (the id you gave) is in epoch "
-               f"{report.epoch}: {amounts}")
+    click.echo(f"included: account {report.account_id!r} (the id you gave) is in epoch "
+               f"{report.epoch}, the state at {utc_text(report.timestamp, iso=False)}"
+               + ("" if report.complete else "; range and solvency proofs NOT checked"))
+    for sym, v in report.amounts.items():
+        click.echo(f"  {_amount_text(terms[sym], v)}")
     # a holder who owes nothing sees what they always saw; a debt put on
     # their account would show here
-    if report.debts is not None and any(report.debts.values()):
-        owed = ", ".join(f"{s}.debt={v} ({_decimal(v, terms[s].proven_decimals)} {s})"
-                         for s, v in report.debts.items())
-        click.echo(f"you owe: {owed} (debts, proven rounded down; check them: an overstated "
-                   "debt is a receivable the protocol does not have)")
+    owes = report.debts is not None and any(report.debts.values())
+    if owes:
+        assert report.debts is not None
+        for sym, v in report.debts.items():
+            click.echo(f"  you owe {_amount_text(terms[sym], v, debt=True)}")
+    for name, want in expected.items():
+        sym, debt = _expect_column(name, report.debts)
+        v = (report.debts or {})[sym] if debt else report.amounts[sym]
+        click.echo(f"  as you expected: {name} {_decimal(v, terms[sym].proven_decimals)}"
+                   f" (--expect {name}={want})")
+    if owes:
+        click.echo("your debts are proven rounded down; check them: an overstated debt is a "
+                   "receivable the protocol does not have")
         own = "covers" if (report.own_margin or 0) >= 0 else "does NOT cover"
         if report.bundle is not None:
             click.echo(f"margin health: your haircut collateral {own} your debts (computed from "
@@ -651,12 +761,24 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
             click.echo(f"margin health: your haircut collateral {own} your debts (computed from "
                        "your opened amounts); the margin-health proofs of every account are "
                        "NOT checked: pass --bundle DIR")
+    click.echo("checked:")
+    for tag in report.checks:
+        click.echo(f"  - {words.passed(tag)}")
+    if report.not_checked:
+        click.echo("NOT checked: " + "; ".join(words.unchecked(k) for k in report.not_checked)
+                   + ". Pass --bundle DIR to verify the bundle in full (what `zksolv verify "
+                   "DIR` checks).")
     click.echo(f"bundle hash {report.bundle_hash.hex()}")
     click.echo(f"root {report.root_hash.hex()}")
     click.echo("chain: " + holder_link_text(report.epoch, report.prev_epoch,
                                             report.prev_bundle_hash))
     for line in _asset_lines(report.assets, report.price_decimals):
         click.echo(line)
+    if report.totals is None:
+        click.echo("  totals hidden by the operator")
+    else:
+        for a, total in zip(report.assets, report.totals, strict=True):
+            click.echo(f"  {a.symbol}: {_coverage_text(a, total)}")
     click.echo(_operator_line(report.operator, report.operator_pinned))
     if report.bundle is not None:
         b = report.bundle
@@ -666,8 +788,36 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
             f"leaves range-proved non-negative (shards listed with --json) and every node was "
             "recomputed from those leaves, so nothing on your path subtracts from your balance"
         )
-    else:
-        click.echo(
-            "root reached; sibling non-negativity NOT checked: pass --bundle DIR to verify "
-            "the leaf range proofs that cover your path"
-        )
+
+
+def _amount_text(asset: Any, units: int, *, debt: bool = False) -> str:
+    """Tokens first, then the proof units they are, named:
+    ``ETH 0.000053090 (53090 units of 10^-9 ETH, rounded up; the token has 18
+    decimals)``; a debt (``debt``) is rounded down."""
+    pd = asset.proven_decimals
+    text = f"{asset.symbol} {_decimal(units, pd)} ({units} units of 10^-{pd} {asset.symbol}"
+    if pd != asset.decimals:
+        text += (f", rounded {'down' if debt else 'up'}; the token has {asset.decimals} "
+                 "decimals")
+    return text + ")"
+
+
+def _expect_column(name: str, debts: dict[str, int] | None) -> tuple[str, bool]:
+    """An --expect name's asset symbol and whether it names a debt
+    (``SYM.debt`` of a borrowable asset), as the verifier reads it."""
+    from zksolv.circuits.epoch import DEBT_SUFFIX
+
+    base = name[: -len(DEBT_SUFFIX)]
+    if debts is not None and name.endswith(DEBT_SUFFIX) and base in debts:
+        return base, True
+    return name, False
+
+
+def _coverage_text(asset: Any, total: int) -> str:
+    """A revealed total owed in one asset against its proven reserves."""
+    pd = asset.proven_decimals
+    owed = (f"owed {_decimal(total, pd)} {asset.symbol} in total (revealed; it opens the "
+            "root commitment)")
+    if total == 0:
+        return owed + "; nothing owed"
+    return owed + f"; reserves cover {asset.proven_reserves * 100 / total:,.2f}% of it"

@@ -70,10 +70,12 @@ def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epoch
 
     With --prove each epoch is proven as soon as its snapshot is written,
     before the next one is simulated, and a line per epoch says what the
-    prover did. Bundles go to OUT/bundles/ (public), inclusion databases to
-    OUT/private/ (0700). A refused epoch leaves a gap that the next bundle's
-    signed header declares, so `zksolv verify OUT/bundles` checks one chain
-    and lists the epochs NOT proven solvent. The run is then written in
+    prover did. Bundles go to OUT/bundles/ (public: publish that folder
+    only), inclusion databases and work areas to OUT/private/ (0700). OUT
+    itself holds the snapshots (every account's balances): never publish
+    it. A refused epoch leaves a gap that the next bundle's signed header
+    declares, so `zksolv verify OUT/bundles` checks one chain and lists the
+    epochs NOT proven solvent. The run is then written in
     place, epoch by epoch: after Ctrl-C (exit 130), OUT keeps every epoch
     done, its bundle, and metrics covering them.
 
@@ -203,7 +205,8 @@ def _proof_lines(summary: dict[str, Any], out: Path) -> list[str]:
 
     refused = summary["proof_refused_epochs"]
     lines = [f"proved            {summary['proven_epochs']} of {summary['epochs']} epochs, "
-             f"one chain, into {out / 'bundles'}/ (private databases in {out / 'private'}/)"]
+             f"one chain, into {out / 'bundles'}/ (publish that folder only; private "
+             f"databases in {out / 'private'}/)"]
     if refused:
         lines.append(f"refused by prove  {', '.join(map(str, refused[:12]))}"
                      f"{' ...' if len(refused) > 12 else ''}: no bundle (insolvent)")

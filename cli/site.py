@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import urllib.parse
-from pathlib import Path
 
 import click
 
 from zksolv.cli.common import reports_errors
+
+# The generator table the page's proof checks read (zksolv/site/generators.js
+# pins each chunk's SHA-256): the CLI's verified generator cache chunks, all
+# of them (2 x 32 768 bases, 6.3 MB).
+TABLE_CHUNKS = 32
+
+
+def generator_table(chunks: int = TABLE_CHUNKS) -> dict[str, bytes]:
+    """The page's generator table files by site path
+    (``generators/chunk-NNNN.bin``): chunk c is G_i x||y, H_i x||y for i in
+    [1024c, 1024(c+1)), affine and big-endian, derived by hash-to-curve (or
+    read from the verified cache) and hashed by the page against its pins."""
+    from zksolv import gencache
+    from zksolv.core.generators import CHUNK, chunk_bytes, generators
+    from zksolv.core.group import get_backend
+
+    gencache.install()
+    backend = get_backend()
+    G, H = generators(backend).vectors(chunks * CHUNK)
+    out = {}
+    for c in range(chunks):
+        pts = [p for i in range(c * CHUNK, (c + 1) * CHUNK) for p in (G[i], H[i])]
+        out[f"generators/chunk-{c:04d}.bin"] = chunk_bytes(backend.to_affine(pts))
+    return out
 
 
 @click.command("site")
@@ -20,8 +43,11 @@ def site(out_dir: str) -> None:
     Publish OUT_DIR with your bundles on one site. A holder opens
     index.html?bundle=PATH (PATH the bundle's directory, relative to the
     page), gives their inclusion proof and account id, and the page checks in
-    the browser that their balance reaches the bundle's signed root. It
-    fetches nothing but that bundle's manifest.json and manifest.sig.
+    the browser that their balance reaches the bundle's signed root, and, in
+    a Web Worker, the range proof of their shard, a random sample of the
+    other shards' and the solvency proofs. It fetches that bundle's files
+    (the records it checks, by HTTP Range where the server allows) and the
+    generator table written here (generators/, 6.3 MB), nothing else.
 
     \b
     Example:
@@ -31,7 +57,7 @@ def site(out_dir: str) -> None:
     """
     from zksolv.site import write_site
 
-    for path in write_site(out_dir):
+    for path in write_site(out_dir, generator_table()):
         click.echo(str(path))
     click.echo("publish these beside your bundles; holders open index.html?bundle=PATH "
                "(PATH: a bundle directory, relative to the page)", err=True)
@@ -45,27 +71,48 @@ def site(out_dir: str) -> None:
               help="Address to bind; the default serves this machine only.")
 @reports_errors
 def serve(directory: str, port: int, host: str) -> None:
-    """Serve DIRECTORY (a folder of bundles) and the account holder's page on
+    """Serve the account holder's page and the bundles under DIRECTORY on
     localhost, to try the page. Stop with Ctrl-C.
 
-    The page is at / (index.html); DIRECTORY's files under their own paths.
-    Only files readable by others are served: the private inclusion database
-    and keys (mode 0600) are not, nor hidden files.
+    \b
+    Served (GET and HEAD), and nothing else:
+      /  /index.html  /app.js ...   the page's files (from zksolv itself)
+      /PATH/FILE                    for each bundle folder PATH under DIRECTORY,
+                                    FILE one of manifest.json, manifest.sig and
+                                    the data files the manifest lists
+                                    (leaves.bin, range.bin, solvency.bin)
+
+    A bundle folder is one whose manifest.json names the bundle format and
+    lists its data files. Every folder below DIRECTORY on the way to the file
+    must be readable by others (o+rx) and not hidden, and the file a regular
+    file (not a symlink) readable by others; a folder symlink must stay inside
+    DIRECTORY. Everything else is 404: snapshots (header.json,
+    accounts.csv), work areas, inclusion databases, keys, metrics, hidden
+    files, folder listings, and bundles inside a private folder.
+
+    A request whose Host header is not this address and port (or
+    localhost:PORT) gets 421, so no other site can read these files through
+    DNS rebinding. A client must send its request within 10 s; 8 threads
+    answer requests; at most 128 connections are open at once.
 
     \b
     Example:
       zksolv serve bundles/ --port 8000
       # open http://127.0.0.1:8000/?bundle=42
     """
-    from zksolv.site import make_server
+    from zksolv.site import base_url, make_server
 
-    server = make_server(directory, host=host, port=port)
-    url = f"http://{host}:{server.server_address[1]}/"
+    server = make_server(directory, host=host, port=port, extra=generator_table())
+    url = base_url(server)
     click.echo(f"serving {directory} and the holder's page at {url} (Ctrl-C to stop)", err=True)
-    bundles = sorted(p.parent.relative_to(directory).as_posix()
-                     for p in Path(directory).glob("**/manifest.json"))
+    bundles = server.bundles(limit=21)
     for name in bundles[:20]:
-        click.echo(f"  bundle {name}: {url}?bundle={urllib.parse.quote(name)}", err=True)
+        query = "." if name == "." else urllib.parse.quote(name)
+        click.echo(f"  bundle {name}: {url}?bundle={query}", err=True)
+    if len(bundles) > 20:
+        click.echo("  ...", err=True)
+    if not bundles:
+        click.echo("  no bundle is served from this folder (see zksolv serve --help)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

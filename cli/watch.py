@@ -11,21 +11,24 @@ from typing import Any
 import click
 
 from zksolv.cli.common import backend_of, progress, reports_errors
+from zksolv.errors import InputError
 from zksolv.executors import SCHEDULER_HELP, make_executor
 
 
 @click.command()
 @click.argument("snapshots", type=click.Path(file_okay=False))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
-              help="Folder for the bundles (epoch-NNNNNN), their inclusion databases and "
-                   "watch-status.json.")
+              help="Folder for the bundles (epoch-NNNNNN). Nothing private goes there: "
+                   "their inclusion databases and work areas and the status file go to the "
+                   "private data directory ($ZKSOLV_DATA_DIR, else ~/.local/share/zksolv).")
 @click.option("--key", "key", type=click.Path(), default=None,
               help="Operator key file (else $ZKSOLV_OPERATOR_KEY).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help=SCHEDULER_HELP)
 @click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
-              help="Seconds between looks at SNAPSHOTS.")
+              help="Seconds between looks at SNAPSHOTS (and, with --once, between the "
+                   "two looks a snapshot that does not decode gets).")
 @click.option("--once", is_flag=True, help="Prove what is there now, then exit.")
 @click.pass_context
 @reports_errors
@@ -34,9 +37,28 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
     """Prove every new epoch snapshot in SNAPSHOTS, in epoch order, chaining
     each bundle to the last one proven.
 
+    One watcher per OUT: it holds a lock on OUT/.zksolv-watch.lock (pid,
+    host, start time) while it runs; a second watcher, or a `zksolv prove
+    --out OUT/...`, exits 2 naming it. The lock dies with its process: a
+    killed watcher blocks nobody.
+
+    A snapshot is proven once it is complete: header.json and accounts.csv
+    present and readable, header.json decodes, and accounts.csv ends with a
+    newline and holds at least account_count rows after its column header
+    (docs/snapshot-format.md: an engine writing in place, not by rename, may
+    write the files in any order). Until then,
+    and for any entry that cannot be read now (a symlink loop, permission
+    denied, gone since listed), one line says so and the next scan looks
+    again. Only a complete snapshot is refused as malformed; a header.json
+    that does not decode (or a file that is not a regular file) only once
+    unchanged over two looks (--once looks twice, --interval apart). A
+    refused snapshot whose files change is looked at again.
+
     A refused epoch (insolvent: exit 3, malformed: exit 2) is never skipped
-    silently: one log line, and an entry in OUT/watch-status.json (mode
-    0600, machine-readable: epoch, status, exit code, reason); watching goes
+    silently: one log line, and an entry in the status file (private, mode
+    0600, machine-readable: epoch, status, exit code, reason; in the data
+    directory, DATA_DIR/watch/NAME.HASH.watch-status.json, NAME.HASH from
+    OUT's absolute path; its path is printed at the start); watching goes
     on, and the next bundle links to the last epoch proven solvent: its
     signed header declares the epochs between NOT proven solvent, so `zksolv
     verify` lists the gap, for that bundle alone as for the chain (as `prove
@@ -62,25 +84,32 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
     watcher = Watcher(folder, Path(out), master, jobs=jobs, executor=executor,
                       backend=backend_of(ctx), progress=bar,
                       log=lambda line: click.echo(line, err=True))
+
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     before: dict[signal.Signals, Any] = {}
     try:
+        watcher.lock()
         if once:
             if folder.is_dir():
-                watcher.once()
+                try:
+                    watcher.once(settle=interval)
+                except OSError as exc:
+                    raise InputError(str(folder), f"scan failed: {exc.strerror or exc}") from exc
             return
         # Ctrl-C or a service manager's SIGTERM stop it cleanly, even when it
         # was started from a shell that ignores SIGINT in background jobs.
         for sig in (signal.SIGINT, signal.SIGTERM):
             before[sig] = signal.signal(sig, stop)
-        click.echo(f"watching {folder} (every {interval:g} s; Ctrl-C to stop)", err=True)
+        click.echo(f"watching {folder} (every {interval:g} s; Ctrl-C to stop); status in "
+                   f"{watcher.status_path} (private)", err=True)
         watcher.run(interval=interval, stop=lambda: False)
     except KeyboardInterrupt:
         click.echo("stopped; run the same command again to continue", err=True)
         sys.exit(130)
     finally:
+        watcher.close()
         for sig, handler in before.items():
             signal.signal(sig, handler)
         if executor is not None:

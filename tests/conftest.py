@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,20 @@ from zksolv.core.group import Backend, get_backend
 # Timing is a benchmark's business, never a test's: machines here are shared.
 settings.register_profile("zksolv", deadline=None, print_blob=True)
 settings.load_profile("zksolv")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The private data directory ($ZKSOLV_DATA_DIR) of every test: default
+    inclusion databases and work areas go to a temporary folder, never the
+    user's ~/.local/share/zksolv (child processes inherit it)."""
+    from zksolv.prover.inclusion_db import DATA_DIR_ENV
+
+    mp = pytest.MonkeyPatch()
+    folder = tmp_path_factory.mktemp("zksolv-data")
+    mp.setenv(DATA_DIR_ENV, str(folder))
+    yield folder
+    mp.undo()
 
 
 @pytest.fixture(params=["mcl", "arkworks", "py_ecc"])
@@ -60,4 +75,38 @@ def site_epochs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         res = run("inclusion", "export", "--db", d / "l5.inclusion.sqlite", "--account", acc,
                   "--out", d / f"{acc}-l5.json")
         assert res.exit_code == 0, res.output
+    return d
+
+
+@pytest.fixture(scope="session")
+def site_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle of four shards for the page's proof checks: ``s5`` (two
+    assets, depth 9, 128 leaves a shard), ``s5-forged`` (the last shard's
+    range proof altered, the manifest re-hashed and re-signed: what an
+    operator hiding a negative leaf publishes) and the proofs of acct-0 and
+    acct-200 (``acct-0-s5.json``, ...)."""
+    from test_epoch_support import (
+        ASSETS2,
+        copy_bundle,
+        make_snapshot,
+        prove,
+        read_manifest,
+        rows_for,
+        run,
+        write_manifest,
+    )
+
+    from zksolv.circuits import bundle as layout
+
+    d = tmp_path_factory.mktemp("site-shards")
+    prove(make_snapshot(d / "s5-snap", rows_for(260, 2), epoch=5, assets=ASSETS2), d / "s5")
+    for acc in ("acct-0", "acct-200"):
+        res = run("inclusion", "export", "--db", d / "s5.inclusion.sqlite", "--account", acc,
+                  "--out", d / f"{acc}-s5.json")
+        assert res.exit_code == 0, res.output
+    forged = copy_bundle(d / "s5", d / "s5-forged")
+    data = bytearray((forged / layout.RANGE_FILE).read_bytes())
+    data[-40] ^= 0x01  # inside the last shard's proof: its scalar a
+    (forged / layout.RANGE_FILE).write_bytes(bytes(data))
+    write_manifest(forged, read_manifest(forged))
     return d

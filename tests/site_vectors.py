@@ -19,6 +19,7 @@ from zksolv.circuits import epoch as circ
 from zksolv.circuits.inclusion import MAX_PROOF_BYTES, InclusionProof
 from zksolv.cli.bench_site import SyntheticInclusion, synthetic_inclusion
 from zksolv.cli.epoch import holder_link_text
+from zksolv.core import ed25519
 from zksolv.core.field import R
 from zksolv.core.generators import generators
 from zksolv.core.group import P, get_backend
@@ -97,10 +98,11 @@ def curve_vectors(rng: random.Random) -> dict[str, Any]:
     for enc in encodings:
         try:
             b.decode(enc, allow_identity=True)
-            ok = True
-        except FormatError:
-            ok = False
-        decode.append({"bytes": enc.hex(), "valid": ok})
+            error = None
+        except FormatError as exc:
+            error = str(exc)
+        # the page must refuse with the same words (one wording per failure)
+        decode.append({"bytes": enc.hex(), "valid": error is None, "error": error})
     return {"ops": ops, "decode": decode}
 
 
@@ -191,7 +193,7 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
         _case("valid, gap declared", gap, "acct-4", bundle=g4),
         _case("valid, gap declared, hash", gap, "acct-4", bundle_hash=hash4),
         _case("gap bundle's proof, linked bundle", gap, "acct-4", bundle=b2),
-        _case("other operator pinned", doc2, "acct-4", bundle=b2, operator="ab" * 32),
+        _case("other operator pinned", doc2, "acct-4", bundle=b2, operator=OTHER_OPERATOR),
         _case("another account's id", other, "acct-4", bundle=b2),
         _case("another epoch's bundle", doc1, "acct-4", bundle=b2),
         _case("another epoch's bundle hash", doc1, "acct-4", bundle_hash=hash2),
@@ -221,6 +223,10 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
                                                             else "1") + h2["signature"][1:]),
               "acct-4", bundle_hash=hash2),
     ]
+    for key in SMALL_ORDER_KEYS[:2] + [(ed25519.P + 1).to_bytes(32, "little")]:
+        forged, forged_hash = _under_key(doc2, key)
+        cases.append(_case(f"{SMALL_ORDER_CASE} {key.hex()[:8]}..", forged, "acct-4",
+                           bundle_hash=forged_hash))
     raw = bytes.fromhex(h2["proof"])
     for pos in range(len(raw)):
         bad = bytearray(raw)
@@ -229,6 +235,59 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
                            "acct-4", bundle_hash=hash2))
     cases += synthetic_cases(rng)
     return cases
+
+
+# Another operator's key (RFC 8032 §7.1, test 1): a pin that matches nothing.
+OTHER_OPERATOR = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+# The identity and the point of order 2, canonically encoded: under either
+# the signature R = identity, S = 0 verifies for every message.
+SMALL_ORDER_KEYS = [bytes([1]) + bytes(31), bytes.fromhex("ec" + "ff" * 30 + "7f")]
+SMALL_ORDER_CASE = "small-order operator key, R = identity, S = 0:"
+
+
+def _under_key(document: bytes, key: bytes) -> tuple[bytes, str]:
+    """``document`` re-issued under the real manifest with ``key`` as its
+    operator and the signature (R = identity, S = 0): what anyone can write
+    without a private key. Returns the document and its bundle hash anchor."""
+    doc = json.loads(document)
+    manifest = json.loads(doc["manifest"])
+    manifest["operator"] = key.hex()
+    raw = layout.canonical_json(manifest)
+    bundle_hash = layout.bundle_hash(raw)
+    pf = InclusionProof.from_bytes(bytes.fromhex(doc["proof"]))
+    pf = InclusionProof(pf.epoch, bundle_hash, pf.leaf_index, pf.account_id, pf.amounts,
+                        pf.blindings, pf.salt, pf.path)
+    doc.update(manifest=raw.decode(), signature=(bytes([1]) + bytes(63)).hex(),
+               proof=pf.to_bytes().hex(), bundle_hash=bundle_hash.hex())
+    return json.dumps(doc).encode(), bundle_hash.hex()
+
+
+def ed25519_vectors(rng: random.Random) -> list[dict[str, Any]]:
+    """Operator key encodings and the Python package's verdict on each
+    (``zksolv/core/ed25519.py``): the eight small-order points, y >= p,
+    x = 0 with the sign bit, points off the curve, real keys."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from zksolv.prover.keys import public_key_bytes
+
+    order8 = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+    y8 = int.from_bytes(order8, "little")
+    small_y = [1, ed25519.P - 1, 0, y8, ed25519.P - y8]
+    encodings = [(y | sign << 255).to_bytes(32, "little") for y in small_y for sign in (0, 1)]
+    encodings += [(y | sign << 255).to_bytes(32, "little")
+                  for y in range(ed25519.P, 1 << 255) for sign in (0, 1)]
+    encodings += [y.to_bytes(32, "little") for y in range(2, 24)]
+    encodings += [public_key_bytes(Ed25519PrivateKey.from_private_bytes(rng.randbytes(32)))
+                  for _ in range(16)]
+    out = []
+    for key in encodings:
+        try:
+            ed25519.check_public_key(key)
+            valid = True
+        except FormatError:
+            valid = False
+        out.append({"key": key.hex(), "valid": valid})
+    return out
 
 
 def _canonical(obj: dict[str, Any]) -> bytes:
@@ -340,6 +399,6 @@ def json_vectors() -> list[dict[str, str]]:
 def write_vectors(path: Path, epochs: Path, *, seed: int = 11) -> Path:
     rng = random.Random(seed)
     data = {"constants": constants(), "curve": curve_vectors(rng), "json": json_vectors(),
-            "inclusion": inclusion_cases(epochs, rng)}
+            "inclusion": inclusion_cases(epochs, rng), "ed25519": ed25519_vectors(rng)}
     path.write_text(json.dumps(data))
     return path

@@ -22,6 +22,7 @@ from test_epoch_support import (
     rows_for,
     run,
     verify_json,
+    work_area,
 )
 
 from zksolv.circuits import epoch as circ
@@ -42,7 +43,7 @@ def test_prove_and_verify_with_a_local_cluster(tmp_path: Path, small_shards: Non
     res = run("prove", snap, "--out", tmp_path / "b", "--scheduler", "local:2", "--quiet")
     assert res.exit_code == 0, res.output
     assert read_manifest(tmp_path / "b")["tree"]["shards"] == 4
-    assert not (tmp_path / "b.work").exists()
+    assert not work_area(tmp_path / "b").exists()
     from zksolv.verifier import bundle as vb
 
     monkeypatch.setattr(vb, "BATCH_PROOFS", 2)

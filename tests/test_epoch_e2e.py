@@ -18,6 +18,7 @@ from test_epoch_support import (
     rows_for,
     run,
     verify_json,
+    work_area,
     write_manifest,
 )
 
@@ -59,7 +60,8 @@ def test_prove_verify_and_every_inclusion(epoch16: tuple[Path, Path, list]) -> N
         assert res.exit_code == 0, res.output
         rep = json.loads(res.output)
         assert rep["siblings_nonnegative"] == "proven"
-        assert rep["amounts"] == {"USDC": amounts[0], "BTC": amounts[1]}
+        assert {s: a["proof_units"] for s, a in rep["amounts"].items()} == {
+                "USDC": amounts[0], "BTC": amounts[1]}
         assert len(rep["sibling_coverage"]) == 4
         res = run("inclusion", "verify", pf, "--account", acc, "--bundle-hash",
                   out["bundles"][0]["bundle_hash"])
@@ -241,8 +243,8 @@ def test_crash_midway_keeps_only_the_private_work_area(tmp_path: Path,
     snap = make_snapshot(tmp_path / "snap", rows_for(3, 1), assets=ASSETS1)
     res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--quiet")
     assert res.exit_code != 0 and isinstance(res.exception, RuntimeError)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.work", "snap"]
-    work = tmp_path / "b.work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap"]
+    work = work_area(tmp_path / "b")
     assert stat.S_IMODE(work.stat().st_mode) == 0o700
     for f in work.rglob("*"):
         assert stat.S_IMODE(f.stat().st_mode) == (0o700 if f.is_dir() else 0o600), f

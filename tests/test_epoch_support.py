@@ -52,6 +52,14 @@ def run(*args: str, backend: str | None = None) -> Result:
     return CliRunner().invoke(cli, argv, env={"ZKSOLV_OPERATOR_KEY": KEY_HEX})
 
 
+def work_area(out: Path) -> Path:
+    """Where ``prove --out OUT`` keeps its private work area by default (in
+    the private data directory, named after OUT's absolute path)."""
+    from zksolv.prover.workarea import default_work_dir
+
+    return default_work_dir(out)
+
+
 def prove(snapshot: Path, out: Path, *extra: str, backend: str | None = None) -> Result:
     res = run("prove", snapshot, "--out", out, "--jobs", "1", "--quiet", *extra, backend=backend)
     assert res.exit_code == 0, res.output

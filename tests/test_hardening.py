@@ -83,6 +83,11 @@ def _incl(*args: object) -> tuple[int, dict]:
     return res.exit_code, json.loads(res.output)
 
 
+def _units(out: dict) -> dict[str, int]:
+    """inclusion verify --json: each asset's amount in proof units."""
+    return {sym: a["proof_units"] for sym, a in out["amounts"].items()}
+
+
 def _one_line_error(res: object, code: int) -> str:
     """The command failed with ``code`` and exactly one line 'error: ...', no traceback."""
     assert res.exit_code == code, res.output  # type: ignore[attr-defined]
@@ -114,7 +119,7 @@ def test_holder_must_name_their_account(epoch: Path) -> None:
     assert res.exit_code == 0, res.output
     (epoch / "asa.json").write_text(res.output, encoding="utf-8")
     code, out = _incl(epoch / "asa.json", "--account", "åsa", "--bundle-hash", _bundle_hash(b))
-    assert code == 0 and out["amounts"] == {"USDC": 1, "BTC": 2}, out
+    assert code == 0 and _units(out) == {"USDC": 1, "BTC": 2}, out
     code, out = _incl(epoch / "asa.json", "--account", "asa", "--bundle-hash", _bundle_hash(b))
     assert (code, out["check"]) == (1, "inclusion-account")
 
@@ -165,7 +170,7 @@ def test_asset_labels_come_from_the_signed_manifest(epoch: Path, tmp_path: Path)
     # the genuine proof: amounts labelled by the manifest's own column order
     code, out = _incl(epoch / "alice.json", "--account", "alice", "--bundle-hash", bundle_hash,
                       "--expect", "USDC=5000", "--expect", "BTC=7")
-    assert code == 0 and out["amounts"] == {"USDC": 5000, "BTC": 7}, out
+    assert code == 0 and _units(out) == {"USDC": 5000, "BTC": 7}, out
     assert out["siblings_nonnegative"] == "unchecked"
 
 
@@ -212,7 +217,7 @@ def test_terms_are_shown(epoch: Path) -> None:
     assert "BTC: decimals 8, price 60000.00" in res.output
     res = run("inclusion", "verify", epoch / "alice.json", "--account", "alice", "--bundle", b)
     assert res.exit_code == 0, res.output
-    assert "USDC=5000 (0.000005000 USDC)" in res.output
+    assert "\n  USDC 0.000005000 (5000 units of 10^-9 USDC)\n" in res.output
     assert "USDC: decimals 9" in res.output and "reserves 1000.000000000 USDC" in res.output
 
 

@@ -44,7 +44,8 @@ def test_verify_a_folder_of_bundles_is_a_chain(chain: Path) -> None:
     res = run("verify", chain / "bundles")
     assert res.exit_code == 0, res.output
     assert "chain valid: epochs 1..2" in res.output
-    assert "inclusion databases are PRIVATE" in res.output
+    for db in ("1.inclusion.sqlite", "2.inclusion.sqlite"):
+        assert f"{chain / 'bundles' / db} is PRIVATE, an SQLite database" in res.output
     # given in any order as arguments, too
     res = run("verify", chain / "bundles" / "2", chain / "bundles" / "1", "--json")
     out = json.loads(res.output)

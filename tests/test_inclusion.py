@@ -3,13 +3,16 @@ proofs, size bound, and the explicit link to the leaf range proofs."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from pathlib import Path
 
 import pytest
 from test_epoch_support import ASSETS1, make_snapshot, prove, rows_for, run, verify_json
 
 from zksolv.circuits.inclusion import InclusionProof
+from zksolv.site import words
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +143,116 @@ def test_proof_size_at_depth_16(two_epochs: Path) -> None:
     assert size - len(json.dumps(manifest.decode())) - len('"signature":""') - 128 <= 3000
     assert size <= 5200
     assert InclusionProof.from_bytes(pf.to_bytes()) == pf
+
+
+# --- what the holder is told ----------------------------------------------------
+
+
+def test_bundle_hash_alone_says_what_it_did_not_check(two_epochs: Path) -> None:
+    """With only the bundle hash the range and solvency proofs are not
+    checked (an operator could hide a negative sibling): the output says
+    "included", lists what was and was not checked, never "valid"."""
+    d = two_epochs
+    args = (d / "acct-4-e2.json", "--account", "acct-4", "--bundle-hash", _hash(d / "b2"))
+    code, out = _verify(*args)
+    assert code == 0, out
+    assert "valid" not in out and out["included"] is True and out["complete"] is False
+    assert out["not_checked"] == ["range", "solvency"]
+    assert "inclusion-root" in out["checked"] and "leaf-range" not in out["checked"]
+    res = run("inclusion", "verify", *map(str, args))
+    assert res.exit_code == 0, res.output
+    first = res.output.splitlines()[0]
+    assert first.startswith("included: account 'acct-4' (the id you gave) is in epoch 2, the "
+                            "state at ") and first.endswith("; range and solvency proofs NOT "
+                                                            "checked"), first
+    assert "valid" not in res.output.lower().replace("verified", "")
+    assert (f"NOT checked: {words.unchecked('range')}; {words.unchecked('solvency')}. Pass "
+            "--bundle DIR") in res.output
+    # every check that passed, in the words the page uses
+    assert f"  - {words.passed('inclusion-root')}\n" in res.output
+    assert "suite-mismatch" not in res.output and "operator-mismatch" not in res.output
+
+
+def test_bundle_checks_everything_and_shows_the_time(two_epochs: Path) -> None:
+    d = two_epochs
+    code, out = _verify(d / "acct-4-e2.json", "--account", "acct-4", "--bundle", d / "b2")
+    assert code == 0 and out["complete"] is True and out["not_checked"] == [], out
+    assert out["checked"][:2] == ["inclusion-format", "inclusion-account"], out["checked"]
+    for tag in ("leaf-range", "solvency-asset", "solvency-valued", "tree-root",
+                "inclusion-root"):
+        assert tag in out["checked"], (tag, out["checked"])
+    manifest = json.loads((d / "b2" / "manifest.json").read_bytes())
+    when = datetime.datetime.fromtimestamp(manifest["timestamp"], datetime.UTC)
+    assert out["timestamp"] == manifest["timestamp"]
+    assert out["time_utc"] == f"{when:%Y-%m-%dT%H:%M:%S}Z"
+    assert out["amounts"] == {"USD": {"proof_units": 5000, "proof_decimals": 6, "decimals": 6,
+                                      "unit": "10^-6 USD", "tokens": "0.005000"}}
+    res = run("inclusion", "verify", d / "acct-4-e2.json", "--account", "acct-4", "--bundle",
+              d / "b2", "--expect", "USD=0.005")
+    assert res.exit_code == 0, res.output
+    assert f"is in epoch 2, the state at {when:%Y-%m-%d %H:%M:%S} UTC\n" in res.output
+    assert "\n  USD 0.005000 (5000 units of 10^-6 USD)\n" in res.output
+    assert "\n  as you expected: USD 0.005000 (--expect USD=0.005)\n" in res.output
+    assert "NOT checked" not in res.output and "totals hidden by the operator" in res.output
+
+
+def test_a_failure_says_what_it_means_and_what_to_do(two_epochs: Path) -> None:
+    """The same words as the page, for the same tag (zksolv/site/words.json)."""
+    d = two_epochs
+    args = ("inclusion", "verify", d / "acct-4-e1.json", "--account", "acct-4",
+            "--bundle-hash", _hash(d / "b2"))
+    res = run(*args)
+    meaning, steps = words.failure("inclusion-bundle")
+    assert res.exit_code == 1
+    assert res.output.splitlines() == [
+        res.output.splitlines()[0], f"what it means: {meaning}",
+        *(f"what to do: {s}" for s in steps)], res.output
+    assert res.output.startswith("error: inclusion-bundle: ")
+    code, out = _verify(*args[2:])
+    assert (code, out["included"], out["meaning"], out["next"]) == (1, False, meaning, steps)
+
+
+def test_revealed_totals_are_checked_and_shown(tmp_path: Path) -> None:
+    """Revealed totals open the root commitments [totals-opening], also with
+    only the bundle hash; the coverage is shown."""
+    rows = rows_for(9, 1)
+    prove(make_snapshot(tmp_path / "s", rows, epoch=1, assets=ASSETS1), tmp_path / "b",
+          "--reveal-totals")
+    res = run("inclusion", "export", "--db", tmp_path / "b.inclusion.sqlite", "--account",
+              "acct-4", "--out", tmp_path / "p.json")
+    assert res.exit_code == 0, res.output
+    args = ("inclusion", "verify", tmp_path / "p.json", "--account", "acct-4", "--bundle-hash",
+            _hash(tmp_path / "b"))
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    total = json.loads((tmp_path / "b" / "manifest.json").read_bytes())["totals"][0]
+    assert f"  - {words.passed('totals-opening')}\n" in res.output
+    assert "  USD: owed 0.0" in res.output and "% of it\n" in res.output, res.output
+    code, out = _verify(*args[2:])
+    assert out["totals"] == {"USD": total["liabilities"]}
+
+
+def test_every_tag_has_its_words() -> None:
+    """Each failure tag the verifier or the page can raise, and each check a
+    holder is told passed, has its own words (words.json), and each next
+    step named exists."""
+    root = Path(__file__).parent.parent
+    sources = [*sorted((root / "zksolv" / "verifier").glob("*.py")),
+               root / "zksolv" / "site" / "inclusion.js"]
+    tags = set()
+    for src in sources:
+        text = src.read_text()
+        tags |= set(re.findall(r'(?:VerificationError|_fail)\(\s*"([a-z]+(?:-[a-z]+)*)"', text))
+        # a shard's failing proof is raised by the tag of the check it is
+        # (range_check: leaf-range, or verifier.margin's DEBT_RANGE, MARGIN_HEALTH)
+        tags |= set(re.findall(r'(?:range_check(?:: str)?|^[A-Z_]+) = "([a-z]+(?:-[a-z]+)*)"',
+                               text, flags=re.M))
+    assert {"inclusion-root", "leaf-range", "debt-range", "margin-health", "solvency-valued",
+            "signature"} <= tags, tags
+    checks = words.holder_words()["checks"]
+    assert tags - set(checks) == set(), tags - set(checks)
+    for tag, entry in checks.items():
+        assert set(entry) == {"passed", "failed", "next"}, tag
+        assert all(k in words.holder_words()["next"] for k in entry["next"]), tag
+    for tag in ("leaf opening", "leaf-hash", "tree-sum", "tree-hash"):
+        assert words.passed(tag) != tag

@@ -38,6 +38,7 @@ from zksolv.core.group import POINT_BYTES, get_backend
 from zksolv.errors import InsolventError, VerificationError
 from zksolv.prover import epoch as prover
 from zksolv.prover.shards import ShardJob, ShardResult, prove_shard
+from zksolv.site import words
 from zksolv.snapshot import Asset
 from zksolv.verifier import verify_bundle
 
@@ -379,21 +380,41 @@ def test_holder_sees_debts_and_margin_health(lending: tuple[Path, Path]) -> None
               "--expect", "ETH=2.0", "--expect", "DAI.debt=2500000000000000000000", "--json")
     assert res.exit_code == 0, res.output
     rep = json.loads(res.output)
-    assert rep["amounts"] == {"ETH": 2 * 10**9, "DAI": 0}
-    assert rep["debts"] == {"DAI": 2_500 * 10**6}
+    assert {s: a["proof_units"] for s, a in rep["amounts"].items()} == {"ETH": 2 * 10**9, "DAI": 0}
+    assert rep["debts"] == {"DAI": {"proof_units": 2_500 * 10**6, "proof_decimals": 6,
+                                    "decimals": 18, "unit": "10^-6 DAI",
+                                    "tokens": "2500.000000"}}
     assert rep["margin_health"]["proof"] == "proven" and rep["margin_health"]["own_margin_holds"]
-    res = run("inclusion", "verify", pf, "--account", "borrower", "--bundle", bundle)
-    assert "you owe: DAI.debt=2500000000 (2500.000000 DAI)" in res.output
+    assert {"debt-range", "margin-health"} <= set(rep["checked"]) and rep["not_checked"] == []
+    res = run("inclusion", "verify", pf, "--account", "borrower", "--bundle", bundle,
+              "--expect", "DAI.debt=2500.0")
+    assert res.exit_code == 0, res.output
+    assert ("\n  you owe DAI 2500.000000 (2500000000 units of 10^-6 DAI, rounded down; the token "
+            "has 18 decimals)\n") in res.output, res.output
+    assert "  as you expected: DAI.debt 2500.000000 (--expect DAI.debt=2500.0)" in res.output
     assert "every account's margin health is proven and was checked here" in res.output
+    assert f"  - {words.passed('margin-health')}\n" in res.output
+    assert f"  - {words.passed('debt-range')}\n" in res.output
     res = run("inclusion", "verify", pf, "--account", "borrower", "--bundle-hash",
               rep["bundle_hash"])
     assert res.exit_code == 0 and "margin-health proofs of every account are NOT checked" in (
         res.output)
+    assert words.unchecked("margin-health") in res.output.split("\nNOT checked: ")[1]
+    code, out = verify_json_inclusion(pf, "borrower", rep["bundle_hash"])
+    assert code == 0 and out["not_checked"] == ["range", "debt-range", "margin-health",
+                                                "solvency"], out
+    assert "margin-health" not in out["checked"]
     # an overstated debt is caught by the holder's own expectation (debts round down)
     res = run("inclusion", "verify", pf, "--account", "borrower", "--bundle", bundle,
               "--expect", "DAI.debt=2499.999999", "--json")
     assert res.exit_code == 1 and json.loads(res.output)["check"] == "inclusion-amount"
     assert "DAI.debt: proof shows a debt of 2500.000000 DAI" in json.loads(res.output)["detail"]
+
+
+def verify_json_inclusion(pf: Path, account: str, bundle_hash: str) -> tuple[int, dict]:
+    res = run("inclusion", "verify", pf, "--account", account, "--bundle-hash", bundle_hash,
+              "--json")
+    return res.exit_code, json.loads(res.output)
 
 
 def test_holder_who_owes_nothing_sees_no_debt_lines(lending: tuple[Path, Path]) -> None:
@@ -458,3 +479,95 @@ def test_export_all_carries_debts(lending: tuple[Path, Path], tmp_path: Path) ->
         cols = [(a["symbol"], a["proof_units"]) for a in docs[acc]["amounts"]]
         assert [c for c, _ in cols] == ["ETH", "DAI", "DAI.debt"]
         assert cols[2][1] == values[2] // 10**12          # the debt, rounded down
+
+
+# --- workers are not trusted: every column and the margin proofs' shape ---------------------
+
+@pytest.mark.parametrize("method", ["combination", "direct"])
+def test_shard_check_covers_debts_and_margin_proofs(method: str) -> None:
+    """The client's check of a worker's result opens all m columns of every
+    leaf (a changed debt commitment is named by its column) and parses the
+    margin proofs (missing, cut short or not canonical: refused)."""
+    import dataclasses
+
+    from zksolv.prover.shardcheck import ShardMismatch, check_result
+
+    backend = get_backend()
+    _, job, res = _shard(backend)
+    check_result(backend, job, res, method=method)
+    rec = 3 * POINT_BYTES + 32
+    # leaf 1's DAI.debt commitment replaced by leaf 0's (a valid point)
+    recs = bytearray(res.leaf_records)
+    recs[rec + 2 * 48 : rec + 3 * 48] = res.leaf_records[2 * 48 : 3 * 48]
+    with pytest.raises(ShardMismatch, match="leaf 1 column DAI.debt|worker-opening"):
+        check_result(backend, job, dataclasses.replace(res, leaf_records=bytes(recs)),
+                     method=method)
+    debt_len, health_len = layout.margin_proof_sizes(4, 1)
+    bad_scalar = b"\xff" * 32
+    for margin, why in ((b"", "margin proofs of the wrong size"),
+                        (res.margin_proof[:-1], "margin proofs of the wrong size"),
+                        (res.margin_proof[: debt_len - 32] + bad_scalar
+                         + res.margin_proof[debt_len:], "debt range proof does not parse"),
+                        (res.margin_proof[:-32] + bad_scalar,
+                         "margin-health proof does not parse")):
+        with pytest.raises(ShardMismatch, match=why):
+            check_result(backend, job, dataclasses.replace(res, margin_proof=margin),
+                         method=method)
+    assert len(res.margin_proof) == debt_len + health_len
+
+
+def test_resume_discards_a_kept_shard_whose_debts_differ(tmp_path: Path) -> None:
+    """check_kept_shards (resume) checks a kept margin shard's debt columns
+    against the leaves database's openings: another run's file is discarded."""
+    from zksolv.prover.shardcheck import check_kept_shards
+
+    backend = get_backend()
+    header, job, res = _shard(backend)
+    other = ShardJob(job.backend, header, job.digest, 0,
+                     (*job.values[:-1], job.values[-1] + 1), job.blindings, job.hashes)
+    gone: list[int] = []
+    kept = check_kept_shards(backend, [other], lambda s: (res, b"d" * 32), gone.append)
+    assert gone == [0] and kept.digests == {}
+    kept = check_kept_shards(backend, [job], lambda s: (res, b"d" * 32), gone.append)
+    assert kept.digests == {0: b"d" * 32}
+
+
+# --- zksolv serve serves margin.bin of a version 5 bundle -----------------------------------
+
+def test_serve_serves_margin_bin_of_a_version_5_bundle(lending: tuple[Path, Path],
+                                                       tmp_path: Path) -> None:
+    """margin.bin is one of a bundle's data files: served when the manifest
+    lists it (version 5), 404 from a folder whose manifest does not."""
+    import os
+    import shutil
+    import urllib.error
+    import urllib.request
+
+    from zksolv.site import serving
+
+    _, bundle = lending
+    root = tmp_path / "pub"
+    for name in ("v5", "v4"):
+        dst = root / name
+        dst.mkdir(parents=True)
+        for f in ("manifest.json", "manifest.sig", *layout.DATA_FILES_MARGIN):
+            shutil.copyfile(bundle / f, dst / f)
+            os.chmod(dst / f, 0o644)
+        os.chmod(dst, 0o755)
+    os.chmod(root, 0o755)
+    m = json.loads((bundle / "manifest.json").read_bytes())
+    del m["files"]["margin.bin"]
+    (root / "v4" / "manifest.json").write_text(json.dumps(m))
+
+    def get(url: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(url, timeout=20) as r:  # noqa: S310 - local server
+                return r.status, r.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, b""
+
+    with serving(root) as url:
+        assert get(url + "v5/margin.bin") == (200, (bundle / "margin.bin").read_bytes())
+        assert get(url + "v5/range.bin")[0] == 200
+        assert get(url + "v4/margin.bin")[0] == 404
+        assert get(url + "v4/leaves.bin")[0] == 200

@@ -77,12 +77,18 @@ def test_holder_sees_rounded_up_amount(eth_epoch: Path) -> None:
     res = run("inclusion", "verify", d / "alice.json", "--account", "alice", "--bundle", d / "b",
               "--expect", "ETH=20.000000000000000001", "--expect", "USDC=3989.744384", "--json")
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["amounts"]["ETH"] == 20 * 10**9 + 1   # ceil, in 10^-9 ETH
+    eth = json.loads(res.output)["amounts"]["ETH"]
+    assert eth["proof_units"] == 20 * 10**9 + 1   # ceil, in 10^-9 ETH
+    assert (eth["proof_decimals"], eth["decimals"], eth["tokens"], eth["unit"]) == (
+        9, 18, "20.000000001", "10^-9 ETH")
     # in base units too; and a wrong expectation names both sides in tokens
     res = run("inclusion", "verify", d / "alice.json", "--account", "alice", "--bundle", d / "b",
               "--expect", f"ETH={20 * ETH + 1}")
     assert res.exit_code == 0, res.output
-    assert "20.000000001 ETH" in res.output
+    # tokens first, the unit named: never read as 20,000,000,001 ETH
+    assert ("\n  ETH 20.000000001 (20000000001 units of 10^-9 ETH, rounded up; the token has "
+            "18 decimals)\n") in res.output, res.output
+    assert f"\n  as you expected: ETH 20.000000001 (--expect ETH={20 * ETH + 1})\n" in res.output
     res = run("inclusion", "verify", d / "alice.json", "--account", "alice", "--bundle", d / "b",
               "--expect", "ETH=20.0", "--json")
     out = json.loads(res.output)

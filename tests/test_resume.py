@@ -18,7 +18,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_epoch_support import ASSETS1, KEY_HEX, make_snapshot, rows_for, run, verify_json
+from test_epoch_support import (
+    ASSETS1,
+    KEY_HEX,
+    make_snapshot,
+    rows_for,
+    run,
+    verify_json,
+    work_area,
+)
 
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
@@ -106,7 +114,7 @@ def test_kill_then_resume_verifies(tmp_path: Path, small_shards: None, point: st
     rows = rows_for(40, 1)
     snap = make_snapshot(tmp_path / "snap", rows, assets=ASSETS1)
     out = tmp_path / "b"
-    work = tmp_path / "b.work"
+    work = work_area(out)
     _killed_prove(tmp_path, snap, out, point, after)
     assert not out.exists()
     assert work.is_dir() and stat.S_IMODE(work.stat().st_mode) == 0o700
@@ -177,7 +185,7 @@ def _refused(snap: Path, out: Path, *extra: str, env_key: str = KEY_HEX) -> str:
                              env={"ZKSOLV_OPERATOR_KEY": env_key})
     assert res.exit_code == 2, res.output
     assert not out.exists()
-    assert (out.parent / f"{out.name}.work" / "state.json").exists()  # kept for a later resume
+    assert (work_area(out) / "state.json").exists()  # kept for a later resume
     return res.output
 
 
@@ -222,7 +230,7 @@ def test_resume_refuses_another_previous_bundle(tmp_path: Path, small_shards: No
 
 def test_a_damaged_shard_file_is_proven_again(interrupted: tuple[Path, Path]) -> None:
     snap, out = interrupted
-    shard = next((out.parent / "b.work" / "shards").iterdir())
+    shard = next((work_area(out) / "shards").iterdir())
     data = bytearray(shard.read_bytes())
     data[40] ^= 1
     shard.write_bytes(bytes(data))
@@ -236,11 +244,11 @@ def test_resume_without_a_work_area_starts_afresh(tmp_path: Path) -> None:
     output = _resume(snap, tmp_path / "b")
     assert "resumed" not in output
     assert verify_json(tmp_path / "b")[0] == 0
-    assert not (tmp_path / "b.work").exists()
+    assert not work_area(tmp_path / "b").exists()
 
 
 def test_work_area_inside_the_bundle_is_refused(tmp_path: Path) -> None:
     snap = make_snapshot(tmp_path / "snap", rows_for(4, 1), assets=ASSETS1)
     res = run("prove", snap, "--out", tmp_path / "b", "--work-dir", tmp_path / "b" / "w",
               "--jobs", "1", "--quiet")
-    assert res.exit_code == 2 and "outside the bundle" in res.output
+    assert res.exit_code == 2 and "neither inside the bundle nor beside it" in res.output

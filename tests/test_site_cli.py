@@ -6,17 +6,20 @@ from __future__ import annotations
 import os
 import random
 import re
+import socket
 import stat
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from test_epoch_support import run
 
 from zksolv.cli.bench_site import synthetic_inclusion
+from zksolv.cli.site import TABLE_CHUNKS
 from zksolv.site import CONTENT_SECURITY_POLICY, SITE_FILES, serving, site_files
 from zksolv.verifier.inclusion import parse_document, verify_inclusion
 
@@ -25,7 +28,9 @@ def test_site_writes_the_page(tmp_path: Path) -> None:
     out = tmp_path / "public"
     res = run("site", str(out))
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(SITE_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*SITE_FILES, "generators"])
+    assert len(list((out / "generators").iterdir())) == TABLE_CHUNKS  # the generator table
+    assert stat.S_IMODE((out / "generators").stat().st_mode) == 0o755
     files = site_files()
     for name in SITE_FILES:
         assert (out / name).read_bytes() == files[name]
@@ -57,7 +62,9 @@ def test_page_loads_only_its_own_files() -> None:
         for target in re.findall(r'(?:\bfrom|^import)\s+"([^"]+)"', text, re.M):
             assert target.startswith("./") and target[2:] in SITE_FILES, (name, target)
             imports.add(target[2:])
-    assert imports == {"inclusion.js", "bls12381.js", "strictjson.js"}
+    # every module is imported by another but the page's and the workers' entry points
+    assert imports == {n for n in SITE_FILES if n.endswith(".js")} - {
+        "app.js", "checkworker.js", "msmworker.js"}
 
 
 def _get(url: str) -> tuple[int, bytes, dict[str, str]]:
@@ -92,6 +99,50 @@ def test_serve_serves_bundles_not_private_files(site_epochs: Path, tmp_path: Pat
     (tmp_path / "inside" / "link").symlink_to(tmp_path / "secret.txt")
     with serving(tmp_path / "inside") as url:
         assert _get(url + "link")[0] == 404  # a symlink leaving the folder
+
+
+def _get_range(url: str, spec: str) -> tuple[int, bytes, dict[str, str]]:
+    req = urllib.request.Request(url, headers={"Range": spec})
+    try:
+        with urllib.request.urlopen(req) as r:  # noqa: S310 - a local test server
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, b"", dict(exc.headers)
+
+
+def test_serve_answers_byte_ranges(site_epochs: Path) -> None:
+    """The page fetches one shard's records by Range: exactly those bytes
+    (206), the whole file for what this server does not read, 416 beyond
+    the end."""
+    data = (site_epochs / "b2" / "leaves.bin").read_bytes()
+    size = len(data)
+    with serving(site_epochs) as url:
+        leaves = url + "b2/leaves.bin"
+        for spec, first, last in (("bytes=0-79", 0, 79), ("bytes=80-159", 80, 159),
+                                  (f"bytes={size - 5}-", size - 5, size - 1),
+                                  ("bytes=-7", size - 7, size - 1),
+                                  (f"bytes=10-{size + 100}", 10, size - 1)):
+            status, body, headers = _get_range(leaves, spec)
+            assert status == 206, spec
+            assert body == data[first:last + 1], spec
+            assert headers["Content-Range"] == f"bytes {first}-{last}/{size}", spec
+            assert headers["Content-Length"] == str(last - first + 1)
+        for spec in ("bytes=0-1,5-6", "bytes=5-2", "items=0-1", "bytes=x-1", "bytes=-"):
+            status, body, headers = _get_range(leaves, spec)
+            assert (status, body) == (200, data), spec
+            assert headers["Accept-Ranges"] == "bytes"
+        status, _, headers = _get_range(leaves, f"bytes={size}-")
+        assert status == 416 and headers["Content-Range"] == f"bytes */{size}"
+        assert _get_range(url + "b1.inclusion.sqlite", "bytes=0-10")[0] == 404  # still private
+        # nothing beyond the range goes on the wire (read to the connection's end)
+        host, port = urlsplit(url).hostname, urlsplit(url).port
+        with socket.create_connection((host, port)) as conn:
+            conn.sendall(f"GET /b2/leaves.bin HTTP/1.0\r\nHost: {host}:{port}\r\n"
+                         "Range: bytes=3-12\r\n\r\n".encode())
+            raw = b""
+            while chunk := conn.recv(1 << 16):
+                raw += chunk
+        assert raw.split(b"\r\n\r\n", 1)[1] == data[3:13]
 
 
 def test_serve_command_binds_localhost(site_epochs: Path) -> None:

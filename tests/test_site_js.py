@@ -1,6 +1,7 @@
 """The page's JavaScript under ``node --test`` (tests/js): the BLS12-381
 layer against @noble/curves, the strict JSON, and the holder's check against
-vectors this test writes with the Python package (tests/site_vectors.py).
+vectors this test writes with the Python package (tests/site_vectors.py), and the
+proof checks (tests/proof_vectors.py: generator table, transcripts, bundles).
 
 Needs node and the test dependencies (``npm ci --prefix tests/js``); skipped
 with the reason when they are missing, unless ZKSOLV_REQUIRE_SITE_TESTS=1
@@ -16,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from proof_vectors import write_proof_vectors
 from site_vectors import write_vectors
 
 JS_TESTS = Path(__file__).parent / "js"
@@ -37,12 +39,15 @@ def node() -> str:
     return exe
 
 
-def test_node_suite(site_epochs: Path, tmp_path: Path) -> None:
+def test_node_suite(site_epochs: Path, site_shards: Path, tmp_path: Path) -> None:
     exe = node()
-    vectors = write_vectors(tmp_path / "vectors.json", site_epochs, seed=random.randrange(1 << 30))
+    seed = random.randrange(1 << 30)
+    vectors = write_vectors(tmp_path / "vectors.json", site_epochs, seed=seed)
+    proofs = write_proof_vectors(tmp_path / "proofs.json", site_epochs, site_shards, seed=seed)
     res = subprocess.run(
         [exe, "--test", "--test-reporter=tap"], cwd=JS_TESTS, capture_output=True, text=True,
-        timeout=600, env={**os.environ, "ZKSOLV_SITE_VECTORS": str(vectors)},
+        timeout=900, env={**os.environ, "ZKSOLV_SITE_VECTORS": str(vectors),
+                          "ZKSOLV_PROOF_VECTORS": str(proofs)},
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-6000:]

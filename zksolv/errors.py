@@ -8,7 +8,8 @@ exit code   meaning
 ==========  ==========================================================
 0           success (proof valid, bundle written)
 1           a proof or bundle was checked and is invalid (or the prover's
-            own check of a proof it made kept failing: ``ProverFault``)
+            own check of a proof it made kept failing, or a worker's shard
+            result did not match what it was sent: ``ProverFault``)
 2           unusable input: bad file, bad option, bad encoding
 3           the epoch is insolvent: no bundle claiming solvency written
 ==========  ==========================================================
@@ -82,3 +83,23 @@ class ProverFault(ZksolvError):
     in the computation, never the input's. Nothing is published."""
 
     exit_code = 1
+
+
+class WorkerFault(ProverFault):
+    """A worker (a local process, a Dask worker) returned a shard result that
+    does not match the job it was sent: another shard's index, leaf
+    commitments that do not open to the amounts and blindings the client
+    sent, leaf hashes or subtree nodes that are not the client's. ``worker``
+    names it as the executor knows it (a Dask worker's address, a local
+    process's pid), ``shard`` is the shard it was asked to prove (None: a
+    result for no task the client gave). Nothing is published."""
+
+    def __init__(self, worker: str, shard: int | None, reason: str) -> None:
+        self.worker = worker
+        self.shard = shard
+        self.reason = reason
+        where = "" if shard is None else f"shard {shard}: "
+        super().__init__(f"worker {worker}: {where}{reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None, str]]:
+        return type(self), (self.worker, self.shard, self.reason)

@@ -3,11 +3,24 @@ shards) run: in this process, on forked local worker processes (the embedded
 default: nothing to start), or on a ``dask.distributed`` cluster the operator
 owns.
 
-Every executor has one method, ``map_unordered(fn, items)``: it yields
-``(index, fn(item))`` as results complete, keeping at most a bounded window
-of tasks in flight, so memory stays bounded whatever the number of items.
-Callers that need order (the bundle's files are written in shard order)
-re-order what they receive.
+Every executor has three methods:
+
+- ``map_unordered(fn, items)`` yields ``(index, fn(item))`` as results
+  complete, keeping at most a bounded window of tasks in flight, so memory
+  stays bounded whatever the number of items. Callers that need order (the
+  bundle's files are written in shard order) re-order what they receive.
+- ``map_attributed(fn, items)`` is the same with the worker that ran each
+  task: ``(index, result, worker)``, ``worker`` as the executor knows it (a
+  Dask worker's address, as the scheduler records who holds the result; a
+  local process's pid). The prover checks every shard result against what
+  it sent (``zksolv.prover.shardcheck``) and names the worker of one that
+  does not match.
+- ``run_elsewhere(fn, item, avoid)`` runs one task again away from the
+  worker ``avoid``: on Dask on another worker (restricted with ``workers=``,
+  never back on ``avoid``, which then gets no further tasks of this
+  executor); locally in this process. It returns ``(result, worker)``, or
+  None when there is nowhere else (a cluster whose every worker is
+  distrusted).
 
 On Dask:
 
@@ -47,7 +60,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
-from zksolv.errors import InputError
+from zksolv.errors import InputError, ProverFault
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,15 +78,28 @@ _REMOTE = re.compile(r"(tcp|tls|inproc|ucx)://[^\s]{1,250}")
 
 
 class Executor(Protocol):
-    """Runs ``fn`` over items; yields ``(index, result)`` as they complete."""
+    """Runs ``fn`` over items; yields ``(index, result)`` as they complete
+    (see the module docstring for the three methods)."""
 
     name: str
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[int, R]]:
         ...
 
+    def map_attributed(self, fn: Callable[[T], R], items: Iterable[T]
+                       ) -> Iterator[tuple[int, R, str]]:
+        ...
+
+    def run_elsewhere(self, fn: Callable[[T], R], item: T, avoid: str) -> tuple[R, str] | None:
+        ...
+
     def close(self) -> None:
         ...
+
+
+def this_process() -> str:
+    """The name of the client's own process as a worker."""
+    return f"this process (pid {os.getpid()})"
 
 
 class InProcess:
@@ -85,8 +111,22 @@ class InProcess:
         for i, item in enumerate(items):
             yield i, fn(item)
 
+    def map_attributed(self, fn: Callable[[T], R], items: Iterable[T]
+                       ) -> Iterator[tuple[int, R, str]]:
+        for i, res in self.map_unordered(fn, items):
+            yield i, res, this_process()
+
+    def run_elsewhere(self, fn: Callable[[T], R], item: T, avoid: str) -> tuple[R, str] | None:
+        # one process: the task runs once more, here
+        return fn(item), this_process()
+
     def close(self) -> None:
         pass
+
+
+def _with_pid(fn: Callable[[T], R], item: T) -> tuple[int, R]:
+    """A task in a local worker process, with the pid that ran it."""
+    return os.getpid(), fn(item)
 
 
 class LocalProcesses:
@@ -99,19 +139,31 @@ class LocalProcesses:
         self.name = f"local processes ({self.workers})"
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[int, R]]:
+        for i, res, _ in self.map_attributed(fn, items):
+            yield i, res
+
+    def map_attributed(self, fn: Callable[[T], R], items: Iterable[T]
+                       ) -> Iterator[tuple[int, R, str]]:
         if self.workers == 1:
-            yield from InProcess().map_unordered(fn, items)
+            yield from InProcess().map_attributed(fn, items)
             return
         ctx = multiprocessing.get_context("fork")
+        task = functools.partial(_with_pid, fn)
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
                                  initializer=die_with_parent) as pool:
-            running: dict[Future[R], int] = {}
+            running: dict[Future[tuple[int, R]], int] = {}
             for i, item in enumerate(items):
-                running[pool.submit(fn, item)] = i
+                running[pool.submit(task, item)] = i
                 if len(running) >= 2 * self.workers:
-                    yield from _drain(running, FIRST_COMPLETED)
+                    for j, (pid, res) in _drain(running, FIRST_COMPLETED):
+                        yield j, res, f"local process {pid}"
             while running:
-                yield from _drain(running, FIRST_COMPLETED)
+                for j, (pid, res) in _drain(running, FIRST_COMPLETED):
+                    yield j, res, f"local process {pid}"
+
+    def run_elsewhere(self, fn: Callable[[T], R], item: T, avoid: str) -> tuple[R, str] | None:
+        # the pool's processes are forks of this one: once more, here
+        return fn(item), this_process()
 
     def close(self) -> None:
         pass
@@ -221,6 +273,8 @@ class DaskCluster:
         self.address = address
         self.window_per_worker = window_per_worker
         self._cluster: Any = None
+        # workers that returned a result the client refused: no further tasks
+        self.distrusted: set[str] = set()
         local = _LOCAL.fullmatch(address)
         try:
             if local:
@@ -255,7 +309,33 @@ class DaskCluster:
     def workers(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
 
+    def _submit(self, fn: Callable[[T], R], item: T) -> Any:
+        """One task, on any worker not distrusted."""
+        distrusted = self.distrusted
+        if not distrusted:
+            return self.client.submit(_checked_task, fn, item, pure=False)
+        allowed = [w for w in self.client.scheduler_info()["workers"] if w not in distrusted]
+        if not allowed:
+            raise ProverFault(f"every worker of the cluster at {self.address} returned a shard "
+                              f"result the client refused ({', '.join(sorted(distrusted))})")
+        return self.client.submit(_checked_task, fn, item, pure=False, workers=allowed,
+                                  allow_other_workers=False)
+
+    def _worker_of(self, fut: Any) -> str:
+        """The worker holding ``fut``'s result, as the scheduler records it."""
+        holders = self.client.who_has(fut).get(fut.key, ())
+        return ", ".join(sorted(holders)) or "a worker the scheduler no longer knows"
+
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[int, R]]:
+        for i, res, _ in self._map(fn, items, attributed=False):
+            yield i, res
+
+    def map_attributed(self, fn: Callable[[T], R], items: Iterable[T]
+                       ) -> Iterator[tuple[int, R, str]]:
+        return self._map(fn, items, attributed=True)
+
+    def _map(self, fn: Callable[[T], R], items: Iterable[T], *, attributed: bool
+             ) -> Iterator[tuple[int, R, str]]:
         from distributed import as_completed
 
         window = self.window_per_worker * self.workers()
@@ -263,7 +343,7 @@ class DaskCluster:
         it = iter(enumerate(items))
         pending = as_completed(with_results=False)
         for i, item in it:
-            fut = self.client.submit(_checked_task, fn, item, pure=False)
+            fut = self._submit(fn, item)
             index[fut.key] = i
             pending.add(fut)
             if len(index) >= window:
@@ -271,13 +351,30 @@ class DaskCluster:
         for fut in pending:
             i = index.pop(fut.key)
             result = fut.result()
+            worker = self._worker_of(fut) if attributed else ""
             fut.release()
-            yield i, result
+            yield i, result, worker
             nxt = next(it, None)
             if nxt is not None:
-                new = self.client.submit(_checked_task, fn, nxt[1], pure=False)
+                new = self._submit(fn, nxt[1])
                 index[new.key] = nxt[0]
                 pending.add(new)
+
+    def run_elsewhere(self, fn: Callable[[T], R], item: T, avoid: str) -> tuple[R, str] | None:
+        """``fn(item)`` on a worker other than ``avoid`` (and any worker
+        distrusted before); ``avoid`` gets no further task of this executor.
+        None if no such worker is connected."""
+        self.distrusted.add(avoid)
+        allowed = [w for w in self.client.scheduler_info()["workers"]
+                   if w not in self.distrusted]
+        if not allowed:
+            return None
+        fut = self.client.submit(_checked_task, fn, item, pure=False, workers=allowed,
+                                 allow_other_workers=False)
+        try:
+            return fut.result(), self._worker_of(fut)
+        finally:
+            fut.release()
 
     def close(self) -> None:
         client = getattr(self, "client", None)

@@ -18,7 +18,9 @@ Reading, every file is hostile until checked:
 Writing, private files (keys, inclusion proofs) are created under an
 unpredictable temporary name with ``O_CREAT | O_EXCL`` and mode 0600
 (``tempfile.mkstemp``), fsynced, then renamed into place; a symlink planted
-at the destination is replaced, never followed.
+at the destination is replaced, never followed. Private folders, and every
+missing parent of one, are created mode 0700 whatever the umask
+(``make_private_dirs``).
 
 Every refusal is an ``InputError`` (exit 2) naming the file; callers that
 check a bundle turn it into their own ``VerificationError`` tag.
@@ -185,6 +187,29 @@ def has_control(text: str) -> bool:
 
 def readable_by_others(st: os.stat_result) -> bool:
     return bool(stat.S_IMODE(st.st_mode) & 0o077)
+
+
+def make_private_dirs(path: str | os.PathLike[str]) -> Path:
+    """Create the folder ``path`` and each missing parent, every one mode
+    0700 whatever the umask (``mkdir(parents=True)`` would give the parents
+    0777 under umask 000). Folders that exist are left as they are."""
+    dest = Path(path)
+    missing = []
+    p = dest
+    while not (p.exists() or p.is_symlink()):
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            continue  # made by someone else meanwhile: not ours to change
+        except OSError as exc:
+            raise InputError(str(d), f"cannot create the folder: {exc.strerror or exc}") from exc
+        os.chmod(d, 0o700)  # the umask can only have removed bits
+    return dest
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

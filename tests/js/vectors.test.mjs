@@ -41,6 +41,7 @@ test("curve arithmetic agrees with the Python backend", { skip }, () => {
       assert.equal(toHex(pt.toBytes()), d.bytes, "a valid encoding re-encodes to itself");
     } catch (e) {
       assert.ok(e instanceof FormatError, e);
+      assert.equal(e.message, d.error, `the CLI and the page word ${d.bytes} alike`);
       ok = false;
     }
     assert.equal(ok, d.valid, d.bytes);

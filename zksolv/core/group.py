@@ -54,6 +54,17 @@ BACKEND_ENV = "ZKSOLV_BACKEND"
 Point = Any
 
 
+def _off_curve_or_subgroup(data: bytes, what: str) -> FormatError:
+    """The error for a non-identity encoding (flags and x < p checked) that a
+    backend refused: whether x^3 + 4 is a square mod p (Euler's criterion)
+    tells off the curve from outside the subgroup, so every backend and the
+    holder's page (bls12381.js) say the same words for the same bytes."""
+    x = int.from_bytes(bytes([data[0] & 0x1F]) + data[1:], "big")
+    if pow((x * x * x + 4) % P, (P - 1) // 2, P) not in (0, 1):
+        return FormatError(f"{what}: not on the curve")
+    return FormatError(f"{what}: not in the prime-order subgroup")
+
+
 def _check_compressed_flags(data: bytes, what: str) -> None:
     """Flag and range checks common to both backends (ZCash serialisation)."""
     if len(data) != POINT_BYTES:
@@ -220,7 +231,7 @@ class ArkworksBackend(Backend):
         try:
             p = self._G1.from_compressed_bytes(data)
         except Exception as exc:  # the binding raises ValueError with Rust text
-            raise FormatError(f"{what}: not a point of the prime-order subgroup") from exc
+            raise _off_curve_or_subgroup(data, what) from exc
         # Belt and braces: the only accepted encoding is the canonical one.
         if bytes(p.to_compressed_bytes()) != data:
             raise FormatError(f"{what}: non-canonical point encoding")
@@ -291,7 +302,7 @@ class PyEccBackend(Backend):
         try:
             p = self._pc.decompress_G1(int.from_bytes(data, "big"))  # type: ignore[arg-type]
         except ValueError as exc:
-            raise FormatError(f"{what}: not on the curve ({exc})") from exc
+            raise FormatError(f"{what}: not on the curve") from exc
         # py_ecc's decompression does not check the subgroup: [r]P must be O.
         if not self._bls.is_inf(self._bls.multiply(p, R)):
             raise FormatError(f"{what}: not in the prime-order subgroup")

@@ -50,7 +50,7 @@ import importlib.util
 from collections.abc import Iterable, Sequence
 
 from zksolv.core.field import R
-from zksolv.core.group import POINT_BYTES, Backend, P, Point
+from zksolv.core.group import POINT_BYTES, Backend, P, Point, _off_curve_or_subgroup
 from zksolv.errors import FormatError
 
 PYMCL_VERSION = "1.0.2"
@@ -358,7 +358,7 @@ class MclBackend(Backend):
         # Flags and x < p are checked by the caller; mcl checks the curve
         # equation and (mclBn_verifyOrderG1(1)) the subgroup.
         if self._lib.mclBnG1_deserialize(out, data, POINT_BYTES) != POINT_BYTES:
-            raise FormatError(f"{what}: not a point of the prime-order subgroup")
+            raise _off_curve_or_subgroup(data, what)
         if self.encode(out.raw) != data:
             raise FormatError(f"{what}: non-canonical point encoding")
         return out.raw

@@ -15,8 +15,11 @@ can be run and tested alone):
    an executor (``zksolv.executors``: local worker processes by default, or
    a Dask cluster): commit to the leaves, build the shard's subtree, prove
    the shard's 64-bit range proof (and, with debts, its debt range proof
-   and margin-health proof, written to ``margin.bin``). Each result is kept in the work area as
-   it completes; ``write_shards`` streams them in shard order into
+   and margin-health proof, written to ``margin.bin``). Workers are not
+   trusted: each result is checked against the openings sent before it is
+   kept (``shardcheck``; a mismatch is a ``WorkerFault`` naming the worker,
+   and the shard is proven again elsewhere). Each result is kept in the work
+   area as it completes; ``write_shards`` streams them in shard order into
    ``leaves.bin`` and ``range.bin`` and the subtree nodes into the database.
 4. ``build_top``: the tree above the shards, up to the root.
 5. ``prove_solvency``: the per-asset and valued solvency statements on the
@@ -31,7 +34,9 @@ can be run and tested alone):
 
 A run that stops before stage 6 (a kill, Ctrl-C, a reboot) keeps its work
 area; ``prove_epoch(..., resume=True)`` (``zksolv prove --resume``) reuses
-the leaf assignment and every shard already proven.
+the leaf assignment and every shard already proven whose file checks
+against the assignment's openings (``shardcheck.check_kept_shards``; others
+are discarded and proven again).
 
 ``--prev`` must name a bundle that verifies in full, one epoch earlier,
 signed by the same operator key. With ``allow_gap`` (``--allow-gap``; ``zksolv
@@ -59,15 +64,24 @@ from zksolv.core import rangeproof
 from zksolv.core.field import R, random_scalar, scalar_from_bytes, scalar_to_bytes
 from zksolv.core.generators import generators
 from zksolv.core.group import Backend, Point, get_backend
-from zksolv.errors import FormatError, InputError, InsolventError, VerificationError, ZksolvError
+from zksolv.errors import (
+    FormatError,
+    InputError,
+    InsolventError,
+    ProverFault,
+    VerificationError,
+    WorkerFault,
+    ZksolvError,
+)
 from zksolv.executors import Executor, LocalProcesses
 from zksolv.progress import Progress, derive_progress, no_progress
-from zksolv.safeio import fsync_dir
+from zksolv.safeio import fsync_dir, make_private_dirs
 from zksolv.snapshot import Snapshot, open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
 from . import keys, workarea
 from .inclusion_db import InclusionDB, default_location
+from .shardcheck import check_kept_shards
 from .shards import ShardJob, ShardResult, prove_shards
 from .shortfall import HealthCheck, asset_terms, shortfalls
 
@@ -92,6 +106,12 @@ class ProveResult:
     # the bundle it links to, as its header names it (None: first of a chain)
     prev_epoch: int | None = None
     prev_bundle_hash: bytes | None = None
+    # shard results refused (a worker's result did not match its job), each
+    # naming the worker; every one was proven again elsewhere and checked
+    worker_faults: tuple[str, ...] = ()
+    # (shard, why) of the work area's shard files that were not this run's
+    # (resume): removed and proven again
+    discarded_shards: tuple[tuple[int, str], ...] = ()
 
 
 class _HashedFile:
@@ -498,8 +518,13 @@ def prove_epoch(
             raise InputError(str(db_path), "exists; refusing to overwrite an inclusion database")
     if db_path.resolve().is_relative_to(out_path.resolve()):
         raise InputError(str(db_path), "the private inclusion database must be outside the bundle")
-    if work.path.resolve().is_relative_to(out_path.resolve()):
-        raise InputError(str(work.path), "the private work area must be outside the bundle")
+    if workarea.exposed_by(work.path, out_path):
+        raise InputError(str(work.path), "the private work area must be neither inside the "
+                         "bundle nor beside it in its folder (a folder of bundles gets "
+                         "published): leave --work-dir out (the private data directory) or "
+                         "name a folder elsewhere")
+    if work_dir is None:
+        workarea.adopt_legacy(out_path, work, resume=resume)
     if work.exists() and not resume:
         raise InputError(str(work.path), "an interrupted run of this epoch left its work area "
                          "here: continue it with --resume, or remove it to start afresh")
@@ -535,9 +560,10 @@ def prove_epoch(
             work.reset()
         else:
             workarea.compare(resumed, current, work.path)
-        _remove_stale_temporaries(out_path, db_path)
     else:
         work.create()
+    # ours to remove: the work area now held is this OUT's only run
+    _remove_stale_temporaries(out_path, db_path)
 
     # generators before any fork, so workers inherit them (a bar if derived)
     generators(backend).vectors(max(circ.LEAF_BITS * (1 << (S * k - 1).bit_length()),
@@ -549,6 +575,7 @@ def prove_epoch(
     tmp_db: Path | None = None
     try:
         # 2. assign leaves: positions, salts, blindings (kept in the work area)
+        from_work_area = resumed is not None
         if resumed is None:
             built = work.new_leaves_path()
             leaves_db = InclusionDB.create(built, k=k, depth=depth, epoch=sh.epoch,
@@ -561,7 +588,7 @@ def prove_epoch(
         gamma = _recorded_gamma(resumed, k, work.path)
 
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(db_path.parent)
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.tmp-", dir=out_path.parent))
         # a public bundle is world-readable (mkdtemp makes 0700)
         os.chmod(tmp_dir, 0o755)
@@ -571,26 +598,44 @@ def prove_epoch(
         os.chmod(tmp_db, 0o600)
         shutil.copyfile(work.leaves_path, tmp_db)
         db = InclusionDB.writable(tmp_db)
+        if from_work_area and db.blinding_sums(k) != gamma:
+            raise workarea.ResumeRefused(
+                str(work.path), "cannot resume: the root blindings in state.json are not the "
+                "sums of the blindings in leaves.sqlite (the work area mixes two runs). Remove "
+                "it to start afresh")
 
         # 3. prove the shards (local processes or a cluster), each kept as it completes
         node_size = layout.leaf_record_size(k)
         proof_size = layout.leaf_proof_size(S, header.k)
         margin_size = sum(layout.margin_proof_sizes(S, k - header.k)) if header.margin else 0
 
-        def load(shard: int) -> ShardResult:
-            res = work.load_shard(shard, node_size=node_size, leaves=S, proof_size=proof_size,
-                                  margin_size=margin_size)
-            if res is None:
-                raise InputError(str(work.path), f"shard {shard}'s result vanished or changed")
-            return res
+        def read(shard: int) -> tuple[ShardResult, bytes] | None:
+            return work.read_shard(shard, node_size=node_size, leaves=S, proof_size=proof_size,
+                                   margin_size=margin_size)
 
-        proven = [s for s in work.proven_shards(header.shards)
-                  if work.load_shard(s, node_size=node_size, leaves=S, proof_size=proof_size,
-                                     margin_size=margin_size) is not None]
+        # a resumed run's shard files, each checked against the leaves
+        # database's openings (another run's files are discarded); the file
+        # read back later must be the one checked (its digest is kept)
+        kept = check_kept_shards(
+            backend, shard_jobs(db, header, backend, work.proven_shards(header.shards)),
+            read, work.discard_shard)
+        pinned = dict(kept.digests)
+
+        def load(shard: int) -> ShardResult:
+            got = read(shard)
+            if got is None or got[1] != pinned.get(shard):
+                raise InputError(str(work.path), f"shard {shard}'s result vanished or changed")
+            return got[0]
+
+        def save(res: ShardResult) -> None:
+            pinned[res.shard] = work.save_shard(res)
+
+        proven = sorted(kept.digests)
         todo = sorted(set(range(header.shards)) - set(proven))
+        faults: list[WorkerFault] = []
         results = prove_shards(
             shard_jobs(db, header, backend, todo), executor, shards=header.shards,
-            proven=proven, load=load, on_result=work.save_shard,
+            proven=proven, load=load, on_result=save, on_fault=faults.append,
         )
         shard_roots, files, retries = write_shards(
             bar(results, header.shards, "prove shards"), header, db, tmp_dir)
@@ -633,8 +678,9 @@ def prove_epoch(
         if tmp_db is not None:
             tmp_db.unlink(missing_ok=True)
         # Bad input found on a fresh run: nothing worth resuming. Anything
-        # else (Ctrl-C, a lost cluster, a full disk) keeps the work area.
-        if isinstance(exc, ZksolvError) and fresh:
+        # else (Ctrl-C, a lost cluster, a full disk, a worker whose result
+        # was refused: every shard kept was checked) keeps the work area.
+        if isinstance(exc, ZksolvError) and not isinstance(exc, ProverFault) and fresh:
             work.remove()
         raise
     size = sum(int(v["bytes"]) for v in files.values())  # type: ignore[call-overload]
@@ -643,6 +689,7 @@ def prove_epoch(
         out_path, db_path, operator, orphan, sh.epoch, count, L, depth, header.shards, bhash, size,
         time.perf_counter() - t_start, resumed_shards=len(proven), shard_retries=retries,
         prev_epoch=header.prev_epoch, prev_bundle_hash=header.prev_bundle_hash,
+        worker_faults=tuple(str(f) for f in faults), discarded_shards=kept.discarded,
     )
 
 

@@ -68,7 +68,7 @@ from zksolv.core.pedersen import commit_many
 from zksolv.errors import FormatError, InputError, ProverFault, VerificationError
 from zksolv.executors import die_with_parent
 from zksolv.progress import Progress, no_progress
-from zksolv.safeio import fsync_dir
+from zksolv.safeio import fsync_dir, make_private_dirs
 from zksolv.verifier.bundle import check_manifest
 from zksolv.verifier.inclusion import InclusionDocument, Readable, verify_inclusion
 
@@ -403,7 +403,7 @@ def _publish_directory(out: str | os.PathLike[str], build: Callable[[Path], int]
     if dest.exists() or dest.is_symlink():
         raise InputError(str(dest), "exists; refusing to overwrite an export directory")
     parent = dest.parent if str(dest.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=parent))  # mode 0700
     try:
         for sub in fanout_directories():

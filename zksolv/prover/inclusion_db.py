@@ -31,6 +31,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,10 +39,10 @@ from typing import Any
 
 from zksolv.circuits import epoch as circ
 from zksolv.circuits.inclusion import InclusionProof, PathStep
-from zksolv.core.field import scalar_from_bytes, scalar_to_bytes
+from zksolv.core.field import R, scalar_from_bytes, scalar_to_bytes
 from zksolv.core.group import POINT_BYTES
 from zksolv.errors import FormatError, InputError, VerificationError, ZksolvError
-from zksolv.safeio import open_regular
+from zksolv.safeio import make_private_dirs, open_regular
 from zksolv.verifier.inclusion import InclusionDocument, Readable, verify_inclusion
 
 _UINT = re.compile(r"[0-9]{1,20}")
@@ -80,17 +81,41 @@ def data_dir() -> Path:
     return base / "zksolv"
 
 
+def private_data_folder(name: str) -> Path:
+    """``DATA_DIR/name`` (``inclusion``, ``work``, ``watch``), created
+    mode 0700 with every missing parent (DATA_DIR's too) mode 0700, whatever
+    the umask. An existing one of ours that others may read is restricted to
+    0700; one that is not a folder, or not ours, is refused."""
+    folder = data_dir() / name
+    make_private_dirs(folder)
+    try:
+        st = os.stat(folder)
+    except OSError as exc:
+        raise InputError(str(folder), f"cannot read the private data folder: "
+                                      f"{exc.strerror or exc}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise InputError(str(folder), "the private data folder is not a folder")
+    if st.st_uid != os.getuid():
+        raise InputError(str(folder), "the private data folder belongs to another user")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def location_name(bundle: Path) -> str:
+    """``NAME.HASH``: the bundle directory's name and the first 12 hex
+    digits of SHA-256 of its absolute path, so two bundles named alike do not
+    collide and a rerun with the same --out finds its own leftovers."""
+    where = hashlib.sha256(str(bundle.resolve()).encode("utf-8", "surrogateescape"))
+    return f"{bundle.name}.{where.hexdigest()[:12]}"
+
+
 def default_location(bundle: Path) -> Path:
     """The default inclusion database of the bundle at ``bundle``:
-    ``DATA_DIR/inclusion/NAME.HASH.inclusion.sqlite``, HASH the first 12 hex
-    digits of SHA-256 of the bundle's absolute path (so two bundles named
-    alike do not collide, and a rerun with the same --out finds its own
-    leftover). Never beside the bundle: publishing a folder of bundles must
-    never publish a database. The directory is created mode 0700."""
-    where = hashlib.sha256(str(bundle.resolve()).encode("utf-8", "surrogateescape"))
-    folder = data_dir() / "inclusion"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder / f"{bundle.name}.{where.hexdigest()[:12]}.inclusion.sqlite"
+    ``DATA_DIR/inclusion/NAME.HASH.inclusion.sqlite`` (``location_name``).
+    Never beside the bundle: publishing a folder of bundles must never
+    publish a database."""
+    return private_data_folder("inclusion") / f"{location_name(bundle)}.inclusion.sqlite"
 
 
 class InclusionDB:
@@ -171,6 +196,17 @@ class InclusionDB:
             blinds += [int.from_bytes(bl[i : i + 32], "little") for i in range(0, len(bl), 32)]
             hashes.append(bytes(lh))
         return tuple(vals), tuple(blinds), tuple(hashes)
+
+    def blinding_sums(self, k: int) -> list[int]:
+        """Per asset, the sum mod r of every leaf's blinding (the root
+        blindings gamma_j of the tree these leaves make)."""
+        sums = [0] * k
+        for (bl,) in self.conn.execute("SELECT blindings FROM leaves"):
+            if len(bl) != 32 * k:
+                raise self._bad("a leaf's blindings have the wrong size")
+            for j in range(k):
+                sums[j] += int.from_bytes(bl[32 * j : 32 * (j + 1)], "little")
+        return [s % R for s in sums]
 
     def insert_level(self, level: int, start: int, nodes: list[bytes]) -> None:
         self.conn.executemany(

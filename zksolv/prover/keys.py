@@ -34,7 +34,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from zksolv.errors import InputError
+from zksolv.core import ed25519
+from zksolv.errors import FormatError, InputError, ProverFault
 from zksolv.safeio import read_bounded, readable_by_others, write_private
 
 KEY_ENV = "ZKSOLV_OPERATOR_KEY"
@@ -94,7 +95,17 @@ def signing_key(master: bytes) -> Ed25519PrivateKey:
 
 
 def public_key_bytes(key: Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    """The raw public key, checked as every verifier checks it (canonical,
+    not of small order: ``core/ed25519.py``). A key derived from a seed is
+    [a]B with B of prime order, so the check cannot fail; if it ever did,
+    nothing would be signed with that key."""
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    try:
+        ed25519.check_public_key(public)
+    except FormatError as exc:
+        raise ProverFault(f"the derived operator public key {public.hex()} is unusable: "
+                          f"{exc}") from exc
+    return public
 
 
 def public_key_path(path: str | os.PathLike[str]) -> Path:

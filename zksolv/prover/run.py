@@ -5,8 +5,9 @@ proves each epoch as soon as its snapshot is written).
 
 ``ChainProver.prove(epoch)`` proves ``RUN/epoch-NNNNNN`` to
 ``RUN/bundles/epoch-NNNNNN`` (public, world-readable), with its inclusion
-database and its work area in ``RUN/private/`` (0700; never beside the
-bundles). Each bundle links to the last bundle proven (``prove --prev LAST
+database and its work area in ``RUN/private/`` (0700; never in
+``RUN/bundles/``, the folder to publish; RUN itself holds the snapshots and
+is never published). Each bundle links to the last bundle proven (``prove --prev LAST
 --allow-gap``). An insolvent epoch is refused (exit 3 of ``zksolv prove``):
 no bundle. The next bundle then links to the last epoch proven solvent, and
 its signed header says so (``prev_epoch``): the chain goes on, and every

@@ -9,9 +9,14 @@ and its margin-health proof (128-bit, one value per leaf: C_health, see
 ``zksolv.circuits.epoch``). Jobs are independent: they run on
 any ``zksolv.executors`` executor (local processes, or a Dask cluster).
 
-Results arrive in completion order. Each is handed to ``on_result`` at once
-(the work area persists it, so a resumed run never proves it again) and the
-caller receives them in shard order, the order of the bundle's files.
+Results arrive in completion order. Workers are not trusted: each result is
+checked against the job the client kept (``zksolv.prover.shardcheck``: the
+shard's identity, its leaf commitments against the openings sent, its
+subtree nodes) before anything else sees it; one that does not match is a
+``WorkerFault`` naming the worker, and the shard is proven again elsewhere.
+Each accepted result is handed to ``on_result`` at once (the work area
+persists it, so a resumed run never proves it again) and the caller
+receives them in shard order, the order of the bundle's files.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from zksolv.core import rangeproof
 from zksolv.core.field import R
 from zksolv.core.group import Backend, get_backend
 from zksolv.core.pedersen import commit_many
-from zksolv.errors import FormatError, ProverFault, VerificationError
+from zksolv.errors import FormatError, ProverFault, VerificationError, WorkerFault
 from zksolv.executors import Executor
 
 
@@ -194,14 +199,49 @@ def prove_shards(
     proven: Collection[int] = (),
     load: Callable[[int], ShardResult] | None = None,
     on_result: Callable[[ShardResult], None] | None = None,
+    on_fault: Callable[[WorkerFault], None] | None = None,
 ) -> Iterator[ShardResult]:
     """All ``shards`` results in shard order. ``jobs`` are the shards still
     to prove; those in ``proven`` (a resumed run) are read with ``load``, not
-    proven again. ``on_result`` sees each new result as soon as it
-    completes (it persists it: then ``load`` can read it back later)."""
+    proven again. Every result is checked against its job
+    (``shardcheck.check_result``) before anything sees it; one that does not
+    match is a ``WorkerFault`` naming the worker: ``on_fault`` sees it, the
+    shard is proven again elsewhere (``Executor.run_elsewhere``), and a
+    second result that does not match either (or nowhere else to run it)
+    raises that fault. ``on_result`` sees each accepted result as soon as it
+    is checked (it persists it: then ``load`` can read it back later)."""
+    from .shardcheck import ShardMismatch, check_result
+
     done = set(proven)
     ready: dict[int, ShardResult] = {}
+    asked: dict[int, ShardJob] = {}    # executor's task index -> job, while in flight
     following = 0
+
+    def tracked() -> Iterator[ShardJob]:
+        for i, job in enumerate(jobs):
+            asked[i] = job
+            yield job
+
+    def accepted(job: ShardJob, res: object, worker: str) -> ShardResult:
+        backend = get_backend(job.backend)
+        try:
+            check_result(backend, job, res)
+            return res  # type: ignore[return-value]
+        except ShardMismatch as exc:
+            fault = WorkerFault(worker, job.shard, exc.reason)
+        if on_fault is not None:
+            on_fault(fault)
+        again = executor.run_elsewhere(prove_shard, job, worker)
+        if again is None:
+            raise WorkerFault(worker, job.shard, f"{fault.reason}; no other worker to prove "
+                              "the shard again on")
+        res, other = again
+        try:
+            check_result(backend, job, res)
+        except ShardMismatch as exc:
+            raise WorkerFault(other, job.shard, f"{exc.reason} (proven again after worker "
+                              f"{worker}'s result was refused: {fault.reason})") from fault
+        return res  # type: ignore[return-value]
 
     def flush() -> Iterator[ShardResult]:
         nonlocal following
@@ -216,7 +256,12 @@ def prove_shards(
             following += 1
 
     yield from flush()
-    for _, res in executor.map_unordered(prove_shard, jobs):
+    for i, raw, worker in executor.map_attributed(prove_shard, tracked()):
+        job = asked.pop(i, None)
+        if job is None:
+            raise WorkerFault(worker, None, f"returned a result for task {i}, which was never "
+                              "asked or was answered already")
+        res = accepted(job, raw, worker)
         if on_result is not None:
             on_result(res)
         if len(ready) < HELD_RESULTS or load is None:
@@ -225,4 +270,5 @@ def prove_shards(
             done.add(res.shard)
         yield from flush()
     if following != shards:
-        raise RuntimeError(f"shard {following} was never proven")
+        raise ProverFault(f"shard {following} was never proven: {executor.name} returned no "
+                          "result for it")

@@ -3,17 +3,20 @@
 ``watch_once`` looks at SNAPSHOTS_DIR once: every sub-folder that is a
 snapshot (not hidden: writers build under hidden names, then rename) and
 that the status file does not list yet is proven in epoch order into
-``BUNDLES_DIR/epoch-NNNNNN`` (inclusion database beside it), chained to the
-last bundle proven (``--prev --allow-gap``): after a refused epoch the next
-bundle links to the last epoch proven solvent, and its signed header says so
-(``prev_epoch``), so ``zksolv verify`` of that bundle alone, or of the chain,
-lists the epochs between as not proven solvent.
+``BUNDLES_DIR/epoch-NNNNNN`` (its inclusion database and work area in the
+private data directory, never in BUNDLES_DIR: ``prove_epoch``'s defaults),
+chained to the last bundle proven (``--prev --allow-gap``): after a refused
+epoch the next bundle links to the last epoch proven solvent, and its signed
+header says so (``prev_epoch``), so ``zksolv verify`` of that bundle alone,
+or of the chain, lists the epochs between as not proven solvent.
 
 An epoch that is refused (insolvent: exit 3; malformed: exit 2; a bundle
 that does not verify: exit 1) is recorded, never skipped silently: a log
-line and an entry in ``BUNDLES_DIR/watch-status.json`` (0600; it names
-shortfalls), then the next epoch goes on. A snapshot whose epoch is not
-after the last one handled is recorded as ``out-of-order``.
+line and an entry in the status file (0600, private: it names shortfalls
+and refused rows; ``status_location``: in the private data directory, never
+in BUNDLES_DIR; one an earlier version left in BUNDLES_DIR is moved there),
+then the next epoch goes on. A snapshot whose epoch is not after the last
+one handled is recorded as ``out-of-order``.
 
 A fault that is not the epoch's (the chain's last bundle no longer verifies
 or was made by another zksolv version; the epoch's work area belongs to
@@ -23,14 +26,35 @@ cause is fixed, the same command proves that epoch.
 Restarting resumes: epochs in the status file are done; an epoch that was
 being proven continues from its work area (``prove --resume``); a bundle
 published just before a stop is recognised and recorded.
+
+One watcher per BUNDLES_DIR: it holds an exclusive lock on
+``BUNDLES_DIR/.zksolv-watch.lock`` while it runs (``folderlock``); a second
+exits 2 naming the first.
+
+A scan never stops on what it finds in SNAPSHOTS_DIR. An entry that cannot
+be looked at now (a symlink loop, permission denied, gone since it was
+listed) is skipped with one line and looked at again on the next scan; so
+is a snapshot that is not yet complete. Complete means (docs/snapshot-
+format.md, *Writing a snapshot in place*): both files present and
+readable, header.json decodes, and accounts.csv ends with a newline and
+holds at least account_count + 1 lines. A complete snapshot is proven; only
+then can it be refused as malformed. Two cases cannot be completed by more
+writing yet may be a file caught mid-write: a header.json that does not
+decode and a file that is not a regular file; they are refused as malformed
+only when unchanged (inode, size, mtime of both files) between two
+consecutive looks. A snapshot refused as malformed is looked at again when
+either file changes (its fingerprint is in the status entry), and one that
+changes while it is being proven is not judged on that run.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +64,13 @@ from zksolv.circuits.epoch import declared_gap, epochs_text
 from zksolv.errors import InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.executors import Executor
 from zksolv.safeio import decode_json, read_bounded, write_private
-from zksolv.snapshot import open_snapshot
+from zksolv.snapshot import ACCOUNTS_FILE, HEADER_FILE, open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
 from . import keys
 from .epoch import PrevBundleError, Progress, prove_epoch
+from .folderlock import FolderLock, lock_for_watch
+from .inclusion_db import location_name, private_data_folder
 from .workarea import ResumeRefused
 
 STATUS_FILE = "watch-status.json"
@@ -63,12 +89,105 @@ class EpochStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     bundle_hash: str | None = None
     prev_epoch: int | None = None    # the epoch this bundle links to (its header's prev_epoch)
     seconds: float | None = None
+    # malformed only: (inode, size, mtime_ns, file type) of header.json and
+    # accounts.csv as judged; a change brings the snapshot back
+    fingerprint: str | None = None
 
 
 class WatchStatus(msgspec.Struct, forbid_unknown_fields=True):
     format: str
     version: int
     epochs: list[EpochStatus]
+
+
+@dataclass(frozen=True)
+class Look:
+    """What one look at a snapshot folder found. ``state``: ``ready``
+    (complete: prove it), ``bad`` (cannot be completed by more writing:
+    refused as malformed once unchanged over two looks), ``wait`` (not
+    complete, or unreadable now: skipped with a line, looked at next scan).
+    ``kind`` groups the reasons of ``wait`` so that one line is said per
+    change, not per scan."""
+
+    state: str
+    fingerprint: str | None = None
+    epoch: int | None = None
+    reason: str | None = None
+    kind: str = ""
+
+
+def _fingerprint(folder: Path) -> str | Look:
+    """(inode, size, mtime_ns, file type) of header.json and
+    accounts.csv, or a ``wait`` Look saying why they cannot be looked at."""
+    parts = []
+    for name in (HEADER_FILE, ACCOUNTS_FILE):
+        try:
+            fd = os.open(folder / name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+        except FileNotFoundError:
+            if not os.path.isdir(folder):
+                return Look("wait", reason="gone since it was listed", kind="gone")
+            return Look("wait", reason=f"incomplete: no {name} yet", kind="incomplete")
+        except OSError as exc:
+            return Look("wait", reason=f"cannot read {name}: {exc.strerror or exc}",
+                        kind=f"unreadable {exc.errno}")
+        parts.append(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:"
+                     f"{stat.S_IFMT(st.st_mode):o}")
+    return "/".join(parts)
+
+
+def fingerprint(folder: Path) -> str | None:
+    fp = _fingerprint(folder)
+    return fp if isinstance(fp, str) else None
+
+
+def _count_lines(path: Path) -> tuple[int, bytes]:
+    """Newlines in a file and its last byte, in bounded memory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    lines, last = 0, b""
+    with os.fdopen(fd, "rb") as f:
+        while chunk := f.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines, last
+
+
+def look(folder: Path) -> Look:
+    """Is the snapshot in ``folder`` complete (docs/snapshot-format.md,
+    *Writing a snapshot in place*)? Never raises for what it finds."""
+    fp = _fingerprint(folder)
+    if isinstance(fp, Look):
+        return fp
+    try:
+        header = open_snapshot(folder).header
+    except ZksolvError as exc:
+        return Look("bad", fp, reason=str(exc))
+    except OSError as exc:
+        return Look("wait", fp, reason=f"cannot read: {exc.strerror or exc}",
+                    kind=f"unreadable {exc.errno}")
+    try:
+        lines, last = _count_lines(folder / ACCOUNTS_FILE)
+    except OSError as exc:
+        return Look("wait", fp, header.epoch, f"cannot read {ACCOUNTS_FILE}: "
+                    f"{exc.strerror or exc}", kind=f"unreadable {exc.errno}")
+    if last != b"\n" or lines < header.account_count + 1:
+        rows = max(lines - 1, 0)
+        return Look("wait", fp, header.epoch,
+                    f"incomplete: {ACCOUNTS_FILE} has {rows} of {header.account_count} rows"
+                    + ("" if last == b"\n" else " and no final newline") + " so far",
+                    kind="incomplete")
+    return Look("ready", fp, header.epoch)
+
+
+def status_location(bundles: Path) -> Path:
+    """The status file of the watch that proves into ``bundles``:
+    ``DATA_DIR/watch/NAME.HASH.watch-status.json`` (NAME.HASH from the
+    folder's absolute path, as for inclusion databases), never in the
+    folder of bundles."""
+    return private_data_folder("watch") / f"{location_name(bundles)}.{STATUS_FILE}"
 
 
 @dataclass
@@ -81,18 +200,47 @@ class Watcher:
     backend: Any = None
     progress: Progress | None = None
     log: Callable[[str], None] = print
+    _lock: FolderLock | None = field(default=None, init=False, repr=False)
+    # the previous scan's fingerprint of every folder looked at
+    _seen: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
+    _looks: dict[str, Look] = field(default_factory=dict, init=False, repr=False)
+    # the kind of the last line said about each skipped folder ("" : the scan)
+    _said: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _unsettled: bool = field(default=False, init=False, repr=False)
 
     @property
     def status_path(self) -> Path:
-        return self.bundles / STATUS_FILE
+        return status_location(self.bundles)
+
+    def lock(self) -> None:
+        """Take the lock on BUNDLES_DIR (``FolderBusy`` if another watcher
+        has it); held until ``close`` or the process ends."""
+        if self._lock is None:
+            self._lock = lock_for_watch(self.bundles)
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def load(self) -> WatchStatus:
+        legacy = self.bundles / STATUS_FILE
+        if not self.status_path.exists() and legacy.is_file() and not legacy.is_symlink():
+            # an earlier version kept it in BUNDLES_DIR, a folder to publish
+            st = self._read(legacy)
+            self.save(st)
+            legacy.unlink()
+            self.log(f"moved {legacy} (private: it names shortfalls) to {self.status_path}")
+            return st
         if not self.status_path.exists():
             return WatchStatus(FORMAT, VERSION, [])
-        raw, _ = read_bounded(self.status_path, MAX_STATUS_BYTES, what="watch status")
+        return self._read(self.status_path)
+
+    def _read(self, path: Path) -> WatchStatus:
+        raw, _ = read_bounded(path, MAX_STATUS_BYTES, what="watch status")
 
         def fail(reason: str) -> InputError:
-            return InputError(str(self.status_path), f"not a zksolv watch status: {reason}")
+            return InputError(str(path), f"not a zksolv watch status: {reason}")
 
         st = decode_json(raw, WatchStatus, fail=fail)
         if st.format != FORMAT or st.version != VERSION:
@@ -103,31 +251,95 @@ class Watcher:
         self.bundles.mkdir(parents=True, exist_ok=True)
         write_private(self.status_path, msgspec.json.format(msgspec.json.encode(st)) + b"\n")
 
-    def _candidates(self, done: set[str]) -> list[tuple[int | None, str, str | None]]:
-        """(epoch, name, error) of every new snapshot folder, epoch order;
-        unreadable headers first (epoch None)."""
-        out: list[tuple[int | None, str, str | None]] = []
-        for entry in sorted(os.scandir(self.snapshots), key=lambda e: e.name):
-            if entry.name.startswith(".") or entry.name in done or not entry.is_dir():
+    def _skip(self, name: str, kind: str, line: str) -> None:
+        """One line per change of what is wrong with ``name``, not per scan."""
+        if self._said.get(name) != kind:
+            self._said[name] = kind
+            self.log(line)
+
+    def _look(self, folder: Path) -> Look:
+        """``look``, reusing the last answer while the files are unchanged."""
+        fp = fingerprint(folder)
+        cached = self._looks.get(folder.name)
+        if fp is not None and cached is not None and cached.fingerprint == fp:
+            return cached
+        lk = look(folder)
+        self._looks[folder.name] = lk
+        return lk
+
+    def _candidates(self, st: WatchStatus) -> list[tuple[str, Look]]:
+        """The snapshot folders to judge now, epoch order (a header that
+        does not decode first): new ones that are complete or stably bad,
+        and ones refused as malformed whose files changed since."""
+        try:
+            with os.scandir(self.snapshots) as it:
+                entries = sorted((e.name, e) for e in it)
+        except OSError as exc:
+            self._skip("", f"scan {exc.errno}", f"cannot list {self.snapshots}: "
+                       f"{exc.strerror or exc}; looking again on the next scan")
+            return []
+        self._said.pop("", None)
+        latest = {e.snapshot: e for e in st.epochs}
+        seen, self._seen = self._seen, {}
+        self._unsettled = False
+        out: list[tuple[str, Look]] = []
+        for name, entry in entries:
+            prior = latest.get(name)
+            if name.startswith(".") or (prior is not None and prior.status != "malformed"):
                 continue
             try:
-                out.append((open_snapshot(entry.path).header.epoch, entry.name, None))
-            except ZksolvError as exc:
-                out.append((None, entry.name, str(exc)))
-        return sorted(out, key=lambda c: (-1 if c[0] is None else c[0], c[1]))
-
-    def once(self) -> list[EpochStatus]:
-        """Prove every new snapshot once; return what was recorded."""
-        st = self.load()
-        done = {e.snapshot for e in st.epochs}
-        recorded: list[EpochStatus] = []
-        for epoch, name, error in self._candidates(done):
-            if epoch is None:
-                entry = EpochStatus(name, None, "malformed", 2, reason=error)
+                is_dir = entry.is_dir()
+            except OSError as exc:   # a symlink loop, a folder we may not search
+                self._skip(name, f"entry {exc.errno}", f"{name}: skipped, cannot look at it: "
+                           f"{exc.strerror or exc} (looked at again on the next scan)")
+                continue
+            if not is_dir:           # a file, a dangling symlink, gone since listed
+                continue
+            lk = self._look(self.snapshots / name)
+            self._seen[name] = lk.fingerprint
+            if prior is not None and (lk.fingerprint is None
+                                      or lk.fingerprint == prior.fingerprint):
+                continue             # refused as it is now; changed files bring it back
+            if lk.state == "wait":
+                self._skip(name, lk.kind, f"{name}: skipped, {lk.reason} (looked at again on "
+                                          "the next scan)")
+            elif lk.state == "bad" and seen.get(name) != lk.fingerprint:
+                self._unsettled = True
+                self._skip(name, f"unsettled {lk.fingerprint}",
+                           f"{name}: {lk.reason}; refused as malformed if unchanged on the "
+                           "next look")
             else:
-                entry = self._prove(st, epoch, name)
+                out.append((name, lk))
+        return sorted(out, key=lambda c: (-1 if c[1].epoch is None else c[1].epoch, c[0]))
+
+    def once(self, *, settle: float | None = None) -> list[EpochStatus]:
+        """Prove every new complete snapshot once; return what was recorded.
+        With ``settle``, a snapshot that would be refused as malformed on
+        its first look is looked at again after ``settle`` seconds (one
+        scan alone cannot see that it stopped changing)."""
+        recorded = self._scan()
+        if settle is not None and self._unsettled:
+            time.sleep(settle)
+            recorded += self._scan()
+        return recorded
+
+    def _scan(self) -> list[EpochStatus]:
+        self.lock()
+        st = self.load()
+        recorded: list[EpochStatus] = []
+        for name, lk in self._candidates(st):
+            if lk.state == "bad":
+                entry: EpochStatus | None = EpochStatus(
+                    name, lk.epoch, "malformed", 2, reason=lk.reason,
+                    fingerprint=lk.fingerprint)
+            else:
+                assert lk.epoch is not None
+                entry = self._prove(st, lk.epoch, name, lk.fingerprint)
+            if entry is None:
+                continue
             st.epochs.append(entry)
             self.save(st)
+            self._said.pop(name, None)
             recorded.append(entry)
             self._log(entry)
         return recorded
@@ -143,8 +355,34 @@ class Watcher:
             self.log(f"epoch {e.epoch if e.epoch is not None else '?'} ({e.snapshot}): "
                      f"REFUSED, {e.status} (exit {e.exit_code}): {e.reason}")
 
-    def _prove(self, st: WatchStatus, epoch: int, name: str) -> EpochStatus:
-        handled = [e.epoch for e in st.epochs if e.epoch is not None]
+    def _prove(self, st: WatchStatus, epoch: int, name: str,
+               judged: str | None = None) -> EpochStatus | None:
+        """Prove (or adopt) one complete snapshot; the entry to record, or
+        None when nothing may be recorded now (a line says why): the
+        snapshot changed from ``judged`` while being proven, or an OSError
+        or database error that is not the snapshot's (a full disk, a folder
+        not writable)."""
+        try:
+            entry = self._prove_or_adopt(st, epoch, name)
+        except OSError as exc:
+            self._skip(name, f"oserror {exc.errno}", f"{name}: not proven now: "
+                       f"{exc.strerror or exc} (tried again on the next scan)")
+            return None
+        except sqlite3.Error as exc:   # the private databases: a full disk, say
+            self._skip(name, "sqlite", f"{name}: not proven now: {exc} (tried again on the "
+                                       "next scan)")
+            return None
+        if entry.status != "proven" and fingerprint(self.snapshots / name) != judged:
+            self._skip(name, "changed", f"{name}: changed while being proven; looked at again "
+                                        "on the next scan")
+            return None
+        if entry.status == "malformed":
+            entry = msgspec.structs.replace(entry, fingerprint=judged)
+        return entry
+
+    def _prove_or_adopt(self, st: WatchStatus, epoch: int, name: str) -> EpochStatus:
+        handled = [e.epoch for e in st.epochs if e.epoch is not None
+                   and not (e.snapshot == name and e.status == "malformed")]
         if handled and epoch <= max(handled):
             return EpochStatus(name, epoch, "out-of-order", 2,
                                reason=f"epoch {epoch} is not after epoch {max(handled)}, "
@@ -195,7 +433,13 @@ class Watcher:
                            seconds=res.seconds)
 
     def run(self, *, interval: float, stop: Callable[[], bool] = lambda: False) -> None:
-        """Look every ``interval`` seconds until ``stop()`` (or Ctrl-C)."""
+        """Look every ``interval`` seconds until ``stop()`` (or Ctrl-C). A
+        scan that fails on an OSError (the status file cannot be written, a
+        disk is full) is one line; the next scan tries again."""
         while not stop():
-            self.once()
+            try:
+                self._scan()
+            except OSError as exc:
+                self._skip("", f"scan {exc.errno}", f"scan failed: {exc.strerror or exc}; "
+                           f"looking again in {interval:g} s")
             time.sleep(interval)

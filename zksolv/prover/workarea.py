@@ -1,7 +1,10 @@
 """The private work area of an epoch being proven: what a resumed run needs.
 
-A folder (mode 0700, by default ``OUT.work`` beside the bundle; never inside
-it) holding, all mode 0600::
+A folder (mode 0700) in the private data directory, by default
+``DATA_DIR/work/NAME.HASH.work`` (``default_work_dir``: the same NAME.HASH
+as the default inclusion database, so ``prove --resume`` with the same
+--out finds it), never inside the bundle nor beside it in the folder that
+holds it (a folder of bundles gets published), holding, all mode 0600::
 
     leaves.sqlite   the leaf assignment: every leaf's position, amounts,
                     blindings, salt and hash (the inclusion database's
@@ -17,10 +20,15 @@ it) holding, all mode 0600::
 ``leaves.sqlite`` is complete before ``state.json`` is written; a run killed
 before that starts afresh. A shard file is written under a temporary name,
 fsynced and renamed, so it is whole or absent; one that does not check is
-proven again from the same openings. ``zksolv prove --resume`` reuses the
-assignment (same positions, salts and blindings) and every shard file, and
-refuses a work area bound to another snapshot, key, previous bundle or
-options, naming which. A published bundle removes its work area.
+proven again from the same openings. On resume every shard file is checked
+against ``leaves.sqlite`` before it is used (``shardcheck``: its leaf
+commitments must open to the stored amounts and blindings, its leaf hashes
+and subtree nodes must be this assignment's); a file that does not (another
+run's shards) is removed, named in a line, and its shard proven again.
+``zksolv prove --resume`` reuses the assignment (same positions, salts and
+blindings) and every shard file that checks, and refuses a work area bound
+to another snapshot, key, previous bundle or options, naming which. A
+published bundle removes its work area.
 """
 
 from __future__ import annotations
@@ -36,8 +44,9 @@ from pathlib import Path
 import msgspec
 
 from zksolv.errors import InputError
-from zksolv.safeio import decode_json, read_bounded, write_private
+from zksolv.safeio import decode_json, make_private_dirs, read_bounded, write_private
 
+from .inclusion_db import location_name, private_data_folder
 from .shards import ShardResult
 
 FORMAT = "zksolv-work"
@@ -66,7 +75,47 @@ class RunState(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 def default_work_dir(out: Path) -> Path:
+    """``DATA_DIR/work/NAME.HASH.work`` for the bundle at ``out`` (see
+    ``inclusion_db.location_name``); the folder ``DATA_DIR/work`` is made
+    0700."""
+    return private_data_folder("work") / f"{location_name(out)}.work"
+
+
+def exposed_by(path: Path, out: Path) -> bool:
+    """True if ``path`` is inside the bundle ``out`` or beside it, directly
+    in the folder that holds it: a place that gets published."""
+    where, bundle = path.resolve(), out.resolve()
+    return (where.is_relative_to(bundle) or where.parent == bundle.parent
+            or where == bundle.parent)
+
+
+def legacy_work_dir(out: Path) -> Path:
+    """Where earlier versions kept the work area: ``OUT.work``, beside the
+    bundle, in a folder that gets published."""
     return out.parent / f"{out.name}.work"
+
+
+def adopt_legacy(out: Path, work: WorkArea, *, resume: bool) -> bool:
+    """Move an interrupted run's work area from where an earlier version
+    kept it (``legacy_work_dir``) to ``work``, so that nothing private stays
+    beside the bundle; only with ``resume`` (a plain run refuses, naming
+    it). True if one was moved."""
+    old = legacy_work_dir(out)
+    if work.exists() or old.is_symlink() or not old.is_dir():
+        return False
+    if not resume:
+        raise InputError(str(old), "an interrupted run of this epoch (an earlier zksolv "
+                         "version) left its work area here, beside the bundle: continue it "
+                         "with --resume (it moves to the private data directory), or remove "
+                         "it to start afresh")
+    WorkArea(old).check_private()
+    try:
+        make_private_dirs(work.path.parent)
+        shutil.move(old, work.path)
+    except OSError as exc:
+        raise InputError(str(old), f"cannot move the work area to {work.path}: "
+                         f"{exc.strerror or exc}") from exc
+    return True
 
 
 class ResumeRefused(InputError):
@@ -86,7 +135,7 @@ class WorkArea:
     def create(self) -> None:
         """A new, empty, private folder (refuses an existing one)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
             os.mkdir(self.path, 0o700)
             os.chmod(self.path, 0o700)
             os.mkdir(self.path / SHARDS_DIR, 0o700)
@@ -156,13 +205,19 @@ class WorkArea:
     def _shard_path(self, shard: int) -> Path:
         return self.path / SHARDS_DIR / f"{shard:08d}.bin"
 
-    def save_shard(self, res: ShardResult) -> None:
+    def save_shard(self, res: ShardResult) -> bytes:
+        """Persist a (checked) result; returns the file's digest (its last 32
+        bytes, the SHA-256 of the rest)."""
         body = res.to_bytes()
-        write_private(self._shard_path(res.shard), body + hashlib.sha256(body).digest())
+        digest = hashlib.sha256(body).digest()
+        write_private(self._shard_path(res.shard), body + digest)
+        return digest
 
-    def load_shard(self, shard: int, *, node_size: int, leaves: int,
-                   proof_size: int, margin_size: int = 0) -> ShardResult | None:
-        """The persisted result of ``shard``, or None if absent or damaged."""
+    def read_shard(self, shard: int, *, node_size: int, leaves: int,
+                   proof_size: int, margin_size: int = 0) -> tuple[ShardResult, bytes] | None:
+        """The persisted result of ``shard`` and its file's digest, or None
+        if absent or damaged. Whether it is this run's result is the
+        caller's check (``shardcheck.check_kept_shards``)."""
         p = self._shard_path(shard)
         try:
             raw, _ = read_bounded(p, MAX_SHARD_FILE_BYTES, what="shard result")
@@ -172,10 +227,22 @@ class WorkArea:
         if len(raw) < 32 or hashlib.sha256(body).digest() != check:
             return None
         try:
-            return ShardResult.from_bytes(body, shard=shard, node_size=node_size, leaves=leaves,
-                                          proof_size=proof_size, margin_size=margin_size)
+            res = ShardResult.from_bytes(body, shard=shard, node_size=node_size, leaves=leaves,
+                                         proof_size=proof_size, margin_size=margin_size)
         except ValueError:
             return None
+        return res, check
+
+    def load_shard(self, shard: int, *, node_size: int, leaves: int,
+                   proof_size: int, margin_size: int = 0) -> ShardResult | None:
+        """The persisted result of ``shard``, or None if absent or damaged."""
+        got = self.read_shard(shard, node_size=node_size, leaves=leaves, proof_size=proof_size,
+                              margin_size=margin_size)
+        return None if got is None else got[0]
+
+    def discard_shard(self, shard: int) -> None:
+        """Remove a shard file that is not this run's (it is proven again)."""
+        self._shard_path(shard).unlink(missing_ok=True)
 
     def proven_shards(self, shards: int) -> list[int]:
         """Shard numbers with a file present (in range), sorted."""

@@ -4,11 +4,14 @@
 //   zksolv inclusion verify PROOF --account ID --bundle-hash HEX     (hash given)
 //   zksolv inclusion verify PROOF --account ID --bundle DIR          (manifest fetched)
 //
-// except that with a bundle the page reads only its manifest.json and
+// except that with a bundle this module reads only its manifest.json and
 // manifest.sig: it does not verify the leaf range proofs, so it learns that
 // the holder's leaf reaches the signed root, not that the sibling subtrees
 // are non-negative (siblingsNonnegative = "unchecked"; the CLI with
-// --bundle checks that). The statements (circuits/epoch.py, docs/epoch.md):
+// --bundle checks that, and the page's checkworker.js, where the site has
+// it, checks the holder's shard and a sample). Revealed totals are checked
+// to open the root [totals-opening]. The statements (circuits/epoch.py,
+// docs/epoch.md):
 //
 //   C_leaf_j = v_j*g + gamma_j*h                                   [leaf opening]
 //   h_leaf   = H(LEAF_TAG || u64 epoch || u16 len(id) || id || salt)  [leaf-hash]
@@ -21,6 +24,7 @@
 
 import { G1, FormatError, R, POINT_BYTES, linearCombination } from "./bls12381.js";
 import { JsonError, JsonFloat, canonical, parse } from "./strictjson.js";
+import { concat, equalBytes, bigEndian } from "./bytes.js";
 
 // Pinned constants; tests/test_site_js.py checks each against the Python package.
 export const CONSTANTS = Object.freeze({
@@ -103,32 +107,8 @@ export function fromHex(text) {
   return out;
 }
 
-function concat(parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
-function equalBytes(a, b) {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
-}
 
-function bigEndian(value, bytes) {
-  const out = new Uint8Array(bytes);
-  let v = BigInt(value);
-  for (let i = bytes - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-}
 
 function readUint(bytes, littleEndian = false) {
   let v = 0n;
@@ -351,6 +331,38 @@ export function shardLeavesFor(depth, k) {
   return Math.min(per, 2 ** depth);
 }
 
+// Ed25519 keys and signatures are checked against zksolv's rule before
+// WebCrypto sees them (docs/holder-page.md, zksolv/core/ed25519.py): the key
+// is a canonical encoding (y < p) of a point of the curve that is not one of
+// the eight of small order, whose y are 1, p - 1, 0 and ±ED_Y8; S < L.
+const ED_P = (1n << 255n) - 19n;
+const ED_D = (ED_P - 121665n) * modPow(121666n, ED_P - 2n, ED_P) % ED_P;
+const ED_L = (1n << 252n) + 27742317777372353535851937790883648493n;
+const ED_Y8 = 0x7a03ac9277fdc74ec6cc392cfa53202a0f67100d760b3cba4fd84d3d706a17c7n; // order 8
+const ED_SMALL_Y = new Set([1n, ED_P - 1n, 0n, ED_Y8, ED_P - ED_Y8]);
+
+function modPow(base, exp, mod) {
+  let r = 1n;
+  for (base %= mod; exp > 0n; exp >>= 1n, base = base * base % mod) if (exp & 1n) r = r * base % mod;
+  return r;
+}
+
+/** Why 32 bytes are not a usable operator key, or null if they are. */
+export function ed25519KeyProblem(key) {
+  const y = readUint(key, true) & ((1n << 255n) - 1n);
+  if (y >= ED_P) return "non-canonical Ed25519 point encoding (y >= p)";
+  if (ED_SMALL_Y.has(y)) {
+    return "small-order Ed25519 public key (it signs any message: R = identity, S = 0 verifies under it)";
+  }
+  const u = (y * y - 1n) % ED_P;
+  const v = (ED_D * y * y + 1n) % ED_P;
+  // x^2 = u/v must be a square (Euler's criterion; u != 0 here)
+  if (modPow(u * modPow(v, ED_P - 2n, ED_P) % ED_P, (ED_P - 1n) / 2n, ED_P) !== 1n) {
+    return "not an Ed25519 point (no x for this y)";
+  }
+  return null;
+}
+
 /** Ed25519 (RFC 8032) through WebCrypto: true or false, or null when this
  * browser has no Ed25519. */
 async function ed25519Verify(subtle, publicKey, signature, message) {
@@ -406,7 +418,7 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   }
   const operatorHex = f.str(m.get("operator"), "$.operator", { pattern: HEX32 });
   const epoch = f.int(m.get("epoch"), "$.epoch", 0n, U63);
-  f.int(m.get("timestamp"), "$.timestamp", 0n, U63);
+  const timestamp = f.int(m.get("timestamp"), "$.timestamp", 0n, U63);
   const prevBundleHash = m.get("prev_bundle_hash") === null
     ? null : f.str(m.get("prev_bundle_hash"), "$.prev_bundle_hash", { pattern: HEX32 });
   const prevEpoch = m.get("prev_epoch") === null ? null : f.int(m.get("prev_epoch"), "$.prev_epoch", 0n, U63);
@@ -462,10 +474,11 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
       + `${CONSTANTS.bundleVersionMargin} is exactly the bundle with one`);
   }
   if (margin && revealTotals) throw bad("reveal_totals: a version 5 bundle reveals no totals");
+  const fileList = [];
   for (const [name, v] of files) {
     const e = f.object(v, `$.files.${name}`, ["sha256", "bytes"]);
     f.str(e.get("sha256"), `$.files.${name}.sha256`, { pattern: HEX32 });
-    f.int(e.get("bytes"), `$.files.${name}.bytes`, 0n, U63);
+    fileList.push({ name, bytes: f.int(e.get("bytes"), `$.files.${name}.bytes`, 0n, U63) });
   }
   // The link (circuits/epoch.py chain_link_problem): prev_epoch is given
   // exactly when the previous bundle's hash is, and is before this epoch.
@@ -488,7 +501,11 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
 
   const bundleHash = await sha256(subtle, raw);
   const message = concat([utf8.encode(CONSTANTS.signatureTag), bundleHash]);
-  const ok = signature.length === SIGNATURE_BYTES
+  const keyProblem = ed25519KeyProblem(fromHex(operatorHex));
+  if (keyProblem !== null) {
+    throw new VerificationError("signature", `manifest.operator is not a usable Ed25519 key: ${keyProblem}`);
+  }
+  const ok = signature.length === SIGNATURE_BYTES && readUint(signature.subarray(32), true) < ED_L
     ? await ed25519Verify(subtle, fromHex(operatorHex), signature, message)
     : false;
   if (ok === false) {
@@ -530,9 +547,17 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
     throw new VerificationError("manifest-format", "manifest.totals present but reveal_totals is false");
   }
   return {
-    epoch, priceDecimals: Number(priceDecimals), assets, columns, depth, operator: operatorHex,
+    epoch, timestamp, priceDecimals: Number(priceDecimals), assets, columns, depth,
+    operator: operatorHex, margin,
     prevEpoch, prevBundleHash, gap: declaredGap(epoch, prevEpoch),
     rootHash, rootCommitments, bundleHash: toHex(bundleHash),
+    shardLeaves: Number(shardLeaves), shards,
+    // revealed totals: liabilities (proof units) and the root blinding
+    totals: totals === null ? null : totals.map((e) => ({
+      liabilities: e.get("liabilities"), rootBlinding: readUint(fromHex(e.get("root_blinding")), true),
+    })),
+    files: fileList,
+    signatureChecked: ok === true,
     signature: ok === null
       ? "not checked: this browser has no Ed25519 in WebCrypto (run the CLI to check it)"
       : "checked",
@@ -690,6 +715,8 @@ export async function verifyInclusion({
   if (operator !== null) {
     operator = operator.trim().toLowerCase();
     if (!HEX_HASH.test(operator)) throw new InputError("operator", "an operator public key is 64 hex digits (32 bytes)");
+    const keyProblem = ed25519KeyProblem(fromHex(operator));
+    if (keyProblem !== null) throw new InputError("operator", `not a usable operator public key: ${keyProblem}`);
   }
   const checks = [];
   const { proof, manifest, signature, claimed } = await parseDocument(documentText, { subtle });
@@ -719,9 +746,19 @@ export async function verifyInclusion({
     }
   }
   checks.push("manifest-format", "manifest-canonical", "suite-mismatch",
-    ...(parsed.signature === "checked" ? ["signature"] : []),
+    ...(parsed.signatureChecked ? ["signature"] : []),
     ...(operator !== null ? ["operator-mismatch"] : []),
     "bundle-shape", "inclusion-epoch", "inclusion-bundle");
+  // [totals-opening] revealed totals open the root: C_root_j = L_j*g + gamma_j*h
+  if (parsed.totals !== null) {
+    parsed.totals.forEach((t, j) => {
+      if (toHex(commit(t.liabilities, t.rootBlinding).toBytes()) !== parsed.rootCommitments[j]) {
+        throw new VerificationError("totals-opening",
+          `${parsed.assets[j].symbol}: published total does not open C_root`);
+      }
+    });
+    checks.push("totals-opening");
+  }
   if (parsed.columns.length !== proof.k || parsed.depth !== proof.depth) {
     throw new VerificationError("inclusion-shape", "assets or depth differ from the bundle");
   }
@@ -759,6 +796,14 @@ export async function verifyInclusion({
     valid: true,
     accountId: proof.accountId,
     epoch: proof.epoch,
+    timestamp: parsed.timestamp,
+    assets: parsed.assets,
+    priceDecimals: parsed.priceDecimals,
+    totals: parsed.totals === null ? null : parsed.totals.map((t) => t.liabilities),
+    shardLeaves: parsed.shardLeaves,
+    shards: parsed.shards,
+    files: parsed.files,
+    manifestText: fatalUtf8.decode(bundle !== null ? bundle.raw : manifest),
     leafIndex: proof.leafIndex,
     depth: proof.depth,
     amounts,
@@ -770,6 +815,7 @@ export async function verifyInclusion({
     gap: parsed.gap,
     rootHash: parsed.rootHash,
     signature: parsed.signature,
+    signatureChecked: parsed.signatureChecked,
     siblingsNonnegative: "unchecked",
     // version 5: every account's margin health is proven in the bundle; the
     // page does not verify those proofs (zksolv inclusion verify --bundle does)

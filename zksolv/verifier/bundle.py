@@ -18,8 +18,9 @@ manifest-format     manifest is UTF-8 JSON of exactly the schema's types
                     and below epoch
 manifest-canonical  manifest bytes are exactly the canonical serialisation
 suite-mismatch      suite and statement ids are the ones this verifier speaks
-signature           manifest.sig is the Ed25519 signature of the manifest by
-                    the operator key the manifest names
+signature           the operator key the manifest names is a canonical,
+                    not small-order Ed25519 point, and manifest.sig (S < L)
+                    is its signature of the manifest (``core/ed25519.py``)
 operator-mismatch   (``--operator``) that key is the pinned one
 bundle-shape        depth, shard size, file sizes agree with each other
 manifest-hash       every data file is a regular file with the listed size
@@ -67,7 +68,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
-from zksolv.core import rangeproof
+from zksolv.core import ed25519, rangeproof
 from zksolv.core.field import scalar_from_bytes
 from zksolv.core.generators import generators
 from zksolv.core.group import POINT_BYTES, Backend, Point, get_backend
@@ -248,15 +249,31 @@ def load_manifest(path: str | os.PathLike[str]) -> tuple[layout.Manifest, bytes]
 
 
 def parse_operator_key(text: str, where: str = "--operator") -> bytes:
-    """An operator public key given as 64 hex digits (lowercase or not)."""
+    """An operator public key given as 64 hex digits (lowercase or not): a
+    canonical encoding of an Ed25519 point not of small order."""
     s = text.strip().lower()
     if not _HEX32.fullmatch(s):
         raise InputError(where, "an operator public key is 64 hex digits (32 bytes)")
-    return bytes.fromhex(s)
+    key = bytes.fromhex(s)
+    try:
+        ed25519.check_public_key(key)
+    except FormatError as exc:
+        raise InputError(where, f"not a usable operator public key: {exc}") from exc
+    return key
 
 
 def check_signature(raw: bytes, signature: bytes, operator: bytes) -> None:
-    """[signature] Ed25519 over SIGNATURE_TAG || SHA-256(manifest) by ``operator``."""
+    """[signature] Ed25519 over SIGNATURE_TAG || SHA-256(manifest) by
+    ``operator``, a key that is canonical and not of small order, with a
+    signature whose S is below L (``core/ed25519.py``)."""
+    try:
+        ed25519.check_public_key(operator)
+    except FormatError as exc:
+        raise _fail("signature", f"manifest.operator is not a usable Ed25519 key: {exc}") from exc
+    try:
+        ed25519.check_signature_encoding(signature)
+    except FormatError as exc:
+        raise _fail("signature", f"manifest.sig: {exc}") from exc
     try:
         key = Ed25519PublicKey.from_public_bytes(operator)
         key.verify(signature, layout.signature_message(layout.bundle_hash(raw)))

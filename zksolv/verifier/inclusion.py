@@ -21,10 +21,13 @@ Why the sibling values are non-negative: every sibling on the path is a
 subtree of leaves, every leaf commitment is in ``leaves.bin`` and covered by a
 64-bit leaf range proof (shard ``leaf // shard_leaves``), and the bundle
 verifier recomputes every node from those leaves up to the root. With
-``bundle=`` the bundle is verified in full and the report lists, per level,
-which leaves and which range-proof shards cover the sibling subtree; with
-only the bundle hash the holder learns that the root is reached, not that
-the siblings are non-negative (``siblings_nonnegative = "unchecked"``).
+``bundle=`` the bundle is verified in full (every range proof, the solvency
+proofs) and the report lists, per level, which leaves and which range-proof
+shards cover the sibling subtree; with only the bundle hash the holder
+learns that the root is reached, not that the siblings are non-negative nor
+that the solvency proofs verify (``not_checked = ["range", "solvency"]``,
+``complete = False``). Revealed totals are checked to open the root
+commitments in both modes [totals-opening].
 
 Failure tags: inclusion-format, inclusion-encoding, inclusion-epoch,
 inclusion-bundle, inclusion-shape, inclusion-root, inclusion-labels,
@@ -57,7 +60,14 @@ from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
 from zksolv.safeio import FileReadError, decode_json, read_bounded
 
-from .bundle import BundleReport, Progress, assets_json, check_manifest, verify_bundle
+from .bundle import (
+    BundleReport,
+    Progress,
+    assets_json,
+    check_manifest,
+    decode_manifest,
+    verify_bundle,
+)
 
 # The JSON document: the proof and the manifest, both as hex or escaped text.
 # The readable amounts add at most ~160 bytes per asset.
@@ -245,6 +255,32 @@ class InclusionReport:
     # and the account's own margin health from its opened values
     debts: dict[str, int] | None = None
     own_margin: int | None = None
+    # the header's time (seconds since 1970-01-01 UTC)
+    timestamp: int = 0
+    # revealed total liabilities per asset, in proof units, checked to open
+    # the root commitments (None: the operator keeps them hidden)
+    totals: tuple[int, ...] | None = None
+    # the tags of the checks that passed, in order
+    checks: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """The bundle was verified in full: every range proof and the
+        solvency proofs, not only the path to the signed root."""
+        return self.bundle is not None
+
+    @property
+    def not_checked(self) -> tuple[str, ...]:
+        """What a holder relies on that this check did not cover: ``range``
+        (the leaf range proofs, so the siblings' non-negativity), in a
+        bundle with borrowable assets ``debt-range`` and ``margin-health``
+        (every account's debts non-negative and covered by its collateral),
+        and ``solvency`` (the solvency proofs)."""
+        if self.complete:
+            return ()
+        if self.debts is None:
+            return ("range", "solvency")
+        return ("range", "debt-range", "margin-health", "solvency")
 
     @property
     def gap(self) -> tuple[int, int] | None:
@@ -265,13 +301,33 @@ class InclusionReport:
     def siblings_nonnegative(self) -> str:
         return "proven" if self.bundle is not None else "unchecked"
 
+    def amounts_json(self, amounts: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+        """Each amount (the credits, or ``amounts`` given: the debts)
+        labelled: proof units, the decimals they are counted at (``unit``
+        10^-proof_decimals of the token), and the tokens."""
+        terms = {a.symbol: a for a in self.assets}
+        return {
+            sym: {"proof_units": v, "proof_decimals": terms[sym].proven_decimals,
+                  "decimals": terms[sym].decimals,
+                  "unit": f"10^-{terms[sym].proven_decimals} {sym}",
+                  "tokens": units.format_tokens(v, terms[sym].proven_decimals)}
+            for sym, v in (self.amounts if amounts is None else amounts).items()
+        }
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "valid": True,
+            "included": True,
+            "complete": self.complete,
+            "checked": list(self.checks),
+            "not_checked": list(self.not_checked),
             "account_id": self.account_id,
             "epoch": self.epoch,
+            "timestamp": self.timestamp,
+            "time_utc": circ.utc_text(self.timestamp),
             "leaf_index": self.leaf_index,
-            "amounts": self.amounts,
+            "amounts": self.amounts_json(),
+            "totals": None if self.totals is None else dict(zip(
+                (a.symbol for a in self.assets), self.totals, strict=True)),
             "assets": assets_json(self.assets, self.price_decimals),
             "bundle_hash": self.bundle_hash.hex(),
             "operator": self.operator.hex(),
@@ -284,7 +340,7 @@ class InclusionReport:
             "siblings_nonnegative": self.siblings_nonnegative,
         }
         if self.debts is not None:
-            out["debts"] = self.debts
+            out["debts"] = self.amounts_json(self.debts)
             out["margin_health"] = {
                 "proof": self.margin_health,
                 "own_margin": self.own_margin,
@@ -401,6 +457,13 @@ def verify_inclusion(
         )
         root_hash, root_commitments = report.root_hash, report.root_commitments
         prev_epoch, prev_hash = report.prev_epoch, report.prev_bundle_hash
+        # the document's manifest is the verified one (same hash)
+        manifest = decode_manifest(doc.manifest)
+        timestamp = manifest.timestamp
+        totals = (None if manifest.totals is None
+                  else tuple(t.liabilities for t in manifest.totals))
+        checks = ["inclusion-format", "inclusion-account", *report.checks, "inclusion-epoch",
+                  "inclusion-bundle"]
     else:
         assert bundle_hash is not None
         if proof.bundle_hash != bundle_hash:
@@ -419,13 +482,33 @@ def verify_inclusion(
             raise VerificationError(
                 "inclusion-epoch", f"proof is for epoch {proof.epoch}, manifest is {header.epoch}"
             )
+        timestamp = header.timestamp
+        totals = None
+        checks = ["inclusion-format", "inclusion-account", "inclusion-bundle", "manifest-format",
+                  "manifest-canonical", "suite-mismatch", "signature",
+                  *(["operator-mismatch"] if expect_operator is not None else []),
+                  "bundle-shape", "inclusion-epoch"]
+        if parsed.totals is not None:
+            # [totals-opening] C_root_j = L_j*g + gamma_j*h, as verify_bundle checks
+            for (liab, gamma), a, c in zip(parsed.totals, assets, root_commitments, strict=True):
+                if backend.encode(commit(backend, liab, gamma)) != c:
+                    raise VerificationError("totals-opening",
+                                            f"{a.symbol}: published total does not open C_root")
+            totals = tuple(liab for liab, _ in parsed.totals)
+            checks.append("totals-opening")
     columns = circ.column_layout(assets)
     if len(columns) != proof.k or depth != proof.depth:
         raise VerificationError("inclusion-shape", "assets or depth differ from the bundle")
+    checks.append("inclusion-shape")
     roots, top = fold_path(backend, proof)
     if top != root_hash or tuple(backend.encode(p) for p in roots) != root_commitments:
         raise VerificationError("inclusion-root", "path does not reach the bundle's root")
+    checks += ["leaf opening", "leaf-hash", "tree-sum", "tree-hash", "inclusion-encoding",
+               "inclusion-root"]
     check_labels(doc, assets, root_hash)
+    if doc.claimed is not None and (doc.claimed.root_hash is not None
+                                    or doc.claimed.amounts is not None):
+        checks.append("inclusion-labels")
     amounts: dict[str, int] = {}
     debts: dict[str, int] | None = {} if any(debt for _, debt in columns) else None
     for (j, debt), v in zip(columns, proof.amounts, strict=True):
@@ -451,6 +534,8 @@ def verify_inclusion(
         if sym not in amounts:
             raise VerificationError("inclusion-amount", f"no asset {sym!r} in this bundle")
         check_expected(terms[sym], amounts[sym], want)
+    if expect:
+        checks.append("inclusion-amount")
     coverage = []
     if report is not None:
         S = report.shard_leaves
@@ -463,4 +548,5 @@ def verify_inclusion(
         assets, proof.bundle_hash, operator, expect_operator is not None,
         top, report, tuple(coverage), prev_epoch=prev_epoch, prev_bundle_hash=prev_hash,
         debts=debts, own_margin=own_margin,
+        timestamp=timestamp, totals=totals, checks=tuple(dict.fromkeys(checks)),
     )

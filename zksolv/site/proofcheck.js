@@ -1,0 +1,624 @@
+// The bundle's proofs, checked in the holder's browser (DOM-free; the Web
+// Worker in checkworker.js wraps it, node tests call it directly):
+//
+//   (a) the leaf range proof of the holder's own shard            [leaf-range]
+//       (with the holder's inclusion proof: also that the shard's leaves in
+//       leaves.bin fold, through the holder's path, to the signed root [tree-root])
+//   (b) the leaf range proofs of a uniform random sample of the other shards
+//   (c) the per-asset and valued solvency proofs against the manifest's root
+//       commitments and the epoch header        [solvency-asset] [solvency-valued]
+//
+// all as zksolv verify checks them (docs/epoch.md, docs/protocol.md), batched
+// into one multi-scalar multiplication with random weights; if the batch
+// fails, each proof is checked alone to name the failing one. What it does
+// NOT check: that the sampled shards' leaves sum to the root (their path is
+// not in the bundle; `zksolv verify` checks every leaf [tree-root]) and the
+// shards left out of the sample.
+//
+// Statements (circuits/epoch.py, docs/epoch.md):
+//   D = SHA-256(epoch header bytes)                (docs/bundle-format.md)
+//   leaf range, shard s: id zksolv/circuit/leaf-range/v1, n = 64, the S*k
+//     commitments of leaves sS..(s+1)S-1 (asset by asset within a leaf),
+//     context "zksolv/context/leaf-shard/v1" || D || u32be(s)
+//   per-asset solvency: n = 128, C_margin_j = reserves_j*g - C_root_j
+//   valued solvency: n = 128, C_valued = (sum_j c_j*reserves_j)*g - sum_j b_j*C_root_j
+//     both with context "zksolv/context/solvency/v1" || D || root_hash
+//   reserves_j = floor(reserves / 10^(decimals - proof_decimals)) (rounded down)
+//   a_j = price_j*10^(Dmax - proof_decimals_j), c_j = a_j*haircut_j/g0,
+//   b_j = a_j*10000/g0, g0 = gcd of all a_j*haircut_j and a_j*10000.
+
+import { R, POINT_BYTES, FormatError } from "./bls12381.js";
+import { JsonError, parse } from "./strictjson.js";
+import { concat, equalBytes, bigEndian } from "./bytes.js";
+import { decodePoint, addJac, addMixed, toG1, msm, IDENTITY, negAffine, windowFor, isIdentity } from "./msm.js";
+import { bases as generatorBases, vectorBases, spotCheck, CHUNK, GeneratorError } from "./generators.js";
+import { parseRangeProof, proofSize, roundsFor, equation, holds, randomScalar, randomWeight, cryptoRandom } from "./rangeproof.js";
+
+export const HEADER_TAG = "zksolv/epoch-header/v4";
+export const ROUNDING = "liabilities-up/reserves-down";
+export const LEAF_CONTEXT_TAG = "zksolv/context/leaf-shard/v1";
+export const SOLVENCY_CONTEXT_TAG = "zksolv/context/solvency/v1";
+export const STATEMENTS = Object.freeze({
+  leafRange: "zksolv/circuit/leaf-range/v1",
+  solvencyAsset: "zksolv/circuit/solvency-asset/v1",
+  solvencyValued: "zksolv/circuit/solvency-valued/v1",
+});
+const LEAF_BITS = 64;
+const MARGIN_BITS = 128;
+const SHARD_VALUES = 256;
+const HAIRCUT_SCALE = 10000n;
+const HASH_BYTES = 32;
+const NODE_TAG = "zksolv/tree/node/v1";
+export const FILES = Object.freeze({ leaves: "leaves.bin", range: "range.bin", solvency: "solvency.bin" });
+
+/** Nothing could be checked: `tag` says why (manifest-format,
+ * bundle-shape, manifest-hash for a data file that cannot be fetched or has
+ * the wrong size, generators for the site's generator table, input). */
+export class CheckError extends Error {
+  constructor(tag, detail) {
+    super(`${tag}: ${detail}`);
+    this.name = "CheckError";
+    this.tag = tag;
+    this.detail = detail;
+  }
+}
+
+const utf8 = new TextEncoder();
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+
+
+function fromHex(text) {
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+
+async function sha256(subtle, data) {
+  return new Uint8Array(await subtle.digest("SHA-256", data));
+}
+
+// ------------------------------------------------------------ the manifest
+
+/** The terms of the bundle the proofs are bound to, read from the
+ * manifest's bytes (the page has checked its schema, canonical form and
+ * signature with inclusion.js's checkManifest before; this reads the fields
+ * again, with their types and bounds, and refuses anything else with
+ * manifest-format). */
+export function bundleTerms(raw) {
+  const bad = (why) => new CheckError("manifest-format", `manifest.json: ${why}`);
+  let text;
+  try {
+    text = typeof raw === "string" ? raw : fatalUtf8.decode(raw);
+  } catch {
+    throw bad("not UTF-8");
+  }
+  let m;
+  try {
+    m = parse(text);
+  } catch (e) {
+    if (e instanceof JsonError) throw bad(e.message);
+    throw e;
+  }
+  const obj = (v, at) => {
+    if (!(v instanceof Map)) throw bad(`${at}: expected an object`);
+    return v;
+  };
+  const int = (v, at, hi) => {
+    if (typeof v !== "bigint" || v < 0n || v > hi) throw bad(`${at}: expected an integer in [0, ${hi}]`);
+    return v;
+  };
+  const hex = (v, at, bytes) => {
+    if (typeof v !== "string" || !new RegExp(`^[0-9a-f]{${2 * bytes}}$`).test(v)) {
+      throw bad(`${at}: expected ${bytes} bytes of lowercase hex`);
+    }
+    return fromHex(v);
+  };
+  const U63 = (1n << 63n) - 1n;
+  const U64 = (1n << 64n) - 1n;
+  obj(m, "$");
+  // A version 5 bundle (borrowable assets) has debt range, margin-health and
+  // debt-aware solvency proofs this checker does not implement: it refuses
+  // the bundle, so the page reports those proofs as not checked here.
+  if (m.get("format") === "zksolv-bundle" && m.get("version") === 5n) {
+    throw new CheckError("margin-browser", "a version 5 bundle (borrowable assets): its debt range, "
+      + "margin-health and solvency proofs are not checked in the browser");
+  }
+  if (m.get("format") !== "zksolv-bundle" || m.get("version") !== 4n) throw bad("not a version 4 bundle manifest");
+  if (m.get("rounding") !== ROUNDING) throw bad("$.rounding: unknown rounding rule");
+  const statements = obj(m.get("statements"), "$.statements");
+  for (const [key, id, bits] of [["leaf_range", STATEMENTS.leafRange, 64n],
+    ["solvency_asset", STATEMENTS.solvencyAsset, 128n], ["solvency_valued", STATEMENTS.solvencyValued, 128n]]) {
+    const s = obj(statements.get(key), `$.statements.${key}`);
+    if (s.get("id") !== id || s.get("bits") !== bits) {
+      throw new CheckError("suite-mismatch", `statement ${key} is not ${id} with ${bits} bits`);
+    }
+  }
+  const prevHash = m.get("prev_bundle_hash");
+  const prevEpoch = m.get("prev_epoch");
+  const assetsRaw = m.get("assets");
+  if (!Array.isArray(assetsRaw) || assetsRaw.length < 1 || assetsRaw.length > 255) {
+    throw bad("$.assets: expected 1 to 255 assets");
+  }
+  const assets = assetsRaw.map((v, i) => {
+    const at = `$.assets[${i}]`;
+    const a = obj(v, at);
+    const symbol = a.get("symbol");
+    if (typeof symbol !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$/.test(symbol)) throw bad(`${at}.symbol`);
+    const decimals = Number(int(a.get("decimals"), `${at}.decimals`, 30n));
+    const proofDecimals = Number(int(a.get("proof_decimals"), `${at}.proof_decimals`, BigInt(decimals)));
+    const reserves = int(a.get("reserves"), `${at}.reserves`, (1n << 256n) - 1n);
+    const provenReserves = reserves / 10n ** BigInt(decimals - proofDecimals);
+    if (provenReserves > U64) throw bad(`${at}.reserves: in proof units not below 2^64`);
+    return {
+      symbol, decimals, proofDecimals, reserves, provenReserves,
+      price: int(a.get("price"), `${at}.price`, U64),
+      haircutBps: int(a.get("haircut_bps"), `${at}.haircut_bps`, HAIRCUT_SCALE),
+    };
+  });
+  const tree = obj(m.get("tree"), "$.tree");
+  const depth = Number(int(tree.get("depth"), "$.tree.depth", 32n));
+  if (depth < 1) throw bad("$.tree.depth: below 1");
+  const k = assets.length;
+  const rootsRaw = tree.get("root_commitments");
+  if (!Array.isArray(rootsRaw) || rootsRaw.length !== k) {
+    throw new CheckError("bundle-shape", "one root commitment per asset expected");
+  }
+  const revealTotals = m.get("reveal_totals");
+  if (typeof revealTotals !== "boolean") throw bad("$.reveal_totals: expected a boolean");
+  const totalsRaw = m.get("totals");
+  let totals = null;
+  if (revealTotals) {
+    if (!Array.isArray(totalsRaw) || totalsRaw.length !== k) throw bad("$.totals: one entry per asset expected");
+    totals = totalsRaw.map((v, j) => {
+      const e = obj(v, `$.totals[${j}]`);
+      const blinding = hex(e.get("root_blinding"), `$.totals[${j}].root_blinding`, 32);
+      let s = 0n;
+      for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(blinding[i]);
+      if (s >= R) throw bad(`$.totals[${j}].root_blinding: non-canonical scalar (>= r)`);
+      return { liabilities: int(e.get("liabilities"), `$.totals[${j}].liabilities`, (1n << 128n) - 1n), rootBlinding: s };
+    });
+  } else if (totalsRaw !== null) {
+    throw bad("$.totals: present but reveal_totals is false");
+  }
+  const files = obj(m.get("files"), "$.files");
+  const size = (name) => Number(int(obj(files.get(name), `$.files.${name}`).get("bytes"), `$.files.${name}.bytes`, U63));
+  return {
+    operator: hex(m.get("operator"), "$.operator", 32),
+    epoch: int(m.get("epoch"), "$.epoch", U63),
+    timestamp: int(m.get("timestamp"), "$.timestamp", U63),
+    priceDecimals: Number(int(m.get("price_decimals"), "$.price_decimals", 18n)),
+    prevBundleHash: prevHash === null ? null : hex(prevHash, "$.prev_bundle_hash", 32),
+    prevEpoch: prevEpoch === null ? null : int(prevEpoch, "$.prev_epoch", U63),
+    assets,
+    depth,
+    leaves: int(tree.get("leaves"), "$.tree.leaves", U64),
+    shardLeaves: Number(int(tree.get("shard_leaves"), "$.tree.shard_leaves", (1n << 32n) - 1n)),
+    shards: Number(int(tree.get("shards"), "$.tree.shards", U64)),
+    rootHash: hex(tree.get("root_hash"), "$.tree.root_hash", 32),
+    rootCommitments: rootsRaw.map((c, j) => hex(c, `$.tree.root_commitments[${j}]`, 48)),
+    revealTotals,
+    totals,
+    fileBytes: { leaves: size(FILES.leaves), range: size(FILES.range), solvency: size(FILES.solvency) },
+  };
+}
+
+/** Leaves per range-proof shard (circuits/epoch.py shard_leaves_for). */
+export function shardLeavesFor(depth, k) {
+  const width = k === 1 ? 0 : (k - 1).toString(2).length;
+  return Math.min(Math.max(1, Math.floor(SHARD_VALUES / 2 ** width)), 2 ** depth);
+}
+
+const nextPow2 = (m) => 2 ** Math.ceil(Math.log2(m));
+
+/** The byte sizes docs/bundle-format.md fixes for this shape. */
+export function layout(terms) {
+  const k = terms.assets.length;
+  const S = terms.shardLeaves;
+  const record = k * POINT_BYTES + HASH_BYTES;
+  const leafProof = proofSize(roundsFor(LEAF_BITS, S * k));
+  const assetProof = proofSize(roundsFor(MARGIN_BITS, k));
+  const valuedProof = proofSize(roundsFor(MARGIN_BITS, 1));
+  return { k, S, record, leafProof, assetProof, valuedProof };
+}
+
+function checkShape(terms) {
+  const { k, S, record, leafProof, assetProof, valuedProof } = layout(terms);
+  const bad = (why) => new CheckError("bundle-shape", why);
+  if (S !== shardLeavesFor(terms.depth, k)) throw bad("shard size is not the one the circuit fixes");
+  if (terms.leaves !== 1n << BigInt(terms.depth)) throw bad("leaves != 2^depth");
+  if (terms.shards * S !== 2 ** terms.depth) throw bad("shards != leaves / shard_leaves");
+  const want = {
+    leaves: 2 ** terms.depth * record,
+    range: terms.shards * leafProof,
+    solvency: assetProof + valuedProof,
+  };
+  for (const [key, name] of Object.entries(FILES)) {
+    if (terms.fileBytes[key] !== want[key]) throw bad(`${name}: listed size ${terms.fileBytes[key]}, the shape needs ${want[key]}`);
+  }
+}
+
+/** EpochHeader.to_bytes (docs/bundle-format.md, "Epoch header"). */
+export function headerBytes(t) {
+  const parts = [
+    utf8.encode(HEADER_TAG), t.operator, bigEndian(t.epoch, 8), bigEndian(t.timestamp, 8),
+    bigEndian(t.priceDecimals, 1), bigEndian(t.prevBundleHash === null ? 0 : 1, 1),
+    t.prevBundleHash ?? new Uint8Array(32), bigEndian(t.prevEpoch ?? 0n, 8),
+    bigEndian(t.depth, 1), bigEndian(t.shardLeaves, 4), bigEndian(t.revealTotals ? 1 : 0, 1),
+    bigEndian(ROUNDING.length, 1), utf8.encode(ROUNDING), bigEndian(t.assets.length, 2),
+  ];
+  for (const a of t.assets) {
+    const sym = utf8.encode(a.symbol);
+    parts.push(bigEndian(sym.length, 1), sym, bigEndian(a.decimals, 1), bigEndian(a.proofDecimals, 1),
+      bigEndian(a.price, 8), bigEndian(a.haircutBps, 2), bigEndian(a.reserves, 32));
+  }
+  return concat(parts);
+}
+
+const gcd = (a, b) => {
+  while (b) [a, b] = [b, a % b];
+  return a;
+};
+
+/** c_j, b_j of the valued statement (circuits/epoch.py valued_coefficients)
+ * and sum_j c_j*reserves_j, or {error} when they could wrap mod r or pass
+ * 2^128 [solvency-bounds]. */
+export function valuedCoefficients(terms) {
+  const top = Math.max(...terms.assets.map((a) => a.proofDecimals));
+  const aj = terms.assets.map((a) => a.price * 10n ** BigInt(top - a.proofDecimals));
+  const c = aj.map((x, j) => x * terms.assets[j].haircutBps);
+  const b = aj.map((x) => x * HAIRCUT_SCALE);
+  let g0 = 0n;
+  for (const x of [...c, ...b]) g0 = gcd(g0, x);
+  if (g0 === 0n) return { error: "every asset has price 0 or haircut 0: nothing to value" };
+  const reserve = c.map((x) => x / g0);
+  const liability = b.map((x) => x / g0);
+  const positive = reserve.reduce((s, x, j) => s + x * terms.assets[j].provenReserves, 0n);
+  if (positive >= 1n << 128n) return { error: `valued reserves ${positive} do not fit in 128 bits` };
+  const worst = liability.reduce((s, x) => s + x, 0n) * (1n << BigInt(terms.depth)) * ((1n << 64n) - 1n);
+  if (worst >= R - (1n << 128n)) return { error: "valued liability weights could wrap modulo the group order" };
+  return { reserve, liability, positive };
+}
+
+// ------------------------------------------------------------ sampling
+
+function randomBelow(n, random) {
+  // uniform in [0, n) from 48 random bits, by rejection
+  const limit = Math.floor(2 ** 48 / n) * n;
+  for (;;) {
+    const b = random(6);
+    let v = 0;
+    for (let i = 0; i < 6; i++) v = v * 256 + b[i];
+    if (v < limit) return v % n;
+  }
+}
+
+/** `count` distinct shards other than `own`, uniformly at random. */
+export function sampleShards(shards, own, count, random = cryptoRandom) {
+  const others = shards - 1;
+  count = Math.min(count, others);
+  const picked = [];
+  if (others <= 1 << 16) {
+    const pool = [];
+    for (let s = 0; s < shards; s++) if (s !== own) pool.push(s);
+    for (let i = 0; i < count; i++) {
+      const j = i + randomBelow(pool.length - i, random);
+      [pool[i], pool[j]] = [pool[j], pool[i]];
+      picked.push(pool[i]);
+    }
+  } else {
+    const seen = new Set([own]);
+    while (picked.length < count) {
+      const s = randomBelow(shards, random);
+      if (!seen.has(s)) {
+        seen.add(s);
+        picked.push(s);
+      }
+    }
+  }
+  return picked;
+}
+
+/** The chance that one bad shard among the others escapes a sample of
+ * `count` of them: (others - count) / others. */
+export function escapeProbability(shards, count) {
+  const others = shards - 1;
+  return others <= 0 ? 0 : (others - Math.min(count, others)) / others;
+}
+
+// ------------------------------------------------------------ the check
+
+function nodeHashInput(leftC, leftH, rightC, rightH) {
+  return concat([utf8.encode(NODE_TAG), leftC, leftH, rightC, rightH]);
+}
+
+const encode = (jac) => toG1(jac).toBytes();
+const jacOf = (q) => (q === null ? IDENTITY : addMixed(IDENTITY, q));
+
+/** [tree-sum] [tree-hash] from the shard's leaves up to the root, with the
+ * siblings of the holder's path above the shard: whether it gives the
+ * manifest's root. */
+async function shardReachesRoot(subtle, terms, shard, points, records, proof) {
+  const { k, S, record } = layout(terms);
+  let level = [];
+  for (let i = 0; i < S; i++) {
+    const rec = records.subarray(i * record, (i + 1) * record);
+    level.push({
+      points: points.slice(i * k, (i + 1) * k).map(jacOf),
+      enc: rec.subarray(0, k * POINT_BYTES),
+      hash: rec.subarray(k * POINT_BYTES),
+    });
+  }
+  const combine = async (left, right) => {
+    const pts = left.points.map((p, j) => addJac(p, right.points[j]));
+    return {
+      points: pts,
+      enc: concat(pts.map(encode)),
+      hash: await sha256(subtle, nodeHashInput(left.enc, left.hash, right.enc, right.hash)),
+    };
+  };
+  while (level.length > 1) {
+    const next = [];
+    for (let i = 0; i < level.length; i += 2) next.push(await combine(level[i], level[i + 1]));
+    level = next;
+  }
+  let node = level[0];
+  const shardLevel = Math.round(Math.log2(S));
+  for (let l = shardLevel; l < terms.depth; l++) {
+    const step = proof.path[l];
+    const sib = {
+      points: [],
+      enc: step.commitments,
+      hash: step.hash,
+    };
+    for (let j = 0; j < k; j++) {
+      sib.points.push(jacOf(decodePoint(step.commitments.subarray(j * POINT_BYTES, (j + 1) * POINT_BYTES),
+        { what: `path level ${l} commitment ${j}` })));
+    }
+    node = (proof.leafIndex >>> l) & 1 ? await combine(sib, node) : await combine(node, sib);
+  }
+  return equalBytes(node.hash, terms.rootHash)
+    && equalBytes(node.enc, concat(terms.rootCommitments));
+}
+
+/**
+ * Check the bundle's proofs the page covers. Arguments:
+ *   manifest     manifest.json as text or bytes (the bytes the page checked)
+ *   shard        the holder's shard (leaf index / shard_leaves)
+ *   sample       how many other shards to check, drawn uniformly at random
+ *   fetchRange   async (fileName, offset, length, fileSize) => Uint8Array
+ *   loadChunk    async (generatorTableName) => Uint8Array
+ *   inclusion    optional: the holder's inclusion proof as parsed by
+ *                inclusion.js parseDocument(...).proof; then the own
+ *                shard's leaves must reach the root through its path
+ *   onProgress   optional ({done, total, what}) => void
+ *   random       optional (n) => n random bytes (crypto.getRandomValues)
+ *   subtle, msmImpl  optional: SubtleCrypto, a multi-scalar multiplication
+ * Returns the result object of the worker's "result" message (without
+ * `type`); throws CheckError when nothing could be checked.
+ */
+export async function checkBundleProofs({
+  manifest, shard, sample, fetchRange, loadChunk, inclusion = null, onProgress = null,
+  random = cryptoRandom, subtle = globalThis.crypto.subtle, msmImpl = msm,
+}) {
+  const now = () => (globalThis.performance ? performance.now() : Date.now());
+  const started = now();
+  const timings = {};
+  let mark = started;
+  const lap = (name) => {
+    const t = now();
+    timings[name] = (timings[name] ?? 0) + (t - mark);
+    mark = t;
+  };
+  const raw = typeof manifest === "string" ? utf8.encode(manifest) : manifest;
+  if (!(raw instanceof Uint8Array)) throw new CheckError("input", "manifest: give manifest.json's text or bytes");
+  const terms = bundleTerms(raw);
+  checkShape(terms);
+  const bundleHash = toHex(await sha256(subtle, raw));
+  const L = layout(terms);
+  const { k, S } = L;
+  if (!Number.isInteger(shard) || shard < 0 || shard >= terms.shards) {
+    throw new CheckError("input", `shard ${shard} is not one of the bundle's ${terms.shards} shards`);
+  }
+  if (!Number.isInteger(sample) || sample < 0) throw new CheckError("input", "sample: a whole number >= 0");
+  if (inclusion !== null) {
+    if (toHex(inclusion.bundleHash) !== bundleHash) {
+      throw new CheckError("input", "the inclusion proof is for another bundle");
+    }
+    if (Math.floor(inclusion.leafIndex / S) !== shard || inclusion.depth !== terms.depth || inclusion.k !== k) {
+      throw new CheckError("input", `the inclusion proof's leaf ${inclusion.leafIndex} is not in shard ${shard}`);
+    }
+  }
+  const digest = await sha256(subtle, headerBytes(terms));
+  const sampled = sampleShards(terms.shards, shard, sample, random);
+  const checked = [shard, ...sampled];
+
+  // Progress in rough work units: one per decoded point, a generator chunk
+  // as 20, a window of the multi-scalar multiplication as n/300 points.
+  const leafN = LEAF_BITS * nextPow2(S * k);
+  const need = Math.max(leafN, MARGIN_BITS * nextPow2(k));
+  const chunks = Math.ceil(need / CHUNK);
+  const rounds = roundsFor(LEAF_BITS, S * k);
+  const msmPoints = 2 * need + 3 + checked.length * (4 + S * k + 2 * rounds) + 2 * (4 + k + 1 + 16);
+  const windowUnits = Math.ceil(msmPoints / 300);
+  const windows = Math.ceil(256 / windowFor(msmPoints));
+  const total = 20 * chunks + checked.length * S * k + k + windows * windowUnits;
+  let done = 0;
+  const progress = (units, what) => {
+    done = Math.min(total, done + units);
+    if (onProgress) onProgress({ done, total, what });
+  };
+  progress(0, "starting");
+
+  let vectors;
+  try {
+    vectors = await vectorBases(need, {
+      loadChunk, subtle, onChunk: () => progress(20, "generators"),
+    });
+    // g and one random pair derived here by hash-to-curve, against the table
+    await spotCheck(vectors, [randomBelow(need, random)], { subtle });
+  } catch (e) {
+    if (e instanceof GeneratorError) throw new CheckError("generators", e.message);
+    throw e;
+  }
+  const bases = generatorBases();
+  lap("generatorsMs");
+
+  const failures = [];
+  const fail = (tag, detail) => failures.push({ tag, detail });
+  const items = []; // {kind, shard, equation}
+  const shardOk = new Map();
+
+  for (const s of checked) {
+    const records = await fetchRange(FILES.leaves, s * S * L.record, S * L.record, terms.fileBytes.leaves);
+    const proofBytes = await fetchRange(FILES.range, s * L.leafProof, L.leafProof, terms.fileBytes.range);
+    const commitments = [];
+    for (let i = 0; i < S; i++) {
+      for (let j = 0; j < k; j++) {
+        const at = i * L.record + j * POINT_BYTES;
+        commitments.push(records.subarray(at, at + POINT_BYTES));
+      }
+    }
+    let points;
+    try {
+      points = commitments.map((c, i) => decodePoint(c, { what: `leaf ${s * S + Math.floor(i / k)} asset ${i % k}` }));
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      fail("leaf-encoding", e.message);
+      shardOk.set(s, false);
+      progress(S * k, `shard ${s}`);
+      continue;
+    }
+    progress(S * k, `shard ${s}`);
+    shardOk.set(s, true);
+    if (s === shard && inclusion !== null) {
+      let reaches;
+      try {
+        reaches = await shardReachesRoot(subtle, terms, s, points, records, inclusion);
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw e;
+        reaches = false;
+      }
+      if (!reaches) {
+        fail("tree-root", `shard ${s}: its leaves in leaves.bin do not reach the signed root through your path`);
+        shardOk.set(s, false);
+      }
+    }
+    const statement = {
+      statementId: STATEMENTS.leafRange, commitments, bits: LEAF_BITS, V: points,
+      context: concat([utf8.encode(LEAF_CONTEXT_TAG), digest, bigEndian(s, 4)]),
+    };
+    try {
+      const proof = parseRangeProof(proofBytes);
+      items.push({ kind: "shard", shard: s, eq: equation(statement, proof, randomWeight(random), randomScalar(random)) });
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      fail("leaf-range", `shard ${s}: ${e.message}`);
+      shardOk.set(s, false);
+    }
+  }
+
+  lap("shardsMs");
+  // the solvency statements, on the manifest's root commitments
+  const solvency = { asset: false, valued: false };
+  let totalsOk = null;
+  let roots = null;
+  try {
+    roots = terms.rootCommitments.map((c, j) => decodePoint(c, { what: `root commitment ${j}` }));
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    fail("tree-root", e.message);
+  }
+  progress(k, "solvency");
+  const coef = valuedCoefficients(terms);
+  if (coef.error) fail("solvency-bounds", coef.error);
+  if (roots !== null && terms.totals !== null) {
+    totalsOk = true;
+    terms.totals.forEach((tot, j) => {
+      const opened = msm([bases.g, bases.h], [tot.liabilities % R, tot.rootBlinding]);
+      if (!toG1(opened).equals(toG1(jacOf(roots[j])))) {
+        fail("totals-opening", `${terms.assets[j].symbol}: published total does not open C_root`);
+        totalsOk = false;
+      } else if (tot.liabilities > terms.assets[j].provenReserves) {
+        fail("solvency-asset", `${terms.assets[j].symbol}: revealed liabilities exceed reserves`);
+        totalsOk = false;
+      }
+    });
+  }
+  if (roots !== null && !coef.error) {
+    const solvencyBytes = await fetchRange(FILES.solvency, 0, terms.fileBytes.solvency, terms.fileBytes.solvency);
+    const context = concat([utf8.encode(SOLVENCY_CONTEXT_TAG), digest, terms.rootHash]);
+    const margins = terms.assets.map((a, j) => msm([bases.g, negAffine(roots[j])], [a.provenReserves % R, 1n]));
+    const valued = msm([bases.g, ...roots.map(negAffine)],
+      [coef.positive % R, ...coef.liability.map((b) => b % R)]);
+    const solvencyStatement = (id, tag, what, commitments, bytes) => {
+      try {
+        const proof = parseRangeProof(bytes);
+        const st = { statementId: id, commitments: commitments.map(encode), bits: MARGIN_BITS, context };
+        items.push({ kind: tag, eq: equation(st, proof, randomWeight(random), randomScalar(random)) });
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw e;
+        fail(tag, `${what}: ${e.message}`);
+      }
+    };
+    if (isIdentity(valued)) {
+      fail("solvency-valued", "valued margin commitment is the identity");
+    } else {
+      solvencyStatement(STATEMENTS.solvencyValued, "solvency-valued", "valued proof", [valued],
+        solvencyBytes.subarray(L.assetProof));
+    }
+    if (margins.some(isIdentity)) {
+      fail("solvency-asset", "a margin commitment is the identity");
+    } else {
+      solvencyStatement(STATEMENTS.solvencyAsset, "solvency-asset", "per-asset proof", margins,
+        solvencyBytes.subarray(0, L.assetProof));
+    }
+  }
+
+  lap("solvencyMs");
+  // one multi-scalar multiplication for every proof; if it fails, each alone
+  const passed = new Set();
+  if (items.length) {
+    const onWindow = () => progress(windowUnits, "multi-scalar multiplication");
+    if (await holds(items.map((i) => i.eq), bases, vectors, { onWindow, msmImpl })) {
+      items.forEach((i) => passed.add(i));
+    } else {
+      const order = [...items.filter((i) => i.kind !== "shard"), ...items.filter((i) => i.kind === "shard")];
+      for (const item of order) {
+        if (await holds([item.eq], bases, vectors, { msmImpl })) passed.add(item);
+        progress(0, item.kind === "shard" ? `shard ${item.shard}, alone` : item.kind);
+      }
+    }
+  }
+  for (const item of items) {
+    if (passed.has(item)) continue;
+    if (item.kind === "shard") {
+      fail("leaf-range", `shard ${item.shard}: range proof does not verify`);
+      shardOk.set(item.shard, false);
+    } else {
+      fail(item.kind, `${item.kind === "solvency-asset" ? "per-asset" : "valued"} solvency: range proof does not verify`);
+    }
+  }
+  // a statement counts as checked only if its proof passed and nothing
+  // before it (roots, bounds, revealed totals, margins) failed
+  const provenBy = (kind) => items.some((i) => i.kind === kind && passed.has(i))
+    && !failures.some((f) => f.tag === kind || f.tag === "solvency-bounds");
+  solvency.asset = provenBy("solvency-asset");
+  solvency.valued = provenBy("solvency-valued");
+  lap("msmMs");
+  progress(total, "done");
+  return {
+    ownShard: { shard, ok: shardOk.get(shard) === true, boundToRoot: inclusion !== null && shardOk.get(shard) === true },
+    sampled: sampled.map((s) => ({ shard: s, ok: shardOk.get(s) === true })),
+    shards: terms.shards,
+    solvency,
+    totals: totalsOk,
+    escapeProbability: escapeProbability(terms.shards, sampled.length),
+    failures,
+    bundleHash,
+    timings,
+    elapsedMs: now() - started,
+  };
+}
