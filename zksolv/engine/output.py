@@ -51,11 +51,11 @@ def account_ids(n: int) -> list[str]:
     return [f"acct-{i:0{width}d}" for i in range(1, n + 1)]
 
 
-def claim_rows(ids: list[str], claims: np.ndarray) -> Iterator[tuple[str, list[int]]]:
+def claim_rows(ids: list[str], amounts: np.ndarray) -> Iterator[tuple[str, list[int]]]:
     """Stream (account_id, amounts) in chunks so 10^6 rows never become
     10^6 Python lists at once."""
     for start in range(0, len(ids), ROW_CHUNK):
-        block = claims[start:start + ROW_CHUNK].tolist()
+        block = amounts[start:start + ROW_CHUNK].tolist()
         yield from zip(ids[start:start + ROW_CHUNK], block, strict=True)
 
 
@@ -81,6 +81,22 @@ def _usd(value: float, _pos: object = None) -> str:
         if a >= size:
             return f"{value / size:.3g}{suffix}"
     return f"{value:.3g}"
+
+
+def engine_failures(rows: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Where the engine itself failed, apart from where a proof is refused:
+    the first epoch that ends with the insurance fund empty after bad debt
+    was recognised (``insurance_exhausted_epoch``), and the first epoch with
+    a stalled liquidation (``first_stalled_epoch``); None if never."""
+    exhausted = stalled = None
+    bad = 0.0
+    for r in rows:
+        bad += r["bad_debt_usd"]
+        if exhausted is None and bad > 0 and r["insurance_fund_usd"] <= 0:
+            exhausted = r["epoch"]
+        if stalled is None and r["stalled"] > 0:
+            stalled = r["epoch"]
+    return {"insurance_exhausted_epoch": exhausted, "first_stalled_epoch": stalled}
 
 
 def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> bool:
@@ -168,23 +184,29 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
     return True
 
 
+def _peak(rows: list[dict[str, Any]], key: str) -> tuple[float, int | None]:
+    worst = max(rows, key=lambda r: r[key])
+    return worst[key], worst["epoch"] if worst[key] else None
+
+
 def insolvency_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The epochs whose snapshot ``zksolv prove`` would refuse (exit 3), the
-    first of them, and the peak of uncovered bad debt and of the snapshot's
-    valued shortfall, with their epochs: the end of a run can look healthy
-    after a collapse in the middle."""
+    first of them, those refused for dust only, the peaks (uncovered bad
+    debt, unbacked debt, the valued and the per-asset shortfall) with their
+    epochs (the end of a run can look healthy after a collapse in the
+    middle), and where the engine failed."""
     insolvent = [r["epoch"] for r in rows if r["insolvent"]]
-    peak = max(rows, key=lambda r: r["uncovered_bad_debt_usd"])
-    worst = max(rows, key=lambda r: r["snapshot_shortfall_usd"])
-    return {
+    out: dict[str, Any] = {
         "insolvent_epochs": insolvent,
         "first_insolvent_epoch": insolvent[0] if insolvent else None,
-        "peak_uncovered_bad_debt_usd": peak["uncovered_bad_debt_usd"],
-        "peak_uncovered_bad_debt_epoch": peak["epoch"] if peak["uncovered_bad_debt_usd"] else None,
-        "peak_snapshot_shortfall_usd": worst["snapshot_shortfall_usd"],
-        "peak_snapshot_shortfall_epoch":
-            worst["epoch"] if worst["snapshot_shortfall_usd"] else None,
+        "insolvent_dust_epochs": [r["epoch"] for r in rows if r["insolvent_dust"]],
     }
+    for key in ("uncovered_bad_debt", "unbacked_debt", "snapshot_shortfall", "asset_shortfall"):
+        value, epoch = _peak(rows, f"{key}_usd")
+        out[f"peak_{key}_usd"] = value
+        out[f"peak_{key}_epoch"] = epoch
+    out.update(engine_failures(rows))
+    return out
 
 
 def mechanism_summary(sim: Simulation, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -250,8 +272,11 @@ def run_summary(sim: Simulation, rows: list[dict[str, Any]], *, complete: bool =
         "final_uncovered_bad_debt_usd": rows[-1]["uncovered_bad_debt_usd"],
         **insolvency_summary(rows),
         "final_net_assets_usd": rows[-1]["net_assets_usd"],
+        "final_solvency_margin_usd": rows[-1]["solvency_margin_usd"],
         "identity_holds_every_epoch": all(r["identity_residual_units"] == 0 for r in rows),
     }
+    if sim.borrowable:
+        summary["final_debts_usd"] = rows[-1]["debts_usd"]
     summary.update(mechanism_summary(sim, rows))
     return summary
 
@@ -316,7 +341,7 @@ def _write_epochs(folder: Path, sim: Simulation,
         row = dict(result.metrics)
         if snapshots:
             snap = write_snapshot(folder / f"epoch-{result.epoch:06d}", result.header,
-                                  claim_rows(ids, result.claims))
+                                  claim_rows(ids, result.amounts))
             if hook is not None:
                 row.update(hook.epoch(result, snap))
         rows.append(row)
