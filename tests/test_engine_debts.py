@@ -371,3 +371,41 @@ def test_simulate_prints_debts_and_engine_failures(tmp_path: Path) -> None:
     assert run_["insurance_exhausted_epoch"] == 48 and run_["peak_unbacked_debt_epoch"]
     assert "USD owed by borrowers and backed by their collateral at the end" in res.output
     assert "engine failures   insurance fund exhausted at epoch 48" in res.output
+
+
+def _chart_rows() -> list[dict[str, Any]]:
+    _, results = run("cascade", 300, epochs=12)
+    rows = [dict(r.metrics) for r in results]
+    rows[10]["insolvent"] = rows[10]["insolvent_dust"] = 1  # a residue, for the hatch
+    rows[10]["asset_shortfall_usd"] = 0.000024
+    return rows
+
+
+def test_chart_marks_engine_failures_apart_and_keeps_legends_off_the_data() -> None:
+    import matplotlib.pyplot as plt
+
+    rows = _chart_rows()
+    fig = output.metrics_figure(rows, "cascade")
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        panels = [ax.get_window_extent(renderer) for ax in fig.axes]
+        legends = [ax.get_legend().get_window_extent(renderer) for ax in fig.axes]
+        legends += [lg.get_window_extent(renderer) for lg in fig.legends]
+        for box in legends:
+            assert not any(box.overlaps(panel) for panel in panels), box
+        keys = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+        assert "insolvent: prove refuses (exit 3): a hole" in keys
+        assert any("rounding residue" in k and "dust, not a hole" in k for k in keys)
+        assert "engine: insurance fund exhausted (epoch 9)" in keys
+        assert "engine: first stalled liquidation (epoch 9)" in keys
+        for ax in fig.axes:
+            spans = {(round(p.get_x() + p.get_width() / 2), p.get_hatch())
+                     for p in ax.patches if p.get_width() == pytest.approx(1.0)
+                     and p.get_facecolor()[3] < 0.5}
+            assert (9, None) in spans and (11, "///") in spans
+            marks = {(line.get_xdata()[0], line.get_linestyle()) for line in ax.get_lines()
+                     if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]}
+            assert (9, "-.") in marks and (9, ":") in marks
+    finally:
+        plt.close(fig)
