@@ -63,10 +63,14 @@ def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epoch
     \b
     Writes to OUT:
       epoch-000001/ ...  one solvency snapshot per epoch (docs/snapshot-format.md):
-                         what the protocol owes each account, reserves, prices, haircuts
+                         what the protocol owes each account, reserves, prices, haircuts;
+                         with loans (auctions, borrowers) also each borrower's debt, as
+                         far as its collateral backs it (the rest is the protocol's loss)
       metrics.csv/json   per epoch: liquidations, stalled liquidations, bad debt,
-                         insurance fund, socialised loss, collateral, liabilities, margin
-      metrics.png        a chart of the same
+                         insurance fund, socialised loss, collateral, debts, liabilities,
+                         the proven margin and whether prove refuses the epoch
+      metrics.png        a chart of the same: refusals (a hole, or dust), and where the
+                         engine failed (insurance fund exhausted, first stalled liquidation)
 
     With --prove each epoch is proven as soon as its snapshot is written,
     before the next one is simulated, and a line per epoch says what the
