@@ -5,9 +5,14 @@ A bundle is a directory (``docs/bundle-format.md``)::
     manifest.json   canonical JSON (sorted keys, indent 2, trailing newline)
     manifest.sig    64-byte Ed25519 signature by the operator key named in the
                     manifest, over SIGNATURE_TAG || SHA-256(manifest.json)
-    leaves.bin      2^depth records of  k*48 bytes (C_leaf_0..C_leaf_{k-1}) || 32 bytes h_leaf
+    leaves.bin      2^depth records of  m*48 bytes (C_leaf_0..C_leaf_{m-1}) || 32 bytes h_leaf
     range.bin       `shards` leaf range proofs, each RangeProof.size(rounds) bytes
-    solvency.bin    per-asset proof (m=k, n=128) || valued proof (m=1, n=128)
+    solvency.bin    per-asset proof (k values, n=128) || valued proof (1 value, n=128)
+    margin.bin      (version 5 only) per shard: debt range proof (S*b values,
+                    n=64) || margin-health proof (S values, n=128)
+
+m = k columns in version 4; in version 5 (an asset borrowable) m = k + b,
+each borrowable asset's debt column right after its credit column.
 
 The bundle hash, used to chain epochs, is SHA-256 of the manifest bytes.
 Every data file is listed in the manifest with its SHA-256 and size.
@@ -38,6 +43,8 @@ from .epoch import HASH_BYTES, LEAF_BITS, MARGIN_BITS
 
 BUNDLE_FORMAT: Final = "zksolv-bundle"
 BUNDLE_VERSION: Final = 4
+# A bundle with a borrowable asset: debts in the leaves, margin health proven.
+BUNDLE_VERSION_MARGIN: Final = 5
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
 SIGNATURE_BYTES = 64
@@ -48,7 +55,9 @@ MAX_MANIFEST_BYTES = 1 << 20
 LEAVES_FILE = "leaves.bin"
 RANGE_FILE = "range.bin"
 SOLVENCY_FILE = "solvency.bin"
+MARGIN_FILE = "margin.bin"
 DATA_FILES = (LEAVES_FILE, RANGE_FILE, SOLVENCY_FILE)
+DATA_FILES_MARGIN = (*DATA_FILES, MARGIN_FILE)
 GROUP_ID = "bls12-381-g1/zcash-compressed"
 HASH_ID = "sha-256"
 
@@ -89,15 +98,21 @@ class StatementId(_Strict, frozen=True, forbid_unknown_fields=True):
     bits: U8
 
 
-class Statements(_Strict, frozen=True, forbid_unknown_fields=True):
+class Statements(_Strict, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The statement ids and bit widths; ``debt_range`` and ``margin_health``
+    exactly in version 5 (absent, never null, in version 4)."""
+
     leaf_range: StatementId
     solvency_asset: StatementId
     solvency_valued: StatementId
+    debt_range: StatementId | None = None
+    margin_health: StatementId | None = None
 
 
-class AssetEntry(_Strict, frozen=True, forbid_unknown_fields=True):
+class AssetEntry(_Strict, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """``reserves`` in base units, exact; the statements use them rounded
-    down to proof units of 10^-proof_decimals tokens (``zksolv.units``)."""
+    down to proof units of 10^-proof_decimals tokens (``zksolv.units``).
+    ``borrowable`` (version 5 only) is written only when true."""
 
     symbol: Symbol
     decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
@@ -105,6 +120,7 @@ class AssetEntry(_Strict, frozen=True, forbid_unknown_fields=True):
     price: NonNegative
     haircut_bps: Annotated[int, msgspec.Meta(ge=0, le=circ.HAIRCUT_SCALE)]
     reserves: NonNegative
+    borrowable: bool = False
 
     def __post_init__(self) -> None:
         _below(self.price, 64, "price")
@@ -123,7 +139,8 @@ class TreeEntry(_Strict, frozen=True, forbid_unknown_fields=True):
     shard_leaves: U32
     shards: NonNegative
     root_hash: Hex32
-    root_commitments: Annotated[list[Hex48], msgspec.Meta(min_length=1, max_length=255)]
+    # one per committed column (m): k, plus one per borrowable asset
+    root_commitments: Annotated[list[Hex48], msgspec.Meta(min_length=1, max_length=510)]
 
     def __post_init__(self) -> None:
         _below(self.leaves, 64, "leaves")
@@ -143,14 +160,22 @@ class FileEntry(_Strict, frozen=True, forbid_unknown_fields=True):
     bytes: U63
 
 
-class Files(_Strict, frozen=True, forbid_unknown_fields=True):
+class Files(_Strict, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     leaves: FileEntry = msgspec.field(name=LEAVES_FILE)
     range: FileEntry = msgspec.field(name=RANGE_FILE)
     solvency: FileEntry = msgspec.field(name=SOLVENCY_FILE)
+    # version 5 only
+    margin: FileEntry | None = msgspec.field(name=MARGIN_FILE, default=None)
+
+    def names(self) -> tuple[str, ...]:
+        return DATA_FILES if self.margin is None else DATA_FILES_MARGIN
 
     def get(self, name: str) -> FileEntry:
-        return {LEAVES_FILE: self.leaves, RANGE_FILE: self.range,
-                SOLVENCY_FILE: self.solvency}[name]
+        entry = {LEAVES_FILE: self.leaves, RANGE_FILE: self.range,
+                 SOLVENCY_FILE: self.solvency, MARGIN_FILE: self.margin}[name]
+        if entry is None:
+            raise KeyError(name)
+        return entry
 
 
 class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -161,7 +186,7 @@ class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
     below epoch - 1 it declares the epochs between not proven solvent."""
 
     format: Literal["zksolv-bundle"]
-    version: Literal[4]
+    version: Literal[4, 5]
     suite: SuiteIds
     statements: Statements
     operator: Hex32
@@ -170,7 +195,7 @@ class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
     prev_bundle_hash: Hex32 | None
     prev_epoch: U63 | None
     price_decimals: Annotated[int, msgspec.Meta(ge=0, le=18)]
-    rounding: Literal["liabilities-up/reserves-down"]
+    rounding: Literal["liabilities-up/reserves-down", "liabilities-up/reserves-down/debts-down"]
     assets: Annotated[list[AssetEntry], msgspec.Meta(min_length=1, max_length=255)]
     tree: TreeEntry
     reveal_totals: bool
@@ -182,6 +207,33 @@ class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
                                           self.prev_epoch)
         if problem is not None:
             raise ValueError(problem)
+        problem = version_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+
+
+def version_problem(m: Manifest) -> str | None:
+    """Why a manifest's version does not fit its content (None if it does):
+    version 5 exactly when an asset is borrowable, with the debt rounding
+    rule, the two margin statements and margin.bin; version 4 with none of them."""
+    margin = any(a.borrowable for a in m.assets)
+    if margin != (m.version == BUNDLE_VERSION_MARGIN):
+        return (f"version {m.version} with {'a' if margin else 'no'} borrowable asset: version "
+                f"{BUNDLE_VERSION_MARGIN} is exactly the bundle with one")
+    rounding = circ.ROUNDING_ID_MARGIN if margin else circ.ROUNDING_ID
+    if m.rounding != rounding:
+        return f"rounding {m.rounding!r} in a version {m.version} bundle (must be {rounding!r})"
+    has = (m.statements.debt_range is not None, m.statements.margin_health is not None,
+           m.files.margin is not None)
+    if has != (margin,) * 3:
+        return (f"statements.debt_range, statements.margin_health and files.{MARGIN_FILE} are "
+                f"{'required' if margin else 'not allowed'} in version {m.version}")
+    if margin and m.reveal_totals:
+        return "reveal_totals: a version 5 bundle reveals no totals"
+    if len(m.tree.root_commitments) != len(circ.column_layout(
+            [circ.AssetTerms(a.symbol, 0, 0, 0, 0, None, a.borrowable) for a in m.assets])):
+        return "tree.root_commitments: one per column (k, plus one per borrowable asset) expected"
+    return None
 
 
 def manifest_bytes(manifest: Manifest) -> bytes:
@@ -204,6 +256,7 @@ def bundle_hash(manifest_bytes: bytes) -> bytes:
 
 
 def leaf_record_size(k: int) -> int:
+    """A leaf record (and a node) of ``k`` committed columns (m in version 5)."""
     return k * POINT_BYTES + HASH_BYTES
 
 
@@ -212,7 +265,15 @@ def proof_size(bits: int, m: int) -> int:
 
 
 def leaf_proof_size(shard_leaves: int, k: int) -> int:
+    """A shard's leaf range proof: the credits of its leaves (k per leaf)."""
     return proof_size(LEAF_BITS, shard_leaves * k)
+
+
+def margin_proof_sizes(shard_leaves: int, borrowable: int) -> tuple[int, int]:
+    """A shard's debt range proof (S*b values, 64-bit) and margin-health
+    proof (S values, 128-bit): one record of margin.bin."""
+    return (proof_size(LEAF_BITS, shard_leaves * borrowable),
+            proof_size(circ.HEALTH_BITS, shard_leaves))
 
 
 def solvency_sizes(k: int) -> tuple[int, int]:
@@ -230,10 +291,13 @@ def suite_ids() -> SuiteIds:
     )
 
 
-def statement_ids() -> Statements:
-    """The ``statements`` object of a manifest."""
+def statement_ids(margin: bool = False) -> Statements:
+    """The ``statements`` object of a manifest (``margin``: version 5)."""
     return Statements(
         leaf_range=StatementId(circ.LEAF_RANGE_ID.decode(), LEAF_BITS),
         solvency_asset=StatementId(circ.SOLVENCY_ASSET_ID.decode(), MARGIN_BITS),
         solvency_valued=StatementId(circ.SOLVENCY_VALUED_ID.decode(), MARGIN_BITS),
+        debt_range=StatementId(circ.DEBT_RANGE_ID.decode(), LEAF_BITS) if margin else None,
+        margin_health=(StatementId(circ.MARGIN_HEALTH_ID.decode(), circ.HEALTH_BITS)
+                       if margin else None),
     )

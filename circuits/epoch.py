@@ -60,6 +60,31 @@ the epoch header digest (which covers the previous bundle's hash and epoch)
 plus the shard index or the root, so no proof can be replayed in another
 epoch, shard or statement.
 
+Margin accounts (an asset declared borrowable; bundle version 5; notes:
+docs/epoch.md, *Margin accounts*). A leaf then commits to m = k + b columns,
+in header column order: each asset's credit v_j and, right after it, a
+borrowable asset's debt d_j (what the account owes the protocol), each
+in [0, 2^64) ([leaf-range] over the credits, [debt-range] over the debts,
+both 64-bit, per shard). Nodes, [tree-sum] and [tree-hash] are as above over
+the m column commitments. With the valued statement's weights c_j, b_j::
+
+    C_health = sum_j c_j*C_leaf_credit_j - sum_{j borrowable} b_j*C_leaf_debt_j
+             opens to (sum_j c_j*v_j - sum_j b_j*d_j, same combination of blindings)
+                                                                  [margin-health]
+
+is range-proven in [0, 2^128) for every leaf (padding and debt-free leaves
+included, statement ``MARGIN_HEALTH_ID``, one aggregated proof per shard):
+sum_j price_j*haircut_j*credit_j >= sum_j price_j*debt_j. Solvency counts
+the root's debt sums D_j beside the reserves::
+
+    C_margin_j = reserves_j*g + C_root_debt_j - C_root_credit_j        (per asset)
+    C_valued   = (sum_j c_j*reserves_j)*g + sum_j b_j*C_root_debt_j - sum_j b_j*C_root_credit_j
+
+No wrap-around: |sum_j b_j*d_j| < sum_j b_j*2^64 is below r - 2^128 whenever
+[solvency-bounds] holds, so an unhealthy leaf's negative margin cannot land in
+[0, 2^128); the valued margin's positive side sum_j c_j*reserves_j +
+sum_j b_j*D_j stays below r for the same reason.
+
 Chain. A header names the bundle it links to: its hash and its epoch
 ``prev_epoch`` (both absent for the first bundle of a chain). Normally
 prev_epoch = epoch - 1; a smaller prev_epoch declares, in the signed header
@@ -74,7 +99,7 @@ import math
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from zksolv import units
 from zksolv.core.field import R
@@ -85,21 +110,30 @@ CIRCUIT_SUITE_ID = "zksolv/circuits/epoch/v2"
 LEAF_RANGE_ID = b"zksolv/circuit/leaf-range/v1"
 SOLVENCY_ASSET_ID = b"zksolv/circuit/solvency-asset/v1"
 SOLVENCY_VALUED_ID = b"zksolv/circuit/solvency-valued/v1"
+DEBT_RANGE_ID = b"zksolv/circuit/debt-range/v1"
+MARGIN_HEALTH_ID = b"zksolv/circuit/margin-health/v1"
 
 LEAF_TAG = b"zksolv/tree/leaf/v1"
 NODE_TAG = b"zksolv/tree/node/v1"
 HEADER_TAG = b"zksolv/epoch-header/v4"
+# A header with a borrowable asset (bundle version 5): the same fields, then
+# one borrowable flag per asset.
+HEADER_TAG_MARGIN = b"zksolv/epoch-header/v5"
 # The rounding rule between base units and proof units (``zksolv.units``),
-# bound into every header: liabilities rounded up, reserves rounded down.
+# bound into every header: liabilities rounded up, reserves rounded down,
+# and (headers with a borrowable asset) debts rounded down.
 ROUNDING_ID: Final = units.ROUNDING_ID
+ROUNDING_ID_MARGIN: Final = units.ROUNDING_ID_MARGIN
 RESERVES_BYTES = 32
 LEAF_CONTEXT_TAG = b"zksolv/context/leaf-shard/v1"
 SOLVENCY_CONTEXT_TAG = b"zksolv/context/solvency/v1"
 
 HASH_BYTES = 32
 SALT_BYTES = 32
+DEBT_SUFFIX = ".debt"
 LEAF_BITS = 64
 MARGIN_BITS = 128
+HEALTH_BITS = 128
 MAX_LEAF_VALUE = (1 << LEAF_BITS) - 1
 MAX_DEPTH = 32
 MIN_DEPTH = 1
@@ -125,6 +159,8 @@ class AssetTerms(units.ProofUnits):
     haircut_bps: int
     reserves: int
     proof_decimals: int | None = None
+    # accounts may owe it: each leaf also commits to the account's debt in it
+    borrowable: bool = False
 
     @property
     def proven_reserves(self) -> int:
@@ -169,6 +205,27 @@ class EpochHeader:
         return len(self.assets)
 
     @property
+    def margin(self) -> bool:
+        """True if an asset is borrowable: leaves commit to debts too, and
+        every leaf proves its margin health (bundle version 5)."""
+        return any(a.borrowable for a in self.assets)
+
+    @property
+    def columns(self) -> tuple[tuple[int, bool], ...]:
+        """The leaf's committed columns, in order: (asset index, is debt);
+        each asset's credit, then its debt if it is borrowable."""
+        return column_layout(self.assets)
+
+    @property
+    def m(self) -> int:
+        """Commitments per leaf and per node: k, plus one per borrowable asset."""
+        return len(self.columns)
+
+    @property
+    def rounding(self) -> str:
+        return ROUNDING_ID_MARGIN if self.margin else ROUNDING_ID
+
+    @property
     def leaves(self) -> int:
         return 1 << self.depth
 
@@ -181,14 +238,14 @@ class EpochHeader:
         if len(self.operator) != 32:
             raise ValueError("operator key must be 32 bytes")
         out = [
-            HEADER_TAG,
+            HEADER_TAG_MARGIN if self.margin else HEADER_TAG,
             self.operator,
             struct.pack(">QQB", self.epoch, self.timestamp, self.price_decimals),
             struct.pack(">B", 0 if self.prev_bundle_hash is None else 1),
             self.prev_bundle_hash or ZERO_HASH,
             struct.pack(">Q", 0 if self.prev_epoch is None else self.prev_epoch),
             struct.pack(">BIB", self.depth, self.shard_leaves, int(self.reveal_totals)),
-            struct.pack(">B", len(ROUNDING_ID)) + ROUNDING_ID.encode("ascii"),
+            struct.pack(">B", len(self.rounding)) + self.rounding.encode("ascii"),
             struct.pack(">H", self.k),
         ]
         for a in self.assets:
@@ -198,6 +255,8 @@ class EpochHeader:
             out.append(a.price.to_bytes(8, "big"))
             out.append(struct.pack(">H", a.haircut_bps))
             out.append(a.reserves.to_bytes(RESERVES_BYTES, "big"))
+        if self.margin:
+            out.append(bytes(int(a.borrowable) for a in self.assets))
         return b"".join(out)
 
     def digest(self) -> bytes:
@@ -237,6 +296,24 @@ def gap_text(first: int, last: int) -> str:
     return f"{epochs_text(first, last)} {'was' if first == last else 'were'}"
 
 
+def column_layout(assets: Sequence[AssetTerms]) -> tuple[tuple[int, bool], ...]:
+    """(asset index, is debt) per committed column: each asset's credit,
+    followed by its debt if it is borrowable."""
+    out: list[tuple[int, bool]] = []
+    for j, a in enumerate(assets):
+        out.append((j, False))
+        if a.borrowable:
+            out.append((j, True))
+    return tuple(out)
+
+
+def column_names(assets: Sequence[AssetTerms]) -> tuple[str, ...]:
+    """Each committed column's name: ``SYM`` for a credit, ``SYM.debt`` for a
+    debt (the snapshot's accounts.csv column names)."""
+    return tuple(assets[j].symbol + (DEBT_SUFFIX if debt else "")
+                 for j, debt in column_layout(assets))
+
+
 def utc_text(timestamp: int, *, iso: bool = True) -> str:
     """A header's ``timestamp`` (seconds since 1970-01-01 UTC) in ISO 8601,
     ``2026-11-26T14:00:00Z``, or for reading ``2026-11-26 14:00:00 UTC``;
@@ -252,7 +329,8 @@ def utc_text(timestamp: int, *, iso: bool = True) -> str:
 
 def shard_leaves_for(depth: int, k: int) -> int:
     """Leaves per range-proof shard: a power of two with leaves*k <= SHARD_VALUES
-    (one leaf at least), never more than the tree holds."""
+    (one leaf at least), never more than the tree holds. ``k`` is the
+    number of committed columns (m with a borrowable asset)."""
     per = max(1, SHARD_VALUES // (1 << (k - 1).bit_length()))
     return min(per, 1 << depth)
 
@@ -333,12 +411,74 @@ def solvency_context(header_digest: bytes, root_hash: bytes) -> bytes:
 def leaf_statement(header: EpochHeader, header_digest: bytes, shard: int,
                    commitments: Sequence[bytes]) -> RangeStatement:
     """Shard ``shard`` covers leaves [shard*S, (shard+1)*S), S = shard_leaves;
-    its commitments are listed leaf by leaf, asset by asset within a leaf."""
-    if len(commitments) != header.shard_leaves * header.k:
+    its commitments are listed leaf by leaf, column by column within a leaf
+    (all m columns: ``split_columns`` takes the credits and the debts)."""
+    if len(commitments) != header.shard_leaves * header.m:
         raise ValueError("leaf shard: wrong number of commitments")
+    credits, _ = split_columns(header, commitments)
     return RangeStatement(
-        LEAF_RANGE_ID, tuple(commitments), LEAF_BITS, leaf_context(header_digest, shard)
+        LEAF_RANGE_ID, tuple(credits), LEAF_BITS, leaf_context(header_digest, shard)
     )
+
+
+T = TypeVar("T")
+
+
+def split_columns(header: EpochHeader, items: Sequence[T]) -> tuple[list[T], list[T]]:
+    """A shard's per-column items (leaf-major, m per leaf) split into the
+    credits (k per leaf) and the debts (b per leaf), each leaf-major."""
+    cols = header.columns
+    m = len(cols)
+    credits: list[T] = []
+    debts: list[T] = []
+    for i, item in enumerate(items):
+        (debts if cols[i % m][1] else credits).append(item)
+    return credits, debts
+
+
+def debt_statement(header: EpochHeader, header_digest: bytes, shard: int,
+                   commitments: Sequence[bytes]) -> RangeStatement:
+    """[debt-range] The shard's debt commitments (all m columns given, as to
+    ``leaf_statement``), each in [0, 2^64)."""
+    if len(commitments) != header.shard_leaves * header.m:
+        raise ValueError("debt shard: wrong number of commitments")
+    _, debts = split_columns(header, commitments)
+    return RangeStatement(
+        DEBT_RANGE_ID, tuple(debts), LEAF_BITS, leaf_context(header_digest, shard)
+    )
+
+
+def health_statement(header: EpochHeader, header_digest: bytes, shard: int,
+                     health: Sequence[bytes]) -> RangeStatement:
+    """[margin-health] The shard's S health commitments, one per leaf in
+    leaf order, each in [0, 2^128)."""
+    if len(health) != header.shard_leaves:
+        raise ValueError("health shard: wrong number of commitments")
+    return RangeStatement(
+        MARGIN_HEALTH_ID, tuple(health), HEALTH_BITS, leaf_context(header_digest, shard)
+    )
+
+
+def health_weights(header: EpochHeader, coef: ValuedCoefficients) -> tuple[int, ...]:
+    """The scalar of each committed column in C_health: c_j for a credit,
+    -b_j (mod r) for a debt."""
+    return tuple((R - coef.liability[j]) % R if debt else coef.reserve[j]
+                 for j, debt in header.columns)
+
+
+def health_value(header: EpochHeader, coef: ValuedCoefficients,
+                 values: Sequence[int]) -> int:
+    """An account's margin health as an integer (may be negative):
+    sum_j c_j*credit_j - sum_j b_j*debt_j; ``values`` in column order."""
+    return sum((-coef.liability[j] if debt else coef.reserve[j]) * v
+               for (j, debt), v in zip(header.columns, values, strict=True))
+
+
+def health_commitments(backend: Backend, header: EpochHeader, coef: ValuedCoefficients,
+                       leaves: Sequence[Sequence[Point]]) -> list[Point]:
+    """[margin-health] C_health per leaf from its m column commitments."""
+    weights = list(health_weights(header, coef))
+    return [backend.msm(list(cols), weights) for cols in leaves]
 
 
 def asset_statement(header_digest: bytes, root_hash: bytes,
@@ -403,16 +543,38 @@ def valued_coefficients(assets: Sequence[AssetTerms], depth: int) -> ValuedCoeff
 
 def asset_margins(backend: Backend, g: Point, assets: Sequence[AssetTerms],
                   roots: Sequence[Point]) -> list[Point]:
-    """C_margin_j = reserves_j*g - C_root_j (reserves in proof units, rounded down)."""
-    return [
-        backend.add(backend.mul(g, a.proven_reserves), backend.neg(c))
-        for a, c in zip(assets, roots, strict=True)
-    ]
+    """C_margin_j = reserves_j*g - C_root_j (reserves in proof units, rounded
+    down), plus C_root_debt_j for a borrowable asset. ``roots`` are the
+    root's m column commitments in column order."""
+    credit, debt = _root_columns(assets, roots)
+    out = []
+    for j, a in enumerate(assets):
+        p = backend.add(backend.mul(g, a.proven_reserves), backend.neg(credit[j]))
+        if j in debt:
+            p = backend.add(p, debt[j])
+        out.append(p)
+    return out
+
+
+def _root_columns(assets: Sequence[AssetTerms], roots: Sequence[Point]
+                  ) -> tuple[list[Point], dict[int, Point]]:
+    cols = column_layout(assets)
+    if len(roots) != len(cols):
+        raise ValueError("one root commitment per column expected")
+    credit: list[Point] = []
+    debt: dict[int, Point] = {}
+    for (j, is_debt), p in zip(cols, roots, strict=True):
+        if is_debt:
+            debt[j] = p
+        else:
+            credit.append(p)
+    return credit, debt
 
 
 def valued_margin(backend: Backend, g: Point, assets: Sequence[AssetTerms],
                   coef: ValuedCoefficients, roots: Sequence[Point]) -> Point:
-    """C_valued = (sum_j c_j*reserves_j)*g - sum_j b_j*C_root_j."""
-    return backend.msm(
-        [g, *roots], [coef.reserve_value(assets), *(-b for b in coef.liability)]
-    )
+    """C_valued = (sum_j c_j*reserves_j)*g - sum_j b_j*C_root_credit_j
+    + sum_{j borrowable} b_j*C_root_debt_j."""
+    scalars = [(-coef.liability[j] if not debt else coef.liability[j])
+               for j, debt in column_layout(assets)]
+    return backend.msm([g, *roots], [coef.reserve_value(assets), *scalars])

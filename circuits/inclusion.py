@@ -6,11 +6,12 @@ Canonical bytes (``InclusionProof.to_bytes``), big-endian integers::
     version     1   1
     epoch       8
     bundle_hash 32  SHA-256 of the bundle's manifest.json
-    k           1   number of assets
+    k           1   number of committed columns (assets, plus one per
+                    borrowable asset in a version 5 bundle)
     depth       1   tree depth
     leaf_index  4
     id_len      2, then id (UTF-8)
-    amounts     k * 8         v_j
+    amounts     k * 8         v_j, in column order (a debt right after its credit)
     blindings   k * 32        gamma_j (scalars, little-endian, canonical)
     salt        32
     path        depth * (k*48 + 32)   sibling commitments and hash, leaf level first

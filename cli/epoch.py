@@ -278,8 +278,10 @@ def _asset_lines(assets: Iterable[Any], price_decimals: int) -> list[str]:
         )
         if a.proven_decimals != a.decimals:
             line += (f"; proven at {a.proven_decimals} decimals (liabilities rounded up, "
-                     f"reserves down): reserves {_decimal(a.proven_reserves, a.proven_decimals)} "
-                     f"{a.symbol}")
+                     f"reserves {'and debts ' if getattr(a, 'borrowable', False) else ''}down): "
+                     f"reserves {_decimal(a.proven_reserves, a.proven_decimals)} {a.symbol}")
+        if getattr(a, "borrowable", False):
+            line += "; borrowable: debts owed by accounts counted beside the reserves"
         lines.append(line)
     return lines
 
@@ -559,6 +561,11 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     for a, b in gaps:
         click.echo(f"gap: {epochs_text(a, b)} NOT proven solvent (the bundle of epoch {b + 1} "
                    f"links to epoch {a - 1})")
+    if any(a.borrowable for r in reports for a in r.assets):
+        click.echo("margin health: every account's haircut collateral covers its debts "
+                   "(a proof per leaf, checked)")
+        click.echo("solvent: reserves and proven debts cover liabilities per asset and in value")
+        return
     click.echo("solvent: reserves cover liabilities per asset and in value")
     _echo_freshness(fresh)
     private = [w for w in warnings if w["kind"] not in (SCAN_INCOMPLETE, *FRESHNESS_KINDS)]
@@ -786,7 +793,8 @@ def _parse_expect(items: tuple[str, ...]) -> dict[str, int | str]:
               help="The operator's public key (hex, or a file holding it) to pin.")
 @click.option("--expect", multiple=True,
               help="SYMBOL=AMOUNT you expect to be owed: base units (USDC=3989744384) or "
-                   "tokens with a decimal point (USDC=3989.744384). Repeatable.")
+                   "tokens with a decimal point (USDC=3989.744384); SYMBOL.debt=AMOUNT what "
+                   "you owe (DAI.debt=2500). Repeatable.")
 @click.option("--epoch", type=click.IntRange(0, (1 << 63) - 1), default=None,
               help="The epoch you expect.")
 @click.option("--max-age", "max_age", default=None, metavar="AGE",
@@ -807,9 +815,11 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
     Checks that the proof names your --account (its leaf hash binds the id),
     that the opening matches the leaf commitment, that the path's sums and
     hashes reach the root, and (with --expect) that the amounts are what you
-    are owed (a passing --expect is confirmed). Asset symbols, their order,
-    decimals, prices and reserves come from the bundle's signed manifest,
-    never from labels in the proof file.
+    are owed (SYM=...) and, in a bundle with borrowable assets, what you owe
+    (SYM.debt=...): check your debts too, an overstated debt is a receivable
+    the protocol does not have (a passing --expect is confirmed). Asset
+    symbols, their order, decimals, prices and reserves come from the
+    bundle's signed manifest, never from labels in the proof file.
 
     \b
     What each anchor checks:
@@ -894,10 +904,31 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
                + ("" if report.complete else "; range and solvency proofs NOT checked"))
     for sym, v in report.amounts.items():
         click.echo(f"  {_amount_text(terms[sym], v)}")
-    for sym, want in expected.items():
-        a = terms[sym]
-        click.echo(f"  as you expected: {sym} {_decimal(report.amounts[sym], a.proven_decimals)}"
-                   f" (--expect {sym}={want})")
+    # a holder who owes nothing sees what they always saw; a debt put on
+    # their account would show here
+    owes = report.debts is not None and any(report.debts.values())
+    if owes:
+        assert report.debts is not None
+        for sym, v in report.debts.items():
+            click.echo(f"  you owe {_amount_text(terms[sym], v, debt=True)}")
+    for name, want in expected.items():
+        sym, debt = _expect_column(name, report.debts)
+        v = (report.debts or {})[sym] if debt else report.amounts[sym]
+        click.echo(f"  as you expected: {name} {_decimal(v, terms[sym].proven_decimals)}"
+                   f" (--expect {name}={want})")
+    if owes:
+        click.echo("your debts are proven rounded down; check them: an overstated debt is a "
+                   "receivable the protocol does not have")
+        own = "covers" if (report.own_margin or 0) >= 0 else "does NOT cover"
+        if report.bundle is not None:
+            click.echo(f"margin health: your haircut collateral {own} your debts (computed from "
+                       f"your opened amounts); every account's margin health is proven and was "
+                       f"checked here (your leaf's proof is in shard "
+                       f"{report.bundle.shard_of_leaf(report.leaf_index)} of margin.bin)")
+        else:
+            click.echo(f"margin health: your haircut collateral {own} your debts (computed from "
+                       "your opened amounts); the margin-health proofs of every account are "
+                       "NOT checked: pass --bundle DIR")
     click.echo("checked:")
     for tag in report.checks:
         click.echo(f"  - {words.passed(tag)}")
@@ -928,15 +959,27 @@ def verify_inclusion_cmd(ctx: click.Context, proof: str, account: str, bundle: s
     _echo_freshness(fresh)
 
 
-def _amount_text(asset: Any, units: int) -> str:
+def _amount_text(asset: Any, units: int, *, debt: bool = False) -> str:
     """Tokens first, then the proof units they are, named:
     ``ETH 0.000053090 (53090 units of 10^-9 ETH, rounded up; the token has 18
-    decimals)``."""
+    decimals)``; a debt (``debt``) is rounded down."""
     pd = asset.proven_decimals
     text = f"{asset.symbol} {_decimal(units, pd)} ({units} units of 10^-{pd} {asset.symbol}"
     if pd != asset.decimals:
-        text += f", rounded up; the token has {asset.decimals} decimals"
+        text += (f", rounded {'down' if debt else 'up'}; the token has {asset.decimals} "
+                 "decimals")
     return text + ")"
+
+
+def _expect_column(name: str, debts: dict[str, int] | None) -> tuple[str, bool]:
+    """An --expect name's asset symbol and whether it names a debt
+    (``SYM.debt`` of a borrowable asset), as the verifier reads it."""
+    from zksolv.circuits.epoch import DEBT_SUFFIX
+
+    base = name[: -len(DEBT_SUFFIX)]
+    if debts is not None and name.endswith(DEBT_SUFFIX) and base in debts:
+        return base, True
+    return name, False
 
 
 def _coverage_text(asset: Any, total: int) -> str:

@@ -63,10 +63,14 @@ def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epoch
     \b
     Writes to OUT:
       epoch-000001/ ...  one solvency snapshot per epoch (docs/snapshot-format.md):
-                         what the protocol owes each account, reserves, prices, haircuts
+                         what the protocol owes each account, reserves, prices, haircuts;
+                         with loans (auctions, borrowers) also each borrower's debt, as
+                         far as its collateral backs it (the rest is the protocol's loss)
       metrics.csv/json   per epoch: liquidations, stalled liquidations, bad debt,
-                         insurance fund, socialised loss, collateral, liabilities, margin
-      metrics.png        a chart of the same
+                         insurance fund, socialised loss, collateral, debts, liabilities,
+                         the proven margin and whether prove refuses the epoch
+      metrics.png        a chart of the same: refusals (a hole, or dust), and where the
+                         engine failed (insurance fund exhausted, first stalled liquidation)
 
     With --prove each epoch is proven as soon as its snapshot is written,
     before the next one is simulated, and a line per epoch says what the
@@ -125,17 +129,8 @@ def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epoch
                + (f", peak {summary['peak_uncovered_bad_debt_usd']:,.2f} USD at epoch "
                   f"{summary['peak_uncovered_bad_debt_epoch']}"
                   if summary["peak_uncovered_bad_debt_epoch"] else ""))
-    insolvent = summary["insolvent_epochs"]
-    if insolvent:
-        shown = ", ".join(map(str, insolvent[:12])) + (" ..." if len(insolvent) > 12 else "")
-        worst = summary["peak_snapshot_shortfall_epoch"]
-        click.echo(f"insolvent epochs  {len(insolvent)} of {summary['epochs']}, first "
-                   f"{summary['first_insolvent_epoch']} (prove refuses them, exit 3): {shown}; "
-                   + (f"worst valued shortfall {summary['peak_snapshot_shortfall_usd']:,.2f} USD "
-                      f"at epoch {worst}" if worst is not None else
-                      "short in some asset only: in value, reserves covered liabilities"))
-    else:
-        click.echo("insolvent epochs  none: every snapshot is provable")
+    for line in insolvency_lines(summary):
+        click.echo(line)
     if "proof_refused_epochs" in summary:
         for line in _proof_lines(summary, out):
             click.echo(line)
@@ -147,6 +142,48 @@ def simulate(ctx: click.Context, scenario_name: str, accounts: int | None, epoch
         click.echo("chart             skipped: matplotlib is not installed "
                    "(pip install matplotlib); CSV and JSON written")
     click.echo(f"written           {out}/ (builtin scenarios: {', '.join(builtin_names())})")
+
+
+def insolvency_lines(summary: dict[str, Any]) -> list[str]:
+    """The summary's lines on solvency: the refused epochs and how far the
+    worst was short, dust apart from holes, debts and where the engine
+    failed."""
+    lines = []
+    insolvent = summary["insolvent_epochs"]
+    if insolvent:
+        shown = ", ".join(map(str, insolvent[:12])) + (" ..." if len(insolvent) > 12 else "")
+        worst = []
+        if summary["peak_snapshot_shortfall_epoch"] is not None:
+            worst.append(f"worst valued shortfall {summary['peak_snapshot_shortfall_usd']:,.2f} "
+                         f"USD at epoch {summary['peak_snapshot_shortfall_epoch']}")
+        if summary["peak_asset_shortfall_epoch"] is not None:
+            worst.append(f"worst per-asset shortfall {summary['peak_asset_shortfall_usd']:,.2f} "
+                         f"USD at epoch {summary['peak_asset_shortfall_epoch']}")
+        if summary["peak_snapshot_shortfall_epoch"] is None:
+            worst.append("short in some asset only: in value, reserves covered liabilities")
+        lines.append(f"insolvent epochs  {len(insolvent)} of {summary['epochs']}, first "
+                     f"{summary['first_insolvent_epoch']} (prove refuses them, exit 3): {shown}; "
+                     + "; ".join(worst))
+        dust = summary["insolvent_dust_epochs"]
+        if dust:
+            lines.append(f"  of which dust   {', '.join(map(str, dust[:12]))}: short by less "
+                         "than 0.01 USD, a rounding residue, not a hole")
+    else:
+        lines.append("insolvent epochs  none: every snapshot is provable")
+    if summary.get("final_debts_usd") is not None:
+        unbacked = summary["peak_unbacked_debt_epoch"]
+        lines.append(f"debts             {summary['final_debts_usd']:,.2f} USD owed by borrowers "
+                     "and backed by their collateral at the end (snapshot debts)"
+                     + (f"; unbacked (the protocol's loss) peak "
+                        f"{summary['peak_unbacked_debt_usd']:,.2f} USD at epoch {unbacked}"
+                        if unbacked is not None else "; none unbacked"))
+    failed = []
+    if summary["insurance_exhausted_epoch"] is not None:
+        failed.append(f"insurance fund exhausted at epoch {summary['insurance_exhausted_epoch']}")
+    if summary["first_stalled_epoch"] is not None:
+        failed.append(f"first stalled liquidation at epoch {summary['first_stalled_epoch']}")
+    lines.append("engine failures   " + ("; ".join(failed) if failed else "none"))
+    return lines
 
 
 def _figure(value: object, unit: str) -> str:

@@ -65,8 +65,12 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
     short: list[str] = []
     if res.ok and res.header is not None:
         terms = asset_terms(res.header)
-        short = shortfalls(terms, res.owed_proof_units, res.header.price_decimals)
-        report = shortfall_report(terms, res.owed_proof_units, res.header.price_decimals)
+        short = shortfalls(terms, res.owed_proof_units, res.header.price_decimals,
+                           res.debts_proof_units)
+        report = shortfall_report(terms, res.owed_proof_units, res.header.price_decimals,
+                                  res.debts_proof_units)
+        if res.header.borrowable:
+            short += _unhealthy(path, terms, res.header.price_decimals, res.accounts)
         out.update(
             epoch=res.header.epoch, accounts=res.accounts, solvent=not short, shortfalls=short,
             shortfall=report.to_json(),
@@ -75,8 +79,12 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
                  "owed": owed, "owed_proof_units": proof, "reserves": a.reserves,
                  "proven_reserves": a.proven_reserves,
                  "owed_tokens": units.format_tokens(owed, a.decimals),
-                 "reserves_tokens": units.format_tokens(a.reserves, a.decimals)}
-                for a, owed, proof in zip(terms, res.owed, res.owed_proof_units, strict=True)
+                 "reserves_tokens": units.format_tokens(a.reserves, a.decimals),
+                 "borrowable": b.borrowable, "debts": debt, "debts_proof_units": debt_proof,
+                 "debts_tokens": units.format_tokens(debt, a.decimals)}
+                for a, b, owed, proof, debt, debt_proof in zip(
+                    terms, res.header.assets, res.owed, res.owed_proof_units, res.debts,
+                    res.debts_proof_units, strict=True)
             ],
         )
     if as_json:
@@ -93,11 +101,15 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
             click.echo(f"ok: {path}: epoch {res.header.epoch}, {res.accounts} accounts")
             for a in out["assets"]:
                 pd = a["proof_decimals"]
-                line = (f"  {a['symbol']}: owed {a['owed_tokens']}, reserves "
+                lent = f", owed by accounts {a['debts_tokens']}" if a["borrowable"] else ""
+                line = (f"  {a['symbol']}: owed {a['owed_tokens']}{lent}, reserves "
                         f"{a['reserves_tokens']} {a['symbol']}")
                 if pd != a["decimals"]:
+                    lent = (f", owed by accounts "
+                            f"{units.format_tokens(a['debts_proof_units'], pd)}"
+                            if a["borrowable"] else "")
                     line += (f"; proven at {pd} decimals: owed "
-                             f"{units.format_tokens(a['owed_proof_units'], pd)}, reserves "
+                             f"{units.format_tokens(a['owed_proof_units'], pd)}{lent}, reserves "
                              f"{units.format_tokens(a['proven_reserves'], pd)}")
                 click.echo(line)
             if short:
@@ -105,6 +117,30 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
                 for line in short:
                     click.echo(f"  {line}")
             else:
-                click.echo("solvent: reserves cover liabilities per asset and in value")
+                click.echo("solvent: reserves cover liabilities per asset and in value"
+                           + (" (debts owed by accounts counted beside reserves; every "
+                              "account's collateral covers its debts)"
+                              if res.header.borrowable else ""))
     if not res.ok:
         sys.exit(2)
+
+
+def _unhealthy(path: str, terms: Any, price_decimals: int, accounts: int) -> list[str]:
+    """The margin-health refusal ``prove`` would give (a second pass over a
+    well-formed snapshot), as one shortfall line; empty if every account's
+    haircut collateral covers its debts."""
+    from zksolv.circuits import epoch as circ
+    from zksolv.errors import InsolventError
+    from zksolv.prover.shortfall import HealthCheck
+    from zksolv.snapshot import open_snapshot
+
+    snap = open_snapshot(path)
+    coef = circ.valued_coefficients(terms, circ.depth_for(accounts))
+    health = HealthCheck(terms, coef, price_decimals)
+    for acc, values in snap.iter_proof_amounts():
+        health.add(acc, values)
+    try:
+        health.refuse(snap.header.epoch)
+    except InsolventError as exc:
+        return [str(exc)]
+    return []

@@ -51,8 +51,11 @@ def pyecc() -> Backend:
 def site_epochs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Bundles and inclusion proofs for the holder's page tests: b1, b2 (one
     asset, chained epochs 1 and 2), m3 (two assets, epoch 3) and g4 (epoch 4,
-    linked to b2 with a declared gap: epoch 3 not proven solvent), with the
-    proofs of acct-0 and acct-4 (``acct-4-e2.json``, ``acct-4-m3.json``, ...)."""
+    linked to b2 with a declared gap: epoch 3 not proven solvent) and l5 (a
+    lending protocol, bundle version 5: ETH, DAI borrowable), with the
+    proofs of acct-0 and acct-4 (``acct-4-e2.json``, ``acct-4-m3.json``, ...)
+    and of l5's borrower and saver (``borrower-l5.json``, ``saver-l5.json``)."""
+    from margin_support import margin_snapshot
     from test_epoch_support import ASSETS1, ASSETS2, make_snapshot, prove, rows_for, run
 
     d = tmp_path_factory.mktemp("site-epochs")
@@ -67,6 +70,11 @@ def site_epochs(tmp_path_factory: pytest.TempPathFactory) -> Path:
             res = run("inclusion", "export", "--db", d / f"{bundle}.inclusion.sqlite",
                       "--account", acc, "--out", d / f"{acc}-{tag}.json")
             assert res.exit_code == 0, res.output
+    prove(margin_snapshot(d / "s5", epoch=5), d / "l5")
+    for acc in ("borrower", "saver"):
+        res = run("inclusion", "export", "--db", d / "l5.inclusion.sqlite", "--account", acc,
+                  "--out", d / f"{acc}-l5.json")
+        assert res.exit_code == 0, res.output
     return d
 
 

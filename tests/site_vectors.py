@@ -39,8 +39,13 @@ def constants() -> dict[str, Any]:
         "signatureTag": layout.SIGNATURE_TAG.decode(),
         "rounding": circ.ROUNDING_ID,
         "bundleVersion": layout.BUNDLE_VERSION,
+        "roundingMargin": circ.ROUNDING_ID_MARGIN,
+        "bundleVersionMargin": layout.BUNDLE_VERSION_MARGIN,
         "suite": msgspec.to_builtins(layout.suite_ids()),
         "statements": msgspec.to_builtins(layout.statement_ids()),
+        "marginStatements": {k: v for k, v in msgspec.to_builtins(
+            layout.statement_ids(margin=True)).items()
+            if k not in msgspec.to_builtins(layout.statement_ids())},
         "maxManifestBytes": layout.MAX_MANIFEST_BYTES,
         "maxProofBytes": MAX_PROOF_BYTES,
         "maxDocumentBytes": MAX_DOCUMENT_BYTES,
@@ -112,7 +117,8 @@ def _python_verdict(document: bytes, account: str, *, bundle: Path | None = None
         )
     except VerificationError as exc:
         return {"valid": False, "check": exc.check}
-    return {"valid": True, "amounts": {k: str(v) for k, v in report.amounts.items()},
+    owed = {f"{k}.debt": str(v) for k, v in (report.debts or {}).items()}
+    return {"valid": True, "amounts": {**{k: str(v) for k, v in report.amounts.items()}, **owed},
             "epoch": str(report.epoch), "leafIndex": report.leaf_index,
             "prevEpoch": None if report.prev_epoch is None else str(report.prev_epoch),
             "gap": None if report.gap is None else f"{report.gap[0]}-{report.gap[1]}",
@@ -166,6 +172,20 @@ def inclusion_cases(epochs: Path, rng: random.Random) -> list[dict[str, Any]]:
     flipped = _edited(doc2, signature=("0" if h2["signature"][0] != "0" else "1")
                       + h2["signature"][1:])
     unsigned = json.dumps({k: v for k, v in h2.items() if k != "signature"}).encode()
+    l5 = epochs / "l5"
+    hash5 = layout.bundle_hash((l5 / layout.MANIFEST_FILE).read_bytes()).hex()
+    borrower = (epochs / "borrower-l5.json").read_bytes()
+    saver = (epochs / "saver-l5.json").read_bytes()
+    cases += [
+        _case("valid, debts (version 5)", borrower, "borrower", bundle=l5),
+        _case("valid, debts (version 5), hash", borrower, "borrower", bundle_hash=hash5),
+        _case("valid, owes nothing (version 5)", saver, "saver", bundle=l5),
+        _case("debt understated", _with_proof(borrower, lambda p: InclusionProof(
+            p.epoch, p.bundle_hash, p.leaf_index, p.account_id,
+            (*p.amounts[:2], p.amounts[2] - 1), p.blindings, p.salt, p.path)), "borrower",
+            bundle=l5),
+        _case("debt column as a version 4 proof", borrower, "borrower", bundle=b2),
+    ]
     cases += [
         _case("valid, bundle", doc2, "acct-4", bundle=b2),
         _case("valid, bundle hash", doc2, "acct-4", bundle_hash=hash2),

@@ -23,7 +23,7 @@ from zksolv.engine.scenario import (
     load_scenario,
     parse_scenario,
 )
-from zksolv.engine.simulator import Simulation, claims_in_kind
+from zksolv.engine.simulator import Simulation, credits_in_kind
 from zksolv.errors import InputError
 from zksolv.snapshot import open_snapshot
 
@@ -51,9 +51,9 @@ def check_identity(sim: Simulation, result) -> None:
     risky_cols = [c for c in range(len(sim.scenario.assets)) if c != qi]
     assert sim.vault_quote == int(sim.cash.sum()) + sim.fund
     assert np.array_equal(sim.vault, sim.collateral.sum(axis=0))
-    assert (result.claims >= 0).all()
-    liabilities = result.claims.sum(axis=0)
-    assert (liabilities[risky_cols] <= sim.vault).all()
+    assert (result.credits >= 0).all()
+    liabilities = result.credits.sum(axis=0)
+    assert (liabilities[risky_cols] == sim.vault).all()  # every token held is owed, in kind
     equity = sim.cash / sim.quote_units + sim.collateral @ (sim.oracle / sim.units)
     holdings = sim.vault_quote / sim.quote_units + float(sim.vault @ (sim.oracle / sim.units))
     rhs = np.maximum(equity, 0).sum() + sim.fund / sim.quote_units - np.maximum(-equity, 0).sum()
@@ -159,12 +159,13 @@ def test_accounting_identity_every_epoch(seed: int, accounts: int, base: str, mo
         check_identity(sim, result)
 
 
-def test_claims_in_kind_nets_debt_against_collateral() -> None:
+def test_credits_in_kind_net_nothing() -> None:
+    """A debt is not a smaller credit: the collateral of an account in debt
+    is owed to it in full (its debt is stated apart, or is a loss)."""
     cash = np.array([5_000_000, -1_000_000, -10_000_000, 0], dtype=np.int64)
     coll = np.array([[10**9], [10**9], [10**9], [0]], dtype=np.int64)  # 1 ETH each
-    prices = np.array([4.0])  # 1 ETH = 4 USDC
-    claims = claims_in_kind(cash, coll, prices, np.array([1e9]), 1e6, 0)
-    assert claims.tolist() == [[5_000_000, 10**9], [0, 750_000_000], [0, 0], [0, 0]]
+    credits = credits_in_kind(cash, coll, 0)
+    assert credits.tolist() == [[5_000_000, 10**9], [0, 10**9], [0, 10**9], [0, 0]]
 
 
 # -- liquidation rules ---------------------------------------------------------------------
@@ -309,7 +310,7 @@ def test_snapshots_round_trip_through_reader(tmp_path: Path) -> None:
         assert snap.header == r.header
         rows = list(snap.iter_accounts())
         assert [i for i, _ in rows] == ids
-        assert np.array_equal(np.array([a for _, a in rows]), r.claims)
+        assert np.array_equal(np.array([a for _, a in rows]), r.amounts)
         assert snap.header.symbols == ("USDC", "ETH", "BTC", "ALT")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
@@ -483,14 +484,12 @@ def test_vectorised_valuation_matches_reference() -> None:
                 mult.tolist(), sc.margin.size_weight, sim.depth_1pct_markets.tolist())
             for key, value in ref.items():
                 assert fast[key][i] == pytest.approx(value, rel=1e-12, abs=1e-6)
-    sim.cash[:50] = -np.abs(sim.cash[:50]) - 1  # force debts to exercise netting
-    fast_claims = claims_in_kind(sim.cash, sim.collateral, sim.oracle, sim.units,
-                                 sim.quote_units, sim.scenario.quote_index)
+    sim.cash[:50] = -np.abs(sim.cash[:50]) - 1  # debts: still no netting
+    fast_credits = credits_in_kind(sim.cash, sim.collateral, sim.scenario.quote_index)
     for i in range(sim.n):
-        ref = reference.claims(int(sim.cash[i]), sim.collateral[i].tolist(),
-                               sim.oracle.tolist(), sim.units.tolist(), sim.quote_units,
-                               sim.scenario.quote_index)
-        assert fast_claims[i].tolist() == ref
+        ref = reference.credits(int(sim.cash[i]), sim.collateral[i].tolist(),
+                                sim.scenario.quote_index)
+        assert fast_credits[i].tolist() == ref
 
 
 def test_chart_skipped_without_matplotlib(tmp_path: Path,

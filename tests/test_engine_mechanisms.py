@@ -41,17 +41,17 @@ def run_totals(sim: Simulation) -> dict[str, float]:
     return out
 
 
-def check_identity(sim: Simulation, claims: np.ndarray) -> None:
+def check_identity(sim: Simulation, credits: np.ndarray) -> None:
     """docs/engine.md's identity, exactly per asset and in value, and no
     negative number in a snapshot row."""
     assert all(r == 0 for r in sim.identity_residuals())
     assert sim.vault_quote == int(sim.cash.sum()) + sim.fund
     assert np.array_equal(sim.vault, sim.collateral.sum(axis=0))
     assert (sim.collateral >= 0).all()
-    assert (claims >= 0).all()
+    assert (credits >= 0).all()
     qi = sim.scenario.quote_index
     risky_cols = [c for c in range(len(sim.scenario.assets)) if c != qi]
-    assert (claims.sum(axis=0)[risky_cols] <= sim.vault).all()
+    assert (credits.sum(axis=0)[risky_cols] == sim.vault).all()
     equity = sim.cash / sim.quote_units + sim.collateral @ (sim.oracle / sim.units)
     holdings = sim.vault_quote / sim.quote_units + float(sim.vault @ (sim.oracle / sim.units))
     rhs = np.maximum(equity, 0).sum() + sim.fund / sim.quote_units - np.maximum(-equity, 0).sum()
@@ -86,7 +86,7 @@ def auction_summary(sc: Scenario, accounts: int = 1000) -> dict[str, float]:
     sim = Simulation(sc, accounts=accounts)
     rows = []
     for r in sim.run():
-        check_identity(sim, r.claims)
+        check_identity(sim, r.credits)
         rows.append(r.metrics)
     summary = output.mechanism_summary(sim, rows)
     summary["bad_debt"] = sum(r["bad_debt_usd"] for r in rows)
@@ -451,7 +451,7 @@ def test_identity_every_epoch_with_mechanisms(seed: int, accounts: int, base: st
     )
     sim = Simulation(sc, accounts=accounts, epochs=5, seed=seed)
     for result in sim.run():
-        check_identity(sim, result.claims)
+        check_identity(sim, result.credits)
 
 
 # -- determinism, snapshots, scenario files -----------------------------------------------

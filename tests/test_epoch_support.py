@@ -93,7 +93,9 @@ def write_manifest(bundle: Path, manifest: dict, *, rehash: bool = True,
     """Write ``manifest`` canonically, first refreshing every file's hash,
     then re-sign it with the operator key."""
     if rehash:
-        for name in layout.DATA_FILES:
+        for name in layout.DATA_FILES_MARGIN:
+            if name not in manifest["files"]:
+                continue
             data = (bundle / name).read_bytes()
             manifest["files"][name] = {
                 "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)

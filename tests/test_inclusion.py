@@ -274,9 +274,14 @@ def test_every_tag_has_its_words() -> None:
                root / "zksolv" / "site" / "inclusion.js"]
     tags = set()
     for src in sources:
-        tags |= set(re.findall(r'(?:VerificationError|_fail)\(\s*"([a-z]+(?:-[a-z]+)*)"',
-                               src.read_text()))
-    assert {"inclusion-root", "leaf-range", "solvency-valued", "signature"} <= tags, tags
+        text = src.read_text()
+        tags |= set(re.findall(r'(?:VerificationError|_fail)\(\s*"([a-z]+(?:-[a-z]+)*)"', text))
+        # a shard's failing proof is raised by the tag of the check it is
+        # (range_check: leaf-range, or verifier.margin's DEBT_RANGE, MARGIN_HEALTH)
+        tags |= set(re.findall(r'(?:range_check(?:: str)?|^[A-Z_]+) = "([a-z]+(?:-[a-z]+)*)"',
+                               text, flags=re.M))
+    assert {"inclusion-root", "leaf-range", "debt-range", "margin-health", "solvency-valued",
+            "signature"} <= tags, tags
     checks = words.holder_words()["checks"]
     assert tags - set(checks) == set(), tags - set(checks)
     for tag, entry in checks.items():

@@ -122,6 +122,36 @@ def _lines(res: dict[str, str]) -> str:
     return res["checked"]
 
 
+def test_debts_are_shown_beside_credits(site_epochs: Path, tab: Tab) -> None:
+    """A borrower's page (bundle version 5) lists what they owe, tokens
+    first, and says margin health is proven in the bundle; the page does not
+    check a version 5 bundle's proofs and says so (never a pass for them); a
+    saver in the same bundle sees only what they are owed."""
+    res = tab.check(_doc(site_epochs, "borrower-l5.json"), "borrower", bundle="l5")
+    assert res["state"] == "valid", res
+    report = res["report"]
+    assert ("\nDAI owed by you\nDAI 2500.000000 (2500000000 units of 10^-6 DAI, rounded down; "
+            "the token has 18 decimals)") in report, report
+    assert "\nETH\nETH 2.0" in report, report
+    assert "\nMargin health\nevery account's margin health" in report
+    checked = _lines(res)
+    assert "You owe\nDAI 2500.000000" in checked, checked
+    not_here = f"not checked here ({words.unchecked('margin-browser')})"
+    for line in ("Range proofs", "Solvency proofs", "Margin health proofs"):
+        assert f"{line}\n{not_here}" in checked, checked
+    assert words.unchecked("margin-health") in res["reason"], res["reason"]
+    assert words.unchecked("debt-range") in res["reason"], res["reason"]
+    states = dict(tab.page.eval_on_selector_all("#checked li", "ls => ls.map(l => "
+                                                "[l.dataset.key, l.className])"))
+    assert states["range"] == states["solvency"] == states["margin"] == "open", states
+    assert "margin.bin" in (tab.page.text_content("#files") or "")
+    res = tab.check(_doc(site_epochs, "saver-l5.json"), "saver", bundle="l5")
+    assert res["state"] == "valid", res
+    assert "owed by you" not in res["report"] and "Margin health\n" not in res["report"]
+    assert "You owe" not in _lines(res)
+    assert "\nDAI\nDAI 3000.000000" in res["report"], res["report"]
+
+
 def test_valid_proof_shows_included(site_epochs: Path, tab: Tab) -> None:
     """A site without the checker of the data files (checkworker.js
     answers 404): the verdict is headed by what was established and says the range

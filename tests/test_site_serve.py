@@ -93,7 +93,8 @@ def run_dir(site_epochs: Path, tmp_path: Path) -> Path:
 
 
 def test_bundle_names_are_the_formats() -> None:
-    assert srv.BUNDLE_FILES == (layout.MANIFEST_FILE, layout.SIGNATURE_FILE, *layout.DATA_FILES)
+    assert srv.BUNDLE_FILES == (layout.MANIFEST_FILE, layout.SIGNATURE_FILE,
+                                *layout.DATA_FILES_MARGIN)
     assert srv.MAX_MANIFEST_BYTES == layout.MAX_MANIFEST_BYTES
 
 

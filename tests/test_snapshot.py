@@ -110,7 +110,7 @@ def test_no_accounts(snap: Path) -> None:
     ("mutate", "field", "why"),
     [
         (lambda h: h.update(format="other"), "format", "expected 'zksolv-snapshot'"),
-        (lambda h: h.update(version=2), "version", "unsupported version 2"),
+        (lambda h: h.update(version=3), "version", "unsupported version 3"),
         (lambda h: h.update(epoch=-1), "epoch", "out of range"),
         (lambda h: h.update(epoch=1.5), "epoch", "must be an integer"),
         (lambda h: h["assets"][1].update(symbol="USDC"), "assets[1].symbol", "duplicate asset"),
@@ -143,3 +143,137 @@ def test_writer_refuses_count_mismatch_and_leaves_nothing(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="account_count"):
         write_snapshot(tmp_path / "s", header(3), [("a1", (1, 2))])
     assert list(tmp_path.iterdir()) == []
+
+
+# --- version 2: borrowable assets and their debt columns ---------------------------------
+
+MARGIN_ASSETS = (
+    Asset("ETH", 18, 250_000_000_000, 8_000, 10**21, proof_decimals=9),
+    Asset("DAI", 18, 100_000_000, 10_000, 10**24, proof_decimals=6, borrowable=True),
+)
+
+
+def margin_header(count: int, assets: tuple[Asset, ...] = MARGIN_ASSETS) -> SnapshotHeader:
+    return SnapshotHeader(epoch=4, timestamp=1_700_000_000, price_decimals=8, assets=assets,
+                          account_count=count)
+
+
+@pytest.fixture
+def margin_snap(tmp_path: Path) -> Path:
+    rows = [("borrower", (10**18, 0, 1_000 * 10**18)), ("saver", (0, 5 * 10**18, 0))]
+    return write_snapshot(tmp_path / "m", margin_header(2), rows)
+
+
+def test_margin_round_trip(margin_snap: Path) -> None:
+    head = json.loads((margin_snap / "header.json").read_text())
+    assert head["version"] == 2
+    assert [a.get("borrowable") for a in head["assets"]] == [None, True]
+    body = (margin_snap / "accounts.csv").read_text().splitlines()
+    assert body[0] == "account_id,ETH,DAI,DAI.debt"
+    opened = open_snapshot(margin_snap)
+    assert opened.header == margin_header(2)
+    assert opened.header.columns == ("ETH", "DAI", "DAI.debt")
+    assert read_all(margin_snap) == [("borrower", (10**18, 0, 1_000 * 10**18)),
+                                     ("saver", (0, 5 * 10**18, 0))]
+
+
+def test_debts_round_down_credits_up(tmp_path: Path) -> None:
+    """A receivable is never overstated: a debt is proven rounded down, a
+    credit rounded up (DAI proven at 6 of its 18 decimals)."""
+    odd = 10**12 + 1      # 1.000000000001 micro-DAI
+    out = write_snapshot(tmp_path / "m", margin_header(1), [("a", (0, odd, odd))])
+    assert list(open_snapshot(out).iter_proof_amounts()) == [("a", (0, 2, 1))]
+
+
+def test_debt_above_2_64_base_units_fits_rounded_down(tmp_path: Path) -> None:
+    big = ((1 << 64) - 1) * 10**12 + (10**12 - 1)   # rounds down to 2^64 - 1
+    out = write_snapshot(tmp_path / "m", margin_header(1), [("a", (0, 0, big))])
+    assert list(open_snapshot(out).iter_proof_amounts()) == [("a", (0, 0, (1 << 64) - 1))]
+    rewrite_body(out, f"account_id,ETH,DAI,DAI.debt\na,0,0,{big + 1}\n")
+    with pytest.raises(InputError, match="debt .* exceeds 2\\^64 - 1") as info:
+        read_all(out)
+    assert info.value.where.endswith("accounts.csv:2:DAI.debt")
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "why"),
+    [
+        ("account_id,ETH,DAI,DAI.debt\na1,0,0,-5\n", ":2:DAI.debt", "negative amount"),
+        ("account_id,ETH,DAI,DAI.debt\na1,0,0,1.5\n", ":2:DAI.debt", "fractional"),
+        ("account_id,ETH,DAI\na1,0,0\n", ":1", "missing column(s) DAI.debt"),
+        ("account_id,ETH,DAI.debt,DAI\na1,0,0,0\n", ":1", "columns out of order"),
+        ("account_id,ETH,ETH.debt,DAI,DAI.debt\na1,0,0,0,0\n", ":1",
+         "unknown asset column(s) ETH.debt"),
+        ("account_id,ETH,DAI,DAI.debt\na1,0,0\n", ":2", "expected 4 fields, got 3"),
+    ],
+)
+def test_margin_body_rejected_with_file_line_field(margin_snap: Path, body: str, where: str,
+                                                   why: str) -> None:
+    path = rewrite_body(margin_snap, body)
+    with pytest.raises(InputError) as info:
+        read_all(margin_snap)
+    assert info.value.where == f"{path}{where}"
+    assert why in str(info.value)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_version_1_refuses_borrowable(snap: Path, value: bool) -> None:
+    hp = snap / "header.json"
+    data = json.loads(hp.read_text())
+    data["assets"][0]["borrowable"] = value
+    hp.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="'borrowable' needs \"version\": 2") as info:
+        open_snapshot(snap)
+    assert info.value.where == f"{hp}.assets[0].borrowable"
+
+
+def test_version_2_without_borrowable_reads_as_version_1(snap: Path) -> None:
+    hp = snap / "header.json"
+    data = json.loads(hp.read_text())
+    data["version"] = 2
+    data["assets"][1]["borrowable"] = False
+    hp.write_text(json.dumps(data))
+    opened = open_snapshot(snap)
+    assert opened.header == header(2) and opened.header.version == 1
+    assert read_all(snap) == [("a1", (1, 2)), ("a2", (3, 4))]
+
+
+def test_borrowable_must_be_a_bool(margin_snap: Path) -> None:
+    hp = margin_snap / "header.json"
+    hp.write_text(hp.read_text().replace('"borrowable": true', '"borrowable": 1'))
+    with pytest.raises(InputError, match="Expected 'bool | null', got 'int'"):
+        open_snapshot(margin_snap)
+
+
+@pytest.mark.parametrize("at", [0, 2])
+def test_symbol_colliding_with_a_debt_column_is_refused(tmp_path: Path, at: int) -> None:
+    clash = Asset("DAI.debt", 6, 100_000_000, 10_000, 0)
+    assets = list(MARGIN_ASSETS)
+    assets.insert(at, clash)
+    hp = tmp_path / "header.json"
+    hp.write_text(json.dumps(margin_header(1, tuple(assets)).to_json()))
+    (tmp_path / "accounts.csv").write_text("")
+    with pytest.raises(InputError, match="is the debt column of borrowable asset 'DAI'") as info:
+        open_snapshot(tmp_path)
+    assert info.value.where == f"{hp}.assets[{at}].symbol"
+
+
+def test_debt_symbol_of_an_asset_not_borrowable_is_a_plain_symbol(tmp_path: Path) -> None:
+    assets = (Asset("DAI", 6, 1, 10_000, 0), Asset("DAI.debt", 6, 1, 10_000, 0))
+    out = write_snapshot(tmp_path / "s", margin_header(1, assets), [("a", (1, 2))])
+    assert json.loads((out / "header.json").read_text())["version"] == 1
+    assert read_all(out) == [("a", (1, 2))]
+
+
+def test_writer_refuses_a_row_without_its_debts_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="has 2 amounts; the columns are ETH,DAI,DAI.debt"):
+        write_snapshot(tmp_path / "m", margin_header(1), [("a", (1, 2))])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version_1_writer_output_unchanged(snap: Path) -> None:
+    """No borrowable asset: the bytes every earlier writer wrote."""
+    head = json.loads((snap / "header.json").read_text())
+    assert head["version"] == 1
+    assert all("borrowable" not in a for a in head["assets"])
+    assert (snap / "accounts.csv").read_text() == "account_id,USDC,ETH\na1,1,2\na2,3,4\n"

@@ -157,3 +157,43 @@ def test_blank_first_line_is_named(tmp_path: Path) -> None:
     code, out = check(snap(tmp_path, "\naccount_id,USDC,ETH\na1,1,1\n", 1))
     assert code == 2 and out["errors"][0]["where"].endswith("accounts.csv:1")
     assert "the first line must be the header row" in out["errors"][0]["reason"]
+
+
+MARGIN = (Asset("ETH", 18, 250_000, 8_000, 10 * 10**18, proof_decimals=9),
+          Asset("DAI", 18, 100, 10_000, 1_000 * 10**18, proof_decimals=6, borrowable=True))
+
+
+def test_preview_counts_debts_beside_reserves(tmp_path: Path) -> None:
+    """Savers are owed 3000 DAI; the protocol holds 1000 and lent 2500 to a
+    borrower (collateral 2 ETH): short without the debt, covered with it."""
+    rows = [("borrower", (2 * 10**18, 0, 2_500 * 10**18 + 7)),
+            ("saver", (0, 3_000 * 10**18, 0))]
+    path = write_snapshot(tmp_path / "m", SnapshotHeader(3, 1, 2, MARGIN, 2), rows)
+    code, out = check(path)
+    assert code == 0 and out["solvent"], out
+    dai = out["assets"][1]
+    assert dai["borrowable"] and dai["debts"] == 2_500 * 10**18 + 7
+    assert dai["debts_proof_units"] == 2_500 * 10**6             # rounded down
+    assert out["assets"][0]["debts"] == 0 and not out["assets"][0]["borrowable"]
+    res = CliRunner().invoke(cli, ["snapshot", "check", str(path)])
+    assert "owed by accounts 2500.000000000000000007" in res.output
+    assert "debts owed by accounts counted beside reserves" in res.output
+    assert "every account's collateral covers its debts" in res.output
+
+
+def test_preview_short_even_with_debts(tmp_path: Path) -> None:
+    rows = [("borrower", (2 * 10**18, 0, 1_000 * 10**18)), ("saver", (0, 3_000 * 10**18, 0))]
+    path = write_snapshot(tmp_path / "m", SnapshotHeader(3, 1, 2, MARGIN, 2), rows)
+    code, out = check(path)
+    assert code == 0 and not out["solvent"]
+    assert out["shortfalls"][0].startswith("DAI short by 1000.000000 DAI")
+    assert "owed to it 1000.000000" in out["shortfalls"][0]
+
+
+def test_preview_names_an_unhealthy_account(tmp_path: Path) -> None:
+    rows = [("borrower", (2 * 10**18, 0, 4_100 * 10**18)), ("saver", (0, 10**18, 0))]
+    path = write_snapshot(tmp_path / "m", SnapshotHeader(3, 1, 2, MARGIN, 2), rows)
+    code, out = check(path)
+    assert code == 0 and not out["solvent"]
+    assert any("account 'borrower' short by 100.00 in the quote currency" in s
+               for s in out["shortfalls"]), out["shortfalls"]

@@ -17,13 +17,26 @@ INDEX = json.loads((DIR / "index.json").read_text())
 
 
 def test_every_check_has_a_vector() -> None:
-    assert INDEX["version"] == 4
+    assert INDEX["version"] == 4 and INDEX["versions"] == [4, 5]
     tags = {v["expect"] for v in INDEX["vectors"]}
     assert tags >= {"valid", "manifest-missing", "manifest-format", "manifest-canonical",
                     "suite-mismatch", "signature", "operator-mismatch", "bundle-shape",
                     "manifest-hash", "leaf-encoding", "tree-root", "totals-opening",
                     "leaf-range", "solvency-asset", "solvency-valued", "chain-epoch",
-                    "chain-link"}
+                    "chain-link", "debt-range", "margin-health"}
+
+
+def test_margin_vectors_are_version_5() -> None:
+    """The margin-* vectors are bundles of a protocol that lends (version 5),
+    valid and invalid, beside the version 4 ones."""
+    by_name = {v["name"]: v for v in INDEX["vectors"]}
+    for name in ("margin-valid", "margin-health", "margin-debt-flipped"):
+        manifest = json.loads((DIR / name / "manifest.json").read_text())
+        assert manifest["version"] == 5 and manifest["assets"][1]["borrowable"] is True
+    assert by_name["margin-valid"]["expect"] == "valid"
+    assert by_name["margin-health"]["expect"] == "margin-health"
+    assert by_name["margin-debt-flipped"]["expect"] == "leaf-range"
+    assert json.loads((DIR / "valid-epoch1" / "manifest.json").read_text())["version"] == 4
 
 
 @pytest.mark.parametrize("vector", INDEX["vectors"], ids=lambda v: v["name"])

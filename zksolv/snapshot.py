@@ -4,10 +4,12 @@ A snapshot is a directory holding two files (format documented in
 ``docs/snapshot-format.md``)::
 
     header.json    format, version, epoch, timestamp, assets, account count
-    accounts.csv   account_id,<SYMBOL_1>,...,<SYMBOL_k>   (one row per account)
+    accounts.csv   account_id,<SYMBOL_1>[,<SYMBOL_1>.debt],...   (one row per account)
 
-Amounts are non-negative integers in each asset's base units (what the
-protocol owes the account). Prices are fixed-point integers with
+Amounts are non-negative integers in each asset's base units: a credit
+(column ``SYM``, what the protocol owes the account) and, for an asset the
+header declares borrowable (version 2), a debt (column ``SYM.debt``, what the
+account owes the protocol), never netted. Prices are fixed-point integers with
 ``price_decimals`` decimals (quote currency per whole unit of the asset);
 haircuts are integer basis points (10000 = counted in full).
 
@@ -51,7 +53,10 @@ from zksolv.safeio import (
 )
 
 SNAPSHOT_FORMAT = "zksolv-snapshot"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 1           # no asset borrowable
+SNAPSHOT_VERSION_MARGIN = 2    # admits "borrowable" assets and their debt columns
+SNAPSHOT_VERSIONS = (SNAPSHOT_VERSION, SNAPSHOT_VERSION_MARGIN)
+DEBT_SUFFIX = ".debt"
 HEADER_FILE = "header.json"
 ACCOUNTS_FILE = "accounts.csv"
 HAIRCUT_SCALE = 10_000
@@ -80,6 +85,13 @@ class Asset(units.ProofUnits):
     haircut_bps: int
     reserves: int
     proof_decimals: int | None = None
+    # accounts may owe this asset: accounts.csv has a SYM.debt column for it
+    borrowable: bool = False
+
+    @property
+    def debt_column(self) -> str | None:
+        """The CSV column of this asset's debts (None: not borrowable)."""
+        return self.symbol + DEBT_SUFFIX if self.borrowable else None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -91,7 +103,30 @@ class Asset(units.ProofUnits):
         }
         if self.proof_decimals is not None:
             out["proof_decimals"] = self.proof_decimals
+        if self.borrowable:
+            out["borrowable"] = True
         return out
+
+
+@dataclass(frozen=True)
+class Column:
+    """One amount column of accounts.csv: an asset's credits (what the
+    protocol owes the account) or, for a borrowable asset, its debts (what
+    the account owes the protocol)."""
+
+    asset: Asset
+    debt: bool
+
+    @property
+    def name(self) -> str:
+        return self.asset.symbol + (DEBT_SUFFIX if self.debt else "")
+
+    def proof_units(self, amount: int) -> int:
+        """The amount as proven: a credit rounded up [round-up], a debt
+        rounded down [round-down-debt] (a receivable is never overstated)."""
+        if self.debt:
+            return units.receivable_units(amount, self.asset.scale)
+        return units.liability_units(amount, self.asset.scale)
 
 
 @dataclass(frozen=True)
@@ -106,10 +141,39 @@ class SnapshotHeader:
     def symbols(self) -> tuple[str, ...]:
         return tuple(a.symbol for a in self.assets)
 
+    @property
+    def borrowable(self) -> bool:
+        """True if any asset is borrowable (the snapshot is version 2)."""
+        return any(a.borrowable for a in self.assets)
+
+    @property
+    def version(self) -> int:
+        """The format version this header is written as: 1 when no asset is
+        borrowable (byte-identical to every earlier writer), 2 otherwise."""
+        return SNAPSHOT_VERSION_MARGIN if self.borrowable else SNAPSHOT_VERSION
+
+    @property
+    def amount_columns(self) -> tuple[Column, ...]:
+        """accounts.csv's amount columns in order: each asset's credits,
+        then its debts if it is borrowable."""
+        out: list[Column] = []
+        for a in self.assets:
+            out.append(Column(a, False))
+            if a.borrowable:
+                out.append(Column(a, True))
+        return tuple(out)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of accounts.csv's amount columns, in order (after
+        ``account_id``): ``SYM`` for each asset, followed by ``SYM.debt``
+        for a borrowable one."""
+        return tuple(c.name for c in self.amount_columns)
+
     def to_json(self) -> dict[str, object]:
         return {
             "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
+            "version": self.version,
             "epoch": self.epoch,
             "timestamp": self.timestamp,
             "price_decimals": self.price_decimals,
@@ -131,7 +195,8 @@ class Snapshot:
 
     def iter_accounts(self, digest: hashlib._Hash | None = None
                       ) -> Iterator[tuple[str, tuple[int, ...]]]:
-        """Yield (account_id, amounts) per row, validating as it goes.
+        """Yield (account_id, amounts) per row, validating as it goes; the
+        amounts in ``header.columns`` order (credits and debts).
 
         Duplicate ids are detected with a set of ids (ids only, not rows).
         Call ``validate`` to check the whole file before any proving.
@@ -140,16 +205,15 @@ class Snapshot:
 
     def iter_proof_amounts(self, digest: hashlib._Hash | None = None
                            ) -> Iterator[tuple[str, tuple[int, ...]]]:
-        """Like ``iter_accounts``, amounts in proof units, rounded up
-        [round-up]: what the leaves commit to (each < 2^64, checked)."""
-        scales = [a.scale for a in self.header.assets]
-        if all(sc == 1 for sc in scales):
+        """Like ``iter_accounts``, amounts in proof units, credits rounded up
+        [round-up] and debts rounded down [round-down-debt]: what the leaves
+        commit to (each < 2^64, checked)."""
+        cols = self.header.amount_columns
+        if all(c.asset.scale == 1 for c in cols):
             yield from self.iter_accounts(digest)
             return
         for acc, amounts in self.iter_accounts(digest):
-            yield acc, tuple(
-                units.liability_units(v, sc) for v, sc in zip(amounts, scales, strict=True)
-            )
+            yield acc, tuple(c.proof_units(v) for v, c in zip(amounts, cols, strict=True))
 
     def validate(self) -> int:
         """Read the whole body once; return the account count."""
@@ -174,6 +238,7 @@ class _AssetSchema(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     haircut_bps: Annotated[int, msgspec.Meta(ge=0, le=HAIRCUT_SCALE)]
     reserves: NonNegative
     proof_decimals: Annotated[int, msgspec.Meta(ge=0, le=30)] | None = None
+    borrowable: bool | None = None     # version 2 only
 
     def __post_init__(self) -> None:
         # msgspec bounds stop at int64; a ValueError here is reported with the path
@@ -225,10 +290,9 @@ def parse_header(data: bytes, where: str) -> SnapshotHeader:
     h = decode_json(data, _HeaderSchema, fail=lambda why: _schema_error(where, why))
     if h.format != SNAPSHOT_FORMAT:
         raise _err(f"{where}.format", f"expected {SNAPSHOT_FORMAT!r}, got {h.format[:40]!r}")
-    if h.version != SNAPSHOT_VERSION:
-        raise _err(
-            f"{where}.version", f"unsupported version {h.version} (this reads {SNAPSHOT_VERSION})"
-        )
+    if h.version not in SNAPSHOT_VERSIONS:
+        raise _err(f"{where}.version", f"unsupported version {h.version} (this reads "
+                                       f"{' and '.join(map(str, SNAPSHOT_VERSIONS))})")
     if not h.assets:
         raise _err(f"{where}.assets", "must be a non-empty list")
     seen: set[str] = set()
@@ -240,10 +304,21 @@ def parse_header(data: bytes, where: str) -> SnapshotHeader:
         if a.symbol in seen:
             raise _err(f"{aw}.symbol", f"duplicate asset {a.symbol!r}")
         seen.add(a.symbol)
-        asset = Asset(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves, a.proof_decimals)
+        if a.borrowable is not None and h.version < SNAPSHOT_VERSION_MARGIN:
+            raise _err(f"{aw}.borrowable", f"'borrowable' needs \"version\": "
+                                           f"{SNAPSHOT_VERSION_MARGIN} (this header is version "
+                                           f"{h.version})")
+        asset = Asset(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves, a.proof_decimals,
+                      bool(a.borrowable))
         if units.reserve_units(a.reserves, asset.scale) > MAX_AMOUNT:
             raise _err(f"{aw}.reserves", _too_big(a.reserves, asset, "reserves", up=False))
         assets.append(asset)
+    debt_of = {a.debt_column: a.symbol for a in assets if a.debt_column is not None}
+    for i, parsed in enumerate(assets):
+        if parsed.symbol in debt_of:
+            raise _err(f"{where}.assets[{i}].symbol",
+                       f"symbol {parsed.symbol!r} is the debt column of borrowable asset "
+                       f"{debt_of[parsed.symbol]!r}: rename one of them")
     return SnapshotHeader(h.epoch, h.timestamp, h.price_decimals, tuple(assets), h.account_count)
 
 
@@ -305,15 +380,15 @@ def _iter_rows(path: Path, header: SnapshotHeader, digest: hashlib._Hash | None 
     default (the prover stops at the first); ``check_snapshot`` collects
     them instead, and the bad row is skipped. A UTF-8 byte-order mark at
     the start and blank lines at the end are accepted."""
-    symbols = header.symbols
-    expected = ["account_id", *symbols]
+    columns = header.amount_columns
+    expected = ["account_id", *header.columns]
     assets = header.assets
     seen: set[str] = set()
     count = 0
     header_seen = False
     blank: list[int] = []   # blank lines not (yet) followed by a row
     extra = max(a.decimals - a.proven_decimals for a in assets)
-    for line, raw in read_lines(path, line_limit(len(symbols), extra), what="accounts file"):
+    for line, raw in read_lines(path, line_limit(len(columns), extra), what="accounts file"):
         if digest is not None:
             digest.update(len(raw).to_bytes(4, "big") + raw)
         if line == 1 and raw.startswith(BOM):
@@ -381,9 +456,9 @@ def _iter_rows(path: Path, header: SnapshotHeader, digest: hashlib._Hash | None 
         elif acc in seen:
             problems.append(_err(f"{path}:{line}:account_id", f"duplicate account id {acc!r}"))
         amounts = []
-        for a, raw_amount in zip(assets, row[1:], strict=True):
+        for c, raw_amount in zip(columns, row[1:], strict=True):
             try:
-                amounts.append(_amount(raw_amount, f"{path}:{line}:{a.symbol}", a))
+                amounts.append(_amount(raw_amount, f"{path}:{line}:{c.name}", c))
             except InputError as exc:
                 problems.append(exc)
         if acc and acc not in seen:
@@ -419,9 +494,10 @@ def _too_big(value: int, asset: Asset, what: str, *, up: bool) -> str:
             "(liabilities rounded up, reserves rounded down)")
 
 
-def _amount(raw: str, where: str, asset: Asset) -> int:
-    """An amount in base units: ASCII digits only; rounded up to proof
-    units it must be at most 2^64 - 1."""
+def _amount(raw: str, where: str, column: Column) -> int:
+    """An amount in base units: ASCII digits only; in proof units (a credit
+    rounded up, a debt rounded down) it must be at most 2^64 - 1."""
+    asset = column.asset
     if not _INT_RE.fullmatch(raw):
         if raw.startswith("-"):
             reason = f"negative amount {raw[:40]!r}"
@@ -444,10 +520,10 @@ def _amount(raw: str, where: str, asset: Asset) -> int:
         else:
             reason = f"not a non-negative integer: {raw[:40]!r}"
         raise _err(where, reason)
-    scale = asset.scale
     v = int(raw)  # at most a few hundred digits: the line length is bounded
-    if units.liability_units(v, scale) > MAX_AMOUNT:
-        raise _err(where, _too_big(v, asset, "amount", up=True))
+    if column.proof_units(v) > MAX_AMOUNT:
+        raise _err(where, _too_big(v, asset, "debt" if column.debt else "amount",
+                                   up=not column.debt))
     return v
 
 
@@ -458,8 +534,12 @@ def write_snapshot(
 ) -> Path:
     """Write a snapshot directory atomically (temporary directory, rename).
 
-    ``header.account_count`` must match the rows written; a mismatch raises
-    and leaves nothing at ``out``."""
+    Each row is ``(account_id, amounts)``, the amounts in ``header.columns``
+    order (each asset's credit, then its debt if it is borrowable). The
+    header is written as version 1 when no asset is borrowable, else 2.
+    ``header.account_count`` must match the rows written, and every row
+    must have one amount per column; a mismatch raises and leaves nothing
+    at ``out``."""
     dest = Path(out)
     if dest.exists():
         raise FileExistsError(f"{dest} exists")
@@ -470,9 +550,14 @@ def write_snapshot(
         with open(tmp / ACCOUNTS_FILE, "w", encoding="utf-8", newline="") as f:
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
-            w.writerow(["account_id", *header.symbols])
+            names = header.columns
+            w.writerow(["account_id", *names])
             for acc, amounts in accounts:
-                w.writerow([acc, *(str(int(a)) for a in amounts)])
+                row = [str(int(a)) for a in amounts]
+                if len(row) != len(names):
+                    raise ValueError(f"row {n + 1} ({acc!r}) has {len(row)} amounts; the columns "
+                                     f"are {','.join(names)}")
+                w.writerow([acc, *row])
                 n += 1
                 if buf.tell() > 1 << 20:
                     f.write(buf.getvalue())
@@ -492,8 +577,10 @@ def write_snapshot(
 @dataclass(frozen=True)
 class SnapshotCheck:
     """What ``check_snapshot`` found: every error (up to the limit), and for
-    a well-formed snapshot the account count and each asset's liabilities,
-    in base units and in proof units (each account rounded up)."""
+    a well-formed snapshot the account count, each asset's liabilities
+    (credits) in base units and in proof units (each account rounded up),
+    and each asset's debts in base units and in proof units (each account
+    rounded down; 0 for an asset that is not borrowable)."""
 
     path: Path
     header: SnapshotHeader | None
@@ -505,6 +592,8 @@ class SnapshotCheck:
     # why accounts.csv was not read (a header its columns cannot be taken
     # from, a file that cannot be opened), or None when it was
     rows_not_checked: str | None = None
+    debts: tuple[int, ...] = ()
+    debts_proof_units: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -542,32 +631,36 @@ def check_snapshot(path: str | os.PathLike[str], *, max_errors: int = 50) -> Sna
         if len(errors) >= max_errors:
             raise _TooMany
 
-    k = len(snap.header.assets)
-    scales = [a.scale for a in snap.header.assets]
-    owed = [0] * k
-    proven = [0] * k
+    assets = snap.header.assets
+    k = len(assets)
+    # (asset index, is debt) per column
+    where = [(assets.index(c.asset), c.debt) for c in snap.header.amount_columns]
+    cols = snap.header.amount_columns
+    sums = {False: [0] * k, True: [0] * k}
+    proven = {False: [0] * k, True: [0] * k}
     count = 0
     truncated = len(errors) >= max_errors
     try:
         if not truncated:
             for _, amounts in _iter_rows(snap.accounts_path, snap.header, on_error=collect):
                 count += 1
-                for j, v in enumerate(amounts):
-                    owed[j] += v
-                    proven[j] += units.liability_units(v, scales[j])
+                for (j, debt), c, v in zip(where, cols, amounts, strict=True):
+                    sums[debt][j] += v
+                    proven[debt][j] += c.proof_units(v)
     except _TooMany:
         truncated = True
     except InputError as exc:  # the file itself: unreadable, a line too long
         errors.append(exc)
     # a header with errors is not the snapshot's: no preview is made from it
     return SnapshotCheck(root, None if header_errors else snap.header, tuple(errors),
-                         truncated, count, tuple(owed), tuple(proven))
+                         truncated, count, tuple(sums[False]), tuple(proven[False]),
+                         debts=tuple(sums[True]), debts_proof_units=tuple(proven[True]))
 
 
 # Header fields the rows do not need, and a stand-in that passes the schema,
 # so that the rows can still be checked after an error in one of them.
 _STAND_INS: dict[str, object] = {
-    "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION, "epoch": 0, "timestamp": 0,
+    "format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION_MARGIN, "epoch": 0, "timestamp": 0,
     "price_decimals": 0, "price": 1, "haircut_bps": HAIRCUT_SCALE, "reserves": 0,
 }
 _UNKNOWN_RE = re.compile(r"Object contains unknown field '([^']{1,64})'")

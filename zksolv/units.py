@@ -10,9 +10,11 @@ always in the protocol's disfavour (rounding rule ``ROUNDING_ID``)::
 
     liability (what an account is owed)   v = ceil(amount / scale)      [round-up]
     reserves  (what the protocol holds)    R = floor(reserves / scale)   [round-down]
+    debt      (what an account owes)       d = floor(amount / scale)     [round-down-debt]
 
-so a proof that R >= sum v implies reserves >= sum of the exact amounts:
-rounding can only hide solvency, never insolvency.
+so a proof that R + sum d >= sum v implies reserves + the exact debts >=
+the exact credits: rounding can only hide solvency, never insolvency (a
+receivable is never overstated).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import re
 from typing import Final
 
 ROUNDING_ID: Final = "liabilities-up/reserves-down"
+# The rule of a snapshot or bundle with debts (a borrowable asset).
+ROUNDING_ID_MARGIN: Final = "liabilities-up/reserves-down/debts-down"
 MAX_PROVEN = (1 << 64) - 1
 _TOKENS_RE = re.compile(r"([0-9]{1,60})(?:\.([0-9]{0,60}))?")
 
@@ -54,6 +58,12 @@ def proof_scale(decimals: int, proof_decimals: int) -> int:
 def liability_units(amount: int, scale: int) -> int:
     """[round-up] ceil(amount / scale): what is proven owed, never less than owed."""
     return -(-amount // scale)
+
+
+def receivable_units(amount: int, scale: int) -> int:
+    """[round-down-debt] floor(amount / scale): a debt (what an account owes
+    the protocol) is proven as never more than owed."""
+    return amount // scale
 
 
 def reserve_units(reserves: int, scale: int) -> int:

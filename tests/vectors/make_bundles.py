@@ -1,6 +1,7 @@
 """Regenerate the published bundle test vectors under tests/vectors/bundles/.
 
-    python tests/vectors/make_bundles.py
+    python tests/vectors/make_bundles.py            # every vector
+    python tests/vectors/make_bundles.py --margin   # only the margin-* vectors
 
 Writes a small valid chain (epochs 1 and 2, four accounts, two assets, one
 with proof_decimals) signed by the test operator key, an epoch 4 linked to
@@ -15,6 +16,11 @@ gaps the headers declare (``gaps``), or the failing check's tag
 same outcome on each; ``tests/test_vectors.py`` holds ours to it. Proving
 uses fresh randomness, so regenerating gives other bytes with the same
 outcomes; the committed files are the published ones.
+
+The ``margin-*`` vectors are bundles of version 5 (a borrowable asset: ETH
+collateral, DAI lent): a valid one, and invalid ones for the margin checks.
+``--margin`` rewrites only those, keeping every other published vector's
+bytes.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from margin_support import lying_about_health, margin_snapshot  # noqa: E402
 from test_epoch_support import (  # noqa: E402
     OPERATOR_HEX,
     copy_bundle,
@@ -56,12 +63,10 @@ def _flip(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
-def main() -> None:
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir()
-    vectors: list[dict[str, object]] = []
+Add = Callable[..., None]
 
+
+def _adder(vectors: list[dict[str, object]]) -> Add:
     def add(name: str, expect: str, what: str, *, chain: list[str] | None = None,
             operator: str | None = None, no_gaps: bool = False,
             gaps: Sequence[tuple[int, int]] = ()) -> None:
@@ -70,6 +75,118 @@ def main() -> None:
                         "gaps": [{"first": a, "last": b} for a, b in gaps]
                         if expect == "valid" else None,
                         "what": what})
+    return add
+
+
+def margin_vectors(add: Add) -> None:
+    """The version 5 vectors (margin-*), written into OUT."""
+    for old in OUT.glob("margin-*"):
+        shutil.rmtree(old)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        prove(margin_snapshot(t / "m1", epoch=5), OUT / "margin-valid")
+        underwater = [("borrower", (2 * 10**18, 0, 2_500 * 10**18)),
+                      ("saver", (0, 3_000 * 10**18, 0)),
+                      ("underwater", (10**18, 0, 2_100 * 10**18))]
+        with lying_about_health():
+            prove(margin_snapshot(t / "m2", underwater, epoch=5), OUT / "margin-health")
+    for p in OUT.glob("*.inclusion.sqlite"):
+        p.unlink()
+    add("margin-valid", "valid", "a valid version 5 bundle: ETH collateral, DAI borrowable "
+        "(columns ETH, DAI, DAI.debt), a borrower, savers and an account owing nothing",
+        operator=OPERATOR_HEX)
+    add("margin-health", "margin-health", "an account owing 2100 DAI against 1 ETH (covers "
+        "2000) proven anyway by a prover that skips its own checks: every other check passes, "
+        "the shard's margin-health proof does not")
+    base = OUT / "margin-valid"
+    m3 = layout.leaf_record_size(3)
+
+    b = copy_bundle(base, OUT / "margin-debt-flipped")
+    data = bytearray((b / layout.LEAVES_FILE).read_bytes())
+    data[96:144], data[48:96] = data[48:96], data[96:144]
+    (b / layout.LEAVES_FILE).write_bytes(bytes(data))
+    _reroot(b, 3)
+    add("margin-debt-flipped", "leaf-range", "leaf 0's DAI and DAI.debt commitments swapped "
+        "(a debt relabelled as a credit), the root rebuilt from the leaves and re-signed: the "
+        "range proofs are bound to each column's commitments")
+
+    b = copy_bundle(base, OUT / "margin-debt-range")
+    debt_len, _ = layout.margin_proof_sizes(4, 1)
+    _flip(b / layout.MARGIN_FILE, debt_len - 40)
+    write_manifest(b, read_manifest(b))
+    add("margin-debt-range", "debt-range", "a byte of the shard's debt range proof changed, "
+        "re-hashed")
+
+    b = copy_bundle(base, OUT / "margin-health-flipped")
+    _flip(b / layout.MARGIN_FILE, (b / layout.MARGIN_FILE).stat().st_size - 40)
+    write_manifest(b, read_manifest(b))
+    add("margin-health-flipped", "margin-health", "a byte of the shard's margin-health proof "
+        "changed, re-hashed")
+
+    b = copy_bundle(base, OUT / "margin-debt-root")
+    m = read_manifest(b)
+    m["tree"]["root_commitments"][1], m["tree"]["root_commitments"][2] = (
+        m["tree"]["root_commitments"][2], m["tree"]["root_commitments"][1])
+    write_manifest(b, m)
+    add("margin-debt-root", "tree-root", "the root's DAI and DAI.debt commitments swapped in "
+        "the manifest, re-signed")
+
+    b = copy_bundle(base, OUT / "margin-not-borrowable")
+    m = read_manifest(b)
+    del m["assets"][1]["borrowable"]
+    write_manifest(b, m)
+    add("margin-not-borrowable", "manifest-format", "DAI no longer declared borrowable in a "
+        "version 5 manifest, re-signed")
+
+    b = copy_bundle(base, OUT / "margin-reserves-raised")
+    m = read_manifest(b)
+    m["assets"][1]["reserves"] += 10**12     # one more proof unit of DAI
+    write_manifest(b, m)
+    add("margin-reserves-raised", "leaf-range", "DAI reserves raised after proving, re-signed: "
+        "the header digest changes, so the first proof checked fails")
+    assert m3 == 3 * 48 + 32
+
+
+def _reroot(bundle: Path, columns: int) -> None:
+    """Rebuild the manifest's root from leaves.bin as they now are, re-signed."""
+    from zksolv.circuits import epoch as circ
+    from zksolv.core.group import get_backend
+
+    backend = get_backend()
+    rec = layout.leaf_record_size(columns)
+    data = (bundle / layout.LEAVES_FILE).read_bytes()
+    leaves = [data[i : i + rec] for i in range(0, len(data), rec)]
+    cpart = columns * 48
+    pts = [[backend.decode(r[j * 48 : (j + 1) * 48]) for j in range(columns)] for r in leaves]
+    root = circ.tree_root(backend, columns, (pts, [r[:cpart] for r in leaves],
+                                             [r[cpart:] for r in leaves]))
+    m = read_manifest(bundle)
+    m["tree"]["root_hash"] = root[2][0].hex()
+    m["tree"]["root_commitments"] = [backend.encode(p).hex() for p in root[0][0]]
+    write_manifest(bundle, m)
+
+
+def _write_index(vectors: list[dict[str, object]]) -> None:
+    (OUT / "index.json").write_text(json.dumps(
+        {"operator": OPERATOR_HEX, "format": "zksolv-bundle", "version": layout.BUNDLE_VERSION,
+         "versions": [layout.BUNDLE_VERSION, layout.BUNDLE_VERSION_MARGIN],
+         "vectors": vectors}, indent=1) + "\n")
+
+
+def main_margin() -> None:
+    """Only the margin-* vectors: every other entry of index.json is kept."""
+    index = json.loads((OUT / "index.json").read_text())
+    vectors = [v for v in index["vectors"] if not str(v["name"]).startswith("margin-")]
+    margin_vectors(_adder(vectors))
+    _write_index(vectors)
+
+
+def main() -> None:
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    OUT.mkdir()
+    vectors: list[dict[str, object]] = []
+    add = _adder(vectors)
 
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
@@ -230,10 +347,9 @@ def main() -> None:
         chain=["valid-epoch1", "valid-epoch2", "misdeclared-epoch3"])
     add("misdeclared-epoch3", "valid", "the epoch-3 bundle of chain-link-prev-epoch alone: "
         "valid, with the gap its header declares (epoch 2)", gaps=[(2, 2)])
-    (OUT / "index.json").write_text(json.dumps(
-        {"operator": OPERATOR_HEX, "format": "zksolv-bundle", "version": layout.BUNDLE_VERSION,
-         "vectors": vectors}, indent=1) + "\n")
+    margin_vectors(add)
+    _write_index(vectors)
 
 
 if __name__ == "__main__":
-    main()
+    main_margin() if sys.argv[1:] == ["--margin"] else main()

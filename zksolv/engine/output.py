@@ -51,11 +51,11 @@ def account_ids(n: int) -> list[str]:
     return [f"acct-{i:0{width}d}" for i in range(1, n + 1)]
 
 
-def claim_rows(ids: list[str], claims: np.ndarray) -> Iterator[tuple[str, list[int]]]:
+def claim_rows(ids: list[str], amounts: np.ndarray) -> Iterator[tuple[str, list[int]]]:
     """Stream (account_id, amounts) in chunks so 10^6 rows never become
     10^6 Python lists at once."""
     for start in range(0, len(ids), ROW_CHUNK):
-        block = claims[start:start + ROW_CHUNK].tolist()
+        block = amounts[start:start + ROW_CHUNK].tolist()
         yield from zip(ids[start:start + ROW_CHUNK], block, strict=True)
 
 
@@ -83,35 +83,79 @@ def _usd(value: float, _pos: object = None) -> str:
     return f"{value:.3g}"
 
 
-def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> bool:
-    """Draw the metrics; return False (and write nothing) without matplotlib.
+def engine_failures(rows: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Where the engine itself failed, apart from where a proof is refused:
+    the first epoch that ends with the insurance fund empty after bad debt
+    was recognised (``insurance_exhausted_epoch``), and the first epoch with
+    a stalled liquidation (``first_stalled_epoch``); None if never."""
+    exhausted = stalled = None
+    bad = 0.0
+    for r in rows:
+        bad += r["bad_debt_usd"]
+        if exhausted is None and bad > 0 and r["insurance_fund_usd"] <= 0:
+            exhausted = r["epoch"]
+        if stalled is None and r["stalled"] > 0:
+            stalled = r["epoch"]
+    return {"insurance_exhausted_epoch": exhausted, "first_stalled_epoch": stalled}
+
+
+def refused_epochs(rows: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
+    """The refused epochs (by ``simulate --prove``'s prover if it ran, else
+    as the engine judges the snapshots), split into holes and dust: refused
+    for less than ``solvency.DUST_QUOTE`` in the quote currency."""
+    key = "proof_refused" if rows and "proof_refused" in rows[0] else "insolvent"
+    holes: list[int] = []
+    dust: list[int] = []
+    for r in rows:
+        if r[key]:
+            (dust if r.get("insolvent_dust") else holes).append(r["epoch"])
+    return holes, dust
+
+
+def metrics_figure(rows: list[dict[str, Any]], title: str) -> Any:
+    """The metrics chart as a matplotlib figure (matplotlib must import).
 
     Four panels, each titled: prices, liquidation counts (symlog, so a few
     dozen liquidations stay visible beside tens of thousands of stalled
-    account-steps), losses, and reserves against liabilities as the
-    snapshots state them. Epochs whose snapshot ``zksolv prove`` refuses
-    (insolvent; with ``simulate --prove``, the epochs it did refuse) are
-    shaded red on every panel."""
-    try:
-        import matplotlib
+    account-steps), losses, and reserves and debts against liabilities as
+    the snapshots state them. Refused epochs are shaded on every panel: red
+    for a hole, hatched for a rounding residue (dust). Vertical lines mark
+    where the engine failed (insurance fund exhausted, first stalled
+    liquidation), apart from the refusals. Every legend sits outside the
+    plotting area, to the right of its panel; the shading and markers are
+    explained once, below the panels."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import FuncFormatter
-    except ImportError:
-        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
+
     epochs = [r["epoch"] for r in rows]
     col = {k: [r[k] for r in rows] for k in rows[0]}
     proved = "proof_refused" in rows[0]  # simulate --prove: what the prover did
-    insolvent = [r["epoch"] for r in rows if r.get("proof_refused" if proved else "insolvent")]
-    mark = ("proof refused (insolvent): no bundle; the next bundle declares the gap" if proved
-            else "insolvent: prove refuses (exit 3)")
-    fig, axes = plt.subplots(4, 1, figsize=(9, 12), sharex=True)
+    holes, dust = refused_epochs(rows)
+    failures = engine_failures(rows)
+    fig, axes = plt.subplots(4, 1, figsize=(12, 13), sharex=True, layout="constrained")
+    markers = [
+        (failures["insurance_exhausted_epoch"], "tab:orange", "-.",
+         "engine: insurance fund exhausted"),
+        (failures["first_stalled_epoch"], "tab:purple", ":",
+         "engine: first stalled liquidation"),
+    ]
 
     def shade(ax: Any) -> None:
-        for n, e in enumerate(insolvent):
-            ax.axvspan(e - 0.5, e + 0.5, color="tab:red", alpha=0.15, lw=0,
-                       label=mark if n == 0 else None)
+        for e in holes:
+            ax.axvspan(e - 0.5, e + 0.5, color="tab:red", alpha=0.15, lw=0)
+        for e in dust:
+            ax.axvspan(e - 0.5, e + 0.5, facecolor="none", edgecolor="tab:olive", hatch="///",
+                       lw=0)
+        for epoch, color, style, _ in markers:
+            if epoch is not None:
+                ax.axvline(epoch, color=color, ls=style, lw=1.2)
+
+    def legend(ax: Any) -> None:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
     ax = axes[0]
     for k in col:
@@ -124,67 +168,105 @@ def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> b
     shade(ax)
     ax.set_title("Prices (relative to the first epoch)", fontsize=9)
     ax.set_ylabel("price / first epoch")
-    ax.legend(fontsize=7, ncol=3)
+    legend(ax)
     ax = axes[1]
     ax.bar(epochs, col["liquidations"], label="liquidations", color="tab:blue")
-    ax.plot(epochs, col["stalled"], label="stalled: account-steps ready to liquidate but not "
-            "liquidated (reward <= gas, or no block space)", color="tab:red", marker=".", ms=3)
+    ax.plot(epochs, col["stalled"], label="stalled: account-steps ready to\nliquidate but not "
+            "liquidated\n(reward <= gas, or no block space)", color="tab:red", marker=".", ms=3)
     ax.plot(epochs, col["bankruptcies"], label="bankruptcies", color="black", marker=".", ms=3)
     ax.set_yscale("symlog", linthresh=1.0)  # 46 liquidations beside 29,764 stalled
     shade(ax)
     ax.set_title("Liquidations per epoch (symlog scale)", fontsize=9)
     ax.set_ylabel("count per epoch")
-    ax.legend(fontsize=7)
+    legend(ax)
     ax = axes[2]
-    for k, label in (("bad_debt_usd", "new bad debt"), ("insurance_fund_usd", "insurance fund"),
-                     ("socialised_loss_usd", "socialised loss"),
-                     ("uncovered_bad_debt_usd", "uncovered bad debt")):
+    losses = [("bad_debt_usd", "new bad debt"), ("insurance_fund_usd", "insurance fund"),
+              ("socialised_loss_usd", "socialised loss"),
+              ("uncovered_bad_debt_usd", "uncovered bad debt")]
+    if any(col["debts_usd"]):
+        losses.append(("unbacked_debt_usd", "unbacked debt: owed, not backed\nby collateral "
+                       "(the protocol's loss)"))
+    for k, label in losses:
         ax.plot(epochs, col[k], label=label)
     ax.set_yscale("symlog", linthresh=1.0)  # a small fund and a large loss on one axis
     ax.yaxis.set_major_formatter(FuncFormatter(_usd))
     shade(ax)
     ax.set_title("Losses and the insurance fund (USD, symlog scale)", fontsize=9)
     ax.set_ylabel("USD")
-    ax.legend(fontsize=7)
+    legend(ax)
     ax = axes[3]
-    for k, label in (("collateral_usd", "reserves held (as the snapshot states them)"),
-                     ("liabilities_usd", "liabilities (claims)"),
-                     ("net_assets_usd", "reserves - liabilities")):
+    lines = [("collateral_usd", "reserves held\n(as the snapshot states them)"),
+             ("liabilities_usd", "liabilities (credits)")]
+    if any(col["debts_usd"]):
+        lines.append(("debts_usd", "debts backed by collateral\n(as the snapshot states them)"))
+    for k, label in lines:
         ax.plot(epochs, col[k], label=label)
-    if "snapshot_shortfall_usd" in col and any(col["snapshot_shortfall_usd"]):
-        ax.plot(epochs, [-v for v in col["snapshot_shortfall_usd"]], ls="--", color="tab:red",
-                label="valued shortfall (negative: what prove finds missing)")
+    ax.plot(epochs, col["net_assets_usd"], color="black", lw=1.0,
+            label="reserves + debts - liabilities")
+    if any(col["snapshot_shortfall_usd"]) or any(col["asset_shortfall_usd"]):
+        ax.plot(epochs, [-max(a, v) for a, v in zip(col["asset_shortfall_usd"],
+                                                    col["snapshot_shortfall_usd"], strict=True)],
+                ls="--", color="tab:red",
+                label="shortfall (negative: what prove\nfinds missing, per asset or valued)")
     ax.axhline(0.0, color="grey", lw=0.5)
     ax.yaxis.set_major_formatter(FuncFormatter(_usd))
     shade(ax)
-    ax.set_title("Reserves against liabilities (USD)", fontsize=9)
+    ax.set_title("Reserves and debts against liabilities (USD)", fontsize=9)
     ax.set_ylabel("USD")
     ax.set_xlabel("epoch")
-    ax.legend(fontsize=7)
+    legend(ax)
+    verb = "proof refused" if proved else "insolvent: prove refuses (exit 3)"
+    keys: list[Any] = [Patch(color="tab:red", alpha=0.15, label=f"{verb}: a hole")]
+    if dust:
+        keys.append(Patch(facecolor="none", edgecolor="tab:olive", hatch="///",
+                          label=f"{verb} for a rounding residue (< 0.01 USD): dust, not a hole"))
+    for epoch, color, style, label in markers:
+        if epoch is not None:
+            keys.append(plt.Line2D([], [], color=color, ls=style, label=f"{label} (epoch {epoch})"))
+    fig.legend(handles=keys, loc="outside lower center", ncols=2, fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    return fig
+
+
+def write_metrics_chart(path: Path, rows: list[dict[str, Any]], title: str) -> bool:
+    """Draw the metrics (:func:`metrics_figure`); return False (and write
+    nothing) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig = metrics_figure(rows, title)
     fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
     return True
 
 
+def _peak(rows: list[dict[str, Any]], key: str) -> tuple[float, int | None]:
+    worst = max(rows, key=lambda r: r[key])
+    return worst[key], worst["epoch"] if worst[key] else None
+
+
 def insolvency_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The epochs whose snapshot ``zksolv prove`` would refuse (exit 3), the
-    first of them, and the peak of uncovered bad debt and of the snapshot's
-    valued shortfall, with their epochs: the end of a run can look healthy
-    after a collapse in the middle."""
+    first of them, those refused for dust only, the peaks (uncovered bad
+    debt, unbacked debt, the valued and the per-asset shortfall) with their
+    epochs (the end of a run can look healthy after a collapse in the
+    middle), and where the engine failed."""
     insolvent = [r["epoch"] for r in rows if r["insolvent"]]
-    peak = max(rows, key=lambda r: r["uncovered_bad_debt_usd"])
-    worst = max(rows, key=lambda r: r["snapshot_shortfall_usd"])
-    return {
+    out: dict[str, Any] = {
         "insolvent_epochs": insolvent,
         "first_insolvent_epoch": insolvent[0] if insolvent else None,
-        "peak_uncovered_bad_debt_usd": peak["uncovered_bad_debt_usd"],
-        "peak_uncovered_bad_debt_epoch": peak["epoch"] if peak["uncovered_bad_debt_usd"] else None,
-        "peak_snapshot_shortfall_usd": worst["snapshot_shortfall_usd"],
-        "peak_snapshot_shortfall_epoch":
-            worst["epoch"] if worst["snapshot_shortfall_usd"] else None,
+        "insolvent_dust_epochs": [r["epoch"] for r in rows if r["insolvent_dust"]],
     }
+    for key in ("uncovered_bad_debt", "unbacked_debt", "snapshot_shortfall", "asset_shortfall"):
+        value, epoch = _peak(rows, f"{key}_usd")
+        out[f"peak_{key}_usd"] = value
+        out[f"peak_{key}_epoch"] = epoch
+    out.update(engine_failures(rows))
+    return out
 
 
 def mechanism_summary(sim: Simulation, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -250,8 +332,11 @@ def run_summary(sim: Simulation, rows: list[dict[str, Any]], *, complete: bool =
         "final_uncovered_bad_debt_usd": rows[-1]["uncovered_bad_debt_usd"],
         **insolvency_summary(rows),
         "final_net_assets_usd": rows[-1]["net_assets_usd"],
+        "final_solvency_margin_usd": rows[-1]["solvency_margin_usd"],
         "identity_holds_every_epoch": all(r["identity_residual_units"] == 0 for r in rows),
     }
+    if sim.borrowable:
+        summary["final_debts_usd"] = rows[-1]["debts_usd"]
     summary.update(mechanism_summary(sim, rows))
     return summary
 
@@ -316,7 +401,7 @@ def _write_epochs(folder: Path, sim: Simulation,
         row = dict(result.metrics)
         if snapshots:
             snap = write_snapshot(folder / f"epoch-{result.epoch:06d}", result.header,
-                                  claim_rows(ids, result.claims))
+                                  claim_rows(ids, result.amounts))
             if hook is not None:
                 row.update(hook.epoch(result, snap))
         rows.append(row)

@@ -1,13 +1,13 @@
 """Plain reference implementations of the engine's vectorised valuations.
 
 One account at a time, in plain Python floats and ints, written to read like
-the equations in ``simulator.py``. They are slow and exist only so that a
+the equations in ``simulator.py`` (the backed debt's reference is
+``solvency.backed_debt_reference``). They are slow and exist only so that a
 differential test can hold the numpy path to them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 
@@ -47,16 +47,10 @@ def account_values(cash: int, collateral: Sequence[int], position: Sequence[floa
             "notional": notional}
 
 
-def claims(cash: int, collateral: Sequence[int], prices: Sequence[float],
-           units: Sequence[float], quote_units: float, quote_index: int) -> list[int]:
+def credits(cash: int, collateral: Sequence[int], quote_index: int) -> list[int]:
     """What the protocol owes one account, per asset (quote column at
-    ``quote_index``), debt netted against collateral."""
-    if cash >= 0:
-        owed = [int(c) for c in collateral]
-    else:
-        debt = -cash / quote_units
-        value = sum(c / units[j] * prices[j] for j, c in enumerate(collateral))
-        keep = min(1.0, max(0.0, 1.0 - debt / value)) if value > 0 else 0.0
-        owed = [int(math.floor(c * keep)) for c in collateral]
+    ``quote_index``), nothing netted: a negative cash is a debt, not a
+    smaller credit."""
+    owed = [int(c) for c in collateral]
     owed.insert(quote_index, max(cash, 0))
     return owed

@@ -51,7 +51,7 @@ of each epoch (settlement):
    positions and their debt is bad debt;
 4. the insurance fund absorbs bad debt; what it cannot absorb is socialised by
    the configured mode (``haircut``: pro rata on profitable accounts' positive
-   cash, capped by their cumulative profit; ``adl``: profitable accounts in
+   cash, capped by their cumulative profit, to the base unit; ``adl``: profitable accounts in
    order of profit x leverage, whose positions are closed; ``none``); what is
    left stays on the accounts as uncovered bad debt.
 
@@ -74,17 +74,25 @@ liquidation in limited block space (``[mev]``, [M1]-[M3]); collateral bridged
 from a second chain, counted after a finality delay (``[bridge]``, [B1]-[B3]).
 Every one of them moves value in the same integers on both sides of the
 identity above.
+
+The snapshot of an epoch states, nothing netted, each account's credits (quote
+``max(cash_i, 0)`` and every collateral token) and, when the quote asset is
+borrowable (auctions or borrowers: loans that stay open), its debt
+``-cash_i`` only as far as its cross collateral backs it in the snapshot's
+own margin-health terms (``solvency.py`` [H1]); the rest is the protocol's
+loss (``unbacked_debt_usd``). The epoch's ``insolvent`` flag is the prover's
+verdict on that snapshot ([S1], [S2]), computed in proof units.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from zksolv.engine import auction
+from zksolv.engine import auction, solvency
 from zksolv.engine.paths import MINUTES_PER_YEAR, gas_path, price_path
 from zksolv.engine.population import Population, generate_population
 from zksolv.engine.scenario import Scenario
@@ -96,54 +104,39 @@ MAX_IMPACT_PER_STEP = 0.5
 
 @dataclass(frozen=True)
 class EpochResult:
-    """One settled epoch: its metrics row, snapshot header and per-account
-    claims (int64, shape ``(n, assets)``, columns in scenario asset order)."""
+    """One settled epoch: its metrics row, snapshot header and, per account
+    and asset (int64, shape ``(n, assets)``, columns in scenario asset
+    order), what the protocol owes the account (``credits``) and the debt
+    the snapshot states the account owes it (``debts``: zero but in the
+    borrowable asset's column). ``amounts`` are the snapshot's rows, in
+    ``header.columns`` order."""
 
     epoch: int
     metrics: dict[str, float | int]
     header: SnapshotHeader
-    claims: np.ndarray
+    credits: np.ndarray
+    debts: np.ndarray
+
+    @property
+    def amounts(self) -> np.ndarray:
+        if not any(a.borrowable for a in self.header.assets):
+            return self.credits
+        cols = []
+        for j, a in enumerate(self.header.assets):
+            cols.append(self.credits[:, j])
+            if a.borrowable:
+                cols.append(self.debts[:, j])
+        return np.column_stack(cols)
 
 
-def snapshot_shortfall_usd(header: SnapshotHeader, liabilities: Sequence[int]) -> float:
-    """How far the snapshot's valued statement is short, in the quote
-    currency (0.0 if covered), judged as ``zksolv prove`` judges it: exact
-    integers, sum_j price_j*haircut_j*reserves_j against sum_j
-    price_j*10000*L_j, every amount at its asset's decimals. With any asset
-    short on its own (reserves_j < L_j) the epoch is insolvent too; that is
-    the ``assets_short`` metric."""
-    top = max(a.decimals for a in header.assets)
-    gap = 0
-    for a, owed in zip(header.assets, liabilities, strict=True):
-        weight = a.price * 10 ** (top - a.decimals)
-        gap += weight * (owed * HAIRCUT_SCALE - a.reserves * a.haircut_bps)
-    if gap <= 0:
-        return 0.0
-    return gap / (HAIRCUT_SCALE * 10**top * 10**header.price_decimals)
-
-
-def claims_in_kind(cash: np.ndarray, collateral: np.ndarray, prices: np.ndarray,
-                   units: np.ndarray, quote_units: float, quote_index: int) -> np.ndarray:
-    """What the protocol owes each account, per asset, never negative.
-
-    Quote claim ``max(cash_i, 0)``. If ``cash_i < 0`` the debt ``D_i`` is netted
-    against the account's collateral: each collateral claim is scaled by
-    ``max(0, 1 - D_i / C_i)`` with ``C_i`` the collateral value, so the claims
-    are worth ``max(E_i, 0)`` (to the base unit). A bankrupt account's claims
-    are all zero."""
+def credits_in_kind(cash: np.ndarray, collateral: np.ndarray, quote_index: int) -> np.ndarray:
+    """What the protocol owes each account, per asset, nothing netted: quote
+    ``max(cash_i, 0)`` and every collateral token it holds for the account.
+    A negative ``cash_i`` is a debt, stated apart (``solvency.backed_debt``)."""
     n, r = collateral.shape
-    out = np.zeros((n, r + 1), dtype=np.int64)
-    risky_cols = [c for c in range(r + 1) if c != quote_index]
+    out = np.empty((n, r + 1), dtype=np.int64)
     out[:, quote_index] = np.maximum(cash, 0)
-    debt = np.maximum(-cash, 0) / quote_units
-    if not debt.any():
-        out[:, risky_cols] = collateral
-        return out
-    value = collateral @ (prices / units)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        keep = np.where(value > 0, np.clip(1.0 - debt / value, 0.0, 1.0), 0.0)
-    scaled = np.floor(collateral * keep[:, None]).astype(np.int64)
-    out[:, risky_cols] = np.where((debt > 0)[:, None], scaled, collateral)
+    out[:, [c for c in range(r + 1) if c != quote_index]] = collateral
     return out
 
 
@@ -154,6 +147,32 @@ def _sequential_cover(amounts: np.ndarray, total: int) -> np.ndarray:
         return np.zeros_like(amounts)
     before = np.cumsum(amounts) - amounts
     return np.clip(total - before, 0, amounts)
+
+
+def _pro_rata(capacity: np.ndarray, total: int) -> np.ndarray:
+    """Take exactly ``min(total, sum capacity)`` base units from ``capacity``
+    (int64 >= 0), each account the same fraction of its capacity to within
+    one unit: floors first, then one more unit each to the largest
+    remainders (ties in account order). Floors alone left a residue of up
+    to one unit per account uncovered: dust that the prover refused."""
+    cap_total = int(capacity.sum())
+    want = min(total, cap_total)
+    if want <= 0:
+        return np.zeros_like(capacity)
+    exact = capacity * (want / cap_total)
+    take = np.minimum(np.floor(exact).astype(np.int64), capacity)
+    short = want - int(take.sum())
+    if short > 0:
+        room = capacity - take
+        order = np.argsort(-np.where(room > 0, exact - take, -np.inf), kind="stable")
+        one = np.zeros_like(take)
+        one[order[:short]] = 1
+        take += np.minimum(one, room)
+        take[order] += _sequential_cover((capacity - take)[order], want - int(take.sum()))
+    elif short < 0:  # float rounding took a unit too many somewhere
+        order = np.argsort(-take, kind="stable")
+        take[order] -= _sequential_cover(take[order], -short)
+    return take
 
 
 def fill_block_space(reward: np.ndarray, act: np.ndarray, capacity: int) -> np.ndarray:
@@ -249,6 +268,10 @@ class Simulation:
     def _init_mechanisms(self, rng_bridge: np.random.Generator) -> None:
         sc = self.scenario
         self.auction_mode = sc.liquidation.mode == "auction"
+        # Loans stay open across epochs only with auctions (settlement
+        # auto-repays otherwise) or borrowers: then the quote asset is
+        # borrowable and its debts are written (docs/engine.md).
+        self.borrowable = self.auction_mode or sc.population.borrow_probability > 0
         if self.auction_mode:
             self.keeper_gas, self.keeper_discount = auction.keeper_book(sc.auction)
             self.in_auction = np.zeros(self.n, dtype=bool)
@@ -642,11 +665,7 @@ class Simulation:
         if remaining and mode != "none":
             capacity = np.minimum(np.maximum(self.cash, 0), np.maximum(self.pnl, 0))
             if mode == "haircut":
-                cap_total = int(capacity.sum())
-                if cap_total:
-                    take = np.floor(capacity * min(1.0, remaining / cap_total)).astype(np.int64)
-                else:
-                    take = np.zeros_like(capacity)
+                take = _pro_rata(capacity, remaining)
             else:  # adl: most profitable and most leveraged first
                 eq = np.maximum(self.cash / self.quote_units
                                 + self.collateral @ (self.oracle / self.units), 1e-9)
@@ -717,9 +736,7 @@ class Simulation:
     def _epoch_result(self, epoch: int, counters: dict[str, float]) -> EpochResult:
         sc = self.scenario
         qi = sc.quote_index
-        claims = claims_in_kind(self.cash, self.collateral, self.oracle, self.units,
-                                self.quote_units, qi)
-        liabilities = claims.sum(axis=0)
+        credits = credits_in_kind(self.cash, self.collateral, qi)
         prices_all = np.insert(self.oracle, qi, 1.0)
         units_all = np.insert(self.units, qi, self.quote_units)
         weights_all = np.insert(self._collateral_weights(), qi, 1.0)
@@ -727,7 +744,6 @@ class Simulation:
                             else np.ones_like(weights_all))
         reserves = np.insert(self.vault, qi, self.vault_quote)
         reserves_usd = reserves / units_all * prices_all
-        liabilities_usd = liabilities / units_all * prices_all
         equity = self.cash / self.quote_units + self.collateral @ (self.oracle / self.units)
         uncovered = float(np.maximum(-equity, 0).sum())
         identity_gap = float(reserves_usd.sum() - (np.maximum(equity, 0).sum()
@@ -739,11 +755,26 @@ class Simulation:
             Asset(symbol=a.symbol, decimals=a.decimals,
                   price=min(MAX_AMOUNT, int(round(prices_all[j] * scale))),
                   haircut_bps=int(round(snapshot_weights[j] * HAIRCUT_SCALE)),
-                  reserves=min(MAX_AMOUNT, max(0, int(reserves[j]))))
+                  reserves=min(MAX_AMOUNT, max(0, int(reserves[j]))),
+                  borrowable=self.borrowable and j == qi)
             for j, a in enumerate(sc.assets))
         header = SnapshotHeader(epoch=epoch, timestamp=timestamp,
                                 price_decimals=sc.price_decimals, assets=assets,
                                 account_count=self.n)
+        # What each account owes: a debt the snapshot states only as far as
+        # the account's cross collateral backs it ([H1], solvency.py); the
+        # rest is the protocol's loss, never a receivable.
+        owed = np.maximum(-self.cash, 0)
+        debts = np.zeros_like(credits)
+        if self.borrowable:
+            backing = np.insert(self.cross, qi, False).tolist()
+            debts[:, qi] = solvency.backed_debt(owed, credits, header, qi, backing)
+        verdict = solvency.judge(header, credits, debts)
+        liabilities_usd = float(sum(solvency.exact_sum(credits[:, j]) / units_all[j]
+                                    * prices_all[j] for j in range(len(sc.assets))))
+        debts_usd = solvency.exact_sum(debts[:, qi]) / self.quote_units
+        unbacked_usd = (solvency.exact_sum(owed) - solvency.exact_sum(debts[:, qi])
+                        ) / self.quote_units
         metrics: dict[str, float | int] = {"epoch": epoch, "timestamp": timestamp}
         for j, a in enumerate(self.risky):
             metrics[f"oracle_price_{a.symbol}"] = float(self.oracle[j])
@@ -765,14 +796,18 @@ class Simulation:
         held_usd = np.maximum(reserves, 0) / units_all * prices_all
         metrics["collateral_usd"] = float(held_usd.sum())
         metrics["haircut_collateral_usd"] = float((held_usd * weights_all).sum())
-        metrics["liabilities_usd"] = float(liabilities_usd.sum())
-        metrics["net_assets_usd"] = float(held_usd.sum() - liabilities_usd.sum())
-        metrics["solvency_margin_usd"] = float((held_usd * weights_all).sum()
-                                               - liabilities_usd.sum())
-        metrics["assets_short"] = int(np.sum(reserves < liabilities))
-        short_usd = snapshot_shortfall_usd(header, [int(x) for x in liabilities])
-        metrics["insolvent"] = int(short_usd > 0 or metrics["assets_short"] > 0)
-        metrics["snapshot_shortfall_usd"] = short_usd
+        metrics["liabilities_usd"] = liabilities_usd
+        metrics["debts_usd"] = debts_usd
+        metrics["unbacked_debt_usd"] = unbacked_usd
+        metrics["net_assets_usd"] = float(held_usd.sum()) + debts_usd - liabilities_usd
+        metrics["solvency_margin_usd"] = verdict.valued_margin_quote
+        metrics["stress_margin_usd"] = (float((held_usd * weights_all).sum()) + debts_usd
+                                        - liabilities_usd)
+        metrics["assets_short"] = verdict.assets_short
+        metrics["asset_shortfall_usd"] = verdict.asset_shortfall_quote
+        metrics["snapshot_shortfall_usd"] = max(0.0, -verdict.valued_margin_quote)
+        metrics["insolvent"] = int(not verdict.solvent)
+        metrics["insolvent_dust"] = int(verdict.dust)
         if self.auction_mode:
             metrics["auctions_open"] = int(self.in_auction.sum())
         if self.bridge_asset is not None:
@@ -781,4 +816,4 @@ class Simulation:
                                                    * self.oracle[j])
         metrics["identity_residual_units"] = int(max(abs(x) for x in self.identity_residuals()))
         metrics["identity_gap_usd"] = identity_gap
-        return EpochResult(epoch, metrics, header, claims)
+        return EpochResult(epoch, metrics, header, credits, debts)

@@ -5,20 +5,22 @@ The stages (``prove_epoch`` calls them in order; each is a function that
 can be run and tested alone):
 
 1. ``check_snapshot``: read the whole snapshot once, streaming: validate
-   every row and sum the liabilities L_j. Refuse insolvent epochs (exit 3)
-   before any proving.
+   every row and sum the liabilities L_j (and the debts D_j of borrowable
+   assets). Refuse insolvent epochs, and accounts whose margin health fails
+   (collateral short of debt), with exit 3 before any proving.
 2. ``assign_leaves``: leaf positions (keyed shuffle), salts (HKDF),
    blindings (``secrets``); every leaf opening is stored in the private work
    area (``workarea``), from which the inclusion database is made.
 3. ``prove_shards`` (``shards``): per shard of S leaves, independently, on
    an executor (``zksolv.executors``: local worker processes by default, or
    a Dask cluster): commit to the leaves, build the shard's subtree, prove
-   the shard's 64-bit range proof. Workers are not trusted: each result is
-   checked against the openings sent before it is kept (``shardcheck``; a
-   mismatch is a ``WorkerFault`` naming the worker, and the shard is proven
-   again elsewhere). Each result is kept in the work area as it completes;
-   ``write_shards`` streams them in shard order into ``leaves.bin`` and
-   ``range.bin`` and the subtree nodes into the database.
+   the shard's 64-bit range proof (and, with debts, its debt range proof
+   and margin-health proof, written to ``margin.bin``). Workers are not
+   trusted: each result is checked against the openings sent before it is
+   kept (``shardcheck``; a mismatch is a ``WorkerFault`` naming the worker,
+   and the shard is proven again elsewhere). Each result is kept in the work
+   area as it completes; ``write_shards`` streams them in shard order into
+   ``leaves.bin`` and ``range.bin`` and the subtree nodes into the database.
 4. ``build_top``: the tree above the shards, up to the root.
 5. ``prove_solvency``: the per-asset and valued solvency statements on the
    root.
@@ -81,7 +83,7 @@ from . import keys, workarea
 from .inclusion_db import InclusionDB, default_location
 from .shardcheck import check_kept_shards
 from .shards import ShardJob, ShardResult, prove_shards
-from .shortfall import asset_terms, shortfall_report, shortfalls
+from .shortfall import HealthCheck, asset_terms, shortfall_report, shortfalls
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ class CheckedSnapshot:
 
     snap: Snapshot
     assets: tuple[circ.AssetTerms, ...]
-    totals: list[int]
+    totals: list[int]          # per committed column (m): credits, and debts
     count: int
     depth: int
     coef: circ.ValuedCoefficients
@@ -223,16 +225,27 @@ def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = no_p
     header is read, before the rows) and gives its hash and epoch."""
     snap = open_snapshot(snapshot_dir)
     sh = snap.header
-    k = len(sh.assets)
     assets = asset_terms(sh)
+    columns = circ.column_layout(assets)
+    m = len(columns)
     prev = prev_check(sh.epoch) if prev_check is not None else None
+    # the weights are fixed by the header and the depth; the depth by the
+    # row count, known from the header (checked against the rows below)
+    try:
+        coef = circ.valued_coefficients(assets, circ.depth_for(min(sh.account_count,
+                                                                   1 << circ.MAX_DEPTH)))
+    except circ.BoundsError as exc:
+        raise InputError(f"{snap.path / 'header.json'}:assets", str(exc)) from exc
+    unhealthy = HealthCheck(assets, coef, sh.price_decimals) if sh.borrowable else None
 
-    totals = [0] * k
+    totals = [0] * m
     count = 0
     first_pass = hashlib.sha256()
-    for _, amounts in bar(snap.iter_proof_amounts(first_pass), sh.account_count, "validate"):
+    for acc, amounts in bar(snap.iter_proof_amounts(first_pass), sh.account_count, "validate"):
         for j, v in enumerate(amounts):
             totals[j] += v
+        if unhealthy is not None:
+            unhealthy.add(acc, amounts)
         count += 1
     if count > 1 << circ.MAX_DEPTH:
         raise InputError(str(snap.accounts_path), f"more than 2^{circ.MAX_DEPTH} accounts")
@@ -241,15 +254,29 @@ def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = no_p
         coef = circ.valued_coefficients(assets, depth)
     except circ.BoundsError as exc:
         raise InputError(f"{snap.path / 'header.json'}:assets", str(exc)) from exc
-    short = shortfalls(assets, totals, sh.price_decimals)
-    valued = coef.reserve_value(assets) - sum(
-        b * t for b, t in zip(coef.liability, totals, strict=True)
+    if unhealthy is not None:
+        unhealthy.refuse(sh.epoch)
+    credits = [t for t, (_, debt) in zip(totals, columns, strict=True) if not debt]
+    debts = [0] * len(assets)
+    for t, (j, debt) in zip(totals, columns, strict=True):
+        if debt:
+            debts[j] = t
+    short = shortfalls(assets, credits, sh.price_decimals, debts if sh.borrowable else None)
+    # sum_j c_j*reserves_j + sum_j b_j*D_j - sum_j b_j*L_j
+    valued = coef.reserve_value(assets) + sum(
+        (coef.liability[j] if debt else -coef.liability[j]) * t
+        for t, (j, debt) in zip(totals, columns, strict=True)
     )
     if short or valued < 0:
         raise InsolventError(f"epoch {sh.epoch} is insolvent: "
                              + "; ".join(line.strip() for line in short),
                              lines=tuple(short),
-                             report=shortfall_report(assets, totals, sh.price_decimals))
+                             report=shortfall_report(assets, credits, sh.price_decimals,
+                                                     debts if sh.borrowable else None))
+    if valued >= 1 << circ.MARGIN_BITS:
+        raise InputError(f"{snap.path / 'header.json'}:assets",
+                         f"the valued margin does not fit in {circ.MARGIN_BITS} bits; lower "
+                         "price_decimals or an asset's proof_decimals")
     checked = CheckedSnapshot(snap, assets, totals, count, depth, coef, valued,
                               first_pass.digest())
     return checked, prev
@@ -266,7 +293,7 @@ def epoch_header(checked: CheckedSnapshot, *, prev: PrevBundle | None, reveal_to
         prev_bundle_hash=None if prev is None else prev.bundle_hash,
         prev_epoch=None if prev is None else prev.epoch,
         depth=checked.depth,
-        shard_leaves=circ.shard_leaves_for(checked.depth, len(checked.assets)),
+        shard_leaves=circ.shard_leaves_for(checked.depth, len(checked.totals)),
         reveal_totals=reveal_totals,
         operator=operator,
     )
@@ -280,7 +307,7 @@ def assign_leaves(checked: CheckedSnapshot, header: circ.EpochHeader, master_key
     of the blindings (the root blindings gamma_j)."""
     snap, count, totals = checked.snap, checked.count, checked.totals
     sh = snap.header
-    k, L = header.k, header.leaves
+    k, L = header.m, header.leaves     # one value and blinding per committed column
     prk = keys.hkdf_extract(master_key)
     perm = keys.keyed_permutation(keys.shuffle_key(prk, sh.epoch), L)
     gamma = [0] * k
@@ -336,23 +363,29 @@ def shard_jobs(db: InclusionDB, header: circ.EpochHeader, backend: Backend,
 def write_shards(results: Iterable[ShardResult], header: circ.EpochHeader, db: InclusionDB,
                  tmp_dir: Path) -> tuple[list[bytes], dict[str, dict[str, object]], int]:
     """Stream shard results (in shard order) into ``leaves.bin`` and
-    ``range.bin`` and their subtree nodes into the database; return each
-    shard's subtree root, the two files' hashes and sizes, and how many
-    shard proofs were made again after failing the worker's own check."""
-    k, S = header.k, header.shard_leaves
+    ``range.bin`` (and ``margin.bin``) and their subtree nodes into the
+    database; return each shard's subtree root, the files' hashes and sizes,
+    and how many shard proofs were made again after failing the worker's
+    own check."""
+    k, S = header.m, header.shard_leaves
     leaves_f = _HashedFile(tmp_dir / layout.LEAVES_FILE)
     range_f = _HashedFile(tmp_dir / layout.RANGE_FILE)
+    margin_f = _HashedFile(tmp_dir / layout.MARGIN_FILE) if header.margin else None
     shard_roots: list[bytes] = []
     retries = 0
     for res in results:
         retries += res.attempts - 1
         leaves_f.write(res.leaf_records)
         range_f.write(res.proof)
+        if margin_f is not None:
+            margin_f.write(res.margin_proof)
         db.insert_level(0, res.shard * S, _split(res.leaf_records, k))
         for lvl, nodes in enumerate(res.levels, start=1):
             db.insert_level(lvl, res.shard * (S >> lvl), list(nodes))
         shard_roots.append(res.top())
     files = {layout.LEAVES_FILE: leaves_f.close(), layout.RANGE_FILE: range_f.close()}
+    if margin_f is not None:
+        files[layout.MARGIN_FILE] = margin_f.close()
     return shard_roots, files, retries
 
 
@@ -360,7 +393,7 @@ def build_top(backend: Backend, header: circ.EpochHeader, shard_roots: list[byte
               db: InclusionDB) -> tuple[list[Point], bytes, list[bytes]]:
     """Stage 4: the tree above the shards, stored in the database; returns
     the root commitments (points), the root hash and the encoded roots."""
-    k, S = header.k, header.shard_leaves
+    k, S = header.m, header.shard_leaves
     cpart = k * 48
     level_enc = [r[:cpart] for r in shard_roots]
     level_hash = [r[cpart:] for r in shard_roots]
@@ -389,22 +422,21 @@ def prove_solvency(backend: Backend, header: circ.EpochHeader, checked: CheckedS
     gens = generators(backend)
     assets, totals, coef = checked.assets, checked.totals, checked.coef
     digest = header.digest()
+    # per asset: reserves_j - L_j + D_j, blinding -gamma_credit_j + gamma_debt_j
+    margin_v = [a.proven_reserves for a in assets]
+    margin_b = [0] * len(assets)
+    valued_b = 0
+    for (j, debt), t, g in zip(header.columns, totals, gamma, strict=True):
+        sign = 1 if debt else -1
+        margin_v[j] += sign * t
+        margin_b[j] += sign * g
+        valued_b += sign * coef.liability[j] * g
     margins = circ.asset_margins(backend, gens.g, assets, roots)
     asset_st = circ.asset_statement(digest, root_hash, [backend.encode(p) for p in margins])
-    asset_pf = rangeproof.prove(
-        asset_st,
-        [a.proven_reserves - t for a, t in zip(assets, totals, strict=True)],
-        [-g % R for g in gamma],
-        backend=backend,
-    )
+    asset_pf = rangeproof.prove(asset_st, margin_v, [b % R for b in margin_b], backend=backend)
     vmargin = circ.valued_margin(backend, gens.g, assets, coef, roots)
     valued_st = circ.valued_statement(digest, root_hash, backend.encode(vmargin))
-    valued_pf = rangeproof.prove(
-        valued_st,
-        [checked.valued],
-        [-sum(b * g for b, g in zip(coef.liability, gamma, strict=True)) % R],
-        backend=backend,
-    )
+    valued_pf = rangeproof.prove(valued_st, [checked.valued], [valued_b % R], backend=backend)
     return asset_pf.to_bytes() + valued_pf.to_bytes()
 
 
@@ -427,7 +459,7 @@ def _run_state(checked: CheckedSnapshot, header: circ.EpochHeader,
 def _recorded_gamma(state: workarea.RunState, k: int, where: Path) -> list[int]:
     try:
         if len(state.root_blindings) != k:
-            raise FormatError("one root blinding per asset expected")
+            raise FormatError("one root blinding per column expected")
         return [scalar_from_bytes(bytes.fromhex(g)) for g in state.root_blindings]
     except (ValueError, FormatError) as exc:
         raise InputError(str(where), f"work-area state: bad root blindings ({exc})") from exc
@@ -513,7 +545,11 @@ def prove_epoch(
     # 1. read and check the snapshot
     checked, prev_bundle = check_snapshot(snapshot_dir, bar=bar, prev_check=prev_check)
     sh = checked.snap.header
-    k, count, depth = len(checked.assets), checked.count, checked.depth
+    if reveal_totals and sh.borrowable:
+        raise InputError("--reveal-totals", "a bundle with a borrowable asset (version 5) "
+                                            "reveals no totals")
+    # k: committed columns per leaf (the assets, plus one per borrowable asset)
+    k, count, depth = len(checked.totals), checked.count, checked.depth
     header = epoch_header(checked, prev=prev_bundle, reveal_totals=reveal_totals,
                           operator=operator)
     L, S = header.leaves, header.shard_leaves
@@ -535,6 +571,7 @@ def prove_epoch(
 
     # generators before any fork, so workers inherit them (a bar if derived)
     generators(backend).vectors(max(circ.LEAF_BITS * (1 << (S * k - 1).bit_length()),
+                                    circ.HEALTH_BITS * S,
                                     circ.MARGIN_BITS * (1 << (k - 1).bit_length())),
                                 on_derive=derive_progress(progress))
 
@@ -546,7 +583,7 @@ def prove_epoch(
         if resumed is None:
             built = work.new_leaves_path()
             leaves_db = InclusionDB.create(built, k=k, depth=depth, epoch=sh.epoch,
-                                           symbols=sh.symbols)
+                                           symbols=sh.columns)
             gamma = assign_leaves(checked, header, master_key, leaves_db, bar=bar)
             leaves_db.conn.commit()
             leaves_db.close()
@@ -573,10 +610,12 @@ def prove_epoch(
 
         # 3. prove the shards (local processes or a cluster), each kept as it completes
         node_size = layout.leaf_record_size(k)
-        proof_size = layout.leaf_proof_size(S, k)
+        proof_size = layout.leaf_proof_size(S, header.k)
+        margin_size = sum(layout.margin_proof_sizes(S, k - header.k)) if header.margin else 0
 
         def read(shard: int) -> tuple[ShardResult, bytes] | None:
-            return work.read_shard(shard, node_size=node_size, leaves=S, proof_size=proof_size)
+            return work.read_shard(shard, node_size=node_size, leaves=S, proof_size=proof_size,
+                                   margin_size=margin_size)
 
         # a resumed run's shard files, each checked against the leaves
         # database's openings (another run's files are discarded); the file
@@ -624,7 +663,7 @@ def prove_epoch(
                 f.write(content)
                 f.flush()
                 os.fsync(f.fileno())
-        for name in (layout.MANIFEST_FILE, layout.SIGNATURE_FILE, *layout.DATA_FILES):
+        for name in (layout.MANIFEST_FILE, layout.SIGNATURE_FILE, *manifest.files.names()):
             os.chmod(tmp_dir / name, 0o644)
         fsync_dir(tmp_dir)
         # Self-check before anything is published: never a bundle that fails.
@@ -688,22 +727,24 @@ def build_manifest(
         f = files[name]
         return layout.FileEntry(sha256=str(f["sha256"]), bytes=int(f["bytes"]))  # type: ignore[call-overload]
 
+    margin = header.margin
     return layout.Manifest(
         format=layout.BUNDLE_FORMAT,
-        version=layout.BUNDLE_VERSION,
+        version=layout.BUNDLE_VERSION_MARGIN if margin else layout.BUNDLE_VERSION,
         suite=layout.suite_ids(),
-        statements=layout.statement_ids(),
+        statements=layout.statement_ids(margin),
         operator=header.operator.hex(),
         epoch=header.epoch,
         timestamp=header.timestamp,
         prev_bundle_hash=header.prev_bundle_hash.hex() if header.prev_bundle_hash else None,
         prev_epoch=header.prev_epoch,
         price_decimals=header.price_decimals,
-        rounding=circ.ROUNDING_ID,
+        rounding=circ.ROUNDING_ID_MARGIN if margin else circ.ROUNDING_ID,
         assets=[
             layout.AssetEntry(symbol=a.symbol, decimals=a.decimals,
                               proof_decimals=a.proven_decimals, price=a.price,
-                              haircut_bps=a.haircut_bps, reserves=a.reserves)
+                              haircut_bps=a.haircut_bps, reserves=a.reserves,
+                              borrowable=a.borrowable)
             for a in header.assets
         ],
         tree=layout.TreeEntry(
@@ -720,5 +761,6 @@ def build_manifest(
             for t, g in totals
         ],
         files=layout.Files(leaves=entry(layout.LEAVES_FILE), range=entry(layout.RANGE_FILE),
-                           solvency=entry(layout.SOLVENCY_FILE)),
+                           solvency=entry(layout.SOLVENCY_FILE),
+                           margin=entry(layout.MARGIN_FILE) if margin else None),
     )

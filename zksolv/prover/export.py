@@ -178,7 +178,7 @@ def read_tree(db: InclusionDB, *, progress: Progress | None = None) -> _Tree:
     except VerificationError as exc:
         raise db._bad(f"the stored manifest does not check ({exc})") from exc
     h = parsed.header
-    if (parsed.bundle_hash, h.epoch, h.depth, h.k) != (bundle_hash, epoch, depth, k):
+    if (parsed.bundle_hash, h.epoch, h.depth, h.m) != (bundle_hash, epoch, depth, k):
         raise db._bad("meta disagrees with the signed manifest")
     cpart = k * POINT_BYTES
     levels = _levels(db, depth, cpart + circ.HASH_BYTES, bar)
@@ -208,7 +208,9 @@ class _DocumentBytes:
         self.proof_head = (MAGIC + struct.pack(">BQ", INCLUSION_VERSION, tree.epoch)
                            + tree.bundle_hash)
         self.shape = struct.pack(">BB", tree.k, tree.depth)
-        self.terms = [(a.symbol, a.decimals, a.proven_decimals) for a in tree.assets]
+        self.terms = [(name, tree.assets[j].decimals, tree.assets[j].proven_decimals)
+                      for name, (j, _) in zip(circ.column_names(tree.assets),
+                                              circ.column_layout(tree.assets), strict=True)]
         self.siblings = tree.levels[:-1]
 
     def proof(self, idx: int, ident: bytes, amounts: bytes, blindings: bytes,

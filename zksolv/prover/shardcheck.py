@@ -2,10 +2,13 @@
 
 A worker (a forked local process, a Dask worker) is sent one shard's job:
 the header, the shard index, the leaves' amounts v_i, blindings r_i and
-leaf hashes. It returns a ``ShardResult``: the shard index, the leaf
-records (k commitments of 48 bytes and the 32-byte leaf hash per leaf), the
-subtree levels above the leaves (every node's k commitments and hash), the
-shard's range proof, and how many attempts its own check took. The client
+leaf hashes (m columns per leaf: k credits, and with a borrowable asset
+each borrowable asset's debt right after its credit). It returns a
+``ShardResult``: the shard index, the leaf records (m commitments of 48
+bytes and the 32-byte leaf hash per leaf), the subtree levels above the
+leaves (every node's m commitments and hash), the shard's range proof over
+the credits, with a borrowable asset its debt range proof and margin-health
+proof, and how many attempts its own check took. The client
 trusts none of it. Before a result is written anywhere (the work area, the
 bundle, the inclusion database) ``check_result`` checks it against the job
 the client kept:
@@ -15,12 +18,17 @@ part               checked
 =================  ==========================================================
 shard index        the job's (a result for another shard, or for a task never
                    asked, is refused)
-shape              S leaf records of k*48 + 32 bytes, log2(S) levels of
-                   S/2, S/4, ... 1 nodes of k*48 + 32 bytes, a range proof of
-                   the statement's size that parses strictly (canonical
-                   scalars), 1 <= attempts <= ``SHARD_ATTEMPTS``
+shape              S leaf records of m*48 + 32 bytes, log2(S) levels of
+                   S/2, S/4, ... 1 nodes of m*48 + 32 bytes, a range proof of
+                   the statement's size (S*k credits) that parses strictly
+                   (canonical scalars); with a borrowable asset the margin
+                   proof bytes are a debt range proof (S*b values, 64-bit)
+                   followed by a margin-health proof (S values, 128-bit),
+                   each of its size and parsing strictly, and without one
+                   they are empty; 1 <= attempts <= ``SHARD_ATTEMPTS``
 leaf hashes        byte for byte the job's, in the job's order
-leaf commitments   each decodes (on the curve, in the prime-order subgroup,
+leaf commitments   all m per leaf (credits and debts): each decodes (on the
+                   curve, in the prime-order subgroup,
                    not the identity) and C_i = v_i*g + r_i*h for the job's
                    opening [worker-opening], by one random linear combination
                    (below)
@@ -28,8 +36,10 @@ subtree nodes      recomputed from the checked leaf commitments ([tree-sum],
                    [tree-hash]) and equal, byte for byte, to the returned ones
                    (the inclusion database keeps them; the top node becomes
                    the shard's root in the tree above)
-range proof        not verified here: the bundle's self-check verifies every
-                   shard's proof [leaf-range] before anything is published
+range proofs       not verified here: the bundle's self-check verifies every
+                   shard's proofs ([leaf-range], and [debt-range] and
+                   [margin-health] with a borrowable asset) before anything
+                   is published
 =================  ==========================================================
 
 The range proof is left to the self-check because verifying it costs a
@@ -102,7 +112,7 @@ def check_result(backend: Backend, job: ShardJob, result: Any, *,
     (``secrets.randbits``; passed in by tests only)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}")
-    k, S = job.header.k, len(job.hashes)
+    k, S = job.header.m, len(job.hashes)
     _check_shape(job, result)
     rec = layout.leaf_record_size(k)
     cpart = k * POINT_BYTES
@@ -128,7 +138,8 @@ def check_result(backend: Backend, job: ShardJob, result: Any, *,
 
 
 def _check_shape(job: ShardJob, result: Any) -> None:
-    k, S = job.header.k, len(job.hashes)
+    header, S = job.header, len(job.hashes)
+    k = header.m
     if not isinstance(result, ShardResult):
         raise ShardMismatch(f"returned a {type(result).__name__}, not a shard result")
     if type(result.shard) is not int or result.shard != job.shard:
@@ -145,17 +156,32 @@ def _check_shape(job: ShardJob, result: Any) -> None:
         raise ShardMismatch("subtree levels of the wrong shape")
     if type(result.attempts) is not int or not 1 <= result.attempts <= SHARD_ATTEMPTS:
         raise ShardMismatch(f"claims {result.attempts!r} attempts")
-    if type(result.proof) is not bytes or len(result.proof) != layout.leaf_proof_size(S, k):
+    if (type(result.proof) is not bytes
+            or len(result.proof) != layout.leaf_proof_size(S, header.k)):
         raise ShardMismatch("range proof of the wrong size")
+    _parse(result.proof, "range proof")
+    sizes = layout.margin_proof_sizes(S, header.m - header.k) if header.margin else (0, 0)
+    margin = result.margin_proof
+    if type(margin) is not bytes or len(margin) != sum(sizes):
+        raise ShardMismatch("margin proofs of the wrong size")
+    if header.margin:
+        _parse(margin[: sizes[0]], "debt range proof")
+        _parse(margin[sizes[0]:], "margin-health proof")
+
+
+def _parse(proof: bytes, what: str) -> None:
     try:
-        RangeProof.from_bytes(result.proof)
+        RangeProof.from_bytes(proof)
     except FormatError as exc:
-        raise ShardMismatch(f"range proof does not parse ({exc})") from exc
+        raise ShardMismatch(f"{what} does not parse ({exc})") from exc
 
 
 def _where(job: ShardJob, i: int) -> str:
-    k, S = job.header.k, len(job.hashes)
-    return f"leaf {job.shard * S + i // k} asset {i % k}"
+    header, S = job.header, len(job.hashes)
+    m = header.m
+    if not header.margin:
+        return f"leaf {job.shard * S + i // m} asset {i % m}"
+    return f"leaf {job.shard * S + i // m} column {circ.column_names(header.assets)[i % m]}"
 
 
 def _direct(backend: Backend, job: ShardJob, commits: list[bytes]) -> list[Point]:

@@ -3,7 +3,10 @@
 A shard is S consecutive leaves. Its job (``ShardJob``) holds only what that
 shard needs: the header, the shard index, its leaves' values, blindings and
 hashes; ``prove_shard`` commits to the leaves, builds the shard's subtree and
-proves its aggregated 64-bit range proof. Jobs are independent: they run on
+proves its aggregated 64-bit range proof over the credits. With a borrowable
+asset (``header.margin``) it also proves the shard's debt range proof (64-bit)
+and its margin-health proof (128-bit, one value per leaf: C_health, see
+``zksolv.circuits.epoch``). Jobs are independent: they run on
 any ``zksolv.executors`` executor (local processes, or a Dask cluster).
 
 Results arrive in completion order. Workers are not trusted: each result is
@@ -26,6 +29,7 @@ from typing import Any
 
 from zksolv.circuits import epoch as circ
 from zksolv.core import rangeproof
+from zksolv.core.field import R
 from zksolv.core.group import Backend, get_backend
 from zksolv.core.pedersen import commit_many
 from zksolv.errors import FormatError, ProverFault, VerificationError, WorkerFault
@@ -38,7 +42,7 @@ class ShardJob:
     header: circ.EpochHeader
     digest: bytes
     shard: int
-    values: tuple[int, ...]      # S*k, leaf-major
+    values: tuple[int, ...]      # S*m, leaf-major (m columns: credits, debts)
     blindings: tuple[int, ...]
     hashes: tuple[bytes, ...]    # S
 
@@ -46,11 +50,13 @@ class ShardJob:
 @dataclass(frozen=True)
 class ShardResult:
     shard: int
-    leaf_records: bytes                      # S * (k*48 + 32)
-    # subtree levels above the leaves; each node k*48 + 32 bytes
+    leaf_records: bytes                      # S * (m*48 + 32)
+    # subtree levels above the leaves; each node m*48 + 32 bytes
     levels: tuple[tuple[bytes, ...], ...]
-    proof: bytes
+    proof: bytes                             # leaf range proof (credits)
     attempts: int = 1
+    # header.margin only: debt range proof || margin-health proof (margin.bin)
+    margin_proof: bytes = b""
 
     def top(self) -> bytes:
         """The shard's subtree root (k*48 commitment bytes || 32-byte hash)."""
@@ -58,8 +64,11 @@ class ShardResult:
 
     def to_bytes(self) -> bytes:
         """u64 shard || u32 count || (u32 len || bytes) per part: records,
-        each level's nodes (concatenated), proof."""
+        each level's nodes (concatenated), proof, and the margin proofs if
+        there are any."""
         parts = [self.leaf_records, *(b"".join(lvl) for lvl in self.levels), self.proof]
+        if self.margin_proof:
+            parts.append(self.margin_proof)
         out = [struct.pack(">QI", self.shard, len(parts))]
         for p in parts:
             out.append(struct.pack(">I", len(p)) + p)
@@ -67,14 +76,15 @@ class ShardResult:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, shard: int, node_size: int, leaves: int,
-                   proof_size: int) -> ShardResult:
-        """Strict inverse of ``to_bytes`` for a shard of ``leaves`` leaves;
+                   proof_size: int, margin_size: int = 0) -> ShardResult:
+        """Strict inverse of ``to_bytes`` for a shard of ``leaves`` leaves
+        (with margin proofs of ``margin_size`` bytes if that is not 0);
         ``ValueError`` on any mismatch."""
         if len(data) < 12:
             raise ValueError("truncated")
         got_shard, count = struct.unpack_from(">QI", data, 0)
         levels_expected = leaves.bit_length() - 1
-        if got_shard != shard or count != levels_expected + 2:
+        if got_shard != shard or count != levels_expected + 2 + (1 if margin_size else 0):
             raise ValueError("wrong shard or shape")
         pos = 12
         parts = []
@@ -89,8 +99,10 @@ class ShardResult:
             pos += n
         if pos != len(data):
             raise ValueError("trailing bytes")
+        margin = parts.pop() if margin_size else b""
         records, *lvls, proof = parts
-        if len(records) != leaves * node_size or len(proof) != proof_size:
+        if (len(records) != leaves * node_size or len(proof) != proof_size
+                or len(margin) != margin_size):
             raise ValueError("wrong sizes")
         levels = []
         for lvl, raw in enumerate(lvls, start=1):
@@ -98,7 +110,7 @@ class ShardResult:
             if len(raw) != width * node_size:
                 raise ValueError("wrong level size")
             levels.append(tuple(raw[i * node_size : (i + 1) * node_size] for i in range(width)))
-        return cls(shard, records, tuple(levels), proof)
+        return cls(shard, records, tuple(levels), proof, margin_proof=margin)
 
 
 # A shard whose proof fails the prover's own check is proven again (fresh
@@ -116,9 +128,9 @@ def prove_shard(job: ShardJob) -> ShardResult:
     again, and only a shard that fails every attempt stops the epoch."""
     backend = get_backend(job.backend)
     for attempt in range(1, SHARD_ATTEMPTS + 1):
-        result, statement, proof, decoded = _prove_shard_once(backend, job)
+        result, pairs, decoded = _prove_shard_once(backend, job)
         try:
-            rangeproof.batch_verify([(statement, proof)], backend=backend, decoded=decoded)
+            rangeproof.batch_verify(pairs, backend=backend, decoded=decoded)
         except (VerificationError, FormatError):
             continue
         return dataclasses.replace(result, attempts=attempt)
@@ -127,10 +139,13 @@ def prove_shard(job: ShardJob) -> ShardResult:
     )
 
 
+Pairs = list[tuple[rangeproof.RangeStatement, rangeproof.RangeProof]]
+
+
 def _prove_shard_once(
     backend: Backend, job: ShardJob
-) -> tuple[ShardResult, rangeproof.RangeStatement, rangeproof.RangeProof, dict[bytes, Any]]:
-    k = job.header.k
+) -> tuple[ShardResult, Pairs, dict[bytes, Any]]:
+    k = job.header.m
     S = len(job.hashes)
     points = commit_many(backend, job.values, job.blindings)
     encoded = backend.encode_many(points)
@@ -141,10 +156,34 @@ def _prove_shard_once(
         tuple(c + h for c, h in zip(enc, hashes, strict=True))
         for _, enc, hashes in circ.tree_levels(backend, k, (level_pts, level_enc, list(job.hashes)))
     )
-    statement = circ.leaf_statement(job.header, job.digest, job.shard, encoded)
-    proof = rangeproof.prove(statement, job.values, job.blindings, backend=backend)
-    result = ShardResult(job.shard, records, levels, proof.to_bytes())
-    return result, statement, proof, dict(zip(encoded, points, strict=True))
+    decoded = dict(zip(encoded, points, strict=True))
+    header = job.header
+    statement = circ.leaf_statement(header, job.digest, job.shard, encoded)
+    if not header.margin:
+        proof = rangeproof.prove(statement, job.values, job.blindings, backend=backend)
+        result = ShardResult(job.shard, records, levels, proof.to_bytes())
+        return result, [(statement, proof)], decoded
+    credits, debts = circ.split_columns(header, job.values)
+    credit_bl, debt_bl = circ.split_columns(header, job.blindings)
+    proof = rangeproof.prove(statement, credits, credit_bl, backend=backend)
+    debt_st = circ.debt_statement(header, job.digest, job.shard, encoded)
+    debt_pf = rangeproof.prove(debt_st, debts, debt_bl, backend=backend)
+    coef = circ.valued_coefficients(header.assets, header.depth)
+    weights = circ.health_weights(header, coef)
+    health_pts = circ.health_commitments(backend, header, coef, level_pts)
+    health_enc = backend.encode_many(health_pts)
+    decoded.update(zip(health_enc, health_pts, strict=True))
+    health_v, health_bl = [], []
+    for i in range(S):
+        row = slice(i * k, (i + 1) * k)
+        health_v.append(circ.health_value(header, coef, job.values[row]))
+        health_bl.append(sum(w * b for w, b in zip(weights, job.blindings[row], strict=True)) % R)
+    health_st = circ.health_statement(header, job.digest, job.shard, health_enc)
+    health_pf = rangeproof.prove(health_st, health_v, health_bl, backend=backend)
+    result = ShardResult(job.shard, records, levels, proof.to_bytes(),
+                         margin_proof=debt_pf.to_bytes() + health_pf.to_bytes())
+    pairs = [(statement, proof), (debt_st, debt_pf), (health_st, health_pf)]
+    return result, pairs, decoded
 
 
 # Results held in memory while waiting for an earlier shard; past this they

@@ -214,7 +214,7 @@ class WorkArea:
         return digest
 
     def read_shard(self, shard: int, *, node_size: int, leaves: int,
-                   proof_size: int) -> tuple[ShardResult, bytes] | None:
+                   proof_size: int, margin_size: int = 0) -> tuple[ShardResult, bytes] | None:
         """The persisted result of ``shard`` and its file's digest, or None
         if absent or damaged. Whether it is this run's result is the
         caller's check (``shardcheck.check_kept_shards``)."""
@@ -228,15 +228,16 @@ class WorkArea:
             return None
         try:
             res = ShardResult.from_bytes(body, shard=shard, node_size=node_size, leaves=leaves,
-                                         proof_size=proof_size)
+                                         proof_size=proof_size, margin_size=margin_size)
         except ValueError:
             return None
         return res, check
 
     def load_shard(self, shard: int, *, node_size: int, leaves: int,
-                   proof_size: int) -> ShardResult | None:
+                   proof_size: int, margin_size: int = 0) -> ShardResult | None:
         """The persisted result of ``shard``, or None if absent or damaged."""
-        got = self.read_shard(shard, node_size=node_size, leaves=leaves, proof_size=proof_size)
+        got = self.read_shard(shard, node_size=node_size, leaves=leaves, proof_size=proof_size,
+                              margin_size=margin_size)
         return None if got is None else got[0]
 
     def discard_shard(self, shard: int) -> None:

@@ -112,8 +112,23 @@ function showContext(report, bundlePath, later, words) {
   const dl = $("report");
   dl.replaceChildren();
   row(dl, "Account", report.accountId);
+  // what the holder owes (version 5), shown when it is not zero: a holder
+  // who owes nothing sees what they always saw, and a debt put on their
+  // account shows here (an overstated debt is a receivable the protocol
+  // does not have)
+  const owes = report.amounts.some((a) => a.debt && a.amount !== 0n);
   for (const a of report.amounts) {
+    if (a.debt) {
+      if (a.amount === 0n) continue;
+      row(dl, `${a.asset} owed by you`, amountText(a)).dataset.debt = a.asset;
+      continue;
+    }
     row(dl, a.symbol, amountText(a)).dataset.asset = a.symbol;
+  }
+  if (owes && report.marginHealth !== null && report.marginHealth !== undefined) {
+    row(dl, "Margin health", "every account's margin health (haircut collateral covers debts) "
+      + "is proven in the bundle; those proofs are not checked here (see below)")
+      .dataset.marginHealth = report.marginHealth;
   }
   const t = timeText(report.timestamp);
   const epoch = row(dl, "Epoch", `${report.epoch}: the state at ${t.utc}`
@@ -149,7 +164,7 @@ function showContext(report, bundlePath, later, words) {
   if (bundlePath) {
     const base = new URL(bundlePath.trim().replace(/\/*$/, "/"), location.href);
     const sizes = new Map(report.files.map((f) => [f.name, f.bytes]));
-    for (const name of DATA_FILES) {
+    for (const name of [...DATA_FILES, ...(sizes.has("margin.bin") ? ["margin.bin"] : [])]) {
       const a = el("a", name + (sizes.has(name) ? ` (${sizes.get(name)} bytes)` : ""));
       a.href = new URL(name, base).href;
       a.download = name;
@@ -298,6 +313,11 @@ async function check(event) {
     let work;
     if (!bundle) {
       work = { status: "unchecked", reason: "give the bundle's path on this site to check them" };
+    } else if (report.marginHealth !== null && report.marginHealth !== undefined) {
+      // version 5: the worker does not check debt range, margin-health or
+      // solvency with debts, so none of the bundle's proofs is checked here
+      work = { status: "unchecked", reason: (words.unchecked && words.unchecked["margin-browser"])
+        || "this page does not check the proofs of a bundle with borrowable assets" };
     } else {
       const bar = $("work-progress");
       const what = $("work-what");

@@ -37,6 +37,9 @@ export const CONSTANTS = Object.freeze({
   // The rounding rule between base units and proof units (zksolv/units.py).
   rounding: "liabilities-up/reserves-down",
   bundleVersion: 4,
+  // A bundle with a borrowable asset (debts in the leaves, margin health proven).
+  roundingMargin: "liabilities-up/reserves-down/debts-down",
+  bundleVersionMargin: 5,
   suite: {
     circuits: "zksolv/circuits/epoch/v2",
     generators: "zksolv/generators/bls12381g1-sswu-ro/v1",
@@ -48,6 +51,10 @@ export const CONSTANTS = Object.freeze({
     leaf_range: { id: "zksolv/circuit/leaf-range/v1", bits: 64 },
     solvency_asset: { id: "zksolv/circuit/solvency-asset/v1", bits: 128 },
     solvency_valued: { id: "zksolv/circuit/solvency-valued/v1", bits: 128 },
+  },
+  marginStatements: {
+    debt_range: { id: "zksolv/circuit/debt-range/v1", bits: 64 },
+    margin_health: { id: "zksolv/circuit/margin-health/v1", bits: 128 },
   },
   maxManifestBytes: 1048576,
   maxProofBytes: 403117,
@@ -288,11 +295,11 @@ export async function parseDocument(text, { subtle = globalThis.crypto.subtle } 
     rootHash: doc.has("root_hash") && doc.get("root_hash") !== null
       ? f.str(doc.get("root_hash"), "$.root_hash", { pattern: HEX32 }) : null,
     amounts: doc.has("amounts") && doc.get("amounts") !== null
-      ? f.array(doc.get("amounts"), "$.amounts", 0, 255).map((v, i) => {
+      ? f.array(doc.get("amounts"), "$.amounts", 0, 510).map((v, i) => {
         const at = `$.amounts[${i}]`;
         const a = f.object(v, at, ["symbol", "decimals", "proof_decimals", "proof_units", "tokens"]);
         return {
-          symbol: f.str(a.get("symbol"), `${at}.symbol`, { maxLength: 16 }),
+          symbol: f.str(a.get("symbol"), `${at}.symbol`, { maxLength: 21 }),
           decimals: Number(f.int(a.get("decimals"), `${at}.decimals`, 0n, 30n)),
           proofDecimals: Number(f.int(a.get("proof_decimals"), `${at}.proof_decimals`, 0n, 30n)),
           proofUnits: f.int(a.get("proof_units"), `${at}.proof_units`, 0n, U64),
@@ -391,12 +398,16 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
     "reveal_totals", "totals", "files",
   ]);
   f.literal(m.get("format"), "$.format", "zksolv-bundle");
-  f.literal(m.get("version"), "$.version", BigInt(CONSTANTS.bundleVersion));
-  f.literal(m.get("rounding"), "$.rounding", CONSTANTS.rounding);
+  // version 5: a borrowable asset (docs/bundle-format.md)
+  const margin = m.get("version") === BigInt(CONSTANTS.bundleVersionMargin);
+  f.literal(m.get("version"), "$.version",
+    BigInt(margin ? CONSTANTS.bundleVersionMargin : CONSTANTS.bundleVersion));
+  f.literal(m.get("rounding"), "$.rounding", margin ? CONSTANTS.roundingMargin : CONSTANTS.rounding);
   const suite = f.object(m.get("suite"), "$.suite", ["circuits", "generators", "group", "hash", "range"]);
   for (const [key, v] of suite) f.str(v, `$.suite.${key}`, { maxLength: 128 });
   const statements = f.object(m.get("statements"), "$.statements",
-    ["leaf_range", "solvency_asset", "solvency_valued"]);
+    ["leaf_range", "solvency_asset", "solvency_valued",
+      ...(margin ? Object.keys(CONSTANTS.marginStatements) : [])]);
   for (const [key, v] of statements) {
     const s = f.object(v, `$.statements.${key}`, ["id", "bits"]);
     f.str(s.get("id"), `$.statements.${key}.id`, { maxLength: 128 });
@@ -411,7 +422,8 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   const priceDecimals = f.int(m.get("price_decimals"), "$.price_decimals", 0n, 18n);
   const assets = f.array(m.get("assets"), "$.assets", 1, 255).map((v, i) => {
     const at = `$.assets[${i}]`;
-    const a = f.object(v, at, ["symbol", "decimals", "proof_decimals", "price", "haircut_bps", "reserves"]);
+    const a = f.object(v, at, ["symbol", "decimals", "proof_decimals", "price", "haircut_bps", "reserves"],
+      margin ? ["borrowable"] : []);
     const asset = {
       symbol: f.str(a.get("symbol"), `${at}.symbol`, { pattern: CONSTANTS.symbolPattern }),
       decimals: Number(f.int(a.get("decimals"), `${at}.decimals`, 0n, 30n)),
@@ -420,7 +432,12 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
       haircutBps: Number(f.int(a.get("haircut_bps"), `${at}.haircut_bps`, 0n, BigInt(CONSTANTS.haircutScale))),
       // base units, exact; the statements use them rounded down to proof units
       reserves: f.int(a.get("reserves"), `${at}.reserves`, 0n, U256),
+      borrowable: a.has("borrowable") ? f.bool(a.get("borrowable"), `${at}.borrowable`) : false,
     };
+    // only true is written: false is not canonical
+    if (a.has("borrowable") && !asset.borrowable) {
+      throw new VerificationError("manifest-canonical", "manifest.json is not in canonical form");
+    }
     if (asset.proofDecimals > asset.decimals) {
       throw bad(`proof_decimals ${asset.proofDecimals} exceeds decimals ${asset.decimals} - at \`${at}\``);
     }
@@ -436,7 +453,7 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   const shardLeaves = f.int(t.get("shard_leaves"), "$.tree.shard_leaves", 0n, (1n << 32n) - 1n);
   const shards = f.int(t.get("shards"), "$.tree.shards", 0n, U64);
   const rootHash = f.str(t.get("root_hash"), "$.tree.root_hash", { pattern: HEX32 });
-  const rootCommitments = f.array(t.get("root_commitments"), "$.tree.root_commitments", 1, 255)
+  const rootCommitments = f.array(t.get("root_commitments"), "$.tree.root_commitments", 1, 510)
     .map((c, i) => f.str(c, `$.tree.root_commitments[${i}]`, { pattern: HEX48 }));
   const revealTotals = f.bool(m.get("reveal_totals"), "$.reveal_totals");
   const totals = m.get("totals");
@@ -447,7 +464,13 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
       f.str(e.get("root_blinding"), `$.totals[${i}].root_blinding`, { pattern: HEX32 });
     });
   }
-  const files = f.object(m.get("files"), "$.files", ["leaves.bin", "range.bin", "solvency.bin"]);
+  const files = f.object(m.get("files"), "$.files",
+    ["leaves.bin", "range.bin", "solvency.bin", ...(margin ? ["margin.bin"] : [])]);
+  if (margin !== assets.some((a) => a.borrowable)) {
+    throw bad(`version ${m.get("version")} with ${margin ? "no" : "a"} borrowable asset: version `
+      + `${CONSTANTS.bundleVersionMargin} is exactly the bundle with one`);
+  }
+  if (margin && revealTotals) throw bad("reveal_totals: a version 5 bundle reveals no totals");
   const fileList = [];
   for (const [name, v] of files) {
     const e = f.object(v, `$.files.${name}`, ["sha256", "bytes"]);
@@ -467,8 +490,9 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
   if (canonical(m) + "\n" !== text) {
     throw new VerificationError("manifest-canonical", "manifest.json is not in canonical form");
   }
+  const speaks = { ...CONSTANTS.statements, ...(margin ? CONSTANTS.marginStatements : {}) };
   const sameSuite = Object.entries(CONSTANTS.suite).every(([k, v]) => suite.get(k) === v)
-    && Object.entries(CONSTANTS.statements).every(([k, v]) =>
+    && Object.entries(speaks).every(([k, v]) =>
       statements.get(k).get("id") === v.id && statements.get(k).get("bits") === BigInt(v.bits));
   if (!sameSuite) throw new VerificationError("suite-mismatch", "suite or statement ids differ from this verifier's");
 
@@ -494,14 +518,17 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
       throw new VerificationError("manifest-format", `manifest.assets[${i}].symbol: duplicate asset '${s}'`);
     }
   });
-  const k = assets.length;
+  // committed columns: each asset's credit, then its debt if it is borrowable
+  const columns = assets.flatMap((a) => (a.borrowable
+    ? [{ asset: a, debt: false }, { asset: a, debt: true }] : [{ asset: a, debt: false }]));
+  const k = columns.length;
   if (shardLeaves !== BigInt(shardLeavesFor(depth, k))) {
     throw new VerificationError("bundle-shape", "shard size is not the one the circuit fixes");
   }
   if (leaves !== 1n << BigInt(depth)) throw new VerificationError("bundle-shape", "leaves != 2^depth");
   if (shards !== leaves / shardLeaves) throw new VerificationError("bundle-shape", "shards != leaves / shard_leaves");
   if (rootCommitments.length !== k) {
-    throw new VerificationError("bundle-shape", "one root commitment per asset expected");
+    throw new VerificationError("bundle-shape", "one root commitment per column expected");
   }
   if (revealTotals) {
     if (totals === null || totals.length !== k) {
@@ -517,7 +544,8 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
     throw new VerificationError("manifest-format", "manifest.totals present but reveal_totals is false");
   }
   return {
-    epoch, timestamp, priceDecimals: Number(priceDecimals), assets, depth, operator: operatorHex,
+    epoch, timestamp, priceDecimals: Number(priceDecimals), assets, columns, depth,
+    operator: operatorHex, margin,
     prevEpoch, prevBundleHash, gap: declaredGap(epoch, prevEpoch),
     rootHash, rootCommitments, bundleHash: toHex(bundleHash),
     shardLeaves: Number(shardLeaves), shards,
@@ -736,7 +764,7 @@ export async function verifyInclusion({
     });
     checks.push("totals-opening");
   }
-  if (parsed.assets.length !== proof.k || parsed.depth !== proof.depth) {
+  if (parsed.columns.length !== proof.k || parsed.depth !== proof.depth) {
     throw new VerificationError("inclusion-shape", "assets or depth differ from the bundle");
   }
   checks.push("inclusion-shape");
@@ -746,8 +774,11 @@ export async function verifyInclusion({
   }
   checks.push("leaf opening", "leaf-hash", "tree-sum", "tree-hash", "inclusion-encoding",
     "inclusion-root");
-  const amounts = parsed.assets.map((a, j) => ({
-    symbol: a.symbol, decimals: a.decimals, proofDecimals: a.proofDecimals,
+  // one entry per column: a debt (what the holder owes, version 5) is named
+  // SYM.debt and has debt: true
+  const amounts = parsed.columns.map(({ asset: a, debt }, j) => ({
+    symbol: a.symbol + (debt ? ".debt" : ""), asset: a.symbol, debt,
+    decimals: a.decimals, proofDecimals: a.proofDecimals,
     amount: proof.amounts[j], tokens: formatTokens(proof.amounts[j], a.proofDecimals),
   }));
   // [inclusion-labels] the readable copies, if the document carries them
@@ -796,6 +827,9 @@ export async function verifyInclusion({
     signature: parsed.signature,
     signatureChecked: parsed.signatureChecked,
     siblingsNonnegative: "unchecked",
+    // version 5: every account's margin health is proven in the bundle; the
+    // page does not verify those proofs (zksolv inclusion verify --bundle does)
+    marginHealth: parsed.columns.length > parsed.assets.length ? "unchecked" : null,
     checks,
     elapsedMs: elapsed,
   };

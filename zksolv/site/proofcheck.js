@@ -119,6 +119,13 @@ export function bundleTerms(raw) {
   const U63 = (1n << 63n) - 1n;
   const U64 = (1n << 64n) - 1n;
   obj(m, "$");
+  // A version 5 bundle (borrowable assets) has debt range, margin-health and
+  // debt-aware solvency proofs this checker does not implement: it refuses
+  // the bundle, so the page reports those proofs as not checked here.
+  if (m.get("format") === "zksolv-bundle" && m.get("version") === 5n) {
+    throw new CheckError("margin-browser", "a version 5 bundle (borrowable assets): its debt range, "
+      + "margin-health and solvency proofs are not checked in the browser");
+  }
   if (m.get("format") !== "zksolv-bundle" || m.get("version") !== 4n) throw bad("not a version 4 bundle manifest");
   if (m.get("rounding") !== ROUNDING) throw bad("$.rounding: unknown rounding rule");
   const statements = obj(m.get("statements"), "$.statements");

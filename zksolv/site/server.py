@@ -6,7 +6,8 @@ Served, to GET and HEAD:
 - the page's files (``SITE_FILES``) at ``/`` and ``/NAME``, from the package;
 - in each bundle folder under the served folder, exactly the files a bundle
   consists of: ``manifest.json``, ``manifest.sig`` and the data files its
-  manifest lists (``leaves.bin``, ``range.bin``, ``solvency.bin``).
+  manifest lists (``leaves.bin``, ``range.bin``, ``solvency.bin``, and in a
+  version 5 bundle ``margin.bin``).
 
 A folder is a bundle when its ``manifest.json`` is a regular file readable
 by others, at most 1 MiB, and decodes (exact JSON types) as an object with
@@ -87,7 +88,7 @@ CONTENT_TYPES = {
 # nothing of circuits, and a test holds these equal to circuits/bundle.py's).
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
-DATA_FILES = ("leaves.bin", "range.bin", "solvency.bin")
+DATA_FILES = ("leaves.bin", "range.bin", "solvency.bin", "margin.bin")
 BUNDLE_FILES = (MANIFEST_FILE, SIGNATURE_FILE, *DATA_FILES)
 MAX_MANIFEST_BYTES = 1 << 20
 

@@ -55,8 +55,12 @@ export function decimalText(units, decimals) {
 /** "ETH 0.000053090 (53090 units of 10^-9 ETH, rounded up; the token has
  * 18 decimals)": tokens first, the unit named, as the CLI says it. */
 export function amountText(a) {
-  let text = `${a.symbol} ${decimalText(a.amount, a.proofDecimals)} (${a.amount} units of 10^-${a.proofDecimals} ${a.symbol}`;
-  if (a.proofDecimals !== a.decimals) text += `, rounded up; the token has ${a.decimals} decimals`;
+  // a debt (version 5: debt true, asset its symbol) is proven rounded down
+  const sym = a.debt ? a.asset : a.symbol;
+  let text = `${sym} ${decimalText(a.amount, a.proofDecimals)} (${a.amount} units of 10^-${a.proofDecimals} ${sym}`;
+  if (a.proofDecimals !== a.decimals) {
+    text += `, rounded ${a.debt ? "down" : "up"}; the token has ${a.decimals} decimals`;
+  }
   return `${text})`;
 }
 
@@ -126,8 +130,15 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
   const v = (words && words.verdict) || {};
   const u = (words && words.unchecked) || {};
   const lines = [];
-  const own = report.amounts.map(amountText).join("; ");
+  const own = report.amounts.filter((a) => !a.debt).map(amountText).join("; ");
   lines.push({ key: "balance", label: "Your balance", value: own, ok: true });
+  // version 5: what the holder owes, when it is not zero (check it: an
+  // overstated debt is a receivable the protocol does not have)
+  const debts = report.amounts.filter((a) => a.debt && a.amount !== 0n);
+  if (debts.length) {
+    lines.push({ key: "debts", label: "You owe", value: debts.map(amountText).join("; "), ok: true });
+  }
+  const margin = report.marginHealth !== null && report.marginHealth !== undefined;
   let sig;
   if (report.signatureChecked) {
     sig = { value: report.operatorPinned ? "checked; the operator key you pinned" : "checked; operator key not pinned", ok: true };
@@ -179,8 +190,10 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
     const why = work.reason || "the data-file check is not available on this site";
     lines.push({ key: "solvency", label: "Solvency proofs", value: unchecked(why), ok: null });
     lines.push({ key: "range", label: "Range proofs", value: unchecked(why), ok: null });
-    reason = `Not checked here: ${u.range || "the range proofs"}; ${u.solvency || "the solvency proofs"}. `
-      + "The full check below checks them.";
+    lines.push(...(margin ? [{ key: "margin", label: "Margin health proofs", value: unchecked(why), ok: null }] : []));
+    reason = `Not checked here: ${u.range || "the range proofs"}; `
+      + (margin ? `${u["debt-range"] || "the debt range proofs"}; ${u["margin-health"] || "the margin-health proofs"}; ` : "")
+      + `${u.solvency || "the solvency proofs"}. The full check below checks them.`;
   }
   lines.push({ key: "full", label: "Full check", value: fullCommand, ok: null });
   if (state !== "invalid" && !report.signatureChecked && report.operatorPinned) {

@@ -31,11 +31,16 @@ chain-epoch         (no gaps allowed) the header declares no gap: prev_epoch
 leaf-encoding       every leaf commitment decodes (curve, subgroup, not identity)
 tree-root           recomputing [tree-sum] and [tree-hash] from the leaves
                     gives the published root hash and root commitments
-solvency-bounds     the valued coefficients cannot wrap mod r
+solvency-bounds     the valued coefficients cannot wrap mod r (version 5:
+                    checked before the shards, whose health weights they are)
 totals-opening      (--reveal-totals only) C_root_j = L_j*g + gamma_j*h
 leaf-range          every shard's 64-bit range proof (batch-verified)
-solvency-asset      reserves_j*g - C_root_j is in [0, 2^128) for every j
-solvency-valued     the valued margin is in [0, 2^128)
+debt-range          (version 5) every shard's 64-bit debt range proof
+margin-health       (version 5) every leaf's margin health, one 128-bit
+                    aggregated proof per shard (``verifier.margin``)
+solvency-asset      reserves_j*g - C_root_j (+ C_root_debt_j) is in [0, 2^128)
+                    for every j
+solvency-valued     the valued margin (debts counted) is in [0, 2^128)
 chain-operator      every bundle of a chain is signed by the same key
 chain-epoch         chained bundles have increasing epochs (consecutive
                     unless gaps are allowed: epochs not proven solvent)
@@ -72,6 +77,8 @@ from zksolv.errors import FormatError, InputError, VerificationError
 from zksolv.executors import Executor, die_with_parent
 from zksolv.progress import Progress, derive_progress, no_progress
 from zksolv.safeio import FileReadError, decode_json, read_bounded
+
+from . import margin as margin_check
 
 # Proofs per multi-scalar multiplication: bounds memory, not soundness.
 BATCH_PROOFS = 64
@@ -144,7 +151,9 @@ def assets_json(assets: Sequence[circ.AssetTerms], price_decimals: int) -> list[
         {"symbol": a.symbol, "decimals": a.decimals, "proof_decimals": a.proven_decimals,
          "price": a.price, "price_decimals": price_decimals, "haircut_bps": a.haircut_bps,
          "reserves": a.reserves, "proven_reserves": a.proven_reserves,
-         "rounding": circ.ROUNDING_ID}
+         "rounding": circ.ROUNDING_ID_MARGIN if any(b.borrowable for b in assets)
+         else circ.ROUNDING_ID,
+         **({"borrowable": True} if a.borrowable else {})}
         for a in assets
     ]
 
@@ -293,7 +302,8 @@ def check_manifest(raw: bytes, signature: bytes, *,
     canonical bytes, suite, the operator's signature (and pinned key),
     distinct symbols, and the tree shape the circuit fixes."""
     m = decode_manifest(raw)
-    if m.suite != layout.suite_ids() or m.statements != layout.statement_ids():
+    margin = m.version == layout.BUNDLE_VERSION_MARGIN
+    if m.suite != layout.suite_ids() or m.statements != layout.statement_ids(margin):
         raise _fail("suite-mismatch", "suite or statement ids differ from this verifier's")
     operator = bytes.fromhex(m.operator)
     check_signature(raw, signature, operator)
@@ -304,7 +314,8 @@ def check_manifest(raw: bytes, signature: bytes, *,
     for i, s in enumerate(symbols):
         if s in symbols[:i]:
             raise _fail("manifest-format", f"manifest.assets[{i}].symbol: duplicate asset {s!r}")
-    k = len(m.assets)
+    k = len(t_cols := circ.column_layout(
+        [circ.AssetTerms(a.symbol, 0, 0, 0, 0, None, a.borrowable) for a in m.assets]))
     t = m.tree
     if t.shard_leaves != circ.shard_leaves_for(t.depth, k):
         raise _fail("bundle-shape", "shard size is not the one the circuit fixes")
@@ -312,8 +323,8 @@ def check_manifest(raw: bytes, signature: bytes, *,
         raise _fail("bundle-shape", "leaves != 2^depth")
     if t.shards != t.leaves // t.shard_leaves:
         raise _fail("bundle-shape", "shards != leaves / shard_leaves")
-    if len(t.root_commitments) != k:
-        raise _fail("bundle-shape", "one root commitment per asset expected")
+    if len(t.root_commitments) != len(t_cols):
+        raise _fail("bundle-shape", "one root commitment per column expected")
     totals = None
     if m.reveal_totals:
         if m.totals is None or len(m.totals) != k:
@@ -332,7 +343,7 @@ def check_manifest(raw: bytes, signature: bytes, *,
     header = circ.EpochHeader(
         epoch=m.epoch, timestamp=m.timestamp, price_decimals=m.price_decimals,
         assets=tuple(circ.AssetTerms(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves,
-                                     a.proof_decimals)
+                                     a.proof_decimals, a.borrowable)
                      for a in m.assets),
         prev_bundle_hash=None if m.prev_bundle_hash is None else bytes.fromhex(m.prev_bundle_hash),
         prev_epoch=m.prev_epoch, depth=t.depth, shard_leaves=t.shard_leaves,
@@ -345,11 +356,14 @@ def check_manifest(raw: bytes, signature: bytes, *,
 
 def _expected_sizes(header: circ.EpochHeader) -> dict[str, int]:
     asset_len, valued_len = layout.solvency_sizes(header.k)
-    return {
-        layout.LEAVES_FILE: header.leaves * layout.leaf_record_size(header.k),
+    sizes = {
+        layout.LEAVES_FILE: header.leaves * layout.leaf_record_size(header.m),
         layout.RANGE_FILE: header.shards * layout.leaf_proof_size(header.shard_leaves, header.k),
         layout.SOLVENCY_FILE: asset_len + valued_len,
     }
+    if header.margin:
+        sizes[layout.MARGIN_FILE] = margin_check.file_size(header)
+    return sizes
 
 
 def _read_files(root: Path, parsed: _Parsed) -> dict[str, bytes]:
@@ -359,11 +373,11 @@ def _read_files(root: Path, parsed: _Parsed) -> dict[str, bytes]:
     listed size."""
     out = {}
     expected = _expected_sizes(parsed.header)
-    for name in layout.DATA_FILES:
+    for name in parsed.files.names():
         if parsed.files.get(name).bytes != expected[name]:
             raise _fail("bundle-shape", f"{name}: the manifest lists {parsed.files.get(name).bytes}"
                                         f" bytes, the header's shape needs {expected[name]}")
-    for name in layout.DATA_FILES:
+    for name in parsed.files.names():
         entry = parsed.files.get(name)
         try:
             data, _ = read_bounded(root / name, entry.bytes, what=name, exact=entry.bytes)
@@ -410,30 +424,37 @@ class _ShardChunk:
     first: int
     leaves: bytes
     proofs: bytes
+    margin: bytes = b""            # version 5: the shards' margin.bin records
 
 
 @dataclass(frozen=True)
 class _ChunkResult:
-    roots: tuple[bytes, ...]       # per shard: its subtree root, k*48 + 32 bytes
+    roots: tuple[bytes, ...]       # per shard: its subtree root, m*48 + 32 bytes
     encoding_error: str | None     # first leaf that does not decode
     range_error: str | None        # first shard whose range proof fails
+    range_check: str = "leaf-range"  # the check that failed: leaf-, debt-range, margin-health
 
 
 def _check_shards(chunk: _ShardChunk) -> _ChunkResult:
     """Decode the chunk's leaves [leaf-encoding], fold each shard's subtree
     [tree-sum] [tree-hash] and batch-verify its range proofs [leaf-range],
-    reusing the decoded leaf commitments as the proofs' V."""
+    reusing the decoded leaf commitments as the proofs' V; in version 5 also
+    each shard's [debt-range] and [margin-health] proofs (``verifier.margin``)."""
     backend = get_backend(chunk.backend)
     header = chunk.header
-    k, S = header.k, header.shard_leaves
+    k, S = header.m, header.shard_leaves
     rec = layout.leaf_record_size(k)
     cpart = k * POINT_BYTES
-    proof_len = layout.leaf_proof_size(S, k)
+    proof_len = layout.leaf_proof_size(S, header.k)
     count = len(chunk.proofs) // proof_len
     roots: list[bytes] = []
     decoded: dict[bytes, Point] = {}
     pairs: list[tuple[rangeproof.RangeStatement, rangeproof.RangeProof]] = []
+    tags: list[str] = []
     range_error = None
+    range_check = "leaf-range"
+    coef = circ.valued_coefficients(header.assets, header.depth) if header.margin else None
+    mrec = margin_check.record_size(header) if header.margin else 0
     for n in range(count):
         shard = chunk.first + n
         base = n * S * rec
@@ -448,36 +469,57 @@ def _check_shards(chunk: _ShardChunk) -> _ChunkResult:
         except FormatError as exc:
             return _ChunkResult(tuple(roots), str(exc), None)
         decoded.update(zip(commits, flat, strict=True))
-        level: circ.Level = ([flat[i * k : (i + 1) * k] for i in range(S)], enc, hashes)
+        leaf_pts = [flat[i * k : (i + 1) * k] for i in range(S)]
+        level: circ.Level = (leaf_pts, enc, hashes)
         root = circ.tree_root(backend, k, level)
         roots.append(root[1][0] + root[2][0])
+        if range_error is not None:
+            continue
         try:
             pf = rangeproof.RangeProof.from_bytes(chunk.proofs[n * proof_len : (n + 1) * proof_len])
         except FormatError as exc:
-            range_error = range_error or f"shard {shard}: {exc}"
+            range_error = f"shard {shard}: {exc}"
             continue
         pairs.append((circ.leaf_statement(header, chunk.digest, shard, commits), pf))
+        tags.append(f"leaf-range|shard {shard}")
+        if coef is not None:
+            try:
+                items = margin_check.shard_items(
+                    backend, header, chunk.digest, shard, coef, commits, leaf_pts,
+                    chunk.margin[n * mrec : (n + 1) * mrec], decoded)
+            except FormatError as exc:
+                range_check, _, why = str(exc).partition(": ")
+                range_error = why
+                continue
+            for item in items:
+                pairs.append((item.statement, item.proof))
+                tags.append(f"{item.check}|shard {shard}")
     if range_error is None and pairs:
         try:
             bad = rangeproof.batch_find_invalid(pairs, backend=backend, decoded=decoded)
         except FormatError:
             bad = rangeproof.find_invalid(pairs, backend=backend)
         if bad is not None:
-            range_error = f"shard {chunk.first + bad}: range proof does not verify"
-    return _ChunkResult(tuple(roots), None, range_error)
+            range_check, _, where = tags[bad].partition("|")
+            what = {"leaf-range": "range proof", "debt-range": "debt range proof",
+                    "margin-health": "margin-health proof"}[range_check]
+            range_error = f"{where}: {what} does not verify"
+    return _ChunkResult(tuple(roots), None, range_error, range_check)
 
 
 def _shard_chunks(backend: Backend, header: circ.EpochHeader, digest: bytes, leaves: bytes,
-                  proofs: bytes) -> list[_ShardChunk]:
-    rec = layout.leaf_record_size(header.k)
+                  proofs: bytes, margin: bytes = b"") -> list[_ShardChunk]:
+    rec = layout.leaf_record_size(header.m)
     proof_len = layout.leaf_proof_size(header.shard_leaves, header.k)
+    mrec = margin_check.record_size(header) if header.margin else 0
     per = header.shard_leaves * rec
     chunks = []
     for first in range(0, header.shards, BATCH_PROOFS):
         last = min(first + BATCH_PROOFS, header.shards)
         chunks.append(_ShardChunk(backend.name, header, digest, first,
                                   leaves[first * per : last * per],
-                                  proofs[first * proof_len : last * proof_len]))
+                                  proofs[first * proof_len : last * proof_len],
+                                  margin[first * mrec : last * mrec]))
     return chunks
 
 
@@ -491,7 +533,8 @@ def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
         # proofs) derived once, here (a bar if the cache lacks them), before
         # any fork, so workers inherit them
         h = chunks[0].header
-        need = max(circ.LEAF_BITS * (1 << (h.shard_leaves * h.k - 1).bit_length()),
+        need = max(circ.LEAF_BITS * (1 << (h.shard_leaves * h.m - 1).bit_length()),
+                   circ.HEALTH_BITS * h.shard_leaves if h.margin else 0,
                    circ.MARGIN_BITS * (1 << (h.k - 1).bit_length()))
         generators(backend).vectors(need, on_derive=derive_progress(bar))
     if executor is not None and len(chunks) > 1:
@@ -530,7 +573,7 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     raw, signature = _read_manifest_files(root)
     parsed = check_manifest(raw, signature, expect_operator=expect_operator)
     header = parsed.header
-    k = header.k
+    k = header.m       # commitments per leaf and node: one per column
     data = _read_files(root, parsed)
     checks = ["manifest-format", "manifest-canonical", "suite-mismatch", "signature"]
     if expect_operator is not None:
@@ -538,8 +581,8 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     checks += ["bundle-shape", "manifest-hash"]
 
     rec = layout.leaf_record_size(k)
-    proof_len = layout.leaf_proof_size(header.shard_leaves, k)
-    asset_len, valued_len = layout.solvency_sizes(k)
+    proof_len = layout.leaf_proof_size(header.shard_leaves, header.k)
+    asset_len, valued_len = layout.solvency_sizes(header.k)
     if len(data[layout.LEAVES_FILE]) != header.leaves * rec:
         raise _fail("bundle-shape", f"{layout.LEAVES_FILE}: wrong size for 2^{header.depth} leaves")
     if len(data[layout.RANGE_FILE]) != header.shards * proof_len:
@@ -553,8 +596,14 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
         checks.append("chain-epoch")
 
     digest = header.digest()
+    if header.margin:
+        # the health weights are the valued coefficients: bounded before use
+        try:
+            circ.valued_coefficients(header.assets, header.depth)
+        except circ.BoundsError as exc:
+            raise _fail("solvency-bounds", str(exc)) from exc
     chunks = _shard_chunks(backend, header, digest, data[layout.LEAVES_FILE],
-                           data[layout.RANGE_FILE])
+                           data[layout.RANGE_FILE], data.get(layout.MARGIN_FILE, b""))
     results = _run_chunks(backend, chunks, jobs, bar, executor)
     for res in results:
         if res.encoding_error:
@@ -600,7 +649,7 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
 
     for res in results:
         if res.range_error:
-            raise _fail("leaf-range", res.range_error)
+            raise _fail(res.range_check, res.range_error)
     items = []
     sp = data[layout.SOLVENCY_FILE]
     margins = circ.asset_margins(backend, gens.g, header.assets, roots)
@@ -624,7 +673,8 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
     if bad is not None:
         tag, what = items[bad][0], items[bad][1]
         raise _fail(tag, f"{what}: range proof does not verify")
-    checks += ["leaf-range", "solvency-asset", "solvency-valued"]
+    checks += ["leaf-range", *(["debt-range", "margin-health"] if header.margin else []),
+               "solvency-asset", "solvency-valued"]
 
     return BundleReport(
         path=str(root), epoch=header.epoch, bundle_hash=parsed.bundle_hash,

@@ -78,7 +78,8 @@ _Hex32 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
 
 
 class _Amount(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    symbol: Annotated[str, msgspec.Meta(max_length=16)]
+    # the column's name: SYM, or SYM.debt for a debt (version 5)
+    symbol: Annotated[str, msgspec.Meta(max_length=21)]
     decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
     proof_decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
     proof_units: Annotated[int, msgspec.Meta(ge=0)]
@@ -103,13 +104,14 @@ class _Document(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     # bytes and the manifest say, or the document is refused).
     bundle_hash: _Hex32 | None = None
     root_hash: _Hex32 | None = None
-    amounts: Annotated[list[_Amount], msgspec.Meta(max_length=255)] | None = None
+    amounts: Annotated[list[_Amount], msgspec.Meta(max_length=510)] | None = None
 
 
 @dataclass(frozen=True)
 class Readable:
     """The readable fields of a document: the bundle hash, the root hash and
-    per asset (column order) symbol, decimals, proof_decimals, the amount in
+    per column (column order: a borrowable asset's debt, named SYM.debt,
+    right after its credit) name, decimals, proof_decimals, the amount in
     proof units and in tokens."""
 
     bundle_hash: bytes
@@ -119,9 +121,10 @@ class Readable:
     @classmethod
     def of(cls, proof: InclusionProof, assets: Sequence[circ.AssetTerms],
            root_hash: bytes) -> Readable:
+        cols = [assets[j] for j, _ in circ.column_layout(assets)]
         return cls(proof.bundle_hash, root_hash, tuple(
-            (a.symbol, a.decimals, a.proven_decimals, v, units.format_tokens(v, a.proven_decimals))
-            for a, v in zip(assets, proof.amounts, strict=True)
+            (name, a.decimals, a.proven_decimals, v, units.format_tokens(v, a.proven_decimals))
+            for name, a, v in zip(circ.column_names(assets), cols, proof.amounts, strict=True)
         ))
 
     def to_json(self) -> dict[str, Any]:
@@ -235,7 +238,7 @@ class InclusionReport:
     account_id: str
     epoch: int
     leaf_index: int
-    amounts: dict[str, int]
+    amounts: dict[str, int]       # credits, by asset symbol (proof units)
     price_decimals: int
     assets: tuple[circ.AssetTerms, ...]
     bundle_hash: bytes
@@ -247,6 +250,10 @@ class InclusionReport:
     # the epoch and bundle the signed header links to (None: first of a chain)
     prev_epoch: int | None = None
     prev_bundle_hash: bytes | None = None
+    # version 5 (a borrowable asset): debts by asset symbol (proof units),
+    # and the account's own margin health from its opened values
+    debts: dict[str, int] | None = None
+    own_margin: int | None = None
     # the header's time (seconds since 1970-01-01 UTC)
     timestamp: int = 0
     # revealed total liabilities per asset, in proof units, checked to open
@@ -264,9 +271,15 @@ class InclusionReport:
     @property
     def not_checked(self) -> tuple[str, ...]:
         """What a holder relies on that this check did not cover: ``range``
-        (the leaf range proofs, so the siblings' non-negativity) and
-        ``solvency`` (the solvency proofs)."""
-        return () if self.complete else ("range", "solvency")
+        (the leaf range proofs, so the siblings' non-negativity), in a
+        bundle with borrowable assets ``debt-range`` and ``margin-health``
+        (every account's debts non-negative and covered by its collateral),
+        and ``solvency`` (the solvency proofs)."""
+        if self.complete:
+            return ()
+        if self.debts is None:
+            return ("range", "solvency")
+        return ("range", "debt-range", "margin-health", "solvency")
 
     @property
     def gap(self) -> tuple[int, int] | None:
@@ -275,19 +288,29 @@ class InclusionReport:
         return circ.declared_gap(self.epoch, self.prev_epoch)
 
     @property
+    def margin_health(self) -> str | None:
+        """None without borrowable assets; else "proven" when the bundle was
+        verified here (every shard's margin-health proof checked, the
+        holder's own among them), "unchecked" with the bundle hash only."""
+        if self.debts is None:
+            return None
+        return "proven" if self.bundle is not None else "unchecked"
+
+    @property
     def siblings_nonnegative(self) -> str:
         return "proven" if self.bundle is not None else "unchecked"
 
-    def amounts_json(self) -> dict[str, dict[str, Any]]:
-        """Each amount labelled: proof units, the decimals they are counted
-        at (``unit`` 10^-proof_decimals of the token), and the tokens."""
+    def amounts_json(self, amounts: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+        """Each amount (the credits, or ``amounts`` given: the debts)
+        labelled: proof units, the decimals they are counted at (``unit``
+        10^-proof_decimals of the token), and the tokens."""
         terms = {a.symbol: a for a in self.assets}
         return {
             sym: {"proof_units": v, "proof_decimals": terms[sym].proven_decimals,
                   "decimals": terms[sym].decimals,
                   "unit": f"10^-{terms[sym].proven_decimals} {sym}",
                   "tokens": units.format_tokens(v, terms[sym].proven_decimals)}
-            for sym, v in self.amounts.items()
+            for sym, v in (self.amounts if amounts is None else amounts).items()
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -315,6 +338,15 @@ class InclusionReport:
             "gap": None if self.gap is None else {"first": self.gap[0], "last": self.gap[1]},
             "siblings_nonnegative": self.siblings_nonnegative,
         }
+        if self.debts is not None:
+            out["debts"] = self.amounts_json(self.debts)
+            out["margin_health"] = {
+                "proof": self.margin_health,
+                "own_margin": self.own_margin,
+                "own_margin_holds": self.own_margin is not None and self.own_margin >= 0,
+            }
+            if self.bundle is not None:
+                out["margin_health"]["shard"] = self.bundle.shard_of_leaf(self.leaf_index)
         if self.bundle is not None:
             out["bundle"] = self.bundle.to_json()
             out["own_leaf_shard"] = self.bundle.shard_of_leaf(self.leaf_index)
@@ -351,27 +383,32 @@ def fold_path(backend: Backend, proof: InclusionProof) -> tuple[list[Any], bytes
     return cur, cur_hash
 
 
-def check_expected(asset: circ.AssetTerms, proven: int, want: int | str) -> None:
+def check_expected(asset: circ.AssetTerms, proven: int, want: int | str, *,
+                   debt: bool = False) -> None:
     """[inclusion-amount] The proof counts what the holder expects: ``want``
-    in base units (int) or tokens (str, ``"3989.744384"``), rounded up to
-    proof units as the prover rounds liabilities."""
+    in base units (int) or tokens (str, ``"3989.744384"``), rounded to proof
+    units as the prover rounds: a credit up, a debt (``debt``) down."""
+    name = asset.symbol + (circ.DEBT_SUFFIX if debt else "")
     if isinstance(want, str):
         base = units.parse_tokens(want, asset.decimals)
         if base is None:
-            raise InputError(f"--expect {asset.symbol}",
+            raise InputError(f"--expect {name}",
                              f"{want[:40]!r} is not an amount of {asset.symbol} in tokens "
                              f"(digits, one '.', at most {asset.decimals} decimals)")
     else:
         base = want
     pd = asset.proven_decimals
-    if units.liability_units(base, asset.scale) > units.MAX_PROVEN:
-        raise InputError(f"--expect {asset.symbol}",
+    rounded = (units.receivable_units(base, asset.scale) if debt
+               else units.liability_units(base, asset.scale))
+    if rounded > units.MAX_PROVEN:
+        raise InputError(f"--expect {name}",
                          f"{base} base units is more than a leaf holds (2^64 - 1 proof units "
                          f"of 10^-{pd} {asset.symbol})")
-    if units.liability_units(base, asset.scale) != proven:
+    if rounded != proven:
+        what = "a debt of " if debt else ""
         raise VerificationError(
             "inclusion-amount",
-            f"{asset.symbol}: proof shows {units.format_tokens(proven, pd)} {asset.symbol} "
+            f"{name}: proof shows {what}{units.format_tokens(proven, pd)} {asset.symbol} "
             f"({proven} proof units at {pd} decimals), expected "
             f"{units.format_tokens(base, asset.decimals)} {asset.symbol} ({base} base units)"
         )
@@ -459,7 +496,8 @@ def verify_inclusion(
                                         f"{a.symbol}: published total does not open C_root")
         totals = tuple(liab for liab, _ in parsed.totals)
         checks.append("totals-opening")
-    if len(assets) != proof.k or depth != proof.depth:
+    columns = circ.column_layout(assets)
+    if len(columns) != proof.k or depth != proof.depth:
         raise VerificationError("inclusion-shape", "assets or depth differ from the bundle")
     checks.append("inclusion-shape")
     roots, top = fold_path(backend, proof)
@@ -472,10 +510,28 @@ def verify_inclusion(
                                     or doc.claimed.root_hash is not None
                                     or doc.claimed.amounts is not None):
         checks.append("inclusion-labels")
-    symbols = tuple(a.symbol for a in assets)
-    amounts = dict(zip(symbols, proof.amounts, strict=True))
-    terms = dict(zip(symbols, assets, strict=True))
+    amounts: dict[str, int] = {}
+    debts: dict[str, int] | None = {} if any(debt for _, debt in columns) else None
+    for (j, debt), v in zip(columns, proof.amounts, strict=True):
+        if debt:
+            assert debts is not None
+            debts[assets[j].symbol] = v
+        else:
+            amounts[assets[j].symbol] = v
+    own_margin = None
+    if debts is not None:
+        coef = circ.valued_coefficients(assets, depth)
+        own_margin = sum((-coef.liability[j] if debt else coef.reserve[j]) * v
+                         for (j, debt), v in zip(columns, proof.amounts, strict=True))
+    terms = {a.symbol: a for a in assets}
     for sym, want in (expect or {}).items():
+        base, is_debt = (sym[: -len(circ.DEBT_SUFFIX)], True) if (
+            debts is not None and sym.endswith(circ.DEBT_SUFFIX)
+            and sym[: -len(circ.DEBT_SUFFIX)] in debts) else (sym, False)
+        if is_debt:
+            assert debts is not None
+            check_expected(terms[base], debts[base], want, debt=True)
+            continue
         if sym not in amounts:
             raise VerificationError("inclusion-amount", f"no asset {sym!r} in this bundle")
         check_expected(terms[sym], amounts[sym], want)
@@ -492,5 +548,6 @@ def verify_inclusion(
         proof.account_id, proof.epoch, proof.leaf_index, amounts, price_decimals,
         assets, proof.bundle_hash, operator, expect_operator is not None,
         top, report, tuple(coverage), prev_epoch=prev_epoch, prev_bundle_hash=prev_hash,
+        debts=debts, own_margin=own_margin,
         timestamp=timestamp, totals=totals, checks=tuple(dict.fromkeys(checks)),
     )
