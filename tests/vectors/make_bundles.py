@@ -266,8 +266,8 @@ def main() -> None:
     add("manifest-hash", "manifest-hash", "a byte of range.bin flipped, manifest unchanged")
 
     b = variant("bundle-shape")
-    data = (b / layout.LEAVES_FILE).read_bytes()
-    (b / layout.LEAVES_FILE).write_bytes(data[: -layout.leaf_record_size(2)])
+    whole = (b / layout.LEAVES_FILE).read_bytes()
+    (b / layout.LEAVES_FILE).write_bytes(whole[: -layout.leaf_record_size(2)])
     write_manifest(b, read_manifest(b))
     add("bundle-shape", "bundle-shape", "the last leaf record cut from leaves.bin, re-hashed")
 
