@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from test_epoch_support import (
     verify_json,
     work_area,
 )
+from test_resume import _killed_prove
 
 from zksolv.circuits import bundle as layout
 from zksolv.circuits import epoch as circ
@@ -36,61 +36,6 @@ from zksolv.prover.inclusion_db import DATA_DIR_ENV
 SHARD_VALUES = 16
 PUBLIC_NAMES = {layout.MANIFEST_FILE, layout.SIGNATURE_FILE, *layout.DATA_FILES}
 
-KILLER = textwrap.dedent('''
-    import os, signal, sys
-    from zksolv.circuits import epoch as circ
-    circ.SHARD_VALUES = {shard_values}
-    from zksolv.prover import epoch as prover, keys, workarea
-    from zksolv.cli.main import main
-
-    point, after = {point!r}, {after}
-    calls = [0]
-
-    def killing(fn):
-        def wrapped(*args, **kwargs):
-            calls[0] += 1
-            if calls[0] > after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return fn(*args, **kwargs)
-        return wrapped
-
-    if point == "leaves":
-        keys.account_salt = killing(keys.account_salt)
-    elif point == "shards":
-        workarea.WorkArea.save_shard = killing(workarea.WorkArea.save_shard)
-    elif point == "solvency":
-        prover.prove_solvency = killing(prover.prove_solvency)
-    elif point == "publish":
-        workarea.WorkArea.remove = killing(workarea.WorkArea.remove)
-    elif point == "renamed":
-        real_remove = workarea.WorkArea.remove
-        def remove_then_die(self):
-            real_remove(self)
-            os.kill(os.getpid(), signal.SIGKILL)
-        workarea.WorkArea.remove = remove_then_die
-    main(sys.argv[1:])
-''')
-
-
-def _killed_prove(tmp: Path, snap: Path, out: Path, point: str, after: int) -> None:
-    """``zksolv prove`` with its defaults (no --inclusion-db, no --work-dir)
-    in a child that SIGKILLs itself at ``point``."""
-    script = tmp / f"kill_{point}.py"
-    script.write_text(KILLER.format(shard_values=SHARD_VALUES, point=point, after=after))
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "prove", str(snap), "--out", str(out), "--quiet",
-         "--jobs", "1"],
-        env={**os.environ, "ZKSOLV_OPERATOR_KEY": KEY_HEX},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    try:
-        _, err = proc.communicate(timeout=300)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)   # only this test's own process group
-        except ProcessLookupError:
-            pass
-    assert proc.returncode == -signal.SIGKILL, (proc.returncode, err)
 
 
 def _only_public(folder: Path, bundle_names: set[str]) -> None:

@@ -59,6 +59,12 @@ KILLER = textwrap.dedent('''
         prover.prove_solvency = killing(prover.prove_solvency)
     elif point == "publish":
         workarea.WorkArea.remove = killing(workarea.WorkArea.remove)
+    elif point == "renamed":
+        real_remove = workarea.WorkArea.remove
+        def remove_then_die(self):
+            real_remove(self)
+            os.kill(os.getpid(), signal.SIGKILL)
+        workarea.WorkArea.remove = remove_then_die
     main(sys.argv[1:])
 ''')
 

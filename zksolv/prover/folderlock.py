@@ -30,6 +30,7 @@ import os
 import socket
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,21 @@ def _holder(fd: int, path: Path) -> str:
     return f"zksolv watch pid {pid} on {host}{running}, since {since}"
 
 
+
+def _flock(fd: int, path: Path, mode: int, busy: Callable[[str], FolderBusy]) -> None:
+    """``flock`` without waiting; on failure ``fd`` is closed and
+    ``busy(holder)`` raised if another process holds the lock, or an
+    ``InputError`` if the file system cannot lock (some network mounts)."""
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        who = _holder(fd, path)
+        os.close(fd)
+        raise busy(who) from exc
+    except OSError as exc:
+        os.close(fd)
+        raise InputError(str(path), f"cannot lock: {exc.strerror or exc}") from exc
+
 def lock_for_watch(folder: Path, *, command: str = "watch") -> FolderLock:
     """Take ``folder``'s lock for a watcher (creating the folder and the
     lock file if needed), or raise ``FolderBusy`` naming its holder."""
@@ -119,17 +135,9 @@ def lock_for_watch(folder: Path, *, command: str = "watch") -> FolderLock:
         raise InputError(str(folder), f"cannot create: {exc.strerror or exc}") from exc
     path = folder / LOCK_FILE
     fd = _open(path, os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        who = _holder(fd, path)
-        os.close(fd)
-        raise FolderBusy(str(folder), f"already being written by {who}; one watcher per "
-                                      "folder: stop it first, or watch into another "
-                                      "folder") from exc
-    except OSError as exc:   # a file system without flock (some network mounts)
-        os.close(fd)
-        raise InputError(str(path), f"cannot lock: {exc.strerror or exc}") from exc
+    _flock(fd, path, fcntl.LOCK_EX, lambda who: FolderBusy(
+        str(folder), f"already being written by {who}; one watcher per folder: stop it "
+                     "first, or watch into another folder"))
     info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     data = (json.dumps(info) + "\n").encode()
@@ -152,15 +160,7 @@ def lock_for_prove(out: Path) -> FolderLock:
     if not path.exists() and not path.is_symlink():
         return FolderLock(path, None)
     fd = _open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        who = _holder(fd, path)
-        os.close(fd)
-        raise FolderBusy(str(out), f"{folder} is being written by {who}: it proves the "
-                                   "epochs of that folder itself; stop it first, or prove "
-                                   "into another folder") from exc
-    except OSError as exc:
-        os.close(fd)
-        raise InputError(str(path), f"cannot lock: {exc.strerror or exc}") from exc
+    _flock(fd, path, fcntl.LOCK_SH, lambda who: FolderBusy(
+        str(out), f"{folder} is being written by {who}: it proves the epochs of that "
+                  "folder itself; stop it first, or prove into another folder"))
     return FolderLock(path, fd)
