@@ -88,17 +88,22 @@ def _word(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
 
+def _uint(value: object, bits: int, low: int = 0) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and low <= value < 2**bits)
+
+
 def _check(chain_id: int, holder: bytes, block_number: int, block_hash: bytes, epoch: int,
            operator: bytes) -> None:
-    if not (isinstance(chain_id, int) and 0 < chain_id < 2**256):
+    if not _uint(chain_id, 256, 1):
         raise ValueError("chain_id must be in [1, 2^256)")
     if not (isinstance(holder, bytes) and len(holder) == 20):
         raise ValueError("holder must be a 20-byte address")
-    if not (isinstance(block_number, int) and 0 <= block_number < 2**256):
+    if not _uint(block_number, 256):
         raise ValueError("block_number must be in [0, 2^256)")
     if not (isinstance(block_hash, bytes) and len(block_hash) == 32):
         raise ValueError("block_hash must be 32 bytes")
-    if not (isinstance(epoch, int) and 0 <= epoch < 2**64):
+    if not _uint(epoch, 64):
         raise ValueError("epoch must be a uint64")
     if not (isinstance(operator, bytes) and len(operator) == 32):
         raise ValueError("operator must be the 32-byte Ed25519 public key")
@@ -107,7 +112,7 @@ def _check(chain_id: int, holder: bytes, block_number: int, block_hash: bytes, e
 @functools.cache
 def domain_separator(chain_id: int) -> bytes:
     """EIP-712 ``domainSeparator`` of the zksolv reserves domain on ``chain_id``."""
-    if not (isinstance(chain_id, int) and 0 < chain_id < 2**256):
+    if not _uint(chain_id, 256, 1):
         raise ValueError("chain_id must be in [1, 2^256)")
     return keccak256(keccak256(DOMAIN_TYPE.encode()) + keccak256(DOMAIN_NAME.encode())
                      + keccak256(DOMAIN_VERSION.encode()) + _word(chain_id))
