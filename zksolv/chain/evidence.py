@@ -326,8 +326,7 @@ def check_online(client: RpcClient, evidence: ReservesEvidence, *, epoch: int,
     if evidence.window is not None:
         if epoch_timestamp is None:
             raise InputError("reserves", "checking a block window needs the epoch's timestamp")
-        for problem in window.check_online(client, evidence.window, evidence.block_number,
-                                           epoch_timestamp):
+        for problem in window.check_online(client, evidence.window, epoch_timestamp):
             findings.append(Finding(TAG_BLOCK, f"window block {evidence.window.first_number}",
                                     problem))
     for asset in evidence.assets:
