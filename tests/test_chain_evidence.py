@@ -192,12 +192,12 @@ def test_declared_holder_balance_is_checked_too(scene: Scene) -> None:
 def test_foreign_signature_fails_reserves_signature(scene: Scene, how: str) -> None:
     s = scene
     evidence = honest(s)
-    stmt = dict(chain_id=31337, holder=s.a1, block_number=evidence.block_number,
+    stmt: dict[str, Any] = dict(chain_id=31337, holder=s.a1, block_number=evidence.block_number,
                 block_hash=evidence.block_hash, epoch=EPOCH, operator=OPERATOR)
     if how == "another key":
         sig = ownership.sign_digest(s.k2, ownership.digest(**stmt))
     else:
-        change = {"another epoch": {"epoch": EPOCH - 1},
+        change: dict[str, Any] = {"another epoch": {"epoch": EPOCH - 1},
                   "another operator": {"operator": b"\x01" * 32},
                   "another block": {"block_number": evidence.block_number - 1,
                                     "block_hash": raw(s.node.block(
@@ -216,8 +216,9 @@ def test_signature_checked_against_the_verifiers_epoch_and_operator(scene: Scene
     another operator's: the verifier supplies both from the bundle."""
     s = scene
     evidence = honest(s)
-    for kw in ({"epoch": EPOCH + 1, "operator": OPERATOR}, {"epoch": EPOCH,
-                                                            "operator": b"\x02" * 32}):
+    variants: list[dict[str, Any]] = [{"epoch": EPOCH + 1, "operator": OPERATOR},
+                                      {"epoch": EPOCH, "operator": b"\x02" * 32}]
+    for kw in variants:
         found = ev.check_offline(evidence, **kw)
         assert {f.tag for f in found} == {"reserves-signature"}
         assert len(found) == 4  # a1 in ETH and USDC, a2 in ETH and DAI
