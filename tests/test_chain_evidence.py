@@ -197,12 +197,13 @@ def test_foreign_signature_fails_reserves_signature(scene: Scene, how: str) -> N
     if how == "another key":
         sig = ownership.sign_digest(s.k2, ownership.digest(**stmt))
     else:
-        change: dict[str, Any] = {"another epoch": {"epoch": EPOCH - 1},
-                  "another operator": {"operator": b"\x01" * 32},
-                  "another block": {"block_number": evidence.block_number - 1,
-                                    "block_hash": raw(s.node.block(
-                                        evidence.block_number - 1)["hash"])},
-                  "another chain": {"chain_id": 1}}[how]
+        changes: dict[str, dict[str, Any]] = {
+            "another epoch": {"epoch": EPOCH - 1},
+            "another operator": {"operator": b"\x01" * 32},
+            "another block": {"block_number": evidence.block_number - 1,
+                              "block_hash": raw(s.node.block(evidence.block_number - 1)["hash"])},
+            "another chain": {"chain_id": 1}}
+        change = changes[how]
         sig = ownership.sign(s.k1, **{**stmt, **change})
     forged = set_signature(evidence, s.a1, sig)
     want = [("reserves-signature", f"ETH holder {hx(s.a1)}"),
