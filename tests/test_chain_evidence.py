@@ -441,3 +441,18 @@ def test_window_not_begun_or_not_mined(scene: Scene) -> None:
         ev.fetch(s.client, replace(s.sources, window_length=10_000), epoch_timestamp=t)
     with pytest.raises(InputError, match=r"\[1, 10000\]"):
         ev.fetch(s.client, replace(s.sources, window_length=10_001), epoch_timestamp=t)
+
+
+def test_each_holding_checked_with_its_own_signature(scene: Scene) -> None:
+    """One recovery serves every asset an account signed the same statement
+    for, but a holding whose own signature differs is checked on its own."""
+    s = scene
+    evidence = honest(s)
+    bad = ownership.sign_digest(s.k2, ev.statement_digest(evidence, s.a1, epoch=EPOCH,
+                                                         operator=OPERATOR))
+    usdc = evidence.assets[1]
+    mixed = replace(evidence, assets=(evidence.assets[0], replace(usdc, holdings=tuple(
+        replace(h, signature=bad) if h.address == s.a1 else h for h in usdc.holdings)),
+        evidence.assets[2]))
+    assert tags(ev.check_offline(mixed, epoch=EPOCH, operator=OPERATOR)) == [
+        ("reserves-signature", f"USDC holder {hx(s.a1)}")]

@@ -201,14 +201,16 @@ def sign_holdings(evidence: ReservesEvidence, eth_private_key: bytes, *, epoch: 
     key's, in every asset (an existing signature is replaced). Returns the
     new evidence and how many holdings were signed (0: the key holds none)."""
     me = ownership.address_of(eth_private_key)
+    sig: bytes | None = None
     signed = 0
     assets = []
     for asset in evidence.assets:
         holdings = []
         for h in asset.holdings:
             if h.kind == "account" and h.address == me:
-                sig = ownership.sign_digest(eth_private_key,
-                                            _statement_digest(evidence, me, epoch, operator))
+                if sig is None:  # one statement per holder, whatever the asset
+                    sig = ownership.sign_digest(eth_private_key,
+                                                _statement_digest(evidence, me, epoch, operator))
                 h = Holding(h.address, h.kind, h.balance, sig)
                 signed += 1
             holdings.append(h)
@@ -249,16 +251,24 @@ def _double_counting(evidence: ReservesEvidence) -> Iterable[Finding]:
             seen.add(h.address)
 
 
+_Recovered = dict[tuple[bytes, bytes], "bytes | SignatureError"]
+
+
 def _account_signature(evidence: ReservesEvidence, symbol: str, h: Holding, epoch: int,
-                       operator: bytes) -> Finding | None:
+                       operator: bytes, recovered: _Recovered) -> Finding | None:
     where = holder_where(symbol, h.address)
     if h.signature is None:
         return Finding(TAG_SIGNATURE, where, "no ownership signature")
-    try:
-        signer = ownership.recover_digest(h.signature,
-                                          _statement_digest(evidence, h.address, epoch, operator))
-    except SignatureError as exc:
-        return Finding(TAG_SIGNATURE, where, f"signature refused: {exc}")
+    # An account holding several assets signs one statement: recover it once.
+    key = (h.signature, _statement_digest(evidence, h.address, epoch, operator))
+    if key not in recovered:
+        try:
+            recovered[key] = ownership.recover_digest(*key)
+        except SignatureError as exc:
+            recovered[key] = exc
+    signer = recovered[key]
+    if isinstance(signer, SignatureError):
+        return Finding(TAG_SIGNATURE, where, f"signature refused: {signer}")
     if signer != h.address:
         return Finding(TAG_SIGNATURE, where,
                        f"the signature recovers to {address_hex(signer)}, not the holder: "
@@ -289,10 +299,12 @@ def check_offline(evidence: ReservesEvidence, *, epoch: int,
         problem = window.check_derivation(evidence.window, evidence.block_number)
         if problem is not None:
             findings.append(Finding(TAG_BLOCK, f"block {evidence.block_number}", problem))
+    recovered: _Recovered = {}
     for asset in evidence.assets:
         for h in asset.holdings:
             if h.kind == "account":
-                found = _account_signature(evidence, asset.symbol, h, epoch, operator)
+                found = _account_signature(evidence, asset.symbol, h, epoch, operator,
+                                           recovered)
             elif h.kind == "contract":
                 found = _contract_signature_shape(asset.symbol, h)
             else:
