@@ -24,6 +24,7 @@ import platform
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -80,6 +81,16 @@ def solcjs_path() -> Path | None:
     return exe if exe.exists() else None
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGKILL when the test process dies,
+    even by SIGKILL, so that no anvil outlives its tests."""
+    if sys.platform == "linux":
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -96,7 +107,8 @@ def _post(url: str, payload: Any, timeout: float) -> Any:
 
 class AnvilNode:
     """One anvil process. ``url`` is its JSON-RPC endpoint; ``stop()`` ends it
-    (SIGTERM to its process group, SIGKILL after 5 s)."""
+    (SIGTERM to its process group, SIGKILL after 5 s); if the test process
+    dies first, the kernel kills anvil (Linux: PR_SET_PDEATHSIG)."""
 
     def __init__(self, exe: Path, *, chain_id: int = 31337, start_timeout: float = 30.0):
         self.exe = exe
@@ -109,7 +121,7 @@ class AnvilNode:
                 [str(exe), "--host", "127.0.0.1", "--port", str(self.port),
                  "--hardfork", "prague", "--chain-id", str(chain_id), "--silent"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent,
             )
             try:
                 self._wait_ready(start_timeout)

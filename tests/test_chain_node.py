@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from chain_node import (
@@ -122,3 +126,46 @@ def test_checked_in_build_is_what_pinned_solcjs_makes(source: str) -> None:
     assert fresh["bytecode"] == recorded["bytecode"]
     assert fresh["abi"] == recorded["abi"]
     assert (CONTRACTS_DIR / source).is_file()
+
+
+def test_node_dies_with_its_test_process(tmp_path: Path) -> None:
+    """A test process killed with SIGKILL (no cleanup runs) takes its anvil
+    with it."""
+    exe = anvil_path()
+    if exe is None:
+        require_tool("anvil (npm @foundry-rs/anvil)", INSTALL_HINT)
+    pid_file = tmp_path / "pid"
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); "
+            "from chain_node import AnvilNode, anvil_path; "
+            "node = AnvilNode(anvil_path()); "
+            "open(sys.argv[2], 'w').write(str(node._proc.pid)); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent),
+                             str(pid_file)])
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        anvil_pid = int(pid_file.read_text())
+        os.kill(anvil_pid, 0)  # running
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while _alive(anvil_pid):
+        assert time.monotonic() < deadline, "anvil outlived its test process"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper that may not exist in a
+    container counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" not in status
