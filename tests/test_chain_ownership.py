@@ -238,3 +238,27 @@ def test_key_file_readable_by_others_is_warned(tmp_path: Path) -> None:
     warnings.clear()
     ownership.load_eth_key(_key_file(tmp_path, b"11" * 32, 0o600), warn=warnings.append)
     assert warnings == []
+
+
+# -- addresses ----------------------------------------------------------------------------
+
+
+def test_parse_address_one_spelling_in_bundles_checksum_in_headers() -> None:
+    from eth_utils import to_checksum_address
+
+    from zksolv.chain.evidence import eip55, parse_address
+
+    lower = "0x" + HOLDER.hex()
+    mixed = to_checksum_address(lower)  # eth-utils' EIP-55, independent of ours
+    assert mixed != lower and eip55(HOLDER) == mixed
+    assert parse_address(lower, where="w") == HOLDER
+    assert parse_address(mixed, where="w", allow_checksummed=True) == HOLDER
+    with pytest.raises(InputError, match="must be lowercase"):
+        parse_address(mixed, where="w")
+    assert mixed.endswith("A")  # one letter's case changed: a typo the checksum catches
+    with pytest.raises(InputError, match="EIP-55 checksum"):
+        parse_address(mixed[:-1] + "a", where="w", allow_checksummed=True)
+    for bad in (lower[2:], lower + "0", lower[:-1], "0X" + HOLDER.hex(), " " + lower,
+                lower + "\n", "0x" + "g" * 40):
+        with pytest.raises(InputError, match="40 hex digits"):
+            parse_address(bad, where="w", allow_checksummed=True)
