@@ -262,3 +262,29 @@ def test_parse_address_one_spelling_in_bundles_checksum_in_headers() -> None:
                 lower + "\n", "0x" + "g" * 40):
         with pytest.raises(InputError, match="40 hex digits"):
             parse_address(bad, where="w", allow_checksummed=True)
+
+
+def _recover_or_refusal(sig: bytes, digest: bytes, reference: bool) -> bytes | str:
+    try:
+        return ownership.recover_digest(sig, digest, reference=reference)
+    except SignatureError:
+        return "refused"
+
+
+@given(st.binary(min_size=32, max_size=32).filter(
+    lambda k: 0 < int.from_bytes(k, "big") < SECP256K1_N),
+    st.binary(min_size=32, max_size=32), st.binary(min_size=65, max_size=65))
+def test_fast_backend_agrees_with_the_reference(key: bytes, digest: bytes, noise: bytes) -> None:
+    """libsecp256k1 (coincurve) and eth-keys' pure-Python backend recover
+    the same address from an honest signature, and agree on an arbitrary
+    65 bytes (an address or a refusal) and on a signature over another
+    digest."""
+    assert ownership.backend_name() == "coincurve"  # the extra installs it
+    assert ownership.backend_name(reference=True) == "native"
+    sig = ownership.sign_digest(key, digest)
+    honest = ownership.recover_digest(sig, digest)
+    assert honest == ownership.address_of(key)
+    assert ownership.recover_digest(sig, digest, reference=True) == honest
+    for s, d in ((sig, bytes(32)), (noise[:64] + bytes([27 + noise[64] % 2]), digest),
+                 (noise, digest)):
+        assert _recover_or_refusal(s, d, False) == _recover_or_refusal(s, d, True)
