@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "site": ("site", "site", "Write the account holder's page (static files) to publish."),
     "serve": ("site", "serve", "Serve bundles and the holder's page on localhost."),
     "watch": ("watch", "watch", "Prove each new epoch snapshot as it appears."),
+    "reserves": ("reserves", "reserves",
+                 "Reserves read from the chain: fetch, sign, import, check."),
 }
 
 

@@ -279,6 +279,15 @@ def without_signatures(evidence: EvidenceJSON) -> EvidenceJSON:
         for a in evidence.assets])
 
 
+def signed_only(evidence: EvidenceJSON) -> EvidenceJSON:
+    """The evidence with only its signed (and declared) holdings: what
+    ``check_offline`` can check before every holder has signed."""
+    return msgspec.structs.replace(evidence, assets=[
+        msgspec.structs.replace(a, holdings=[h for h in a.holdings
+                                             if h.signature is not None or h.kind == "declared"])
+        for a in evidence.assets])
+
+
 def evidence_matches_sources(evidence: EvidenceJSON, sources: ReserveSources) -> str | None:
     """Why the evidence is not the reading of these sources (None if it is):
     same chain, same assets in order, same token, same holders and kinds."""

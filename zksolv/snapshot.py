@@ -42,7 +42,7 @@ import msgspec
 
 from zksolv import reserves_format, units
 from zksolv.errors import InputError
-from zksolv.reserves_format import ReserveSources, ReservesFile
+from zksolv.reserves_format import ReservesFile, ReserveSources
 from zksolv.safeio import (
     SYMBOL_RE,
     UINT64_DIGITS,

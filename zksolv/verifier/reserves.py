@@ -127,7 +127,7 @@ class ReservesReport:
 
 def asset_text(a: AssetReserves, block: int | None) -> str:
     if a.balances == "asserted":
-        return "asserted by the operator (not checked)"
+        return "reserves asserted (the operator's number, not read from a chain)"
     if a.balances == "checked":
         return f"from chain: balances checked at block {block}"
     return "from chain: balances NOT checked (no --rpc)"
