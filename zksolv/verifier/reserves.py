@@ -144,7 +144,8 @@ def _fail(tag: str, detail: str) -> VerificationError:
 
 
 def check_offline_shape(evidence: EvidenceJSON, assets: Sequence[circ.AssetTerms]) -> None:
-    """[reserves-balance] sums; [reserves-block] the window's derivation."""
+    """[reserves-balance] sums; [reserves-block] the window's derivation;
+    [reserves-signature] every account and contract holding has a signature."""
     by_symbol = {a.symbol: a for a in assets}
     for e in evidence.assets:
         a = by_symbol.get(e.symbol)
@@ -155,10 +156,6 @@ def check_offline_shape(evidence: EvidenceJSON, assets: Sequence[circ.AssetTerms
             raise _fail("reserves-balance",
                         f"{e.symbol}: the manifest states reserves {a.reserves}, its evidence "
                         f"at block {evidence.block_number} sums to {e.total()}")
-        for h in e.holdings:
-            if h.signature is None and h.kind != "declared":
-                raise _fail("reserves-signature", f"{e.symbol} holder {h.address} ({h.kind}): "
-                                                  "no ownership signature")
     w = evidence.window
     if w is not None:
         derived = w.first_number + 1 + int(w.first_hash, 16) % w.length
@@ -166,6 +163,9 @@ def check_offline_shape(evidence: EvidenceJSON, assets: Sequence[circ.AssetTerms
             raise _fail("reserves-block",
                         f"the window's first block {w.first_number} ({w.first_hash}) gives "
                         f"block {derived}, the evidence is at block {evidence.block_number}")
+    for symbol, address, kind in evidence.missing_signatures():
+        raise _fail("reserves-signature", f"{symbol} holder {address} ({kind}): no ownership "
+                                          "signature")
 
 
 def _raise_first(findings: Sequence[Any]) -> None:
