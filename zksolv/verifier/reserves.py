@@ -110,7 +110,7 @@ class ReservesReport:
             out.append("  ownership: every account holder's signature for this epoch, block "
                        "and operator key recovers to its address (checked)")
         else:
-            out.append(f"  ownership: account signatures NOT checked ({CHAIN_EXTRA})")
+            out.append(f"  reserves: ownership signatures NOT checked ({CHAIN_EXTRA})")
         if self.contracts == "checked":
             out.append("  contract holders: EIP-1271 isValidSignature at the pinned block "
                        "(checked)")
