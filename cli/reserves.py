@@ -85,7 +85,8 @@ def _evidence_doc(snap: Any) -> Any:
                                          "SNAPSHOT --rpc URL")
     problem = evidence_problem(snap.header, doc)
     if problem is not None:
-        raise InputError(str(snap.reserves_path), f"{problem}: fetch again")
+        raise InputError(str(snap.reserves_path), f"{problem}: fetch again (zksolv reserves "
+                                                  "fetch SNAPSHOT --rpc URL)")
     return doc
 
 
@@ -434,7 +435,8 @@ def check(snapshot: str, rpc: str | None, as_json: bool) -> None:
     doc = snap.load_reserves()
     if doc is not None and evidence_problem(snap.header, doc) is not None:
         raise InputError(str(snap.reserves_path),
-                         f"{evidence_problem(snap.header, doc)}: fetch again")
+                         f"{evidence_problem(snap.header, doc)}: fetch again (zksolv "
+                         "reserves fetch SNAPSHOT --rpc URL)")
     state = _state(snap, doc)
     findings: list[Any] = []
     if doc is not None and doc.operator is not None:

@@ -309,3 +309,40 @@ def test_typed_data_then_import(tmp_path: Path) -> None:
     assert run("reserves", "check", snap).exit_code == 0
     prove(snap, tmp_path / "b")
     assert verify_json(tmp_path / "b")[0] == 0
+
+
+def test_without_the_chain_extra_signatures_are_said_not_checked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A holder's install without zksolv[chain]: the proofs verify, and the
+    verdict says the ownership signatures were not checked (the vector's are
+    for another epoch, which the chain extra catches: test_spec_vectors)."""
+    import sys
+
+    vec = Path(__file__).parent / "vectors" / "spec" / "chain-signature-epoch"
+    monkeypatch.setitem(sys.modules, "zksolv.chain", None)
+    monkeypatch.setitem(sys.modules, "zksolv.chain.evidence", None)
+    code, out = verify_json(vec)
+    assert code == 0
+    r = out["bundles"][0]["reserves"]
+    assert r["signatures"] == "not-checked: install zksolv[chain]"
+    assert "reserves-signature" not in out["bundles"][0]["checks"]
+    res = run("verify", vec)
+    assert "reserves: ownership signatures NOT checked (install zksolv[chain])" in res.output
+    res = run("verify", vec, "--rpc", "http://127.0.0.1:9")
+    assert res.exit_code == 2 and "install zksolv[chain]" in res.output
+
+
+def test_snapshot_check_shows_the_evidence(tmp_path: Path) -> None:
+    snap = sourced_snapshot(tmp_path / "s", [(A0, "account"), ("0x" + "22" * 20, "declared")])
+    res = run("snapshot", "check", snap, "--json")
+    out = json.loads(res.output)
+    assert res.exit_code == 0 and out["reserve_sources"]["fetched"] is False
+    assert not out["solvent"]               # ETH reserves not read yet: counted as 0
+    write_evidence(snap, [(A0, "account", 3 * ETH), ("0x" + "22" * 20, "declared", ETH)])
+    out = json.loads(run("snapshot", "check", snap, "--json").output)
+    src = out["reserve_sources"]
+    assert src["block_number"] == 7 and src["missing"] == [
+        {"symbol": "ETH", "address": A0, "kind": "account"}]
+    assert out["solvent"] and out["assets"][0]["reserves"] == 4 * ETH
+    text = run("snapshot", "check", snap).output
+    assert "signature MISSING" in text and "declared (no signature)" in text

@@ -376,8 +376,7 @@ def evidence_problem(header: SnapshotHeader, doc: ReservesFile) -> str | None:
     if header.reserve_sources is None:
         return "the header names no reserve_sources"
     if doc.epoch != header.epoch:
-        return (f"reserves.json is for epoch {doc.epoch}, the header is epoch {header.epoch}: "
-                "fetch again for this epoch")
+        return f"reserves.json is for epoch {doc.epoch}, the header is epoch {header.epoch}"
     return reserves_format.evidence_matches_sources(doc.evidence, header.reserve_sources)
 
 
