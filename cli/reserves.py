@@ -58,10 +58,12 @@ def _chain(*names: str) -> Any:
     import importlib
 
     try:
+        chain = importlib.import_module("zksolv.chain")
         mods = [importlib.import_module(f"zksolv.chain.{n}") for n in names]
     except ImportError as exc:
-        raise InputError("zksolv reserves", f"reading the chain needs the chain extra: "
-                                            f"{EXTRA} ({exc})") from exc
+        raise InputError("zksolv reserves", f"needs the chain extra: {EXTRA} ({exc})") from exc
+    if not chain.available():
+        raise InputError("zksolv reserves", f"needs the chain extra: {EXTRA}")
     return mods[0] if len(mods) == 1 else mods
 
 
@@ -170,7 +172,7 @@ def _echo_state(state: dict[str, Any], decimals: dict[str, int]) -> None:
     win = state["block_window"]
     click.echo(f"reserve sources: chain {state['chain_id']}, "
                + (f"block derived from a window of {win} blocks after the epoch"
-                  if win else "block given at fetch (--block, else the latest)"))
+                  if win else "block chosen by the operator at fetch (--block N)"))
     if not state["fetched"]:
         for a in state["assets"]:
             click.echo(f"  {a['symbol']}: token {a['token']}, {a['holders']} holder(s)")
@@ -196,9 +198,9 @@ def _echo_state(state: dict[str, Any], decimals: dict[str, int]) -> None:
 @click.argument("snapshot", type=click.Path())
 @click.option("--rpc", required=True, metavar="URL", help=RPC_HELP)
 @click.option("--block", type=click.IntRange(0, (1 << 63) - 1), default=None,
-              help="Read at this block number. Not allowed when the header names a "
-                   "block_window (the block is then derived from the chain); without either, "
-                   "the node's latest block.")
+              help="Read at this block number: required unless the header names a "
+                   "block_window, and refused when it does (the block is then derived from "
+                   "the chain, so that nobody picks it).")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
               help="Seconds allowed per RPC call.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
@@ -280,8 +282,8 @@ def sign(snapshot: str, eth_key: str, operator: str | None, operator_key: str | 
     snap = _open(snapshot)
     doc = _evidence_doc(snap)
     op = _operator(operator, operator_key)
-    key = ownership.load_eth_key(eth_key)
-    address = _address_of(key)
+    key = ownership.load_eth_key(eth_key, lambda m: click.echo(f"warning: {m}", err=True))
+    address = "0x" + bytes(ownership.address_of(key)).hex()
     found: dict[tuple[str, str], str] = {}
     for a in doc.evidence.assets:
         for x in a.holdings:
@@ -305,12 +307,6 @@ def sign(snapshot: str, eth_key: str, operator: str | None, operator_key: str | 
     click.echo(f"signed {len(found)} holding(s) of {address} for epoch {snap.header.epoch}, "
                f"operator {op.hex()}")
     _echo_state(state, {a.symbol: a.decimals for a in snap.header.assets})
-
-
-def _address_of(key: Any) -> str:
-    from eth_account import Account
-
-    return str(Account.from_key(key).address).lower()
 
 
 @reserves.command("typed-data")

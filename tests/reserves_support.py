@@ -134,8 +134,14 @@ def recover(signature: bytes, **statement: Any) -> bytes:
     return bytes.fromhex(Account.recover_message(msg, signature=signature)[2:])
 
 
-def load_eth_key(path: str) -> bytes:
+def load_eth_key(path: str, warn: Any = None) -> bytes:
     return bytes.fromhex(Path(path).read_text().strip().removeprefix("0x"))
+
+
+def address_of(key: bytes) -> bytes:
+    from eth_account import Account
+
+    return bytes.fromhex(str(Account.from_key(key).address)[2:])
 
 
 def check_offline(evidence: ReservesEvidence, *, epoch: int, operator: bytes) -> list[Finding]:
@@ -173,8 +179,9 @@ def install_stand_in(monkeypatch: Any) -> None:
     for name in ("HolderSource", "AssetSource", "ReserveSources", "Holding", "AssetEvidence",
                  "WindowEvidence", "ReservesEvidence", "Finding", "check_offline"):
         setattr(ev, name, getattr(me, name))
-    for name in ("typed_data", "sign", "recover", "load_eth_key"):
+    for name in ("typed_data", "sign", "recover", "load_eth_key", "address_of"):
         setattr(own, name, getattr(me, name))
+    pkg.available = lambda: True  # type: ignore[attr-defined]
     pkg.evidence = ev  # type: ignore[attr-defined]
     pkg.ownership = own  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "zksolv.chain", pkg)

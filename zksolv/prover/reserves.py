@@ -51,10 +51,13 @@ def sourced_snapshot(snap: Snapshot, operator: bytes) -> tuple[Snapshot, Evidenc
     if doc.operator is None:
         raise InputError(where, f"no operator key recorded for the signatures: {SIGN_HINT}")
     try:
+        import zksolv.chain as chain
         from zksolv.chain import evidence as chain_evidence
-    except ImportError as exc:
+    except ImportError:
+        chain = None
+    if chain is None or not chain.available():
         raise InputError(str(snap.path), "proving reserves read from the chain needs the "
-                                         "chain extra: install zksolv[chain]") from exc
+                                         "chain extra: install zksolv[chain]")
     findings = chain_evidence.check_offline(to_evidence(doc.evidence), epoch=header.epoch,
                                             operator=operator)
     if findings:

@@ -177,12 +177,14 @@ def _raise_first(findings: Sequence[Any]) -> None:
 
 
 def _chain_modules() -> Any:
-    """zksolv.chain.evidence, or None without the chain extra."""
+    """zksolv.chain.evidence, or None without the chain extra (the package
+    imports without it; ``available()`` says whether its calls can run)."""
     try:
+        import zksolv.chain as chain
         from zksolv.chain import evidence as chain_evidence
     except ImportError:
         return None
-    return chain_evidence
+    return chain_evidence if chain.available() else None
 
 
 def check_reserves(evidence: EvidenceJSON | None, header: circ.EpochHeader, *,
