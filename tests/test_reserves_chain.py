@@ -188,10 +188,9 @@ def test_borrowed_or_replayed_signature_fails_reserves_signature(
     """A signature by another key, one made for another epoch (a replay) or
     for another operator (lent): a prover whose own check is switched off
     publishes it; every verifier refuses it, with or without a node."""
+    import zksolv.prover.epoch as prover_epoch
     from zksolv.chain import evidence as chain_evidence
     from zksolv.chain import ownership
-
-    import zksolv.prover.epoch as prover_epoch
 
     snap = _snapshot(tmp_path, funded)
     _fetch(snap, chain, "--block", str(chain.block_number()))
