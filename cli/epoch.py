@@ -109,6 +109,16 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     "proof_decimals", default its decimals): liabilities rounded up, reserves
     down (docs/snapshot-format.md).
 
+    A snapshot whose header names reserve_sources is proven only with its
+    complete evidence (SNAPSHOT/reserves.json: `zksolv reserves fetch`, then
+    every holder's signature for this operator key: `zksolv reserves sign` or
+    `import`); the sourced assets' reserves are the evidence's sums and the
+    evidence goes into the signed manifest (bundle version 6), where any
+    verifier re-checks it (`zksolv verify --rpc`). Missing, incomplete,
+    another epoch's, another chain's or another operator's evidence, or an
+    account signature that does not recover, is exit 2 naming the command
+    that fixes it.
+
     The manifest is signed with the operator key; --prev must be a bundle
     that verifies, one epoch earlier, signed by the same key. After a refused
     epoch, --prev LAST --allow-gap continues the chain from the last epoch

@@ -60,6 +60,9 @@ def cli(ctx: click.Context, backend: str | None) -> None:
     Typical flow:
       zksolv keygen --out operator.key          # and operator.key.pub, to publish
       zksolv snapshot check SNAPSHOT_DIR          # every error at once, no key
+      zksolv reserves fetch SNAPSHOT_DIR --rpc URL # reserves read from a chain (if the
+                                                  # header names reserve_sources), then
+                                                  # reserves sign: see zksolv reserves --help
       zksolv prove SNAPSHOT_DIR --out bundle/ --key operator.key
       zksolv verify bundle/ --operator operator.key.pub
       zksolv inclusion verify proof.json --account alice --bundle bundle/ \\

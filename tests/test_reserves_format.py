@@ -346,3 +346,38 @@ def test_snapshot_check_shows_the_evidence(tmp_path: Path) -> None:
     assert out["solvent"] and out["assets"][0]["reserves"] == 4 * ETH
     text = run("snapshot", "check", snap).output
     assert "signature MISSING" in text and "declared (no signature)" in text
+
+
+def test_holder_checks_inclusion_in_a_v6_bundle(tmp_path: Path) -> None:
+    """The holder's check reads the version 6 manifest (its header binds the
+    evidence) in both anchor modes."""
+    import hashlib
+
+    snap = _signed_snapshot(tmp_path)
+    prove(snap, tmp_path / "b")
+    res = run("inclusion", "export", "--db", tmp_path / "b.inclusion.sqlite", "--account",
+              "alice", "--out", tmp_path / "alice.json")
+    assert res.exit_code == 0, res.output
+    res = run("inclusion", "verify", tmp_path / "alice.json", "--account", "alice",
+              "--bundle", tmp_path / "b", "--json")
+    assert res.exit_code == 0 and json.loads(res.output)["complete"], res.output
+    bhash = hashlib.sha256((tmp_path / "b" / "manifest.json").read_bytes()).hexdigest()
+    res = run("inclusion", "verify", tmp_path / "alice.json", "--account", "alice",
+              "--bundle-hash", bhash, "--json")
+    assert res.exit_code == 0, res.output
+
+
+def test_prove_refuses_evidence_too_large_for_a_manifest(tmp_path: Path) -> None:
+    """200 contract holders with 4096-byte signatures: the manifest would pass
+    the 1 MiB a verifier reads, so prove refuses before any work."""
+    holders = [("0x%040x" % (i + 1), "contract") for i in range(200)]
+    snap = sourced_snapshot(tmp_path / "s", holders)
+    p = write_evidence(snap, [(a, k, ETH) for a, k in holders])
+    doc = json.loads(p.read_text())
+    doc["operator"] = OPERATOR_HEX
+    for h in doc["evidence"]["assets"][0]["holdings"]:
+        h["signature"] = "0x" + "ab" * 4096
+    p.write_text(json.dumps(doc))
+    res = run("prove", snap, "--out", tmp_path / "b", "--quiet")
+    assert res.exit_code == 2 and "name fewer holders" in res.output, res.output
+    assert not (tmp_path / "b").exists()

@@ -44,6 +44,9 @@ RESERVES_VERSION = 1
 # 255 assets x 1000 holders would be far beyond; a file past this is refused.
 MAX_RESERVES_BYTES = 16 << 20
 MAX_SIGNATURES_BYTES = 4 << 20
+# The evidence goes into the manifest, which a verifier reads up to 1 MiB
+# (bundle-format.md); the rest of a manifest takes at most ~80 kB.
+MAX_EVIDENCE_BYTES = 768 << 10
 MAX_SIGNATURES = 100_000
 
 Address = Annotated[str, msgspec.Meta(pattern=ADDRESS_PATTERN)]

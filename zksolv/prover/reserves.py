@@ -14,8 +14,10 @@ agree), and the evidence goes into the manifest (bundle version 6).
 
 from __future__ import annotations
 
+import msgspec
+
 from zksolv.errors import InputError
-from zksolv.reserves_format import EvidenceJSON, to_evidence
+from zksolv.reserves_format import MAX_EVIDENCE_BYTES, EvidenceJSON, canonical_json, to_evidence
 from zksolv.snapshot import RESERVES_FILE, Snapshot, evidence_problem, with_chain_reserves
 
 FETCH_HINT = "zksolv reserves fetch SNAPSHOT --rpc URL"
@@ -63,5 +65,10 @@ def sourced_snapshot(snap: Snapshot, operator: bytes) -> tuple[Snapshot, Evidenc
     if findings:
         f = findings[0]
         raise InputError(where, f"{f.where}: {f.detail} [{f.tag}]: {SIGN_HINT}")
+    size = len(canonical_json(msgspec.to_builtins(doc.evidence)))
+    if size > MAX_EVIDENCE_BYTES:
+        raise InputError(where, f"the evidence is {size} bytes as the manifest writes it, more "
+                                f"than the {MAX_EVIDENCE_BYTES} a bundle's manifest leaves for it "
+                                "(a verifier reads at most 1 MiB): name fewer holders")
     sourced = with_chain_reserves(header, doc, where)
     return Snapshot(snap.path, sourced), doc.evidence
