@@ -231,8 +231,8 @@ def fetch(snapshot: str, rpc: str, block: int | None, timeout: float, as_json: b
     holders = sum(len(a.holders) for a in src.assets)
     status(f"reading {holders} balance(s) of {len(src.assets)} asset(s) from {rpc} ...",
            quiet=quiet or as_json)
-    client = rpc_mod.RpcClient(rpc, timeout=timeout)
-    ev = evidence.fetch(client, to_sources(src), block=block, epoch_timestamp=h.timestamp)
+    with rpc_mod.RpcClient(rpc, timeout=timeout) as client:
+        ev = evidence.fetch(client, to_sources(src), block=block, epoch_timestamp=h.timestamp)
     doc = ReservesFile(format="zksolv-reserves", version=1, epoch=h.epoch, operator=None,
                        evidence=from_evidence(ev))
     _save(snap, doc)
@@ -435,24 +435,28 @@ def check(snapshot: str, rpc: str | None, as_json: bool) -> None:
                          "reserves fetch SNAPSHOT --rpc URL)")
     state = _state(snap, doc)
     findings: list[Any] = []
-    if doc is not None and doc.operator is not None:
+    if doc is not None and (doc.operator is not None or rpc is not None):
         evidence_mod = _chain("evidence")
-        op = bytes.fromhex(doc.operator)
-        ev = to_evidence(doc.evidence)
-        # the signatures there are; the missing ones are listed above
-        findings = list(evidence_mod.check_offline(to_evidence(signed_only(doc.evidence)),
-                                                   epoch=snap.header.epoch, operator=op))
+        # no operator yet: no signature either, so none is checked (the key
+        # only enters the statement the signatures are checked against)
+        op = bytes(32) if doc.operator is None else bytes.fromhex(doc.operator)
+        # the missing signatures are listed above, not reported as failures
+        unsigned = {evidence_mod.holder_where(sym, bytes.fromhex(addr[2:]))
+                    for sym, addr, _ in doc.evidence.missing_signatures()}
+        found = list(evidence_mod.check_offline(to_evidence(signed_only(doc.evidence)),
+                                                epoch=snap.header.epoch, operator=op))
         if rpc is not None:
-            rpc_mod = _chain("rpc")
-            findings += evidence_mod.check_online(rpc_mod.RpcClient(rpc), ev,
-                                                  epoch=snap.header.epoch, operator=op,
-                                                  epoch_timestamp=snap.header.timestamp)
-    elif rpc is not None and doc is not None:
-        evidence_mod, rpc_mod = _chain("evidence", "rpc")
-        findings = [f for f in evidence_mod.check_online(
-            rpc_mod.RpcClient(rpc), to_evidence(doc.evidence), epoch=snap.header.epoch,
-            operator=bytes(32), epoch_timestamp=snap.header.timestamp)
-            if f.tag != "reserves-signature"]
+            with _chain("rpc").RpcClient(rpc) as client:
+                found += evidence_mod.check_online(client, to_evidence(doc.evidence),
+                                                   epoch=snap.header.epoch, operator=op,
+                                                   epoch_timestamp=snap.header.timestamp)
+        seen: set[tuple[str, str, str]] = set()
+        for f in found:
+            key = (f.tag, f.where, f.detail)
+            if key in seen or (f.tag == "reserves-signature" and f.where in unsigned):
+                continue
+            seen.add(key)
+            findings.append(f)
     state["findings"] = [{"tag": f.tag, "where": f.where, "detail": f.detail} for f in findings]
     state["node_checked"] = rpc is not None and doc is not None
     if as_json:

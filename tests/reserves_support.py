@@ -144,13 +144,17 @@ def address_of(key: bytes) -> bytes:
     return bytes.fromhex(str(Account.from_key(key).address)[2:])
 
 
+def holder_where(symbol: str, address: bytes) -> str:
+    return f"{symbol} holder 0x{address.hex()}"
+
+
 def check_offline(evidence: ReservesEvidence, *, epoch: int, operator: bytes) -> list[Finding]:
     out = []
     for a in evidence.assets:
         for h in a.holdings:
             if h.kind != "account":
                 continue
-            where = f"{a.symbol} holder 0x{h.address.hex()}"
+            where = holder_where(a.symbol, h.address)
             if h.signature is None:
                 out.append(Finding("reserves-signature", where, "missing signature"))
                 continue
@@ -177,7 +181,8 @@ def install_stand_in(monkeypatch: Any) -> None:
     ev = types.ModuleType("zksolv.chain.evidence")
     own = types.ModuleType("zksolv.chain.ownership")
     for name in ("HolderSource", "AssetSource", "ReserveSources", "Holding", "AssetEvidence",
-                 "WindowEvidence", "ReservesEvidence", "Finding", "check_offline"):
+                 "WindowEvidence", "ReservesEvidence", "Finding", "check_offline",
+                 "holder_where"):
         setattr(ev, name, getattr(me, name))
     for name in ("typed_data", "sign", "recover", "load_eth_key", "address_of"):
         setattr(own, name, getattr(me, name))

@@ -147,6 +147,23 @@ def test_honest_flow_verifies_against_the_node(tmp_path: Path, chain: Any,
     assert run("reserves", "check", tmp_path / "snap1", "--rpc", chain.url).exit_code == 0
 
 
+def test_check_with_a_node_before_every_holder_signed(tmp_path: Path, chain: Any,
+                                                     funded: dict[str, Any]) -> None:
+    """reserves check --rpc on incomplete evidence: the node agrees, the
+    missing signatures are listed (exit 2), none is called a failure."""
+    snap = _snapshot(tmp_path, funded)
+    _fetch(snap, chain, "--block", str(chain.block_number()))
+    res = run("reserves", "check", snap, "--rpc", chain.url, "--json")
+    out = json.loads(res.output)
+    assert res.exit_code == 2 and out["findings"] == [] and len(out["missing"]) == 4, out
+    res = run("reserves", "sign", snap, "--eth-key", _key(tmp_path, 0), "--operator",
+              OPERATOR_HEX)
+    assert res.exit_code == 0, res.output
+    res = run("reserves", "check", snap, "--rpc", chain.url, "--json")
+    out = json.loads(res.output)
+    assert res.exit_code == 2 and out["findings"] == [] and len(out["missing"]) == 3, out
+
+
 def test_funds_moved_after_the_block_still_verify(tmp_path: Path, chain: Any,
                                                   funded: dict[str, Any]) -> None:
     bundle, _ = _honest(tmp_path, chain, funded)

@@ -209,10 +209,11 @@ def check_reserves(evidence: EvidenceJSON | None, header: circ.EpochHeader, *,
                                       f"extra: {CHAIN_EXTRA}")
         from zksolv.chain.rpc import RpcClient
 
-        client = RpcClient(rpc, timeout=timeout)
-        _raise_first(ce.check_online(client, to_evidence(evidence), epoch=header.epoch,
-                                     operator=header.operator,
-                                     epoch_timestamp=header.timestamp))
+        with RpcClient(rpc, timeout=timeout) as client:
+            findings = ce.check_online(client, to_evidence(evidence), epoch=header.epoch,
+                                       operator=header.operator,
+                                       epoch_timestamp=header.timestamp)
+        _raise_first(findings)
         contracts = "checked"
         checks += list(ONLINE_ORDER)
     sourced = {e.symbol: e for e in evidence.assets}
