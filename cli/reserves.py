@@ -391,7 +391,7 @@ def import_(snapshot: str, signatures: str, operator: str | None, operator_key: 
                     found[(a.symbol, addr)] = s.signature.lower()
     try:
         new = _signed(doc, op, found)
-    except Exception as exc:  # msgspec: a signature of the wrong size for its holder
+    except ValueError as exc:  # HoldingJSON: a signature of the wrong size for its holder
         raise InputError(signatures, f"unusable signature: {exc}") from exc
     findings = evidence_mod.check_offline(to_evidence(signed_only(new.evidence)),
                                           epoch=snap.header.epoch, operator=op)

@@ -381,3 +381,19 @@ def test_prove_refuses_evidence_too_large_for_a_manifest(tmp_path: Path) -> None
     res = run("prove", snap, "--out", tmp_path / "b", "--quiet")
     assert res.exit_code == 2 and "name fewer holders" in res.output, res.output
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("entry, why", [
+    ({"address": A0, "signature": "0x" + "ab" * 64}, "65 bytes, got 64"),
+    ({"address": "0x" + "33" * 20, "signature": "0x" + "ab" * 65}, "not a holder"),
+    ({"address": A0, "signature": "ab" * 65}, "signatures[0].signature"),
+])
+def test_import_refuses_unusable_signatures(tmp_path: Path, entry: dict, why: str) -> None:
+    snap = sourced_snapshot(tmp_path / "s", [(A0, "account")])
+    write_evidence(snap, [(A0, "account", ETH)])
+    before = (snap / "reserves.json").read_bytes()
+    sigs = tmp_path / "sigs.json"
+    sigs.write_text(json.dumps({"signatures": [entry]}))
+    res = run("reserves", "import", snap, sigs, "--operator", OPERATOR_HEX)
+    assert res.exit_code == 2 and why in res.output, res.output
+    assert (snap / "reserves.json").read_bytes() == before
