@@ -397,3 +397,20 @@ def test_import_refuses_unusable_signatures(tmp_path: Path, entry: dict, why: st
     res = run("reserves", "import", snap, sigs, "--operator", OPERATOR_HEX)
     assert res.exit_code == 2 and why in res.output, res.output
     assert (snap / "reserves.json").read_bytes() == before
+
+
+def test_snapshot_check_reads_the_rows_after_a_sources_error(tmp_path: Path) -> None:
+    """An error in reserve_sources (which the rows do not need) is reported
+    with the rows' errors, in one run."""
+    snap = sourced_snapshot(tmp_path / "s", [(A0, "wallet")])
+    with open(snap / "accounts.csv", "a") as f:
+        f.write("dave,-1,5\n")
+    hp = snap / "header.json"
+    doc = json.loads(hp.read_text())
+    doc["account_count"] += 1
+    hp.write_text(json.dumps(doc))
+    out = json.loads(run("snapshot", "check", snap, "--json").output)
+    wheres = [e["where"] for e in out["errors"]]
+    assert any(w.endswith("reserve_sources.assets[...].holders[0].kind") for w in wheres)
+    assert any(w.endswith("accounts.csv:5:ETH") for w in wheres), wheres
+    assert out["rows_checked"] is True

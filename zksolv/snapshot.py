@@ -764,7 +764,8 @@ def _open_for_rows(root: Path, errors: list[InputError], max_errors: int
     where = str(hp)
     if not errors[0].where.startswith(where):
         return None, cannot + "the snapshot folder or its files cannot be opened"
-    if not re.fullmatch(r"(\.[A-Za-z_]+|\[[0-9]+\])*", errors[0].where[len(where):]):
+    if not re.fullmatch(r"(\.[A-Za-z0-9_.-]+|\[[0-9]+\]|\[\.\.\.\])*",
+                        errors[0].where[len(where):]):
         return None, cannot + "header.json cannot be read as JSON of the snapshot's format"
     try:
         data, _ = read_bounded(hp, MAX_HEADER_BYTES, what="header file")
@@ -802,6 +803,13 @@ def _stand_in(doc: dict[str, object], field: str, reason: str) -> bool:
     ``.assets[1].price``, or an object and a field named in ``reason``), or
     drop an unknown field; False when it is a field the rows need, or the
     error names none."""
+    if field.startswith(".reserve_sources"):
+        # where reserves are read: the rows do not need it (nor the reserves
+        # its assets then leave out)
+        for asset in doc.get("assets") or []:
+            if isinstance(asset, dict):
+                asset.setdefault("reserves", 0)
+        return doc.pop("reserve_sources", None) is not None
     node: object = doc
     parent: object = None
     for name, index in re.findall(r"\.([A-Za-z_]+)|\[([0-9]+)\]", field):
