@@ -806,7 +806,8 @@ def _stand_in(doc: dict[str, object], field: str, reason: str) -> bool:
     if field.startswith(".reserve_sources"):
         # where reserves are read: the rows do not need it (nor the reserves
         # its assets then leave out)
-        for asset in doc.get("assets") or []:
+        assets = doc.get("assets")
+        for asset in assets if isinstance(assets, list) else []:
             if isinstance(asset, dict):
                 asset.setdefault("reserves", 0)
         return doc.pop("reserve_sources", None) is not None
