@@ -14,16 +14,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import chain_node
 import pytest
+from reserves_support import ETH_KEYS, eth_address
+from test_epoch_support import OPERATOR_HEX, make_snapshot, prove, run, verify_json
 
-chain_node = pytest.importorskip("chain_node", reason="the anvil node fixture "
-                                 "(tests/chain_node.py) is not in this tree")
-pytest.importorskip("zksolv.chain.rpc", reason="zksolv.chain is not in this tree")
-
-from reserves_support import ETH_KEYS, eth_address  # noqa: E402
-from test_epoch_support import OPERATOR_HEX, make_snapshot, prove, run, verify_json  # noqa: E402
-
-from zksolv.snapshot import Asset  # noqa: E402
+from zksolv.snapshot import Asset
 
 ETH = 10**18
 K0, K1 = ETH_KEYS                   # K0 is anvil's dev account 0 (funded)

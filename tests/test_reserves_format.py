@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from reserves_support import (
     ETH_KEYS,
     eth_address,
-    install_stand_in,
     sourced_snapshot,
     write_evidence,
 )
@@ -26,11 +26,6 @@ from zksolv.snapshot import open_snapshot
 
 A0, A1 = eth_address(ETH_KEYS[0]), eth_address(ETH_KEYS[1])
 ETH = 10**18
-
-
-@pytest.fixture(autouse=True)
-def chain(monkeypatch: pytest.MonkeyPatch) -> None:
-    install_stand_in(monkeypatch)
 
 
 def _key_file(tmp: Path, i: int) -> Path:
@@ -64,8 +59,9 @@ def test_header_sources_lowercased_and_reserves_may_be_omitted(tmp_path: Path) -
     (eth,) = h.reserve_sources.assets
     assert [x.address for x in eth.holders] == [A0, "0x" + "22" * 20]
     assert h.sourced("ETH") and not h.sourced("USDC")
-    assert "reserves" not in h.to_json()["assets"][0]          # round-trips as written
-    assert h.to_json()["reserve_sources"]["assets"]["ETH"]["holders"][0]["address"] == A0
+    written: Any = json.loads(json.dumps(h.to_json()))   # round-trips as written
+    assert "reserves" not in written["assets"][0]
+    assert written["reserve_sources"]["assets"]["ETH"]["holders"][0]["address"] == A0
 
 
 @pytest.mark.parametrize("edit, where, reason", [
@@ -311,25 +307,42 @@ def test_typed_data_then_import(tmp_path: Path) -> None:
     assert verify_json(tmp_path / "b")[0] == 0
 
 
-def test_without_the_chain_extra_signatures_are_said_not_checked(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A holder's install without zksolv[chain]: the proofs verify, and the
-    verdict says the ownership signatures were not checked (the vector's are
-    for another epoch, which the chain extra catches: test_spec_vectors)."""
+def test_without_the_chain_extra_signatures_are_said_not_checked(tmp_path: Path) -> None:
+    """A holder's install without zksolv[chain] (its libraries made
+    unimportable): the proofs verify and the verdict says the ownership
+    signatures were not checked (the vector's are for another epoch, which
+    the extra catches: test_spec_vectors); --rpc and prove say to install it."""
+    import subprocess
     import sys
 
+    from test_chain_extra import BLOCK
+
     vec = Path(__file__).parent / "vectors" / "spec" / "chain-signature-epoch"
-    monkeypatch.setitem(sys.modules, "zksolv.chain", None)
-    monkeypatch.setitem(sys.modules, "zksolv.chain.evidence", None)
-    code, out = verify_json(vec)
-    assert code == 0
-    r = out["bundles"][0]["reserves"]
-    assert r["signatures"] == "not-checked: install zksolv[chain]"
-    assert "reserves-signature" not in out["bundles"][0]["checks"]
-    res = run("verify", vec)
-    assert "reserves: ownership signatures NOT checked (install zksolv[chain])" in res.output
-    res = run("verify", vec, "--rpc", "http://127.0.0.1:9")
-    assert res.exit_code == 2 and "install zksolv[chain]" in res.output
+    snap = _signed_snapshot(tmp_path)
+    code = BLOCK + (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from zksolv.cli.main import cli\n"
+        "import zksolv.chain\n"
+        "assert zksolv.chain.available() is False\n"
+        "def run(*a):\n"
+        "    r = CliRunner().invoke(cli, list(a), env={'ZKSOLV_OPERATOR_KEY': '11' * 32})\n"
+        "    return {'code': r.exit_code, 'out': r.output}\n"
+        "print(json.dumps([run('verify', sys.argv[1], '--json'), run('verify', sys.argv[1]),\n"
+        "                  run('verify', sys.argv[1], '--rpc', 'http://127.0.0.1:9'),\n"
+        "                  run('prove', sys.argv[2], '--out', sys.argv[3], '--quiet')]))\n")
+    res = subprocess.run([sys.executable, "-c", code, str(vec), str(snap), str(tmp_path / "b")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    as_json, text, rpc, prove_ = json.loads(res.stdout)
+    assert as_json["code"] == 0
+    b = json.loads(as_json["out"])["bundles"][0]
+    assert b["reserves"]["signatures"] == "not-checked: install zksolv[chain]"
+    assert "reserves-signature" not in b["checks"]
+    assert "reserves: ownership signatures NOT checked (install zksolv[chain])" in text["out"]
+    assert rpc["code"] == 2 and "install zksolv[chain]" in rpc["out"]
+    assert prove_["code"] == 2 and "install zksolv[chain]" in prove_["out"]
+    assert not (tmp_path / "b").exists()
 
 
 def test_snapshot_check_shows_the_evidence(tmp_path: Path) -> None:

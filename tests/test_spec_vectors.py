@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-from reserves_support import install_stand_in
 from test_epoch_support import run, verify_json
 
 from zksolv.circuits import bundle as layout
@@ -18,11 +17,6 @@ from zksolv.verifier.bundle import check_manifest
 
 VECTORS = Path(__file__).parent / "vectors"
 
-
-@pytest.fixture(autouse=True)
-def _chain(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The chain-* vectors' signatures are recovered with zksolv.chain."""
-    install_stand_in(monkeypatch)
 INDEX = json.loads((VECTORS / "spec" / "index.json").read_text())
 
 

@@ -206,7 +206,6 @@ def chain_vectors(t: Path) -> list[dict[str, Any]]:
     from reserves_support import (
         ETH_KEYS,
         eth_address,
-        install_stand_in,
         sourced_snapshot,
         write_evidence,
     )
@@ -247,7 +246,6 @@ def chain_vectors(t: Path) -> list[dict[str, Any]]:
         (OUT / f"{name}.inclusion.sqlite").unlink()
 
     with pytest.MonkeyPatch.context() as mp:
-        install_stand_in(mp)
         publish(snapshot("c-valid"), "chain-valid")
         add("chain-valid", "valid", "version 6: ETH read from chain 31337 at block 7 (two "
             "signing accounts and a declared contract), USDC asserted")
