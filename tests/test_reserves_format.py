@@ -75,6 +75,9 @@ def test_header_sources_lowercased_and_reserves_may_be_omitted(tmp_path: Path) -
      "reserve_sources.assets[...].holders[0].kind", "wallet"),
     (lambda d: d["reserve_sources"]["assets"]["ETH"]["holders"][0].update(address="0x12"),
      "reserve_sources.assets[...].holders[0].address", "regex"),
+    (lambda d: d["reserve_sources"]["assets"].update(USDC={"token": "native", "holders": [
+        {"address": "0x" + "12" * 20, "kind": "account"}]}),
+     "reserve_sources.assets.USDC.token", "one token serves one asset"),
     (lambda d: d["reserve_sources"].update(chain_id=0), "reserve_sources.chain_id",
      "out of range"),
     (lambda d: d["reserve_sources"].update(block_window={"length": 10_001}),

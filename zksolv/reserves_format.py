@@ -94,7 +94,7 @@ class SourcesSpec(_Strict, frozen=True, forbid_unknown_fields=True):
 @dataclass(frozen=True)
 class HolderSource:
     address: str          # lowercase 0x + 40 hex
-    kind: str
+    kind: Kind
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,7 @@ def sources_from_spec(spec: SourcesSpec, symbols: Sequence[str], where: str) -> 
     from zksolv.errors import InputError
 
     assets = []
+    tokens: dict[str, str] = {}
     for sym in spec.assets:
         if sym not in symbols:
             raise InputError(f"{where}.assets.{sym[:40]}",
@@ -142,6 +143,12 @@ def sources_from_spec(spec: SourcesSpec, symbols: Sequence[str], where: str) -> 
         a = spec.assets.get(sym)
         if a is None:
             continue
+        token = a.token.lower()
+        if token in tokens:
+            raise InputError(f"{where}.assets.{sym}.token",
+                             f"{token} is already the token of {tokens[token]}: one token "
+                             "serves one asset (its funds would count twice)")
+        tokens[token] = sym
         seen: set[str] = set()
         holders = []
         for i, h in enumerate(a.holders):
@@ -151,7 +158,7 @@ def sources_from_spec(spec: SourcesSpec, symbols: Sequence[str], where: str) -> 
                                  f"duplicate holder {addr}")
             seen.add(addr)
             holders.append(HolderSource(addr, h.kind))
-        assets.append(AssetSource(sym, a.token.lower(), tuple(holders)))
+        assets.append(AssetSource(sym, token, tuple(holders)))
     return ReserveSources(spec.chain_id, None if spec.block_window is None
                           else spec.block_window.length, tuple(assets))
 
