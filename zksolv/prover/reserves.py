@@ -52,12 +52,10 @@ def sourced_snapshot(snap: Snapshot, operator: bytes) -> tuple[Snapshot, Evidenc
                                 f"{shown}{more}: {SIGN_HINT}")
     if doc.operator is None:
         raise InputError(where, f"no operator key recorded for the signatures: {SIGN_HINT}")
-    try:
-        import zksolv.chain as chain
-        from zksolv.chain import evidence as chain_evidence
-    except ImportError:
-        chain = None
-    if chain is None or not chain.available():
+    from zksolv import chain
+    from zksolv.chain import evidence as chain_evidence
+
+    if not chain.available():
         raise InputError(str(snap.path), "proving reserves read from the chain needs the "
                                          "chain extra: install zksolv[chain]")
     findings = chain_evidence.check_offline(to_evidence(doc.evidence), epoch=header.epoch,
