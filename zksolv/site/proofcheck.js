@@ -83,11 +83,14 @@ const CHECK_ORDER = ["leaf-encoding", "tree-root", "solvency-bounds", "totals-op
 const CHECK_ORDER_MARGIN = ["solvency-bounds", "leaf-encoding", "tree-root", "totals-opening", "leaf-range",
   "debt-range", "margin-health", "solvency-asset", "solvency-valued"];
 
-/** `failures` in the verifier's order of checks (stable within a check). */
-export function inCheckOrder(failures, margin = false) {
+/** `failures` in the verifier's order of checks and, within a check, by
+ * shard (`shardOf(failure)`, -1 for none), as zksolv verify reports the
+ * lowest failing shard; otherwise in the order found. */
+export function inCheckOrder(failures, margin = false, shardOf = () => -1) {
   const order = margin ? CHECK_ORDER_MARGIN : CHECK_ORDER;
   const rank = (tag) => (order.includes(tag) ? order.indexOf(tag) : order.length);
-  return failures.map((f, i) => [f, i]).sort((a, b) => rank(a[0].tag) - rank(b[0].tag) || a[1] - b[1])
+  return failures.map((f, i) => [f, i])
+    .sort((a, b) => rank(a[0].tag) - rank(b[0].tag) || shardOf(a[0]) - shardOf(b[0]) || a[1] - b[1])
     .map(([f]) => f);
 }
 
@@ -587,7 +590,12 @@ export async function checkBundleProofs({
   lap("generatorsMs");
 
   const failures = [];
-  const fail = (tag, detail) => failures.push({ tag, detail });
+  const failedShard = new Map(); // failure -> the shard it names
+  const fail = (tag, detail, s = -1) => {
+    const f = { tag, detail };
+    failures.push(f);
+    failedShard.set(f, s);
+  };
   const items = []; // {kind, shard, eq}: kind a check tag
   const shardOk = new Map();
   // version 5: per shard, whether its debt range and margin-health proofs
@@ -604,7 +612,7 @@ export async function checkBundleProofs({
       return true;
     } catch (e) {
       if (!(e instanceof FormatError)) throw e;
-      fail(kind, `shard ${s}: ${e.message}`);
+      fail(kind, `shard ${s}: ${e.message}`, s);
       return false;
     }
   };
@@ -628,7 +636,7 @@ export async function checkBundleProofs({
       points = commitments.map((c, i) => decodePoint(c, { what: `leaf ${s * S + Math.floor(i / m)} asset ${i % m}` }));
     } catch (e) {
       if (!(e instanceof FormatError)) throw e;
-      fail("leaf-encoding", e.message);
+      fail("leaf-encoding", e.message, s);
       shardOk.set(s, false);
       if (margin) marginOk.set(s, false);
       progress(S * m, `shard ${s}`);
@@ -645,7 +653,7 @@ export async function checkBundleProofs({
         reaches = false;
       }
       if (!reaches) {
-        fail("tree-root", `shard ${s}: its leaves in leaves.bin do not reach the signed root through your path`);
+        fail("tree-root", `shard ${s}: its leaves in leaves.bin do not reach the signed root through your path`, s);
         shardOk.set(s, false);
       }
     }
@@ -680,7 +688,7 @@ export async function checkBundleProofs({
     const health = affineMany(Array.from({ length: S }, (_, i) => smallCombination(points.slice(i * m, (i + 1) * m), weights)));
     progress(S, `shard ${s}, margin health`);
     if (health.some((p) => p === null)) {
-      fail("margin-health", `shard ${s}: a health commitment is the identity`);
+      fail("margin-health", `shard ${s}: a health commitment is the identity`, s);
       marginOk.set(s, false);
       continue;
     }
@@ -784,7 +792,7 @@ export async function checkBundleProofs({
   for (const item of items) {
     if (passed.has(item)) continue;
     if (perShard.has(item.kind)) {
-      fail(item.kind, `shard ${item.shard}: ${what[item.kind]} does not verify`);
+      fail(item.kind, `shard ${item.shard}: ${what[item.kind]} does not verify`, item.shard);
       (item.kind === "leaf-range" ? shardOk : marginOk).set(item.shard, false);
     } else {
       fail(item.kind, `${what[item.kind]} does not verify`);
@@ -818,7 +826,7 @@ export async function checkBundleProofs({
     margin: margin ? { debtRange: marginOf("debt-range"), health: marginOf("margin-health") } : null,
     totals: totalsOk,
     escapeProbability: escapeProbability(terms.shards, sampled.length),
-    failures: inCheckOrder(failures, margin),
+    failures: inCheckOrder(failures, margin, (f) => failedShard.get(f)),
     bundleHash,
     timings,
     elapsedMs: now() - started,
