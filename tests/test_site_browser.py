@@ -124,9 +124,10 @@ def _lines(res: dict[str, str]) -> str:
 
 def test_debts_are_shown_beside_credits(site_epochs: Path, tab: Tab) -> None:
     """A borrower's page (bundle version 5) lists what they owe, tokens
-    first, and says margin health is proven in the bundle; the page does not
-    check a version 5 bundle's proofs and says so (never a pass for them); a
-    saver in the same bundle sees only what they are owed."""
+    first, and says margin health is proven in the bundle; on a site without
+    the worker the range, solvency and margin health proofs are said not
+    checked (never a pass for them; tests/test_site_worker.py checks them
+    with the worker); a saver in the same bundle sees only what they are owed."""
     res = tab.check(_doc(site_epochs, "borrower-l5.json"), "borrower", bundle="l5")
     assert res["state"] == "valid", res
     report = res["report"]
@@ -136,7 +137,8 @@ def test_debts_are_shown_beside_credits(site_epochs: Path, tab: Tab) -> None:
     assert "\nMargin health\nevery account's margin health" in report
     checked = _lines(res)
     assert "You owe\nDAI 2500.000000" in checked, checked
-    not_here = f"not checked here ({words.unchecked('margin-browser')})"
+    not_here = ("not checked here (this site has no checker of the bundle's data files, "
+                "checkworker.js)")
     for line in ("Range proofs", "Solvency proofs", "Margin health proofs"):
         assert f"{line}\n{not_here}" in checked, checked
     assert words.unchecked("margin-health") in res["reason"], res["reason"]
