@@ -88,10 +88,12 @@ def bundle_cases(epochs: Path, shards: Path, work: Path,
         pf = InclusionProof.from_bytes(bytes.fromhex(json.loads(text)["proof"]))
         m = json.loads((bundle / layout.MANIFEST_FILE).read_text())
         expect, detail = _verdict(bundle)
+        header = check_manifest((bundle / layout.MANIFEST_FILE).read_bytes(),
+                                (bundle / layout.SIGNATURE_FILE).read_bytes()).header
         return {"name": name, "dir": str(bundle), "inclusion": text if bind else None,
                 "shard": pf.leaf_index // m["tree"]["shard_leaves"], "sample": sample,
                 "version": m["version"], "expect": expect, "detail": detail,
-                "page": page or expect, "why": why}
+                "header": header.to_bytes().hex(), "page": page or expect, "why": why}
 
     cases = [
         case("one asset, epoch 2", epochs / "b2", "acct-4-e2.json"),

@@ -264,6 +264,24 @@ def test_file_picker(site_epochs: Path, tab: Tab) -> None:
     assert tab.page.get_attribute("#result", "data-state") == "valid"
 
 
+def test_file_picker_keeps_a_byte_order_mark(site_epochs: Path, tab: Tab,
+                                              tmp_path: Path) -> None:
+    """A proof file that starts with a UTF-8 byte-order mark is refused
+    (inclusion-format), as `zksolv inclusion verify` refuses it: the page
+    does not drop the mark when it reads the file."""
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + (site_epochs / "acct-4-e2.json").read_bytes())
+    tab.page.goto(tab.base + "?bundle=b2")
+    tab.page.wait_for_selector("body[data-ready='1']")
+    tab.page.set_input_files("#proof-file", str(bom))
+    tab.page.fill("#account", "acct-4")
+    tab.page.click("#verify")
+    tab.page.wait_for_function("() => ['valid', 'invalid', 'error'].includes("
+                               "document.getElementById('result').dataset.state)")
+    assert tab.page.get_attribute("#result", "data-state") == "invalid"
+    assert tab.page.get_attribute("#result", "data-check") == "inclusion-format"
+
+
 @pytest.mark.parametrize("what,pos,check", [
     ("salt", -1, "inclusion-root"),
     ("path hash", -2, "inclusion-root"),
@@ -480,6 +498,19 @@ def test_worker_error_says_not_checked(site_epochs: Path, tab: Tab, answer: str,
     assert res["state"] == "valid" and res["verdict"] == "Your balance is included", res
     assert f"Range proofs\nnot checked here ({reason}" in res["checked"], res
     assert f"Solvency proofs\nnot checked here ({reason}" in res["checked"], res
+
+
+def test_worker_refusing_the_shape_is_invalid(site_epochs: Path, tab: Tab) -> None:
+    """The worker refuses a manifest whose listed data-file sizes its shape
+    does not allow (zksolv verify: bundle-shape): the page says invalid,
+    with that tag, never included-but-unchecked."""
+    _serve_worker(tab, answer="postMessage({type: 'error', tag: 'bundle-shape', detail: "
+                  "'leaves.bin: listed size 384, the shape needs 512'});")
+    res = tab.check(_doc(site_epochs, "acct-4-e2.json"), "acct-4", bundle="b2")
+    assert (res["state"], res["check"]) == ("invalid", "bundle-shape"), res
+    assert res["reason"].startswith(words.failure("bundle-shape")[0]), res
+    assert "leaves.bin: listed size 384, the shape needs 512" in res["reason"], res
+    assert "Range proofs\nnot checked here (the bundle failed bundle-shape)" in res["checked"], res
 
 
 def test_bundle_hash_alone_checks_no_data_file(site_epochs: Path, tab: Tab) -> None:

@@ -23,7 +23,8 @@ import {
   SOLVENCY_CONTEXT_TAG,
 } from "../../zksolv/site/proofcheck.js";
 import { handleCheck } from "../../zksolv/site/checkworker.js";
-import { parseDocument } from "../../zksolv/site/inclusion.js";
+import { VerificationError, checkManifest, fetchBundle, linkText, parseDocument } from "../../zksolv/site/inclusion.js";
+import { verdictOf } from "../../zksolv/site/verdict.js";
 
 const file = process.env.ZKSOLV_PROOF_VECTORS;
 const skip = file ? false : "ZKSOLV_PROOF_VECTORS not set (pytest tests/test_site_js.py sets it)";
@@ -458,4 +459,111 @@ test("the worker's messages: progress, then one result; Range or whole files", {
   const other = V.bundles.find((x) => x.name === "one asset, epoch 2");
   assert.deepEqual(await ask({ inclusion: other.inclusion }),
     { type: "error", tag: "input", detail: "the inclusion proof is for another bundle" });
+});
+
+// ------------------------------------------------- spec and bundle vectors
+
+// What the page checks of a bundle it is given by path, without an
+// inclusion proof and with every other shard in the sample: fetchBundle and
+// checkManifest (inclusion.js), then the worker (checkworker.js).
+const PAGE_CHECKS = new Set(["manifest-missing", "manifest-format", "manifest-canonical", "suite-mismatch",
+  "signature", "operator-mismatch", "bundle-shape", "leaf-encoding", "solvency-bounds", "totals-opening",
+  "leaf-range", "debt-range", "margin-health", "solvency-asset", "solvency-valued"]);
+// What it does not, and the words of docs/holder-page.md ("Not checked on
+// the page") that say so: the page must refuse through another check, or
+// leave the verdict to the full check.
+const NOT_ON_PAGE = {
+  "manifest-hash": "the hash of each data file",
+  "tree-root": "that all leaves sum to the root",
+};
+
+/** The page's outcome for one bundle directory: {tag} for a refusal by
+ * fetchBundle or the manifest check, else {manifest, result}: the worker's. */
+async function pageOutcome(dir, operator) {
+  const server = fakeServer(dir, { ranges: true });
+  let manifest;
+  try {
+    const bundle = await fetchBundle("/b/", { base: "http://site.test/", fetch: server.fetch });
+    manifest = await checkManifest(bundle.raw, bundle.signature, { operator });
+  } catch (e) {
+    if (e instanceof VerificationError) return { tag: e.check, detail: e.detail };
+    throw e;
+  }
+  const messages = [];
+  await handleCheck({
+    type: "check", bundleUrl: "/b/", manifest: readFileSync(join(dir, "manifest.json"), "utf8"),
+    shard: 0, sample: Number(manifest.shards) - 1,
+  }, { post: (m) => messages.push(m), base: "http://site.test/", fetch: server.fetch });
+  const last = messages.at(-1);
+  // a worker error is no verdict (the page then says the proofs were not
+  // checked), except bundle-shape, which the page reports as invalid
+  if (last.type === "error" && last.tag === "bundle-shape") {
+    const report = { amounts: [], signatureChecked: true, operatorPinned: false, marginHealth: null };
+    const verdict = verdictOf(report, { status: "refused", tag: last.tag, detail: last.detail }, {});
+    assert.deepEqual([verdict.state, verdict.check], ["invalid", "bundle-shape"]);
+    return { tag: last.tag, detail: last.detail };
+  }
+  assert.equal(last.type, "result", `${dir}: ${JSON.stringify(last)}`);
+  return { manifest, result: last };
+}
+
+test("spec and bundle vectors: the page refuses each invalid one with the CLI's tag, or leaves it to the full check", { skip }, async () => {
+  const spec = JSON.parse(readFileSync(join(V.specVectors, "index.json"), "utf8"));
+  const published = JSON.parse(readFileSync(join(V.bundleVectors, "index.json"), "utf8"));
+  const vectors = [
+    ...spec.bundles.map((v) => ({ name: `spec ${v.name}`, dir: join(V.specVectors, "..", v.bundle), expect: v.expect, operator: null, noGaps: false })),
+    ...published.vectors.filter((v) => v.bundles.length === 1).map((v) => ({
+      name: v.name, dir: join(V.bundleVectors, v.bundles[0]), expect: v.expect, operator: v.operator ?? null, noGaps: v.no_gaps,
+    })),
+  ];
+  const docs = readFileSync(new URL("../../docs/holder-page.md", import.meta.url), "utf8").replace(/\s+/g, " ");
+  const notOnPage = docs.slice(docs.indexOf("**Not checked on the page:**"));
+  const counts = { same: 0, other: 0, valid: 0 };
+  for (const v of vectors) {
+    const out = await pageOutcome(v.dir, v.operator);
+    const first = out.tag ?? out.result.failures[0]?.tag ?? "valid";
+    if (out.result) {
+      const report = { amounts: [], signatureChecked: true, operatorPinned: false, marginHealth: out.manifest.margin ? "unchecked" : null };
+      const verdict = verdictOf(report, { status: "checked", result: out.result }, {});
+      assert.equal(verdict.state, first === "valid" ? "valid" : "invalid", v.name);
+      if (first === "valid") {
+        assert.deepEqual([out.result.ownShard.ok, out.result.sampled.every((x) => x.ok), out.result.solvency],
+          [true, true, { asset: true, valued: true }], v.name);
+      }
+    }
+    if (v.expect === "valid" || PAGE_CHECKS.has(v.expect)) {
+      // a check the page performs: the same verdict and tag as zksolv verify
+      assert.equal(first, v.expect, `${v.name}: ${JSON.stringify(out.tag ? out : out.result.failures)}`);
+      counts[v.expect === "valid" ? "valid" : "same"] += 1;
+    } else if (v.expect in NOT_ON_PAGE) {
+      // not performed here: refused through a check the page does perform,
+      // or passed with the docs saying the page does not check it
+      assert.ok(notOnPage.includes(NOT_ON_PAGE[v.expect]), v.expect);
+      assert.ok(first === "valid" || PAGE_CHECKS.has(first), `${v.name}: ${first}`);
+      counts.other += 1;
+    } else {
+      // a chain check with --no-gaps: the page shows the declared gap
+      assert.deepEqual([v.expect, v.noGaps, first], ["chain-epoch", true, "valid"], v.name);
+      assert.match(linkText(out.manifest), /NOT proven solvent/, v.name);
+      counts.other += 1;
+    }
+  }
+  assert.ok(counts.same >= 25 && counts.valid >= 7 && counts.other >= 4, JSON.stringify(counts));
+  // every spec bundle vector went through
+  assert.ok(spec.bundles.every((b) => vectors.some((v) => v.name === `spec ${b.name}`)));
+});
+
+test("the page's header bytes are the spec's worked examples", { skip }, async () => {
+  const spec = JSON.parse(readFileSync(join(V.specVectors, "index.json"), "utf8"));
+  for (const h of spec.header_digests) {
+    const terms = bundleTerms(new Uint8Array(readFileSync(join(V.specVectors, "..", h.bundle, "manifest.json"))));
+    const bytes = headerBytes(terms);
+    assert.equal(hex(bytes), h.header, h.bundle);
+    assert.equal(createHash("sha256").update(bytes).digest("hex"), h.digest, h.bundle);
+  }
+  assert.ok(spec.header_digests.length >= 3);
+  // version 5: tag, rounding rule and borrowable flags, as the CLI forms them
+  const margin = V.bundles.find((c) => c.version === 5 && c.expect === "valid");
+  const terms = bundleTerms(new Uint8Array(readFileSync(join(margin.dir, "manifest.json"))));
+  assert.equal(hex(headerBytes(terms)), margin.header);
 });

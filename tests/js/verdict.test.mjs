@@ -184,3 +184,12 @@ test("version 5: margin proofs the worker did not check are never called checked
   assert.equal(readResult(result({ margin: true })), null);
   assert.ok(readResult(marginResult({ debtRange: true, health: null })));
 });
+
+test("a worker that refuses the bundle's shape makes it invalid, its proofs not checked", () => {
+  const v = verdictOf(borrower, { status: "refused", tag: "bundle-shape", detail: "leaves.bin: listed size 384, the shape needs 512" }, words);
+  assert.deepEqual([v.state, v.check], ["invalid", "bundle-shape"]);
+  assert.ok(v.reason.startsWith(words.checks["bundle-shape"].failed), v.reason);
+  for (const key of ["range", "solvency", "margin"]) {
+    assert.deepEqual([line(v, key).value, line(v, key).ok], ["not checked here (the bundle failed bundle-shape)", null], key);
+  }
+});

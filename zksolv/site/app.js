@@ -244,6 +244,10 @@ function runWorker(message, onProgress) {
         const r = readResult(m);
         done(r ? { status: "checked", result: r }
           : { status: "unchecked", reason: "the checker gave an unreadable result" });
+      } else if (m.type === "error" && m.tag === "bundle-shape") {
+        // the signed manifest lists data files of sizes its shape does not
+        // allow: zksolv verify refuses the bundle (bundle-shape), so does the page
+        done({ status: "refused", tag: m.tag, detail: String(m.detail || "") });
       } else if (m.type === "error") {
         done({ status: "unchecked", reason: `the checker stopped: ${m.tag || "error"}: ${m.detail || ""}` });
       }
@@ -267,7 +271,8 @@ async function proofText() {
   if (file.size > CONSTANTS.maxDocumentBytes) {
     throw new VerificationError("inclusion-format", `${file.name} is larger than ${CONSTANTS.maxDocumentBytes} bytes`);
   }
-  return file.text();
+  // not file.text(): it drops a leading byte-order mark, which the CLI refuses
+  return new TextDecoder("utf-8", { ignoreBOM: true }).decode(await file.arrayBuffer());
 }
 
 async function check(event) {

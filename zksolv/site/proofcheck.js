@@ -107,7 +107,9 @@ export class CheckError extends Error {
 }
 
 const utf8 = new TextEncoder();
-const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading byte-order mark is kept (and then refused by the JSON
+// parser), never silently dropped: Python's UTF-8 decoding keeps it too
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 
 

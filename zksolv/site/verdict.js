@@ -7,7 +7,10 @@
 // outcome of the data-file check (checkworker.js, in a Web Worker), one of
 //   { status: "running", done, total, what }
 //   { status: "checked", result }   the worker's result message
-//   { status: "unchecked", reason } no worker, a worker error, no bundle path
+//   { status: "refused", tag, detail } the worker refused the bundle: its
+//                                   data files' listed sizes are not the ones
+//                                   its shape fixes (bundle-shape)
+//   { status: "unchecked", reason } no worker, another worker error, no bundle path
 // It is never "included" beyond what was checked: a failed range or solvency
 // proof makes it invalid, and a signature this browser cannot check, with an
 // operator key pinned, makes it unconfirmed (nothing shows the bundle is
@@ -227,6 +230,19 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
       next = w.next;
       check = problems[0].tag;
     }
+  } else if (work.status === "refused") {
+    // nothing could be checked, and that is itself a failure zksolv verify
+    // reports: the bundle is invalid
+    const why = `the bundle failed ${work.tag}`;
+    lines.push({ key: "solvency", label: "Solvency proofs", value: unchecked(why), ok: null });
+    lines.push({ key: "range", label: "Range proofs", value: unchecked(why), ok: null });
+    lines.push(...(margin ? [{ key: "margin", label: "Margin health proofs", value: unchecked(why), ok: null }] : []));
+    state = "invalid";
+    const w = wordsFor(words, work.tag);
+    heading = v["bundle-invalid"] || "Not valid";
+    reason = `${w.failed} (${work.tag}: ${work.detail})`;
+    next = w.next;
+    check = work.tag;
   } else {
     const why = work.reason || "the data-file check is not available on this site";
     lines.push({ key: "solvency", label: "Solvency proofs", value: unchecked(why), ok: null });
