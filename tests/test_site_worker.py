@@ -3,8 +3,9 @@ as a module Web Worker beside the page (with its helper workers), on a
 served bundle of four shards; progress messages, then the result the API
 documents; a forged shard found by the sample; a lending protocol's bundle
 (version 5) whose margin proofs the page checks, and an underwater account
-it finds; no request leaving the served origin. Skipped like tests/test_site_browser.py when Playwright or
-Chromium is missing (unless ZKSOLV_REQUIRE_SITE_TESTS=1)."""
+it finds; no request leaving the served origin. Skipped like
+tests/test_site_browser.py when Playwright or Chromium is missing (unless
+ZKSOLV_REQUIRE_SITE_TESTS=1)."""
 
 from __future__ import annotations
 
