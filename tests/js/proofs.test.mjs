@@ -19,8 +19,8 @@ import { BASES, PINNED_CHUNKS, CHUNK, vectorBases, bases as pinnedBases, deriveG
 import { hashToG1 } from "../../zksolv/site/h2c.js";
 import { parseRangeProof, equation, holds, proofSize, roundsFor } from "../../zksolv/site/rangeproof.js";
 import {
-  CheckError, bundleTerms, checkBundleProofs, escapeProbability, headerBytes, layout, sampleShards, STATEMENTS,
-  SOLVENCY_CONTEXT_TAG,
+  CheckError, bundleTerms, checkBundleProofs, escapeProbability, headerBytes, layout, sampleShards, smallCombination,
+  STATEMENTS, SOLVENCY_CONTEXT_TAG,
 } from "../../zksolv/site/proofcheck.js";
 import { handleCheck } from "../../zksolv/site/checkworker.js";
 import { VerificationError, checkManifest, fetchBundle, linkText, parseDocument } from "../../zksolv/site/inclusion.js";
@@ -168,6 +168,28 @@ test("the multi-scalar multiplication equals the plain sum and @noble/curves", (
   }
   assert.ok(M.isIdentity(M.msm([], [])));
   assert.throws(() => M.msm([M.fromG1(BASE)], [R]), RangeError);
+});
+
+test("the health combination equals the multi-scalar multiplication (differential)", () => {
+  // [margin-health] sum_j w_j*C_j with small signed weights (c_j, -b_j),
+  // against msm on the weights mod r; equal and opposite points included
+  const p = [1n, 2n, 3n, 4n].map(() => M.fromG1(BASE.multiply(randScalar() + 1n)));
+  const cases = [
+    [[p[0], p[1], p[2]], [4n, 2n, -5n]],
+    [[p[0], p[1], p[2]], [0n, 0n, 0n]],
+    [[p[0], p[0], p[1]], [3n, 3n, -1n]], // a repeated point: doublings in the additions
+    [[p[0], M.negAffine(p[0])], [7n, 7n]], // sums to the identity
+    [[p[0], p[0]], [5n, -5n]],
+  ];
+  for (let i = 0; i < 12; i++) {
+    const bits = [1n, 30n, 64n, 100n][i % 4];
+    const w = () => (BigInt("0x" + randomBytes(16).toString("hex")) % (1n << bits)) * (i % 3 === 0 ? -1n : 1n);
+    cases.push([p, p.map(w)]);
+  }
+  for (const [pts, ws] of cases) {
+    const want = M.toG1(M.msm(pts, ws.map((x) => ((x % R) + R) % R)));
+    assert.ok(M.toG1(smallCombination(pts, ws)).equals(want), ws.join(","));
+  }
 });
 
 // --------------------------------------------------------- the generators
