@@ -16,7 +16,10 @@ then with ``--sample N`` other shards, on a real bundle it proves
 the same shape in every bundle whose shards hold 256 values (2^8 leaves and
 up, one asset), so the per-shard figures of a 2^12 bundle are those of a
 2^20 one; what grows with the bundle is only what is fetched (with HTTP Range,
-nothing).
+nothing). With ``--borrowable`` it proves a lending bundle (version 5: ETH
+collateral, USD borrowable, so each shard also has a debt range and a
+margin-health proof) and its credit-only twin, and times both, alternating,
+in the same run.
 
 Needs Playwright for Python (``pip install playwright``) and a Chromium
 (``--chromium``, default /usr/bin/chromium); it downloads no browser.
@@ -240,95 +243,176 @@ def descendants_cpu_s() -> float:
     return sum(cpu.get(pid, 0) for pid in mine) / ticks
 
 
-def proof_bundle(root: Path, accounts: int) -> tuple[Path, str]:
-    """A bundle of ``accounts`` (one asset) proven here, and one holder's
-    inclusion proof (JSON text)."""
-    from zksolv.cli.bench_epoch import synthetic_snapshot
+def proof_bundle(root: Path, accounts: int, *, name: str = "bundle",
+                 borrowable: bool | None = None) -> tuple[Path, str]:
+    """A bundle of ``accounts`` proven here (``root/site/NAME``), and one
+    holder's inclusion proof (JSON text). One asset; with ``borrowable``
+    given, the lending snapshot of ``zksolv bench epoch --borrowable`` (ETH
+    and USD): USD borrowable (version 5) or its credit-only twin."""
+    from zksolv.cli.bench_epoch import lending_snapshot, synthetic_snapshot
     from zksolv.prover.epoch import prove_epoch
     from zksolv.prover.inclusion_db import InclusionDB
     from zksolv.prover.keys import generate_master_key
 
-    snap = synthetic_snapshot(root / "snapshot", accounts)
-    res = prove_epoch(snap, root / "site" / "bundle", master_key=generate_master_key(),
-                      jobs=os.cpu_count() or 1, inclusion_db=root / "private" / "db.sqlite")
-    for p in (root / "site" / "bundle").iterdir():
+    out = root / "site" / name
+    if borrowable is None:
+        snap = synthetic_snapshot(root / f"{name}-snapshot", accounts)
+    else:
+        snap = lending_snapshot(root / f"{name}-snapshot", accounts, borrowable=borrowable)
+    res = prove_epoch(snap, out, master_key=generate_master_key(), jobs=os.cpu_count() or 1,
+                      inclusion_db=root / "private" / f"{name}.sqlite")
+    for p in out.iterdir():
         p.chmod(0o644)
-    (root / "site" / "bundle").chmod(0o755)
+    out.chmod(0o755)
     doc = InclusionDB.open(res.inclusion_db).export(f"acct-{accounts // 3:08d}")
-    return root / "site" / "bundle", doc.to_bytes().decode()
+    return out, doc.to_bytes().decode()
+
+
+@dataclass
+class _Timed:
+    """One bundle the proof bench checks, and its worker results by sample size."""
+
+    label: str
+    bundle: Path
+    inclusion: str | None
+    prove_s: float
+    rows: dict[int, list[dict[str, Any]]]
+
+    @property
+    def manifest(self) -> str:
+        return (self.bundle / layout.MANIFEST_FILE).read_text()
+
+    @property
+    def shard(self) -> int:
+        if self.inclusion is None:
+            return 0
+        tree = msgspec.json.decode(self.manifest)["tree"]
+        proof = bytes.fromhex(msgspec.json.decode(self.inclusion)["proof"])
+        leaf = InclusionProof.from_bytes(proof)
+        return int(leaf.leaf_index // tree["shard_leaves"])
+
+    def summary(self, sample: int) -> dict[str, Any]:
+        rows = self.rows
+
+        def med(n: int, key: str) -> float:
+            return statistics.median(r[key] if key in r else r["timings"][key] for r in rows[n])
+
+        m = msgspec.json.decode(self.manifest)
+        tree = m["tree"]
+        per_shard = (med(sample, "elapsedMs") - med(0, "elapsedMs")) / sample if sample else None
+        return {
+            "bundle": self.label, "version": m["version"],
+            "assets": len(m["assets"]), "columns": len(tree["root_commitments"]),
+            "leaves": 1 << tree["depth"], "shards": tree["shards"],
+            "shard_leaves": tree["shard_leaves"], "prove_s": self.prove_s,
+            "own_and_solvency_ms_median": med(0, "elapsedMs"),
+            "own_and_solvency_wall_ms_median": med(0, "wall_ms"),
+            "own_and_solvency_cpu_ms_median": med(0, "cpu_ms"),
+            "stages_ms_median": {k: med(0, k) for k in rows[0][0]["timings"]},
+            "sample": sample, "with_sample_ms_median": med(sample, "elapsedMs") if sample else None,
+            "per_sampled_shard_ms": per_shard,
+            "per_sampled_shard_cpu_ms": ((med(sample, "cpu_ms") - med(0, "cpu_ms")) / sample
+                                         if sample else None),
+            "bound_to_root": rows[0][0]["ownShard"]["boundToRoot"],
+            "margin_checked": rows[0][0].get("margin"),
+        }
+
+
+def _echo_summary(out: dict[str, Any]) -> None:
+    margin = " (debt range and margin health checked)" if out["margin_checked"] else ""
+    click.echo(f"  {out['bundle']}: version {out['version']}, {out['leaves']} leaves, "
+               f"{out['columns']} columns, {out['shards']} shards of {out['shard_leaves']}"
+               f"{margin}")
+    click.echo(f"    own shard + solvency     {out['own_and_solvency_ms_median']:.0f} ms in the "
+               f"worker, {out['own_and_solvency_wall_ms_median']:.0f} ms post to result, "
+               f"{out['own_and_solvency_cpu_ms_median']:.0f} ms of Chromium CPU")
+    click.echo("    stages                   " + ", ".join(
+        f"{k[:-2]} {v:.0f} ms" for k, v in out["stages_ms_median"].items()))
+    if out["sample"]:
+        click.echo(f"    with {out['sample']} sampled shards  "
+                   f"{out['with_sample_ms_median']:.0f} ms: "
+                   f"{out['per_sampled_shard_ms']:.0f} ms per sampled shard "
+                   f"({out['per_sampled_shard_cpu_ms']:.0f} ms of CPU)")
 
 
 def _bench_proofs(bundle: Path | None, inclusion: str | None, accounts: int, sample: int,
-                  runs: int, chromium: str, as_json: bool) -> None:
+                  runs: int, chromium: str, as_json: bool, borrowable: bool = False) -> None:
+    """Time the worker on one bundle (given, or proven), or with
+    ``borrowable`` on a lending bundle (version 5) and its credit-only twin,
+    the two alternating in one browser so load falls on both alike."""
     from playwright.sync_api import sync_playwright
 
     from zksolv.cli.site import generator_table
     from zksolv.site import serving
 
     with tempfile.TemporaryDirectory(prefix="zksolv-bench-proofs-") as tmp:
-        t0 = time.perf_counter()
-        if bundle is None:
-            bundle, inclusion = proof_bundle(Path(tmp), accounts)
-        prove_s = time.perf_counter() - t0
-        manifest = (bundle / layout.MANIFEST_FILE).read_text()
-        tree = msgspec.json.decode(manifest)["tree"]
-        shard = 0
-        if inclusion is not None:
-            leaf = InclusionProof.from_bytes(bytes.fromhex(msgspec.json.decode(inclusion)["proof"]))
-            shard = leaf.leaf_index // tree["shard_leaves"]
-        rows: dict[int, list[dict[str, Any]]] = {0: [], sample: []}
-        with serving(bundle.parent, extra=generator_table()) as url, sync_playwright() as pw:
+        timed: list[_Timed] = []
+        if bundle is not None:
+            timed.append(_Timed("given", bundle, inclusion, 0.0, {}))
+        elif not borrowable:
+            t0 = time.perf_counter()
+            b, doc = proof_bundle(Path(tmp), accounts)
+            timed.append(_Timed("one asset", b, doc, time.perf_counter() - t0, {}))
+        else:
+            for label, flag in (("credit only", False), ("borrowable", True)):
+                t0 = time.perf_counter()
+                b, doc = proof_bundle(Path(tmp), accounts, name=label.replace(" ", "-"),
+                                      borrowable=flag)
+                timed.append(_Timed(label, b, doc, time.perf_counter() - t0, {}))
+        site = timed[0].bundle.parent
+        if any(t.bundle.parent != site for t in timed):
+            raise InputError("bench page", "the bundles must lie in one folder")
+        for t in timed:
+            t.rows = {0: [], sample: []}
+        with serving(site, extra=generator_table()) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:
                 tab = browser.new_page()
                 for _ in range(runs):
-                    for n in sorted(rows):
-                        cpu0 = descendants_cpu_s()
-                        res = run_worker(tab, url, {
-                            "type": "check", "bundleUrl": bundle.name, "manifest": manifest,
-                            "shard": shard, "sample": n, "inclusion": inclusion})
-                        res["cpu_ms"] = (descendants_cpu_s() - cpu0) * 1000
-                        if res.get("type") != "result" or res["failures"]:
-                            raise InputError("bench page", f"the worker did not accept the "
-                                                           f"bundle: {res}")
-                        rows[n].append(res)
+                    for t in timed:
+                        for n in sorted(t.rows):
+                            cpu0 = descendants_cpu_s()
+                            res = run_worker(tab, url, {
+                                "type": "check", "bundleUrl": t.bundle.name,
+                                "manifest": t.manifest, "shard": t.shard, "sample": n,
+                                "inclusion": t.inclusion})
+                            res["cpu_ms"] = (descendants_cpu_s() - cpu0) * 1000
+                            if res.get("type") != "result" or res["failures"]:
+                                raise InputError("bench page", f"the worker did not accept "
+                                                               f"{t.label}: {res}")
+                            t.rows[n].append(res)
                 version = browser.version
             finally:
                 browser.close()
+        summaries = [t.summary(sample) for t in timed]
 
-    def med(n: int, key: str) -> float:
-        return statistics.median(r[key] if key in r else r["timings"][key] for r in rows[n])
-
-    per_shard = (med(sample, "elapsedMs") - med(0, "elapsedMs")) / sample if sample else None
-    out = {
-        "chromium": version, "leaves": 1 << tree["depth"], "shards": tree["shards"],
-        "shard_leaves": tree["shard_leaves"], "runs": runs, "prove_s": prove_s,
-        "own_and_solvency_ms_median": med(0, "elapsedMs"),
-        "own_and_solvency_wall_ms_median": med(0, "wall_ms"),
-        "own_and_solvency_cpu_ms_median": med(0, "cpu_ms"),
-        "load_average": os.getloadavg()[0], "cores": os.cpu_count(),
-        "stages_ms_median": {k: med(0, k) for k in rows[0][0]["timings"]},
-        "sample": sample, "with_sample_ms_median": med(sample, "elapsedMs") if sample else None,
-        "per_sampled_shard_ms": per_shard,
-        "per_sampled_shard_cpu_ms": ((med(sample, "cpu_ms") - med(0, "cpu_ms")) / sample
-                                     if sample else None),
-        "bound_to_root": rows[0][0]["ownShard"]["boundToRoot"],
-    }
+    common = {"chromium": version, "runs": runs, "load_average": os.getloadavg()[0],
+              "cores": os.cpu_count()}
+    if not borrowable:
+        out = {**common, **summaries[0]}
+    else:
+        plain, lend = summaries
+        out = {**common, "credit_only": plain, "borrowable": lend,
+               "ratio_own_and_solvency": (lend["own_and_solvency_ms_median"]
+                                          / plain["own_and_solvency_ms_median"]),
+               "ratio_own_and_solvency_cpu": (lend["own_and_solvency_cpu_ms_median"]
+                                              / plain["own_and_solvency_cpu_ms_median"]),
+               "ratio_per_sampled_shard": (lend["per_sampled_shard_ms"]
+                                           / plain["per_sampled_shard_ms"]
+                                           if sample else None)}
     if as_json:
         echo_json(out)
         return
-    click.echo(f"holder's page proof checks, Chromium {version}, {out['leaves']} leaves, "
-               f"{out['shards']} shards of {out['shard_leaves']}, {runs} runs (medians)")
-    click.echo(f"  own shard + solvency     {out['own_and_solvency_ms_median']:.0f} ms in the "
-               f"worker, {out['own_and_solvency_wall_ms_median']:.0f} ms post to result, "
-               f"{out['own_and_solvency_cpu_ms_median']:.0f} ms of Chromium CPU "
-               f"(load average {out['load_average']:.1f} on {out['cores']} cores)")
-    click.echo("  stages                   " + ", ".join(
-        f"{k[:-2]} {v:.0f} ms" for k, v in out["stages_ms_median"].items()))
-    if sample:
-        click.echo(f"  with {sample} sampled shards  {out['with_sample_ms_median']:.0f} ms: "
-                   f"{per_shard:.0f} ms per sampled shard "
-                   f"({out['per_sampled_shard_cpu_ms']:.0f} ms of CPU)")
+    click.echo(f"holder's page proof checks, Chromium {version}, {runs} runs (medians), "
+               f"load average {common['load_average']:.1f} on {common['cores']} cores")
+    for summary in summaries:
+        _echo_summary(summary)
+    if borrowable:
+        click.echo(f"  borrowable / credit only: own shard + solvency "
+                   f"{out['ratio_own_and_solvency']:.2f}x "
+                   f"({out['ratio_own_and_solvency_cpu']:.2f}x CPU)"
+                   + (f", per sampled shard {out['ratio_per_sampled_shard']:.2f}x"
+                      if sample else ""))
 
 
 @click.command("page")
@@ -350,11 +434,15 @@ def _bench_proofs(bundle: Path | None, inclusion: str | None, accounts: int, sam
               help="With --proofs and no --bundle: accounts of the bundle proven.")
 @click.option("--sample", type=click.IntRange(min=0), default=4, show_default=True,
               help="With --proofs: other shards checked in the second measurement.")
+@click.option("--borrowable", is_flag=True,
+              help="With --proofs and no --bundle: prove a lending bundle (ETH and USD, USD "
+                   "borrowable: version 5, debt range and margin-health proofs) and its "
+                   "credit-only twin, and time both in the same run.")
 @click.option("--json", "as_json", is_flag=True)
 @reports_errors
 def page(depth: int, assets: int, runs: int, chromium: str, proofs: bool,
          bundle_dir: str | None, inclusion_file: str | None, accounts: int, sample: int,
-         as_json: bool) -> None:
+         borrowable: bool, as_json: bool) -> None:
     """Time the holder's page checking a synthetic 2^DEPTH-leaf inclusion
     proof in headless Chromium: the page's own time from reading the proof
     to the verdict (manifest fetch excluded), and the wall time from click
@@ -368,10 +456,13 @@ def page(depth: int, assets: int, runs: int, chromium: str, proofs: bool,
     if not os.access(chromium, os.X_OK):
         raise InputError(chromium, "no Chromium executable here (Debian: apt-get install "
                                    "chromium), or give --chromium PATH")
+    if borrowable and (not proofs or bundle_dir is not None):
+        raise InputError("--borrowable", "goes with --proofs and without --bundle (it proves "
+                                         "its own two bundles)")
     if proofs:
         _bench_proofs(None if bundle_dir is None else Path(bundle_dir),
                       None if inclusion_file is None else Path(inclusion_file).read_text(),
-                      accounts, sample, runs, chromium, as_json)
+                      accounts, sample, runs, chromium, as_json, borrowable)
         return
     from zksolv.site import serving
 

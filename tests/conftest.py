@@ -154,3 +154,41 @@ def chain(anvil_node: AnvilNode) -> Iterator[AnvilNode]:
         yield anvil_node
     finally:
         anvil_node.revert(snapshot)
+
+
+@pytest.fixture(scope="session")
+def site_margin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lending protocol's bundles of four shards for the page's margin
+    checks (version 5: ETH collateral, DAI borrowable, columns ETH, DAI,
+    DAI.debt; depth 8, 64 leaves a shard): ``l6`` (valid), ``l6-forged``
+    (``l6`` plus an account whose debt its haircut collateral does not
+    cover, proven by a prover without its checks: only that shard's
+    margin-health proof fails, as ``zksolv verify`` says), and the proofs of
+    ``borrower-0``, ``saver-1`` (``borrower-0-l6.json``, ...) and of
+    ``underwater`` in the forged bundle (``underwater-l6-forged.json``)."""
+    from margin_support import DAI, ETH, lying_about_health, margin_snapshot
+    from test_epoch_support import prove, run
+
+    d = tmp_path_factory.mktemp("site-margin")
+    rows: list[tuple[str, tuple[int, ...]]] = []
+    for i in range(190):
+        if i % 3 == 0:    # 0.01 ETH (covers 20 DAI after its haircut), owes 10 DAI
+            rows.append((f"borrower-{i}", (ETH // 100, 0, 10 * DAI)))
+        elif i % 3 == 1:  # owed 5 DAI
+            rows.append((f"saver-{i}", (0, 5 * DAI, 0)))
+        else:
+            rows.append((f"holder-{i}", (ETH // 1000 + i, 0, 0)))
+    prove(margin_snapshot(d / "s6", rows, epoch=6), d / "l6")
+    for acc in ("borrower-0", "saver-1"):
+        res = run("inclusion", "export", "--db", d / "l6.inclusion.sqlite", "--account", acc,
+                  "--out", d / f"{acc}-l6.json")
+        assert res.exit_code == 0, res.output
+    # 0.01 ETH covers 20 DAI; it owes 30
+    forged_rows = [*rows, ("underwater", (ETH // 100, 0, 30 * DAI))]
+    with lying_about_health():
+        prove(margin_snapshot(d / "s6-forged", forged_rows, epoch=6), d / "l6-forged")
+    for acc in ("underwater", "borrower-0"):
+        res = run("inclusion", "export", "--db", d / "l6-forged.inclusion.sqlite",
+                  "--account", acc, "--out", d / f"{acc}-l6-forged.json")
+        assert res.exit_code == 0, res.output
+    return d

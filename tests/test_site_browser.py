@@ -124,9 +124,10 @@ def _lines(res: dict[str, str]) -> str:
 
 def test_debts_are_shown_beside_credits(site_epochs: Path, tab: Tab) -> None:
     """A borrower's page (bundle version 5) lists what they owe, tokens
-    first, and says margin health is proven in the bundle; the page does not
-    check a version 5 bundle's proofs and says so (never a pass for them); a
-    saver in the same bundle sees only what they are owed."""
+    first, and says margin health is proven in the bundle; on a site without
+    the worker the range, solvency and margin health proofs are said not
+    checked (never a pass for them; tests/test_site_worker.py checks them
+    with the worker); a saver in the same bundle sees only what they are owed."""
     res = tab.check(_doc(site_epochs, "borrower-l5.json"), "borrower", bundle="l5")
     assert res["state"] == "valid", res
     report = res["report"]
@@ -136,7 +137,8 @@ def test_debts_are_shown_beside_credits(site_epochs: Path, tab: Tab) -> None:
     assert "\nMargin health\nevery account's margin health" in report
     checked = _lines(res)
     assert "You owe\nDAI 2500.000000" in checked, checked
-    not_here = f"not checked here ({words.unchecked('margin-browser')})"
+    not_here = ("not checked here (this site has no checker of the bundle's data files, "
+                "checkworker.js)")
     for line in ("Range proofs", "Solvency proofs", "Margin health proofs"):
         assert f"{line}\n{not_here}" in checked, checked
     assert words.unchecked("margin-health") in res["reason"], res["reason"]
@@ -260,6 +262,24 @@ def test_file_picker(site_epochs: Path, tab: Tab) -> None:
     tab.page.wait_for_function("() => ['valid', 'invalid', 'error'].includes("
                                "document.getElementById('result').dataset.state)")
     assert tab.page.get_attribute("#result", "data-state") == "valid"
+
+
+def test_file_picker_keeps_a_byte_order_mark(site_epochs: Path, tab: Tab,
+                                              tmp_path: Path) -> None:
+    """A proof file that starts with a UTF-8 byte-order mark is refused
+    (inclusion-format), as `zksolv inclusion verify` refuses it: the page
+    does not drop the mark when it reads the file."""
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + (site_epochs / "acct-4-e2.json").read_bytes())
+    tab.page.goto(tab.base + "?bundle=b2")
+    tab.page.wait_for_selector("body[data-ready='1']")
+    tab.page.set_input_files("#proof-file", str(bom))
+    tab.page.fill("#account", "acct-4")
+    tab.page.click("#verify")
+    tab.page.wait_for_function("() => ['valid', 'invalid', 'error'].includes("
+                               "document.getElementById('result').dataset.state)")
+    assert tab.page.get_attribute("#result", "data-state") == "invalid"
+    assert tab.page.get_attribute("#result", "data-check") == "inclusion-format"
 
 
 @pytest.mark.parametrize("what,pos,check", [
@@ -478,6 +498,19 @@ def test_worker_error_says_not_checked(site_epochs: Path, tab: Tab, answer: str,
     assert res["state"] == "valid" and res["verdict"] == "Your balance is included", res
     assert f"Range proofs\nnot checked here ({reason}" in res["checked"], res
     assert f"Solvency proofs\nnot checked here ({reason}" in res["checked"], res
+
+
+def test_worker_refusing_the_shape_is_invalid(site_epochs: Path, tab: Tab) -> None:
+    """The worker refuses a manifest whose listed data-file sizes its shape
+    does not allow (zksolv verify: bundle-shape): the page says invalid,
+    with that tag, never included-but-unchecked."""
+    _serve_worker(tab, answer="postMessage({type: 'error', tag: 'bundle-shape', detail: "
+                  "'leaves.bin: listed size 384, the shape needs 512'});")
+    res = tab.check(_doc(site_epochs, "acct-4-e2.json"), "acct-4", bundle="b2")
+    assert (res["state"], res["check"]) == ("invalid", "bundle-shape"), res
+    assert res["reason"].startswith(words.failure("bundle-shape")[0]), res
+    assert "leaves.bin: listed size 384, the shape needs 512" in res["reason"], res
+    assert "Range proofs\nnot checked here (the bundle failed bundle-shape)" in res["checked"], res
 
 
 def test_bundle_hash_alone_checks_no_data_file(site_epochs: Path, tab: Tab) -> None:

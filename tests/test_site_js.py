@@ -39,11 +39,13 @@ def node() -> str:
     return exe
 
 
-def test_node_suite(site_epochs: Path, site_shards: Path, tmp_path: Path) -> None:
+def test_node_suite(site_epochs: Path, site_shards: Path, site_margin: Path,
+                    tmp_path: Path) -> None:
     exe = node()
     seed = random.randrange(1 << 30)
     vectors = write_vectors(tmp_path / "vectors.json", site_epochs, seed=seed)
-    proofs = write_proof_vectors(tmp_path / "proofs.json", site_epochs, site_shards, seed=seed)
+    proofs = write_proof_vectors(tmp_path / "proofs.json", site_epochs, site_shards, site_margin,
+                                 seed=seed)
     res = subprocess.run(
         [exe, "--test", "--test-reporter=tap"], cwd=JS_TESTS, capture_output=True, text=True,
         timeout=900, env={**os.environ, "ZKSOLV_SITE_VECTORS": str(vectors),

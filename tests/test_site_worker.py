@@ -1,9 +1,11 @@
 """The page's proof checks in a real headless Chromium: checkworker.js started
 as a module Web Worker beside the page (with its helper workers), on a
 served bundle of four shards; progress messages, then the result the API
-documents; a forged shard found by the sample; no request leaving the
-served origin. Skipped like tests/test_site_browser.py when Playwright or
-Chromium is missing (unless ZKSOLV_REQUIRE_SITE_TESTS=1)."""
+documents; a forged shard found by the sample; a lending protocol's bundle
+(version 5) whose margin proofs the page checks, and an underwater account
+it finds; no request leaving the served origin. Skipped like
+tests/test_site_browser.py when Playwright or Chromium is missing (unless
+ZKSOLV_REQUIRE_SITE_TESTS=1)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from test_site_browser import Tab, browser  # noqa: F401 - the browser fixture
 from zksolv.circuits.inclusion import InclusionProof
 from zksolv.cli.bench_site import check_in_page, run_worker
 from zksolv.cli.site import generator_table
-from zksolv.site import serving
+from zksolv.site import serving, words
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,20 @@ def shard_site(site_shards: Path) -> Iterator[str]:
 @pytest.fixture
 def tab(browser: Any, shard_site: str) -> Iterator[Tab]:  # noqa: F811
     t = Tab(browser, shard_site, worker=True)
+    yield t
+    assert t.foreign == [], f"requests left the origin: {t.foreign}"
+    t.context.close()
+
+
+@pytest.fixture(scope="module")
+def margin_site(site_margin: Path) -> Iterator[str]:
+    with serving(site_margin, extra=generator_table()) as url:
+        yield url
+
+
+@pytest.fixture
+def margin_tab(browser: Any, margin_site: str) -> Iterator[Tab]:  # noqa: F811
+    t = Tab(browser, margin_site, worker=True)
     yield t
     assert t.foreign == [], f"requests left the origin: {t.foreign}"
     t.context.close()
@@ -125,3 +141,59 @@ def test_the_page_says_invalid_for_a_forged_shard(site_shards: Path, tab: Tab) -
     assert res["state"] == "invalid", res
     assert "leaf-range" in res["reason"], res
     assert "Range proofs\nFAILED" in res["checked"], res
+
+
+# --- version 5: a lending protocol's bundle -------------------------------------------
+
+
+def test_worker_checks_margin_proofs(site_margin: Path, margin_tab: Tab) -> None:
+    """The worker fetches each checked shard's margin.bin record and checks
+    its debt range and margin-health proofs beside its leaf range proof."""
+    req = _request(site_margin, "l6", "borrower-0-l6.json", sample=3)
+    res = run_worker(margin_tab.page, margin_tab.base, req)
+    assert res["type"] == "result", res
+    assert res["failures"] == [] and res["margin"] == {"debtRange": True, "health": True}, res
+    assert res["ownShard"] == {"shard": req["shard"], "ok": True, "margin": True,
+                               "boundToRoot": True}
+    assert [s["margin"] for s in res["sampled"]] == [True] * 3
+    assert res["solvency"] == {"asset": True, "valued": True}
+    assert "/l6/margin.bin" in {urlsplit(u).path for u in margin_tab.requests}
+
+
+def test_the_page_shows_the_margin_checks(site_margin: Path, margin_tab: Tab) -> None:
+    """A borrower's page: the verdict says the margin-health proofs of their
+    shard and every other were checked here, and that the solvency proofs
+    count the proven debts."""
+    doc = (site_margin / "borrower-0-l6.json").read_text()
+    res = check_in_page(margin_tab.page, margin_tab.base, document=doc, account_id="borrower-0",
+                        bundle="l6")
+    assert res["state"] == "valid", res
+    checked = res["checked"]
+    assert "You owe\nDAI 10.000000" in checked, checked
+    assert ("Margin health proofs\nyour shard and all 3 others checked here; in the shards "
+            "checked no debt is negative, and every account's haircut collateral covers its "
+            "debts") in checked, checked
+    assert "Range proofs\nyour shard and all 3 others checked here" in checked, checked
+    assert ("Solvency proofs\nchecked here: reserves and the proven debts cover what is owed"
+            in checked), checked
+    assert "not checked" not in checked.lower(), checked
+    states = dict(margin_tab.page.eval_on_selector_all(
+        "#checked li", "ls => ls.map(l => [l.dataset.key, l.className])"))
+    assert states["margin"] == states["range"] == states["solvency"] == "ok", states
+
+
+def test_the_page_finds_an_underwater_account(site_margin: Path, margin_tab: Tab) -> None:
+    """The operator proves an account whose debt its collateral does not
+    cover (`zksolv verify` says margin-health): that account's own page, and
+    another holder's page whose sample covers the shard, say invalid and
+    name margin-health; the credits' range proofs still read as checked."""
+    for doc, account in (("underwater-l6-forged.json", "underwater"),
+                         ("borrower-0-l6-forged.json", "borrower-0")):
+        res = check_in_page(margin_tab.page, margin_tab.base,
+                            document=(site_margin / doc).read_text(), account_id=account,
+                            bundle="l6-forged")
+        assert res["state"] == "invalid" and res["check"] == "margin-health", res
+        assert res["reason"].startswith(words.failure("margin-health")[0]), res
+        assert "margin-health proof does not verify" in res["reason"], res
+        assert "Margin health proofs\nFAILED" in res["checked"], res
+        assert "Range proofs\nyour shard and all 3 others checked here" in res["checked"], res

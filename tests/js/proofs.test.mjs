@@ -19,11 +19,12 @@ import { BASES, PINNED_CHUNKS, CHUNK, vectorBases, bases as pinnedBases, deriveG
 import { hashToG1 } from "../../zksolv/site/h2c.js";
 import { parseRangeProof, equation, holds, proofSize, roundsFor } from "../../zksolv/site/rangeproof.js";
 import {
-  CheckError, bundleTerms, checkBundleProofs, escapeProbability, headerBytes, layout, sampleShards, STATEMENTS,
-  SOLVENCY_CONTEXT_TAG,
+  CheckError, bundleTerms, checkBundleProofs, escapeProbability, headerBytes, layout, sampleShards, smallCombination,
+  STATEMENTS, SOLVENCY_CONTEXT_TAG,
 } from "../../zksolv/site/proofcheck.js";
 import { handleCheck } from "../../zksolv/site/checkworker.js";
-import { parseDocument } from "../../zksolv/site/inclusion.js";
+import { VerificationError, checkManifest, fetchBundle, linkText, parseDocument } from "../../zksolv/site/inclusion.js";
+import { verdictOf } from "../../zksolv/site/verdict.js";
 
 const file = process.env.ZKSOLV_PROOF_VECTORS;
 const skip = file ? false : "ZKSOLV_PROOF_VECTORS not set (pytest tests/test_site_js.py sets it)";
@@ -169,6 +170,28 @@ test("the multi-scalar multiplication equals the plain sum and @noble/curves", (
   assert.throws(() => M.msm([M.fromG1(BASE)], [R]), RangeError);
 });
 
+test("the health combination equals the multi-scalar multiplication (differential)", () => {
+  // [margin-health] sum_j w_j*C_j with small signed weights (c_j, -b_j),
+  // against msm on the weights mod r; equal and opposite points included
+  const p = [1n, 2n, 3n, 4n].map(() => M.fromG1(BASE.multiply(randScalar() + 1n)));
+  const cases = [
+    [[p[0], p[1], p[2]], [4n, 2n, -5n]],
+    [[p[0], p[1], p[2]], [0n, 0n, 0n]],
+    [[p[0], p[0], p[1]], [3n, 3n, -1n]], // a repeated point: doublings in the additions
+    [[p[0], M.negAffine(p[0])], [7n, 7n]], // sums to the identity
+    [[p[0], p[0]], [5n, -5n]],
+  ];
+  for (let i = 0; i < 12; i++) {
+    const bits = [1n, 30n, 64n, 100n][i % 4];
+    const w = () => (BigInt("0x" + randomBytes(16).toString("hex")) % (1n << bits)) * (i % 3 === 0 ? -1n : 1n);
+    cases.push([p, p.map(w)]);
+  }
+  for (const [pts, ws] of cases) {
+    const want = M.toG1(M.msm(pts, ws.map((x) => ((x % R) + R) % R)));
+    assert.ok(M.toG1(smallCombination(pts, ws)).equals(want), ws.join(","));
+  }
+});
+
 // --------------------------------------------------------- the generators
 
 test("g, h, u are Python's, and the generator table hashes to its pins", { skip }, async () => {
@@ -224,34 +247,36 @@ async function check(dir, { shard = 0, sample = 0, inclusion = null } = {}) {
   });
 }
 
-test("published bundle vectors: valid accepted, leaf-range and solvency failures named", { skip }, async () => {
+test("published bundle vectors: valid accepted, range, margin and solvency failures named first", { skip }, async () => {
   const index = JSON.parse(readFileSync(join(V.bundleVectors, "index.json"), "utf8"));
   const seen = new Set();
-  let refused = 0;
+  let margin = 0;
+  const named = ["valid", "leaf-range", "debt-range", "margin-health", "solvency-asset", "solvency-valued",
+    "totals-opening"];
   for (const v of index.vectors) {
-    if (v.bundles.length !== 1) continue;
+    if (v.bundles.length !== 1 || !named.includes(v.expect)) continue;
     const dir = join(V.bundleVectors, v.bundles[0]);
-    let version = null;
-    try {
-      version = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")).version;
-    } catch {
-      // no manifest, or not JSON: not a version 5 bundle
-    }
-    if (version === 5) {
-      // a version 5 bundle (debts): refused whole, valid or not, so the page
-      // says its proofs were not checked here (never a pass)
-      await assert.rejects(check(dir), (e) => e instanceof CheckError && e.tag === "margin-browser", v.name);
-      refused += 1;
-      continue;
-    }
-    if (!["valid", "leaf-range", "solvency-asset", "solvency-valued", "totals-opening"].includes(v.expect)) continue;
-    const res = await check(join(V.bundleVectors, v.bundles[0]));
+    const version = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")).version;
+    const res = await check(dir);
     const tags = res.failures.map((f) => f.tag);
     if (v.expect === "valid") {
       assert.deepEqual(res.failures, [], v.name);
       assert.ok(res.ownShard.ok && res.solvency.asset && res.solvency.valued, v.name);
     } else {
-      assert.ok(tags.includes(v.expect), `${v.name}: ${JSON.stringify(res.failures)}`);
+      // the first failure named is the one zksolv verify reports
+      assert.equal(tags[0], v.expect, `${v.name}: ${JSON.stringify(res.failures)}`);
+    }
+    if (version === 5) {
+      margin += 1;
+      const ok = v.expect === "valid";
+      if (ok || v.expect === "debt-range" || v.expect === "margin-health") {
+        assert.deepEqual(res.margin, { debtRange: v.expect !== "debt-range", health: v.expect !== "margin-health" }, v.name);
+        assert.equal(res.ownShard.margin, ok, v.name);
+        assert.deepEqual([res.ownShard.ok, res.solvency], [true, { asset: true, valued: true }], v.name);
+      }
+    } else {
+      assert.equal(res.margin, null, v.name);
+      assert.equal("margin" in res.ownShard, false, v.name);
     }
     if (v.name === "leaf-range") assert.deepEqual([tags, res.ownShard.ok, res.solvency], [["leaf-range"], false, { asset: true, valued: true }]);
     if (v.name === "solvency-asset") assert.deepEqual([tags, res.ownShard.ok, res.solvency], [["solvency-asset"], true, { asset: false, valued: true }]);
@@ -260,11 +285,12 @@ test("published bundle vectors: valid accepted, leaf-range and solvency failures
     if (v.name === "valid-totals") assert.equal(res.totals, true);
     seen.add(v.expect);
   }
-  assert.deepEqual([...seen].sort(), ["leaf-range", "solvency-asset", "solvency-valued", "totals-opening", "valid"]);
-  assert.ok(refused >= 2, `version 5 vectors refused: ${refused}`);
+  assert.deepEqual([...seen].sort(), [...named].sort());
+  assert.ok(margin >= 5, `version 5 vectors checked: ${margin}`);
 });
 
 test("bundles from the prover: the page reaches the CLI's verdict", { skip }, async () => {
+  const lending = new Set();
   for (const c of V.bundles) {
     const inclusion = c.inclusion === null ? null : (await parseDocument(c.inclusion)).proof;
     const res = await check(c.dir, { shard: c.shard, sample: c.sample, inclusion });
@@ -273,11 +299,32 @@ test("bundles from the prover: the page reaches the CLI's verdict", { skip }, as
       assert.deepEqual(res.failures, [], c.name);
       assert.deepEqual([res.ownShard.ok, res.ownShard.boundToRoot, res.solvency], [true, inclusion !== null, { asset: true, valued: true }], c.name);
     } else {
-      assert.ok(tags.includes(c.page), `${c.name}: ${JSON.stringify(res.failures)}`);
+      // the first failure is the one zksolv verify reports
+      assert.equal(tags[0], c.page, `${c.name}: ${JSON.stringify(res.failures)}`);
+      if (c.page === c.expect) assert.equal(res.failures[0].detail, c.detail, c.name);
     }
     assert.equal(res.sampled.length, Math.min(c.sample, res.shards - 1), c.name);
     assert.ok(res.sampled.every((s) => s.shard !== c.shard), c.name);
     assert.equal(res.escapeProbability, (res.shards - 1 - res.sampled.length) / Math.max(1, res.shards - 1) || 0);
+    if (c.version === 5) {
+      // the margin proofs of every checked shard: all verified, or named
+      lending.add(c.expect);
+      const shards = [res.ownShard, ...res.sampled];
+      if (c.expect === "valid") {
+        assert.deepEqual(res.margin, { debtRange: true, health: true }, c.name);
+        assert.ok(shards.every((s) => s.ok && s.margin === true), c.name);
+      } else {
+        assert.ok(["debt-range", "margin-health"].includes(c.expect), c.name);
+        assert.equal(res.margin[c.expect === "debt-range" ? "debtRange" : "health"], false, c.name);
+        // the credits' range proofs and solvency stand: only margin proofs fail
+        assert.ok(shards.every((s) => s.ok), c.name);
+        assert.deepEqual(res.solvency, { asset: true, valued: true }, c.name);
+        const bad = Number(c.detail.match(/^shard (\d+):/)[1]);
+        assert.deepEqual(shards.filter((s) => s.margin === false).map((s) => s.shard).includes(bad), true, c.name);
+      }
+    } else {
+      assert.equal(res.margin, null, c.name);
+    }
     if (c.name.startsWith("forged")) {
       assert.equal(c.expect, "leaf-range");
       assert.ok(res.ownShard.ok, "the holder's own shard is sound");
@@ -289,6 +336,9 @@ test("bundles from the prover: the page reaches the CLI's verdict", { skip }, as
     if (c.name.startsWith("leaves swapped")) assert.equal(c.expect, "manifest-hash");
   }
   assert.ok(V.bundles.some((c) => c.page === "valid") && V.bundles.some((c) => c.page === "leaf-range"));
+  // version 5: valid, an unhealthy account, a flipped debt range and health proof, swapped shards
+  assert.deepEqual([...lending].sort(), ["debt-range", "margin-health", "valid"]);
+  assert.ok(V.bundles.filter((c) => c.version === 5).length >= 7);
 });
 
 test("every flipped byte of a proof is rejected", { skip }, async () => {
@@ -431,4 +481,111 @@ test("the worker's messages: progress, then one result; Range or whole files", {
   const other = V.bundles.find((x) => x.name === "one asset, epoch 2");
   assert.deepEqual(await ask({ inclusion: other.inclusion }),
     { type: "error", tag: "input", detail: "the inclusion proof is for another bundle" });
+});
+
+// ------------------------------------------------- spec and bundle vectors
+
+// What the page checks of a bundle it is given by path, without an
+// inclusion proof and with every other shard in the sample: fetchBundle and
+// checkManifest (inclusion.js), then the worker (checkworker.js).
+const PAGE_CHECKS = new Set(["manifest-missing", "manifest-format", "manifest-canonical", "suite-mismatch",
+  "signature", "operator-mismatch", "bundle-shape", "leaf-encoding", "solvency-bounds", "totals-opening",
+  "leaf-range", "debt-range", "margin-health", "solvency-asset", "solvency-valued"]);
+// What it does not, and the words of docs/holder-page.md ("Not checked on
+// the page") that say so: the page must refuse through another check, or
+// leave the verdict to the full check.
+const NOT_ON_PAGE = {
+  "manifest-hash": "the hash of each data file",
+  "tree-root": "that all leaves sum to the root",
+};
+
+/** The page's outcome for one bundle directory: {tag} for a refusal by
+ * fetchBundle or the manifest check, else {manifest, result}: the worker's. */
+async function pageOutcome(dir, operator) {
+  const server = fakeServer(dir, { ranges: true });
+  let manifest;
+  try {
+    const bundle = await fetchBundle("/b/", { base: "http://site.test/", fetch: server.fetch });
+    manifest = await checkManifest(bundle.raw, bundle.signature, { operator });
+  } catch (e) {
+    if (e instanceof VerificationError) return { tag: e.check, detail: e.detail };
+    throw e;
+  }
+  const messages = [];
+  await handleCheck({
+    type: "check", bundleUrl: "/b/", manifest: readFileSync(join(dir, "manifest.json"), "utf8"),
+    shard: 0, sample: Number(manifest.shards) - 1,
+  }, { post: (m) => messages.push(m), base: "http://site.test/", fetch: server.fetch });
+  const last = messages.at(-1);
+  // a worker error is no verdict (the page then says the proofs were not
+  // checked), except bundle-shape, which the page reports as invalid
+  if (last.type === "error" && last.tag === "bundle-shape") {
+    const report = { amounts: [], signatureChecked: true, operatorPinned: false, marginHealth: null };
+    const verdict = verdictOf(report, { status: "refused", tag: last.tag, detail: last.detail }, {});
+    assert.deepEqual([verdict.state, verdict.check], ["invalid", "bundle-shape"]);
+    return { tag: last.tag, detail: last.detail };
+  }
+  assert.equal(last.type, "result", `${dir}: ${JSON.stringify(last)}`);
+  return { manifest, result: last };
+}
+
+test("spec and bundle vectors: the page refuses each invalid one with the CLI's tag, or leaves it to the full check", { skip }, async () => {
+  const spec = JSON.parse(readFileSync(join(V.specVectors, "index.json"), "utf8"));
+  const published = JSON.parse(readFileSync(join(V.bundleVectors, "index.json"), "utf8"));
+  const vectors = [
+    ...spec.bundles.map((v) => ({ name: `spec ${v.name}`, dir: join(V.specVectors, "..", v.bundle), expect: v.expect, operator: null, noGaps: false })),
+    ...published.vectors.filter((v) => v.bundles.length === 1).map((v) => ({
+      name: v.name, dir: join(V.bundleVectors, v.bundles[0]), expect: v.expect, operator: v.operator ?? null, noGaps: v.no_gaps,
+    })),
+  ];
+  const docs = readFileSync(new URL("../../docs/holder-page.md", import.meta.url), "utf8").replace(/\s+/g, " ");
+  const notOnPage = docs.slice(docs.indexOf("**Not checked on the page:**"));
+  const counts = { same: 0, other: 0, valid: 0 };
+  for (const v of vectors) {
+    const out = await pageOutcome(v.dir, v.operator);
+    const first = out.tag ?? out.result.failures[0]?.tag ?? "valid";
+    if (out.result) {
+      const report = { amounts: [], signatureChecked: true, operatorPinned: false, marginHealth: out.manifest.margin ? "unchecked" : null };
+      const verdict = verdictOf(report, { status: "checked", result: out.result }, {});
+      assert.equal(verdict.state, first === "valid" ? "valid" : "invalid", v.name);
+      if (first === "valid") {
+        assert.deepEqual([out.result.ownShard.ok, out.result.sampled.every((x) => x.ok), out.result.solvency],
+          [true, true, { asset: true, valued: true }], v.name);
+      }
+    }
+    if (v.expect === "valid" || PAGE_CHECKS.has(v.expect)) {
+      // a check the page performs: the same verdict and tag as zksolv verify
+      assert.equal(first, v.expect, `${v.name}: ${JSON.stringify(out.tag ? out : out.result.failures)}`);
+      counts[v.expect === "valid" ? "valid" : "same"] += 1;
+    } else if (v.expect in NOT_ON_PAGE) {
+      // not performed here: refused through a check the page does perform,
+      // or passed with the docs saying the page does not check it
+      assert.ok(notOnPage.includes(NOT_ON_PAGE[v.expect]), v.expect);
+      assert.ok(first === "valid" || PAGE_CHECKS.has(first), `${v.name}: ${first}`);
+      counts.other += 1;
+    } else {
+      // a chain check with --no-gaps: the page shows the declared gap
+      assert.deepEqual([v.expect, v.noGaps, first], ["chain-epoch", true, "valid"], v.name);
+      assert.match(linkText(out.manifest), /NOT proven solvent/, v.name);
+      counts.other += 1;
+    }
+  }
+  assert.ok(counts.same >= 25 && counts.valid >= 7 && counts.other >= 4, JSON.stringify(counts));
+  // every spec bundle vector went through
+  assert.ok(spec.bundles.every((b) => vectors.some((v) => v.name === `spec ${b.name}`)));
+});
+
+test("the page's header bytes are the spec's worked examples", { skip }, async () => {
+  const spec = JSON.parse(readFileSync(join(V.specVectors, "index.json"), "utf8"));
+  for (const h of spec.header_digests) {
+    const terms = bundleTerms(new Uint8Array(readFileSync(join(V.specVectors, "..", h.bundle, "manifest.json"))));
+    const bytes = headerBytes(terms);
+    assert.equal(hex(bytes), h.header, h.bundle);
+    assert.equal(createHash("sha256").update(bytes).digest("hex"), h.digest, h.bundle);
+  }
+  assert.ok(spec.header_digests.length >= 3);
+  // version 5: tag, rounding rule and borrowable flags, as the CLI forms them
+  const margin = V.bundles.find((c) => c.version === 5 && c.expect === "valid");
+  const terms = bundleTerms(new Uint8Array(readFileSync(join(margin.dir, "manifest.json"))));
+  assert.equal(hex(headerBytes(terms)), margin.header);
 });

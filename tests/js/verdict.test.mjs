@@ -117,3 +117,79 @@ test("a result the page cannot read counts for nothing", () => {
   assert.equal(readResult(result({ solvency: { asset: true } })), null);
   assert.ok(readResult(result()));
 });
+
+// version 5 (an asset borrowable): the holder owes DAI; the worker checks the
+// debt range and margin-health proofs of the same shards as the range proofs
+const borrower = {
+  ...report,
+  amounts: [...report.amounts, { asset: "DAI", debt: true, decimals: 18, proofDecimals: 6, amount: 2500000000n }],
+  marginHealth: "unchecked",
+};
+const marginResult = (margin, over = {}) => result({
+  ownShard: { shard: 3, ok: true, margin: margin.health !== false && margin.debtRange !== false },
+  margin, ...over,
+});
+
+test("version 5: margin health checked for the shards the worker checked, and said so", () => {
+  const v = verdictOf(borrower, { status: "checked", result: marginResult({ debtRange: true, health: true }) }, words);
+  assert.equal(v.state, "valid");
+  assert.equal(line(v, "margin").ok, true);
+  assert.equal(line(v, "margin").value, "your shard and 2 of 10 others checked here (one bad shard escapes "
+    + "this sample with chance 80%); in the shards checked no debt is negative, and every account's haircut "
+    + "collateral covers its debts");
+  assert.match(line(v, "solvency").value, /proven debts/);
+  assert.equal(v.reason, "");
+  // every shard checked
+  const all = verdictOf(borrower, { status: "checked", result: marginResult({ debtRange: true, health: true },
+    { sampled: Array.from({ length: 10 }, (_, i) => ({ shard: i + 4, ok: true, margin: true })), escapeProbability: 0 }) }, words);
+  assert.match(line(all, "margin").value, /^your shard and all 10 others checked here; /);
+  // while the worker runs, the margin line says so
+  assert.equal(line(verdictOf(borrower, { status: "running", done: 1, total: 9 }, words), "margin").ok, null);
+});
+
+test("version 5: a failing debt range or margin-health proof is invalid, naming it", () => {
+  for (const [margin, failures, tag] of [
+    [{ debtRange: false, health: true }, [{ tag: "debt-range", detail: "shard 5: debt range proof does not verify" }], "debt-range"],
+    [{ debtRange: true, health: false }, [{ tag: "margin-health", detail: "shard 3: margin-health proof does not verify" }], "margin-health"],
+    [{ debtRange: true, health: false }, [], "margin-health"], // the booleans alone suffice
+  ]) {
+    const v = verdictOf(borrower, { status: "checked", result: marginResult(margin, { failures }) }, words);
+    assert.equal(v.state, "invalid", tag);
+    assert.equal(v.check, tag);
+    assert.deepEqual([line(v, "margin").value, line(v, "margin").ok], ["FAILED", false], tag);
+    assert.equal(line(v, "range").ok, true, tag); // the credits' proofs passed
+    assert.ok(v.reason.startsWith(words.checks[tag].failed), v.reason);
+  }
+});
+
+test("version 5: margin proofs the worker did not check are never called checked", () => {
+  for (const [res, why] of [
+    [result(), "this checker did not check them"], // a worker that knows no margin
+    [marginResult({ debtRange: null, health: null }), "this checker did not check them"],
+    [marginResult({ debtRange: null, health: null }, { failures: [{ tag: "solvency-bounds", detail: "x" }] }),
+      "the prices and haircuts give no usable weights"],
+  ]) {
+    const v = verdictOf(borrower, { status: "checked", result: res }, words);
+    assert.deepEqual([line(v, "margin").value, line(v, "margin").ok], [`not checked here (${why})`, null]);
+    if (!res.failures.length) {
+      assert.equal(v.state, "valid");
+      assert.equal(v.reason, `Not checked here: ${words.unchecked["debt-range"]}; ${words.unchecked["margin-health"]}. `
+        + "The full check below checks them.");
+    }
+  }
+  // a version 4 result and report: no margin line at all
+  assert.equal(line(verdictOf(report, { status: "checked", result: result() }, words), "margin"), undefined);
+  // a margin result the page cannot read counts for nothing
+  assert.equal(readResult(result({ margin: { debtRange: "yes", health: true } })), null);
+  assert.equal(readResult(result({ margin: true })), null);
+  assert.ok(readResult(marginResult({ debtRange: true, health: null })));
+});
+
+test("a worker that refuses the bundle's shape makes it invalid, its proofs not checked", () => {
+  const v = verdictOf(borrower, { status: "refused", tag: "bundle-shape", detail: "leaves.bin: listed size 384, the shape needs 512" }, words);
+  assert.deepEqual([v.state, v.check], ["invalid", "bundle-shape"]);
+  assert.ok(v.reason.startsWith(words.checks["bundle-shape"].failed), v.reason);
+  for (const key of ["range", "solvency", "margin"]) {
+    assert.deepEqual([line(v, key).value, line(v, key).ok], ["not checked here (the bundle failed bundle-shape)", null], key);
+  }
+});

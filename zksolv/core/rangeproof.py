@@ -16,23 +16,33 @@ and the verifier use):
 
     A  = alpha*h + <a_L, G> + <a_R, H>        a_L bits, a_R = a_L - 1
     S  = rho*h + <s_L, G> + <s_R, H>
-    y, z  <- transcript
+    y_1 .. y_log2(N) (short, 128-bit), z  <- transcript
+    w_i = prod_k y_k^bit_k(i)                 bit_k(i): the k-th bit of i from the top
+    l(X) = (a_L - z*1) + s_L*X
+    r(X) = w o (a_R + z*1 + s_R*X) + sum_j z^(2+j) * (0..0 || 2^n || 0..0)_j
+    t(X) = <l(X), r(X)> = t0 + t1*X + t2*X^2
     T1 = t1*g + tau1*h,  T2 = t2*g + tau2*h
     x     <- transcript
     tau_x = tau2*x^2 + tau1*x + sum_j z^(2+j)*gamma_j
     mu    = alpha + rho*x
     t_hat = <l(x), r(x)>
     xi    <- transcript (label "w");  Q = xi*u   (xi is not the weights w_i)
-    inner-product argument for P = <l, G> + <r, H'> + t_hat*Q, H'_i = y^-i H_i
+    inner-product argument for P = <l, G> + <r, H'> + t_hat*Q, H'_i = w_i^-1*H_i
 
-    [range-t]   t_hat*g + tau_x*h = sum_j z^(2+j) V_j + delta(y,z)*g + x*T1 + x^2*T2
+    [range-t]   t_hat*g + tau_x*h = sum_j z^(2+j) V_j + delta(y,z)*g + x*T1 + x^2*T2,
+                delta(y,z) = (z - z^2)*prod_k(1 + y_k) - (2^n - 1)*sum_{j<M} z^(3+j)
     [range-ipa] a*G_f + b*H'_f + a*b*Q = P + sum_k (u_k^-1 L_k + u_k R_k)
+
+The constraint weights are the tensor w_i of log2(N) independent 128-bit
+challenges, not the powers y^i of standard Bulletproofs (y^N replaced by w
+in the derivation of t(X)).
 
 Inner-product rounds use 128-bit challenges u_k and the fold
 a' = a_lo + u*a_hi, b' = b_lo + u^-1*b_hi, G' = G_lo + u^-1*G_hi,
 H' = H_lo + u*H_hi. The prover keeps G' as sigma*(u*G_lo + G_hi) so each
-folded G costs one 128-bit multiplication, and keeps the y^-i factors of H'
-in scalars. L and R are single large MSMs. The verifier checks both
+folded G costs one 128-bit multiplication, and keeps the w_i^-1 factors of
+H' in scalars (round k folds the bit whose weight is y_k). L and R are
+single large MSMs. The verifier checks both
 equations, with a random weight between them, in one multi-scalar
 multiplication; ``batch_verify`` sums many proofs' equations with weights
 drawn from ``secrets`` after the proofs are fixed.

@@ -1,6 +1,6 @@
 // The form and the report of the account holder's page. The checking is in
 // inclusion.js (the holder's path to the signed root) and in checkworker.js
-// (the bundle's range and solvency proofs, in a Web Worker); the verdict's
+// (the bundle's range, margin and solvency proofs, in a Web Worker); the verdict's
 // wording in verdict.js and words.json. This module reads the inputs,
 // fetches the bundle's manifest from this site, runs the worker and shows
 // the verdict. Text from the proof is only ever set as textContent.
@@ -127,7 +127,7 @@ function showContext(report, bundlePath, later, words) {
   }
   if (owes && report.marginHealth !== null && report.marginHealth !== undefined) {
     row(dl, "Margin health", "every account's margin health (haircut collateral covers debts) "
-      + "is proven in the bundle; those proofs are not checked here (see below)")
+      + "is proven in the bundle; which of those proofs this page checked: see the verdict above")
       .dataset.marginHealth = report.marginHealth;
   }
   const t = timeText(report.timestamp);
@@ -244,6 +244,10 @@ function runWorker(message, onProgress) {
         const r = readResult(m);
         done(r ? { status: "checked", result: r }
           : { status: "unchecked", reason: "the checker gave an unreadable result" });
+      } else if (m.type === "error" && m.tag === "bundle-shape") {
+        // the signed manifest lists data files of sizes its shape does not
+        // allow: zksolv verify refuses the bundle (bundle-shape), so does the page
+        done({ status: "refused", tag: m.tag, detail: String(m.detail || "") });
       } else if (m.type === "error") {
         done({ status: "unchecked", reason: `the checker stopped: ${m.tag || "error"}: ${m.detail || ""}` });
       }
@@ -267,7 +271,8 @@ async function proofText() {
   if (file.size > CONSTANTS.maxDocumentBytes) {
     throw new VerificationError("inclusion-format", `${file.name} is larger than ${CONSTANTS.maxDocumentBytes} bytes`);
   }
-  return file.text();
+  // not file.text(): it drops a leading byte-order mark, which the CLI refuses
+  return new TextDecoder("utf-8", { ignoreBOM: true }).decode(await file.arrayBuffer());
 }
 
 async function check(event) {
@@ -313,11 +318,6 @@ async function check(event) {
     let work;
     if (!bundle) {
       work = { status: "unchecked", reason: "give the bundle's path on this site to check them" };
-    } else if (report.marginHealth !== null && report.marginHealth !== undefined) {
-      // version 5: the worker does not check debt range, margin-health or
-      // solvency with debts, so none of the bundle's proofs is checked here
-      work = { status: "unchecked", reason: (words.unchecked && words.unchecked["margin-browser"])
-        || "this page does not check the proofs of a bundle with borrowable assets" };
     } else {
       const bar = $("work-progress");
       const what = $("work-what");

@@ -22,15 +22,19 @@
 //
 // and then exactly one of
 //
-//   {type: "result", ownShard: {shard, ok, boundToRoot}, sampled: [{shard, ok}],
-//    shards, solvency: {asset, valued}, totals, escapeProbability,
+//   {type: "result", ownShard: {shard, ok, margin, boundToRoot},
+//    sampled: [{shard, ok, margin}], shards, solvency: {asset, valued},
+//    margin: {debtRange, health}, totals, escapeProbability,
 //    failures: [{tag, detail}], bundleHash, elapsedMs, timings}
 //   {type: "error", tag, detail}
 //
 // In a result, ok/asset/valued are true only for a proof that verified;
-// failures name each failed check with the verifier's tag (leaf-encoding,
-// leaf-range, tree-root, solvency-bounds, totals-opening, solvency-asset,
-// solvency-valued). totals: null when the manifest reveals no totals, else
+// margin (version 5 only; null, and absent per shard, in version 4) is true
+// when the debt range and margin-health proofs verified, false when one did
+// not, null when they could not be checked; failures name each failed check
+// with the verifier's tag (leaf-encoding, leaf-range, debt-range,
+// margin-health, tree-root, solvency-bounds, totals-opening, solvency-asset,
+// solvency-valued), in the verifier's order of checks. totals: null when the manifest reveals no totals, else
 // whether they open the root commitments. escapeProbability: the chance that
 // one bad shard among the others is not in the sample. bundleHash: SHA-256 of
 // the manifest the proofs were checked against (compare with the one the

@@ -94,7 +94,9 @@ export class InputError extends Error {
 }
 
 const utf8 = new TextEncoder();
-const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading byte-order mark is kept (and then refused by the JSON
+// parser), never silently dropped: Python's UTF-8 decoding keeps it too
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export function toHex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

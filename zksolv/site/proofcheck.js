@@ -1,10 +1,12 @@
 // The bundle's proofs, checked in the holder's browser (DOM-free; the Web
 // Worker in checkworker.js wraps it, node tests call it directly):
 //
-//   (a) the leaf range proof of the holder's own shard            [leaf-range]
+//   (a) the range proofs of the holder's own shard: its leaf range proof
+//       [leaf-range] and, in a version 5 bundle (an asset borrowable), its
+//       debt range proof [debt-range] and margin-health proof [margin-health]
 //       (with the holder's inclusion proof: also that the shard's leaves in
 //       leaves.bin fold, through the holder's path, to the signed root [tree-root])
-//   (b) the leaf range proofs of a uniform random sample of the other shards
+//   (b) the same proofs of a uniform random sample of the other shards
 //   (c) the per-asset and valued solvency proofs against the manifest's root
 //       commitments and the epoch header        [solvency-asset] [solvency-valued]
 //
@@ -15,13 +17,22 @@
 // not in the bundle; `zksolv verify` checks every leaf [tree-root]) and the
 // shards left out of the sample.
 //
-// Statements (circuits/epoch.py, docs/epoch.md):
+// Statements (docs/epoch.md, docs/bundle-format.md, docs/protocol.md section 6):
 //   D = SHA-256(epoch header bytes)                (docs/bundle-format.md)
+//   columns: each asset's credit, then its debt if the asset is borrowable
+//     (m = k + b commitments per leaf and per node)
+//   leaf-shard context, shard s: "zksolv/context/leaf-shard/v1" || D || u32be(s)
 //   leaf range, shard s: id zksolv/circuit/leaf-range/v1, n = 64, the S*k
-//     commitments of leaves sS..(s+1)S-1 (asset by asset within a leaf),
-//     context "zksolv/context/leaf-shard/v1" || D || u32be(s)
-//   per-asset solvency: n = 128, C_margin_j = reserves_j*g - C_root_j
-//   valued solvency: n = 128, C_valued = (sum_j c_j*reserves_j)*g - sum_j b_j*C_root_j
+//     credit commitments of leaves sS..(s+1)S-1 (leaf by leaf, column order)
+//   debt range, shard s: id zksolv/circuit/debt-range/v1, n = 64, the S*b
+//     debt commitments of those leaves (leaf by leaf, column order)
+//   margin health, shard s: id zksolv/circuit/margin-health/v1, n = 128, one
+//     commitment per leaf, formed here from the leaf's column commitments:
+//       C_health = sum_j c_j*C_credit_j + sum_{j borrowable} (r - b_j)*C_debt_j
+//   per-asset solvency: n = 128,
+//     C_margin_j = reserves_j*g - C_root_credit_j (+ C_root_debt_j if borrowable)
+//   valued solvency: n = 128,
+//     C_valued = (sum_j c_j*reserves_j)*g - sum_j b_j*C_root_credit_j + sum_{j borrowable} b_j*C_root_debt_j
 //     both with context "zksolv/context/solvency/v1" || D || root_hash
 //   reserves_j = floor(reserves / 10^(decimals - proof_decimals)) (rounded down)
 //   a_j = price_j*10^(Dmax - proof_decimals_j), c_j = a_j*haircut_j/g0,
@@ -30,26 +41,58 @@
 import { R, POINT_BYTES, FormatError } from "./bls12381.js";
 import { JsonError, parse } from "./strictjson.js";
 import { concat, equalBytes, bigEndian } from "./bytes.js";
-import { decodePoint, addJac, addMixed, toG1, msm, IDENTITY, negAffine, windowFor, isIdentity } from "./msm.js";
+import {
+  decodePoint, addJac, addMixed, batchInverse, dbl, mm, toG1, msm, IDENTITY, negAffine, windowFor, isIdentity,
+} from "./msm.js";
 import { bases as generatorBases, vectorBases, spotCheck, CHUNK, GeneratorError } from "./generators.js";
 import { parseRangeProof, proofSize, roundsFor, equation, holds, randomScalar, randomWeight, cryptoRandom } from "./rangeproof.js";
 
 export const HEADER_TAG = "zksolv/epoch-header/v4";
+// a bundle with a borrowable asset (version 5): debts and margin health
+export const HEADER_TAG_MARGIN = "zksolv/epoch-header/v5";
 export const ROUNDING = "liabilities-up/reserves-down";
+export const ROUNDING_MARGIN = "liabilities-up/reserves-down/debts-down";
 export const LEAF_CONTEXT_TAG = "zksolv/context/leaf-shard/v1";
 export const SOLVENCY_CONTEXT_TAG = "zksolv/context/solvency/v1";
 export const STATEMENTS = Object.freeze({
   leafRange: "zksolv/circuit/leaf-range/v1",
   solvencyAsset: "zksolv/circuit/solvency-asset/v1",
   solvencyValued: "zksolv/circuit/solvency-valued/v1",
+  debtRange: "zksolv/circuit/debt-range/v1",
+  marginHealth: "zksolv/circuit/margin-health/v1",
 });
 const LEAF_BITS = 64;
 const MARGIN_BITS = 128;
+const HEALTH_BITS = 128;
 const SHARD_VALUES = 256;
 const HAIRCUT_SCALE = 10000n;
 const HASH_BYTES = 32;
 const NODE_TAG = "zksolv/tree/node/v1";
-export const FILES = Object.freeze({ leaves: "leaves.bin", range: "range.bin", solvency: "solvency.bin" });
+export const FILES = Object.freeze({
+  leaves: "leaves.bin", range: "range.bin", solvency: "solvency.bin", margin: "margin.bin",
+});
+const BUNDLE_VERSION = 4n;
+const BUNDLE_VERSION_MARGIN = 5n;
+
+// The order in which `zksolv verify` runs its checks (docs/epoch.md,
+// "Verifier checks"): the first failure in this order is the one reported.
+// In version 5 the valued coefficients are bounded before the shards, whose
+// margin-health weights they are.
+const CHECK_ORDER = ["leaf-encoding", "tree-root", "solvency-bounds", "totals-opening", "leaf-range",
+  "debt-range", "margin-health", "solvency-asset", "solvency-valued"];
+const CHECK_ORDER_MARGIN = ["solvency-bounds", "leaf-encoding", "tree-root", "totals-opening", "leaf-range",
+  "debt-range", "margin-health", "solvency-asset", "solvency-valued"];
+
+/** `failures` in the verifier's order of checks and, within a check, by
+ * shard (`shardOf(failure)`, -1 for none), as zksolv verify reports the
+ * lowest failing shard; otherwise in the order found. */
+export function inCheckOrder(failures, margin = false, shardOf = () => -1) {
+  const order = margin ? CHECK_ORDER_MARGIN : CHECK_ORDER;
+  const rank = (tag) => (order.includes(tag) ? order.indexOf(tag) : order.length);
+  return failures.map((f, i) => [f, i])
+    .sort((a, b) => rank(a[0].tag) - rank(b[0].tag) || shardOf(a[0]) - shardOf(b[0]) || a[1] - b[1])
+    .map(([f]) => f);
+}
 
 /** Nothing could be checked: `tag` says why (manifest-format,
  * bundle-shape, manifest-hash for a data file that cannot be fetched or has
@@ -64,7 +107,9 @@ export class CheckError extends Error {
 }
 
 const utf8 = new TextEncoder();
-const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading byte-order mark is kept (and then refused by the JSON
+// parser), never silently dropped: Python's UTF-8 decoding keeps it too
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 
 
@@ -119,18 +164,18 @@ export function bundleTerms(raw) {
   const U63 = (1n << 63n) - 1n;
   const U64 = (1n << 64n) - 1n;
   obj(m, "$");
-  // A version 5 bundle (borrowable assets) has debt range, margin-health and
-  // debt-aware solvency proofs this checker does not implement: it refuses
-  // the bundle, so the page reports those proofs as not checked here.
-  if (m.get("format") === "zksolv-bundle" && m.get("version") === 5n) {
-    throw new CheckError("margin-browser", "a version 5 bundle (borrowable assets): its debt range, "
-      + "margin-health and solvency proofs are not checked in the browser");
+  const version = m.get("version");
+  if (m.get("format") !== "zksolv-bundle" || (version !== BUNDLE_VERSION && version !== BUNDLE_VERSION_MARGIN)) {
+    throw bad("not a version 4 or 5 bundle manifest");
   }
-  if (m.get("format") !== "zksolv-bundle" || m.get("version") !== 4n) throw bad("not a version 4 bundle manifest");
-  if (m.get("rounding") !== ROUNDING) throw bad("$.rounding: unknown rounding rule");
+  // version 5: an asset is borrowable (debts in the leaves, margin health proven)
+  const margin = version === BUNDLE_VERSION_MARGIN;
+  if (m.get("rounding") !== (margin ? ROUNDING_MARGIN : ROUNDING)) throw bad("$.rounding: unknown rounding rule");
   const statements = obj(m.get("statements"), "$.statements");
-  for (const [key, id, bits] of [["leaf_range", STATEMENTS.leafRange, 64n],
-    ["solvency_asset", STATEMENTS.solvencyAsset, 128n], ["solvency_valued", STATEMENTS.solvencyValued, 128n]]) {
+  const speaks = [["leaf_range", STATEMENTS.leafRange, 64n], ["solvency_asset", STATEMENTS.solvencyAsset, 128n],
+    ["solvency_valued", STATEMENTS.solvencyValued, 128n]];
+  if (margin) speaks.push(["debt_range", STATEMENTS.debtRange, 64n], ["margin_health", STATEMENTS.marginHealth, 128n]);
+  for (const [key, id, bits] of speaks) {
     const s = obj(statements.get(key), `$.statements.${key}`);
     if (s.get("id") !== id || s.get("bits") !== bits) {
       throw new CheckError("suite-mismatch", `statement ${key} is not ${id} with ${bits} bits`);
@@ -152,22 +197,34 @@ export function bundleTerms(raw) {
     const reserves = int(a.get("reserves"), `${at}.reserves`, (1n << 256n) - 1n);
     const provenReserves = reserves / 10n ** BigInt(decimals - proofDecimals);
     if (provenReserves > U64) throw bad(`${at}.reserves: in proof units not below 2^64`);
+    const borrowable = a.get("borrowable");
+    if (borrowable !== undefined && (!margin || borrowable !== true)) {
+      throw bad(`${at}.borrowable: only true, and only in version 5`);
+    }
     return {
       symbol, decimals, proofDecimals, reserves, provenReserves,
       price: int(a.get("price"), `${at}.price`, U64),
       haircutBps: int(a.get("haircut_bps"), `${at}.haircut_bps`, HAIRCUT_SCALE),
+      borrowable: borrowable === true,
     };
   });
+  if (margin !== assets.some((a) => a.borrowable)) {
+    throw bad(`version ${version} with ${margin ? "no" : "a"} borrowable asset: version 5 is exactly the bundle with one`);
+  }
+  // the committed columns: each asset's credit, then its debt if borrowable
+  const columns = assets.flatMap((a, j) => (a.borrowable
+    ? [{ asset: j, debt: false }, { asset: j, debt: true }] : [{ asset: j, debt: false }]));
   const tree = obj(m.get("tree"), "$.tree");
   const depth = Number(int(tree.get("depth"), "$.tree.depth", 32n));
   if (depth < 1) throw bad("$.tree.depth: below 1");
   const k = assets.length;
   const rootsRaw = tree.get("root_commitments");
-  if (!Array.isArray(rootsRaw) || rootsRaw.length !== k) {
-    throw new CheckError("bundle-shape", "one root commitment per asset expected");
+  if (!Array.isArray(rootsRaw) || rootsRaw.length !== columns.length) {
+    throw new CheckError("bundle-shape", "one root commitment per column expected");
   }
   const revealTotals = m.get("reveal_totals");
   if (typeof revealTotals !== "boolean") throw bad("$.reveal_totals: expected a boolean");
+  if (margin && revealTotals) throw bad("$.reveal_totals: a version 5 bundle reveals no totals");
   const totalsRaw = m.get("totals");
   let totals = null;
   if (revealTotals) {
@@ -193,6 +250,8 @@ export function bundleTerms(raw) {
     prevBundleHash: prevHash === null ? null : hex(prevHash, "$.prev_bundle_hash", 32),
     prevEpoch: prevEpoch === null ? null : int(prevEpoch, "$.prev_epoch", U63),
     assets,
+    columns,
+    margin,
     depth,
     leaves: int(tree.get("leaves"), "$.tree.leaves", U64),
     shardLeaves: Number(int(tree.get("shard_leaves"), "$.tree.shard_leaves", (1n << 32n) - 1n)),
@@ -201,39 +260,54 @@ export function bundleTerms(raw) {
     rootCommitments: rootsRaw.map((c, j) => hex(c, `$.tree.root_commitments[${j}]`, 48)),
     revealTotals,
     totals,
-    fileBytes: { leaves: size(FILES.leaves), range: size(FILES.range), solvency: size(FILES.solvency) },
+    fileBytes: {
+      leaves: size(FILES.leaves), range: size(FILES.range), solvency: size(FILES.solvency),
+      margin: margin ? size(FILES.margin) : 0,
+    },
   };
 }
 
-/** Leaves per range-proof shard (circuits/epoch.py shard_leaves_for). */
-export function shardLeavesFor(depth, k) {
-  const width = k === 1 ? 0 : (k - 1).toString(2).length;
+/** Leaves per range-proof shard: the largest power of two S with
+ * S*next_pow2(m) <= 256, at most 2^depth (m columns; docs/bundle-format.md). */
+export function shardLeavesFor(depth, m) {
+  const width = m === 1 ? 0 : (m - 1).toString(2).length;
   return Math.min(Math.max(1, Math.floor(SHARD_VALUES / 2 ** width)), 2 ** depth);
 }
 
 const nextPow2 = (m) => 2 ** Math.ceil(Math.log2(m));
 
-/** The byte sizes docs/bundle-format.md fixes for this shape. */
+/** The byte sizes docs/bundle-format.md fixes for this shape: k assets,
+ * m columns (k + b), S leaves a shard; in version 5 a shard's margin.bin
+ * record is its debt range proof (S*b values, 64-bit) then its
+ * margin-health proof (S values, 128-bit). */
 export function layout(terms) {
   const k = terms.assets.length;
+  const m = terms.columns.length;
+  const b = m - k;
   const S = terms.shardLeaves;
-  const record = k * POINT_BYTES + HASH_BYTES;
+  const record = m * POINT_BYTES + HASH_BYTES;
   const leafProof = proofSize(roundsFor(LEAF_BITS, S * k));
+  const debtProof = b ? proofSize(roundsFor(LEAF_BITS, S * b)) : 0;
+  const healthProof = b ? proofSize(roundsFor(HEALTH_BITS, S)) : 0;
   const assetProof = proofSize(roundsFor(MARGIN_BITS, k));
   const valuedProof = proofSize(roundsFor(MARGIN_BITS, 1));
-  return { k, S, record, leafProof, assetProof, valuedProof };
+  return {
+    k, m, b, S, record, leafProof, debtProof, healthProof, marginRecord: debtProof + healthProof,
+    assetProof, valuedProof,
+  };
 }
 
 function checkShape(terms) {
-  const { k, S, record, leafProof, assetProof, valuedProof } = layout(terms);
+  const { m, S, record, leafProof, marginRecord, assetProof, valuedProof } = layout(terms);
   const bad = (why) => new CheckError("bundle-shape", why);
-  if (S !== shardLeavesFor(terms.depth, k)) throw bad("shard size is not the one the circuit fixes");
+  if (S !== shardLeavesFor(terms.depth, m)) throw bad("shard size is not the one the circuit fixes");
   if (terms.leaves !== 1n << BigInt(terms.depth)) throw bad("leaves != 2^depth");
   if (terms.shards * S !== 2 ** terms.depth) throw bad("shards != leaves / shard_leaves");
   const want = {
     leaves: 2 ** terms.depth * record,
     range: terms.shards * leafProof,
     solvency: assetProof + valuedProof,
+    margin: terms.shards * marginRecord,
   };
   for (const [key, name] of Object.entries(FILES)) {
     if (terms.fileBytes[key] !== want[key]) throw bad(`${name}: listed size ${terms.fileBytes[key]}, the shape needs ${want[key]}`);
@@ -242,18 +316,21 @@ function checkShape(terms) {
 
 /** EpochHeader.to_bytes (docs/bundle-format.md, "Epoch header"). */
 export function headerBytes(t) {
+  const rounding = t.margin ? ROUNDING_MARGIN : ROUNDING;
   const parts = [
-    utf8.encode(HEADER_TAG), t.operator, bigEndian(t.epoch, 8), bigEndian(t.timestamp, 8),
+    utf8.encode(t.margin ? HEADER_TAG_MARGIN : HEADER_TAG), t.operator, bigEndian(t.epoch, 8), bigEndian(t.timestamp, 8),
     bigEndian(t.priceDecimals, 1), bigEndian(t.prevBundleHash === null ? 0 : 1, 1),
     t.prevBundleHash ?? new Uint8Array(32), bigEndian(t.prevEpoch ?? 0n, 8),
     bigEndian(t.depth, 1), bigEndian(t.shardLeaves, 4), bigEndian(t.revealTotals ? 1 : 0, 1),
-    bigEndian(ROUNDING.length, 1), utf8.encode(ROUNDING), bigEndian(t.assets.length, 2),
+    bigEndian(rounding.length, 1), utf8.encode(rounding), bigEndian(t.assets.length, 2),
   ];
   for (const a of t.assets) {
     const sym = utf8.encode(a.symbol);
     parts.push(bigEndian(sym.length, 1), sym, bigEndian(a.decimals, 1), bigEndian(a.proofDecimals, 1),
       bigEndian(a.price, 8), bigEndian(a.haircutBps, 2), bigEndian(a.reserves, 32));
   }
+  // version 5: one borrowable flag per asset, in asset order
+  if (t.margin) parts.push(Uint8Array.from(t.assets, (a) => (a.borrowable ? 1 : 0)));
   return concat(parts);
 }
 
@@ -344,7 +421,7 @@ const jacOf = (q) => (q === null ? IDENTITY : addMixed(IDENTITY, q));
  * siblings of the holder's path above the shard: whether it gives the
  * manifest's root. */
 async function shardReachesRoot(subtle, terms, shard, points, records, proof) {
-  const { k, S, record } = layout(terms);
+  const { m: k, S, record } = layout(terms); // k: commitments per node, one per column
   let level = [];
   for (let i = 0; i < S; i++) {
     const rec = records.subarray(i * record, (i + 1) * record);
@@ -386,6 +463,48 @@ async function shardReachesRoot(subtle, terms, shard, points, records, proof) {
     && equalBytes(node.enc, concat(terms.rootCommitments));
 }
 
+/** Affine points (Montgomery form) of Jacobian ones, one inversion for
+ * all; null for the identity. */
+function affineMany(jacs) {
+  const live = jacs.filter((p) => !isIdentity(p));
+  const inv = batchInverse(live.map((p) => p.Z));
+  let at = 0;
+  return jacs.map((p) => {
+    if (isIdentity(p)) return null;
+    const zi = inv[at++];
+    const zi2 = mm(zi, zi);
+    return { x: mm(p.X, zi2), y: mm(p.Y, mm(zi2, zi)) };
+  });
+}
+
+/** [margin-health] sum_j weights[j]*points[j] for small signed integer
+ * weights (the valued statement's c_j and -b_j): one joint double-and-add
+ * over the bits of the largest |weight| (a negative weight adds the
+ * negated point, so (r - b_j)*C = b_j*(-C)). */
+export function smallCombination(points, weights) {
+  const terms = [];
+  let bits = 0;
+  points.forEach((p, j) => {
+    const w = weights[j];
+    if (w === 0n) return;
+    const abs = w < 0n ? -w : w;
+    terms.push({ p: w < 0n ? negAffine(p) : p, w: abs });
+    bits = Math.max(bits, abs.toString(2).length);
+  });
+  let acc = IDENTITY;
+  for (let i = bits - 1; i >= 0; i--) {
+    acc = dbl(acc);
+    const bit = BigInt(i);
+    for (const t of terms) if ((t.w >> bit) & 1n) acc = addMixed(acc, t.p);
+  }
+  return acc;
+}
+
+/** The health weight of each column: c_j for a credit, -b_j for a debt. */
+export function healthWeights(terms, coef) {
+  return terms.columns.map((c) => (c.debt ? -coef.liability[c.asset] : coef.reserve[c.asset]));
+}
+
 /**
  * Check the bundle's proofs the page covers. Arguments:
  *   manifest     manifest.json as text or bytes (the bytes the page checked)
@@ -421,7 +540,8 @@ export async function checkBundleProofs({
   checkShape(terms);
   const bundleHash = toHex(await sha256(subtle, raw));
   const L = layout(terms);
-  const { k, S } = L;
+  const { k, m, b, S } = L;
+  const margin = terms.margin;
   if (!Number.isInteger(shard) || shard < 0 || shard >= terms.shards) {
     throw new CheckError("input", `shard ${shard} is not one of the bundle's ${terms.shards} shards`);
   }
@@ -430,7 +550,7 @@ export async function checkBundleProofs({
     if (toHex(inclusion.bundleHash) !== bundleHash) {
       throw new CheckError("input", "the inclusion proof is for another bundle");
     }
-    if (Math.floor(inclusion.leafIndex / S) !== shard || inclusion.depth !== terms.depth || inclusion.k !== k) {
+    if (Math.floor(inclusion.leafIndex / S) !== shard || inclusion.depth !== terms.depth || inclusion.k !== m) {
       throw new CheckError("input", `the inclusion proof's leaf ${inclusion.leafIndex} is not in shard ${shard}`);
     }
   }
@@ -441,13 +561,15 @@ export async function checkBundleProofs({
   // Progress in rough work units: one per decoded point, a generator chunk
   // as 20, a window of the multi-scalar multiplication as n/300 points.
   const leafN = LEAF_BITS * nextPow2(S * k);
-  const need = Math.max(leafN, MARGIN_BITS * nextPow2(k));
+  const need = Math.max(leafN, MARGIN_BITS * nextPow2(k),
+    ...(margin ? [LEAF_BITS * nextPow2(S * b), HEALTH_BITS * nextPow2(S)] : []));
   const chunks = Math.ceil(need / CHUNK);
-  const rounds = roundsFor(LEAF_BITS, S * k);
-  const msmPoints = 2 * need + 3 + checked.length * (4 + S * k + 2 * rounds) + 2 * (4 + k + 1 + 16);
+  const ownPoints = 4 + S * k + 2 * roundsFor(LEAF_BITS, S * k)
+    + (margin ? 8 + S * b + 2 * roundsFor(LEAF_BITS, S * b) + S + 2 * roundsFor(HEALTH_BITS, S) : 0);
+  const msmPoints = 2 * need + 3 + checked.length * ownPoints + 2 * (4 + k + 1 + 16);
   const windowUnits = Math.ceil(msmPoints / 300);
   const windows = Math.ceil(256 / windowFor(msmPoints));
-  const total = 20 * chunks + checked.length * S * k + k + windows * windowUnits;
+  const total = 20 * chunks + checked.length * S * (m + (margin ? 1 : 0)) + m + windows * windowUnits;
   let done = 0;
   const progress = (units, what) => {
     done = Math.min(total, done + units);
@@ -470,31 +592,59 @@ export async function checkBundleProofs({
   lap("generatorsMs");
 
   const failures = [];
-  const fail = (tag, detail) => failures.push({ tag, detail });
-  const items = []; // {kind, shard, equation}
+  const failedShard = new Map(); // failure -> the shard it names
+  const fail = (tag, detail, s = -1) => {
+    const f = { tag, detail };
+    failures.push(f);
+    failedShard.set(f, s);
+  };
+  const items = []; // {kind, shard, eq}: kind a check tag
   const shardOk = new Map();
+  // version 5: per shard, whether its debt range and margin-health proofs
+  // were checked and verified (true), failed (false), or not checked (null)
+  const marginOk = new Map();
+  const coef = valuedCoefficients(terms);
+  if (coef.error) fail("solvency-bounds", coef.error);
+  const weights = margin && !coef.error ? healthWeights(terms, coef) : null;
+  const context = (s) => concat([utf8.encode(LEAF_CONTEXT_TAG), digest, bigEndian(s, 4)]);
+  const addItem = (kind, s, statement, bytes) => {
+    try {
+      const proof = parseRangeProof(bytes);
+      items.push({ kind, shard: s, eq: equation(statement, proof, randomWeight(random), randomScalar(random)) });
+      return true;
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      fail(kind, `shard ${s}: ${e.message}`, s);
+      return false;
+    }
+  };
 
   for (const s of checked) {
     const records = await fetchRange(FILES.leaves, s * S * L.record, S * L.record, terms.fileBytes.leaves);
     const proofBytes = await fetchRange(FILES.range, s * L.leafProof, L.leafProof, terms.fileBytes.range);
+    const marginBytes = margin
+      ? await fetchRange(FILES.margin, s * L.marginRecord, L.marginRecord, terms.fileBytes.margin) : null;
+    // every column commitment of the shard, leaf by leaf, in column order
     const commitments = [];
     for (let i = 0; i < S; i++) {
-      for (let j = 0; j < k; j++) {
+      for (let j = 0; j < m; j++) {
         const at = i * L.record + j * POINT_BYTES;
         commitments.push(records.subarray(at, at + POINT_BYTES));
       }
     }
     let points;
     try {
-      points = commitments.map((c, i) => decodePoint(c, { what: `leaf ${s * S + Math.floor(i / k)} asset ${i % k}` }));
+      // worded as zksolv verify words it: the column's index as "asset"
+      points = commitments.map((c, i) => decodePoint(c, { what: `leaf ${s * S + Math.floor(i / m)} asset ${i % m}` }));
     } catch (e) {
       if (!(e instanceof FormatError)) throw e;
-      fail("leaf-encoding", e.message);
+      fail("leaf-encoding", e.message, s);
       shardOk.set(s, false);
-      progress(S * k, `shard ${s}`);
+      if (margin) marginOk.set(s, false);
+      progress(S * m, `shard ${s}`);
       continue;
     }
-    progress(S * k, `shard ${s}`);
+    progress(S * m, `shard ${s}`);
     shardOk.set(s, true);
     if (s === shard && inclusion !== null) {
       let reaches;
@@ -505,26 +655,56 @@ export async function checkBundleProofs({
         reaches = false;
       }
       if (!reaches) {
-        fail("tree-root", `shard ${s}: its leaves in leaves.bin do not reach the signed root through your path`);
+        fail("tree-root", `shard ${s}: its leaves in leaves.bin do not reach the signed root through your path`, s);
         shardOk.set(s, false);
       }
     }
-    const statement = {
-      statementId: STATEMENTS.leafRange, commitments, bits: LEAF_BITS, V: points,
-      context: concat([utf8.encode(LEAF_CONTEXT_TAG), digest, bigEndian(s, 4)]),
+    // split the shard's columns into credits and debts, leaf by leaf
+    const credit = { commitments: [], V: [] };
+    const debt = { commitments: [], V: [] };
+    commitments.forEach((c, i) => {
+      const into = terms.columns[i % m].debt ? debt : credit;
+      into.commitments.push(c);
+      into.V.push(points[i]);
+    });
+    const leafStatement = {
+      statementId: STATEMENTS.leafRange, bits: LEAF_BITS, context: context(s), ...credit,
     };
-    try {
-      const proof = parseRangeProof(proofBytes);
-      items.push({ kind: "shard", shard: s, eq: equation(statement, proof, randomWeight(random), randomScalar(random)) });
-    } catch (e) {
-      if (!(e instanceof FormatError)) throw e;
-      fail("leaf-range", `shard ${s}: ${e.message}`);
-      shardOk.set(s, false);
+    if (!addItem("leaf-range", s, leafStatement, proofBytes)) shardOk.set(s, false);
+    if (!margin) continue;
+    if (weights === null) {
+      // the valued coefficients are out of bounds [solvency-bounds]: there
+      // are no health weights, so neither margin proof is checked
+      marginOk.set(s, null);
+      progress(S, `shard ${s}, margin health`);
+      continue;
+    }
+    marginOk.set(s, true);
+    const debtStatement = {
+      statementId: STATEMENTS.debtRange, bits: LEAF_BITS, context: context(s), ...debt,
+    };
+    if (!addItem("debt-range", s, debtStatement, marginBytes.subarray(0, L.debtProof))) {
+      marginOk.set(s, false);
+    }
+    // C_health per leaf, from its own column commitments (never from the bundle)
+    const health = affineMany(Array.from({ length: S }, (_, i) => smallCombination(points.slice(i * m, (i + 1) * m), weights)));
+    progress(S, `shard ${s}, margin health`);
+    if (health.some((p) => p === null)) {
+      fail("margin-health", `shard ${s}: a health commitment is the identity`, s);
+      marginOk.set(s, false);
+      continue;
+    }
+    const healthStatement = {
+      statementId: STATEMENTS.marginHealth, bits: HEALTH_BITS, context: context(s),
+      commitments: health.map((q) => encode(jacOf(q))), V: health,
+    };
+    if (!addItem("margin-health", s, healthStatement, marginBytes.subarray(L.debtProof))) {
+      marginOk.set(s, false);
     }
   }
 
   lap("shardsMs");
-  // the solvency statements, on the manifest's root commitments
+  // the solvency statements, on the manifest's root commitments (one per column)
   const solvency = { asset: false, valued: false };
   let totalsOk = null;
   let roots = null;
@@ -534,9 +714,7 @@ export async function checkBundleProofs({
     if (!(e instanceof FormatError)) throw e;
     fail("tree-root", e.message);
   }
-  progress(k, "solvency");
-  const coef = valuedCoefficients(terms);
-  if (coef.error) fail("solvency-bounds", coef.error);
+  progress(m, "solvency");
   if (roots !== null && terms.totals !== null) {
     totalsOk = true;
     terms.totals.forEach((tot, j) => {
@@ -552,14 +730,27 @@ export async function checkBundleProofs({
   }
   if (roots !== null && !coef.error) {
     const solvencyBytes = await fetchRange(FILES.solvency, 0, terms.fileBytes.solvency, terms.fileBytes.solvency);
-    const context = concat([utf8.encode(SOLVENCY_CONTEXT_TAG), digest, terms.rootHash]);
-    const margins = terms.assets.map((a, j) => msm([bases.g, negAffine(roots[j])], [a.provenReserves % R, 1n]));
-    const valued = msm([bases.g, ...roots.map(negAffine)],
-      [coef.positive % R, ...coef.liability.map((b) => b % R)]);
+    const solvencyContext = concat([utf8.encode(SOLVENCY_CONTEXT_TAG), digest, terms.rootHash]);
+    // C_margin_j = reserves_j*g - C_root_credit_j (+ C_root_debt_j)
+    const rootCredit = [];
+    const rootDebt = new Map();
+    terms.columns.forEach((c, i) => (c.debt ? rootDebt.set(c.asset, roots[i]) : rootCredit.push(roots[i])));
+    const margins = terms.assets.map((a, j) => {
+      const pts = [bases.g, negAffine(rootCredit[j])];
+      const ks = [a.provenReserves % R, 1n];
+      if (rootDebt.has(j)) {
+        pts.push(rootDebt.get(j));
+        ks.push(1n);
+      }
+      return msm(pts, ks);
+    });
+    // C_valued = (sum_j c_j*reserves_j)*g - sum_j b_j*C_root_credit_j + sum_j b_j*C_root_debt_j
+    const valued = msm([bases.g, ...terms.columns.map((c, i) => (c.debt ? roots[i] : negAffine(roots[i])))],
+      [coef.positive % R, ...terms.columns.map((c) => coef.liability[c.asset] % R)]);
     const solvencyStatement = (id, tag, what, commitments, bytes) => {
       try {
         const proof = parseRangeProof(bytes);
-        const st = { statementId: id, commitments: commitments.map(encode), bits: MARGIN_BITS, context };
+        const st = { statementId: id, commitments: commitments.map(encode), bits: MARGIN_BITS, context: solvencyContext };
         items.push({ kind: tag, eq: equation(st, proof, randomWeight(random), randomScalar(random)) });
       } catch (e) {
         if (!(e instanceof FormatError)) throw e;
@@ -582,26 +773,31 @@ export async function checkBundleProofs({
 
   lap("solvencyMs");
   // one multi-scalar multiplication for every proof; if it fails, each alone
+  const perShard = new Set(["leaf-range", "debt-range", "margin-health"]);
   const passed = new Set();
   if (items.length) {
     const onWindow = () => progress(windowUnits, "multi-scalar multiplication");
     if (await holds(items.map((i) => i.eq), bases, vectors, { onWindow, msmImpl })) {
       items.forEach((i) => passed.add(i));
     } else {
-      const order = [...items.filter((i) => i.kind !== "shard"), ...items.filter((i) => i.kind === "shard")];
+      const order = [...items.filter((i) => !perShard.has(i.kind)), ...items.filter((i) => perShard.has(i.kind))];
       for (const item of order) {
         if (await holds([item.eq], bases, vectors, { msmImpl })) passed.add(item);
-        progress(0, item.kind === "shard" ? `shard ${item.shard}, alone` : item.kind);
+        progress(0, perShard.has(item.kind) ? `shard ${item.shard}, ${item.kind}, alone` : item.kind);
       }
     }
   }
+  const what = {
+    "leaf-range": "range proof", "debt-range": "debt range proof", "margin-health": "margin-health proof",
+    "solvency-asset": "per-asset solvency: range proof", "solvency-valued": "valued solvency: range proof",
+  };
   for (const item of items) {
     if (passed.has(item)) continue;
-    if (item.kind === "shard") {
-      fail("leaf-range", `shard ${item.shard}: range proof does not verify`);
-      shardOk.set(item.shard, false);
+    if (perShard.has(item.kind)) {
+      fail(item.kind, `shard ${item.shard}: ${what[item.kind]} does not verify`, item.shard);
+      (item.kind === "leaf-range" ? shardOk : marginOk).set(item.shard, false);
     } else {
-      fail(item.kind, `${item.kind === "solvency-asset" ? "per-asset" : "valued"} solvency: range proof does not verify`);
+      fail(item.kind, `${what[item.kind]} does not verify`);
     }
   }
   // a statement counts as checked only if its proof passed and nothing
@@ -612,14 +808,27 @@ export async function checkBundleProofs({
   solvency.valued = provenBy("solvency-valued");
   lap("msmMs");
   progress(total, "done");
+  const shardResult = (s) => ({
+    shard: s, ok: shardOk.get(s) === true, ...(margin ? { margin: marginOk.get(s) ?? null } : {}),
+  });
+  // version 5: the debt range and margin-health proofs of the checked
+  // shards: true when every one verified, false when one did not, null when
+  // none could be checked (no health weights: solvency-bounds)
+  const marginOf = (tag) => {
+    if (!margin || weights === null) return null;
+    const mine = items.filter((i) => i.kind === tag);
+    return failures.every((f) => f.tag !== tag && f.tag !== "leaf-encoding")
+      && checked.every((s) => mine.some((i) => i.shard === s && passed.has(i)));
+  };
   return {
-    ownShard: { shard, ok: shardOk.get(shard) === true, boundToRoot: inclusion !== null && shardOk.get(shard) === true },
-    sampled: sampled.map((s) => ({ shard: s, ok: shardOk.get(s) === true })),
+    ownShard: { ...shardResult(shard), boundToRoot: inclusion !== null && shardOk.get(shard) === true },
+    sampled: sampled.map(shardResult),
     shards: terms.shards,
     solvency,
+    margin: margin ? { debtRange: marginOf("debt-range"), health: marginOf("margin-health") } : null,
     totals: totalsOk,
     escapeProbability: escapeProbability(terms.shards, sampled.length),
-    failures,
+    failures: inCheckOrder(failures, margin, (f) => failedShard.get(f)),
     bundleHash,
     timings,
     elapsedMs: now() - started,

@@ -5,7 +5,9 @@
 //   [range-t]   t_hat*g + tau_x*h = sum_j z^(2+j) V_j + delta(y, z)*g + x*T1 + x^2*T2
 //   [range-ipa] a*sum_i s_i G_i + b*sum_i s_i^-1 w_i^-1 H_i + a*b*Q
 //                 = A + x*S - z*sum_i G_i + sum_i (z + z^(2+j) 2^(i mod n) w_i^-1) H_i
-//                   - mu*h + t_hat*Q + sum_k (u_k^-1 L_k + u_k R_k),     Q = w*u
+//                   - mu*h + t_hat*Q + sum_k (u_k^-1 L_k + u_k R_k),     Q = xi*u
+//
+// (xi the challenge drawn under the label "w", not the weights w_i)
 //
 // with s_i = prod_k u_k^-bit_k(i), w_i = prod_k y_k^bit_k(i) (bit 0 the top
 // bit of i), delta = (z - z^2)*prod_k(1 + y_k) - (2^n - 1)*sum_{j<M} z^(3+j).
@@ -170,7 +172,7 @@ export function equation(statement, proof, weight, c, { decode = decodePoint } =
   t.appendMessage("t_hat", proof.tHatBytes);
   t.appendMessage("tau_x", proof.tauXBytes);
   t.appendMessage("mu", proof.muBytes);
-  const w = t.challengeScalar("w");
+  const xi = t.challengeScalar("w"); // Q = xi*u
   const us = [];
   for (let k = 0; k < rounds; k++) {
     t.appendMessage("L", proof.L[k]);
@@ -233,7 +235,7 @@ export function equation(statement, proof, weight, c, { decode = decodePoint } =
     G, H,
     g: modR(wc * (proof.tHat - delta)),
     h: modR(weight * (proof.mu + c * proof.tauX)),
-    u: modR(((weight * w) % R) * (a * b - proof.tHat)),
+    u: modR(((weight * xi) % R) * (a * b - proof.tHat)),
     points, scalars,
   };
 }

@@ -7,7 +7,10 @@
 // outcome of the data-file check (checkworker.js, in a Web Worker), one of
 //   { status: "running", done, total, what }
 //   { status: "checked", result }   the worker's result message
-//   { status: "unchecked", reason } no worker, a worker error, no bundle path
+//   { status: "refused", tag, detail } the worker refused the bundle: its
+//                                   data files' listed sizes are not the ones
+//                                   its shape fixes (bundle-shape)
+//   { status: "unchecked", reason } no worker, another worker error, no bundle path
 // It is never "included" beyond what was checked: a failed range or solvency
 // proof makes it invalid, and a signature this browser cannot check, with an
 // operator key pinned, makes it unconfirmed (nothing shows the bundle is
@@ -88,12 +91,19 @@ function resultProblems(result) {
       problems.push({ tag: "leaf-range", detail: `the range proof of shard ${s.shard} does not verify` });
     }
   }
+  const mr = result.margin || {};
+  if ((mr.debtRange === false || mr.health === false) && !problems.length) {
+    problems.push({ tag: mr.debtRange === false ? "debt-range" : "margin-health",
+      detail: `the ${mr.debtRange === false ? "debt range" : "margin-health"} proof of a checked shard does not verify` });
+  }
   const sv = result.solvency || {};
   if ((sv.asset === false || sv.valued === false) && !problems.length) {
     problems.push({ tag: sv.asset === false ? "solvency-asset" : "solvency-valued", detail: "the solvency proof does not verify" });
   }
   return problems;
 }
+
+const isBoolOrNull = (v) => v === true || v === false || v === null;
 
 /** A worker result that says what it checked, or null (then nothing it
  * says is taken as checked). */
@@ -106,6 +116,10 @@ export function readResult(result) {
     || !sampled.every((s) => s && typeof s.ok === "boolean")
     || !sv || typeof sv.asset !== "boolean" || typeof sv.valued !== "boolean"
     || !Array.isArray(result.failures || [])) return null;
+  // version 5: the margin proofs, each true, false or null (not checked)
+  const mr = result.margin;
+  if (mr !== undefined && mr !== null
+    && (typeof mr !== "object" || !isBoolOrNull(mr.debtRange) || !isBoolOrNull(mr.health))) return null;
   return result;
 }
 
@@ -158,6 +172,7 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
     const what = work.what ? `: ${work.what}` : "";
     lines.push({ key: "solvency", label: "Solvency proofs", value: `checking${what}`, ok: null });
     lines.push({ key: "range", label: "Range proofs", value: `checking, ${work.done} of ${work.total}`, ok: null });
+    if (margin) lines.push({ key: "margin", label: "Margin health proofs", value: "checking", ok: null });
   } else if (work.status === "checked") {
     const r = work.result;
     const problems = resultProblems(r);
@@ -165,19 +180,48 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
     const n = r.sampled.length;
     const escape = percent(r.escapeProbability);
     const tags = problems.map((p) => p.tag);
+    // which shards' proofs were checked: the same for every per-shard proof
+    const shardsChecked = others === 0 ? "your shard, the only one, checked here"
+      : n >= others ? `your shard and all ${others} others checked here`
+        : `your shard and ${n} of ${others} others checked here`
+          + (escape !== null ? ` (one bad shard escapes this sample with chance ${escape})` : "");
+    const mr = r.margin && typeof r.margin === "object" ? r.margin : null;
+    const debts = margin || mr !== null;
     const solvencyOk = r.solvency.asset && r.solvency.valued && !tags.some((t) => t.startsWith("solvency-"));
-    lines.push({ key: "solvency", label: "Solvency proofs", value: solvencyOk ? "checked here: reserves cover what is owed, per asset and in value" : "FAILED", ok: solvencyOk });
+    lines.push({
+      key: "solvency", label: "Solvency proofs",
+      value: !solvencyOk ? "FAILED" : debts
+        ? "checked here: reserves and the proven debts cover what is owed, per asset and in value"
+        : "checked here: reserves cover what is owed, per asset and in value",
+      ok: solvencyOk,
+    });
     const rangeOk = r.ownShard.ok && r.sampled.every((s) => s.ok)
       && !tags.some((t) => t.startsWith("leaf-") || t.startsWith("range-"));
-    lines.push({
-      key: "range", label: "Range proofs",
-      value: !rangeOk ? "FAILED"
-        : others === 0 ? "your shard, the only one, checked here"
-          : n >= others ? `your shard and all ${others} others checked here`
-            : `your shard and ${n} of ${others} others checked here`
-              + (escape !== null ? ` (one bad shard escapes this sample with chance ${escape})` : ""),
-      ok: rangeOk,
-    });
+    lines.push({ key: "range", label: "Range proofs", value: rangeOk ? shardsChecked : "FAILED", ok: rangeOk });
+    if (debts) {
+      // version 5: the debt range and margin-health proofs of the same shards
+      let line;
+      if (mr === null) {
+        line = { value: unchecked("this checker did not check them"), ok: null };
+      } else if (mr.debtRange === false || mr.health === false
+        || tags.some((t) => t === "debt-range" || t === "margin-health" || t === "leaf-encoding")) {
+        line = { value: "FAILED", ok: false };
+      } else if (mr.debtRange === true && mr.health === true) {
+        line = {
+          value: `${shardsChecked}; in the shards checked no debt is negative, and every account's haircut `
+            + "collateral covers its debts",
+          ok: true,
+        };
+      } else {
+        line = { value: unchecked(tags.includes("solvency-bounds") ? "the prices and haircuts give no usable weights"
+          : "this checker did not check them"), ok: null };
+      }
+      lines.push({ key: "margin", label: "Margin health proofs", ...line });
+      if (line.ok === null) {
+        reason = `Not checked here: ${u["debt-range"] || "the debt range proofs"}; `
+          + `${u["margin-health"] || "the margin-health proofs"}. The full check below checks them.`;
+      }
+    }
     if (problems.length) {
       state = "invalid";
       const w = wordsFor(words, problems[0].tag);
@@ -186,6 +230,19 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
       next = w.next;
       check = problems[0].tag;
     }
+  } else if (work.status === "refused") {
+    // nothing could be checked, and that is itself a failure zksolv verify
+    // reports: the bundle is invalid
+    const why = `the bundle failed ${work.tag}`;
+    lines.push({ key: "solvency", label: "Solvency proofs", value: unchecked(why), ok: null });
+    lines.push({ key: "range", label: "Range proofs", value: unchecked(why), ok: null });
+    lines.push(...(margin ? [{ key: "margin", label: "Margin health proofs", value: unchecked(why), ok: null }] : []));
+    state = "invalid";
+    const w = wordsFor(words, work.tag);
+    heading = v["bundle-invalid"] || "Not valid";
+    reason = `${w.failed} (${work.tag}: ${work.detail})`;
+    next = w.next;
+    check = work.tag;
   } else {
     const why = work.reason || "the data-file check is not available on this site";
     lines.push({ key: "solvency", label: "Solvency proofs", value: unchecked(why), ok: null });

@@ -5,8 +5,9 @@ the page (which fetches ``words.json``) and ``zksolv inclusion verify``
 ``words.json`` holds, per tag, ``passed`` (what the check established, for
 a list of checks that passed), ``failed`` (what a failure means) and
 ``next`` (what to do, as keys of ``next``); ``verdict`` the headings;
-``unchecked`` what a check did not cover, by key (``range``,
-``solvency``). docs/holder-page.md states the format.
+``unchecked`` what a check did not cover, by key (``range``, ``debt-range``,
+``margin-health``, ``solvency``, ``signature-browser``, ``chain-link``).
+docs/epoch.md states the format.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def failure(tag: str) -> tuple[str, list[str]]:
 
 
 def unchecked(key: str) -> str:
-    """What a check did not cover (``range``, ``solvency``), in words."""
+    """What a check did not cover (``range``, ``debt-range``, ``margin-health``,
+    ``solvency``, ...), in words."""
     return str(holder_words()["unchecked"][key])
 
 
