@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "site": ("site", "site", "Write the account holder's page (static files) to publish."),
     "serve": ("site", "serve", "Serve bundles and the holder's page on localhost."),
     "watch": ("watch", "watch", "Prove each new epoch snapshot as it appears."),
+    "publish": ("registry", "publish", "Post a bundle to the on-chain registry."),
+    "registry": ("registry", "registry", "The on-chain registry: deploy, register, check."),
 }
 
 

@@ -283,14 +283,21 @@ class Registry:
                                          "chain?")
         return self.abi.decode(name, raw, self.where)
 
-    def check_code(self) -> None:
-        """The address holds exactly the shipped registry's runtime code."""
+    def code_problem(self) -> str | None:
+        """None if the address holds exactly the shipped registry's runtime
+        code, else what it holds."""
         code = _hex_data(self.rpc.request("eth_getCode", [hex_address(self.address), "latest"]),
                          self.where, "eth_getCode")
-        if code != artifacts.load(CONTRACT).deployed_bytecode:
-            raise InputError(self.where, "the code at this address is not the ZksolvRegistry "
-                             "this version of zksolv ships" if code else
-                             "no contract at this address on this chain")
+        if code == artifacts.load(CONTRACT).deployed_bytecode:
+            return None
+        return (f"the code at {hex_address(self.address)} ({len(code)} bytes) is not the "
+                "ZksolvRegistry this version of zksolv ships" if code else
+                f"no contract at {hex_address(self.address)} on this chain")
+
+    def check_code(self) -> None:
+        problem = self.code_problem()
+        if problem is not None:
+            raise InputError(self.where, problem)
 
     def chain_id(self) -> int:
         return _quantity(self.rpc.request("eth_chainId", []), self.where, "eth_chainId")

@@ -1,0 +1,186 @@
+"""Is this bundle the one its operator posted for its epoch? The check of a
+bundle against the on-chain registry (docs/registry.md, *The check*):
+
+[registry-code]     the registry address holds the shipped ZksolvRegistry code
+[registry-binding]  some address registered the bundle's operator key with a
+                    binding signature that verifies (others are ignored)
+[registry-missing]  a validly bound address posted an entry for the epoch
+[registry-mismatch] every such entry is this bundle: hash, root, link
+[registry-chain]    no validly bound address posted a branch: around the
+                    bundle's epoch, its posts agree with the bundle's link and
+                    declared gap
+
+The manifest and its signature are checked first (as ``zksolv verify`` does);
+the bundle's proofs are not: that is ``zksolv verify``'s work. A node that
+cannot be asked is an ``InputError`` (exit 2), a failed check a
+``VerificationError`` (exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from circuits import bundle as layout
+from zksolv.chain import registry as reg
+from zksolv.errors import InputError, VerificationError
+from zksolv.safeio import FileReadError, read_bounded
+from zksolv.verifier.bundle import check_manifest, load_manifest
+
+# A walk back along another address's posts reads at most this many entries.
+MAX_WALK = 4096
+
+CHECKS = ("manifest-format", "manifest-canonical", "suite-mismatch", "signature",
+          "registry-code", "registry-binding", "registry-missing", "registry-mismatch",
+          "registry-chain")
+NOT_CHECKED = (
+    "the bundle's proofs (zksolv verify checks them)",
+    "that the node answers from the real chain (ask a node you trust)",
+)
+
+
+@dataclass(frozen=True)
+class RegistryReport:
+    path: str
+    chain_id: int
+    registry: bytes
+    epoch: int
+    bundle_hash: bytes
+    operator: bytes                       # the Ed25519 key that signed the bundle
+    bound: tuple[bytes, ...]              # addresses with a valid binding to it
+    unbound: tuple[bytes, ...]            # addresses that claimed it without one
+    posts: tuple[reg.Entry, ...]          # this epoch's entries, from bound addresses
+    gap: tuple[int, int] | None
+    checks: tuple[str, ...] = field(default=CHECKS)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "chain_id": self.chain_id,
+            "registry": reg.hex_address(self.registry), "epoch": self.epoch,
+            "bundle_hash": self.bundle_hash.hex(), "operator": self.operator.hex(),
+            "bound_addresses": [reg.hex_address(a) for a in self.bound],
+            "ignored_addresses": [reg.hex_address(a) for a in self.unbound],
+            "posts": [e.to_json() for e in self.posts],
+            "gap": None if self.gap is None else {"first": self.gap[0], "last": self.gap[1]},
+            "checks": list(self.checks), "not_checked": list(NOT_CHECKED),
+        }
+
+
+def _fail(check: str, detail: str) -> VerificationError:
+    return VerificationError(check, detail)
+
+
+def read_signed_manifest(path: str | os.PathLike[str]) -> tuple[Any, bytes]:
+    """(the parsed manifest, its bytes), the signature checked."""
+    _, raw = load_manifest(path)
+    try:
+        sig, _ = read_bounded(Path(path) / layout.SIGNATURE_FILE, layout.SIGNATURE_BYTES,
+                              what="manifest signature", exact=layout.SIGNATURE_BYTES)
+    except FileReadError as exc:
+        raise _fail("signature", str(exc)) from exc
+    return check_manifest(raw, sig), raw
+
+
+def bound_addresses(registry: reg.Registry, chain_id: int,
+                    key: bytes) -> tuple[list[bytes], list[bytes]]:
+    """(addresses bound to ``key`` by a valid signature, addresses that
+    registered ``key`` without one)."""
+    bound: list[bytes] = []
+    unbound: list[bytes] = []
+    for address in registry.registrants(key):
+        b = registry.binding(address)
+        ok = (b is not None and b.key == key and reg.binding_signature_valid(
+            key, b.signature, chain_id, registry.address, address))
+        (bound if ok else unbound).append(address)
+    return bound, unbound
+
+
+def _same_link(e: reg.Entry, prev_hash: bytes | None, prev_epoch: int | None) -> bool:
+    return e.prev_bundle_hash == prev_hash and e.prev_epoch == prev_epoch
+
+
+def _walk(registry: reg.Registry, address: bytes, epoch: int, bundle_hash: bytes,
+          prev_hash: bytes | None, prev_epoch: int | None) -> None:
+    """[registry-chain] Along ``address``'s posts, from its latest back to
+    below the bundle's previous epoch: nothing posted inside the bundle's
+    declared gap, and the entry at its previous epoch (if posted) is the
+    bundle it links to."""
+    latest = registry.latest_epoch(address)
+    floor = -1 if prev_epoch is None else prev_epoch
+    cur = None if latest is None else registry.entry(address, latest)
+    steps = 0
+    while cur is not None and cur.epoch >= floor:
+        steps += 1
+        if steps > MAX_WALK:
+            raise InputError(registry.where, f"{reg.hex_address(address)}, also bound to this "
+                             f"key, has more than {MAX_WALK} posts after epoch {floor}; the "
+                             "check of its branch would read them all and stops here "
+                             "(incomplete, not a failure)")
+        where = f"{reg.hex_address(address)}'s post for epoch {cur.epoch}"
+        if prev_epoch is not None and cur.epoch == prev_epoch and cur.bundle_hash != prev_hash:
+            raise _fail("registry-chain", f"{where} is bundle {cur.bundle_hash.hex()}, but this "
+                                          f"bundle links to {prev_hash.hex() if prev_hash else ''} "
+                                          "for that epoch: two histories")
+        if floor < cur.epoch < epoch:
+            raise _fail("registry-chain", f"{where} (bundle {cur.bundle_hash.hex()}) lies "
+                                          f"between this bundle's epoch {epoch} and the epoch "
+                                          f"{floor} it links to: another branch"
+                        if prev_epoch is not None else
+                        f"{where} (bundle {cur.bundle_hash.hex()}) comes before this "
+                        f"bundle's epoch {epoch}, which links to no earlier bundle: "
+                        "another branch")
+        if cur.prev_epoch is None:
+            break
+        cur = registry.entry(address, cur.prev_epoch)
+
+
+def check_bundle(path: str | os.PathLike[str], registry: reg.Registry) -> RegistryReport:
+    """Check the bundle at ``path`` against ``registry``; raise
+    ``VerificationError`` naming the first failing check."""
+    parsed, _ = read_signed_manifest(path)
+    header = parsed.header
+    key, epoch, bundle_hash = header.operator, header.epoch, parsed.bundle_hash
+    prev_hash, prev_epoch = header.prev_bundle_hash, header.prev_epoch
+    chain_id = registry.chain_id()
+    problem = registry.code_problem()
+    if problem is not None:
+        raise _fail("registry-code", problem)
+    bound, unbound = bound_addresses(registry, chain_id, key)
+    if not bound:
+        raise _fail("registry-binding",
+                    f"no address has registered operator key {key.hex()} with a binding "
+                    f"signature valid for chain {chain_id} and registry "
+                    f"{reg.hex_address(registry.address)}"
+                    + (f" ({len(unbound)} registration(s) of that key, none valid: "
+                       f"{', '.join(reg.hex_address(a) for a in unbound[:5])})"
+                       if unbound else ""))
+    posts = [e for a in bound if (e := registry.entry(a, epoch)) is not None]
+    if not posts:
+        raise _fail("registry-missing",
+                    f"epoch {epoch} has no post from operator key {key.hex()} (bound to "
+                    f"{', '.join(reg.hex_address(a) for a in bound)}): this bundle "
+                    f"{bundle_hash.hex()} is not in the public log")
+    for e in posts:
+        if e.bundle_hash != bundle_hash:
+            raise _fail("registry-mismatch",
+                        f"{reg.hex_address(e.operator)} posted bundle {e.bundle_hash.hex()} for "
+                        f"epoch {epoch} (block {e.block}); this bundle is "
+                        f"{bundle_hash.hex()}: two bundles for one epoch")
+        if e.root_hash != parsed.root_hash or not _same_link(e, prev_hash, prev_epoch):
+            raise _fail("registry-mismatch",
+                        f"{reg.hex_address(e.operator)}'s post for epoch {epoch} has this "
+                        "bundle's hash but another root hash or link than its manifest")
+    # an address that posted this bundle has, by the contract's rules, no
+    # other post between the bundle and the epoch it links to
+    posted_by = {e.operator for e in posts}
+    for address in bound:
+        if address in posted_by:
+            continue
+        _walk(registry, address, epoch, bundle_hash, prev_hash, prev_epoch)
+    from circuits.epoch import declared_gap
+
+    return RegistryReport(str(path), chain_id, registry.address, epoch, bundle_hash, key,
+                          tuple(bound), tuple(unbound), tuple(posts),
+                          declared_gap(epoch, prev_epoch))
