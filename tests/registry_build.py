@@ -12,6 +12,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ from zksolv.chain import artifacts
 JS_DIR = Path(__file__).parent / "js"
 SOLCJS = JS_DIR / "node_modules" / ".bin" / "solcjs"
 INSTALL_HINT = "npm ci --prefix tests/js"
+
+
+COMPILE_JS = (
+    "const fs = require('fs'); const solc = require('solc');"
+    "fs.writeFileSync(process.argv[1], solc.compile(fs.readFileSync(0, 'utf8')));"
+)
 
 
 class BuildError(RuntimeError):
@@ -36,7 +43,7 @@ def solcjs_version(exe: Path = SOLCJS) -> str:
 
 def compile_source(name: str, exe: Path = SOLCJS) -> dict[str, Any]:
     """The build record of contract ``name`` (zksolv/chain/contracts/NAME.sol),
-    compiled now with ``artifacts.SOLC_SETTINGS``."""
+    compiled now with its settings (``artifacts.CONTRACTS``)."""
     if not exe.exists():
         raise BuildError(f"solcjs is missing: {INSTALL_HINT}")
     source_name = name + ".sol"
@@ -45,17 +52,21 @@ def compile_source(name: str, exe: Path = SOLCJS) -> dict[str, Any]:
         "language": "Solidity",
         "sources": {source_name: {"content": source.decode()}},
         "settings": {
-            **artifacts.SOLC_SETTINGS,
+            **artifacts.CONTRACTS[name],
             "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object",
                                             "evm.deployedBytecode.object"]}},
         },
     }
-    proc = subprocess.run([str(exe), "--standard-json"], input=json.dumps(request),
-                          capture_output=True, text=True, timeout=600, check=False)
-    start = proc.stdout.find("{")  # solcjs may print a notice before the JSON
-    if proc.returncode != 0 or start < 0:
-        raise BuildError(f"solcjs failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
-    out = json.loads(proc.stdout[start:])
+    # solc's standard JSON through node, the answer written to a file: solcjs
+    # itself exits before a large answer on a pipe is flushed
+    with tempfile.TemporaryDirectory() as tmp:
+        answer = Path(tmp) / "out.json"
+        proc = subprocess.run(["node", "-e", COMPILE_JS, str(answer)], input=json.dumps(request),
+                              capture_output=True, text=True, timeout=600, check=False,
+                              cwd=JS_DIR)
+        if proc.returncode != 0 or not answer.exists():
+            raise BuildError(f"solc failed ({proc.returncode}): {proc.stderr.strip()[:500]}")
+        out = json.loads(answer.read_text())
     errors = [e for e in out.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise BuildError("solc: " + "; ".join(e.get("formattedMessage", "") for e in errors))
@@ -65,7 +76,7 @@ def compile_source(name: str, exe: Path = SOLCJS) -> dict[str, Any]:
         "source": source_name,
         "source_sha256": hashlib.sha256(source).hexdigest(),
         "compiler": f"solc {solcjs_version(exe)}",
-        "settings": artifacts.SOLC_SETTINGS,
+        "settings": artifacts.CONTRACTS[name],
         "abi": compiled["abi"],
         "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
         "deployed_bytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],

@@ -82,7 +82,7 @@ def test_shipped_build_matches_its_source_hash() -> None:
         record = json.loads((artifacts.CONTRACTS_DIR / (name + ".json")).read_text())
         source = (artifacts.CONTRACTS_DIR / (name + ".sol")).read_bytes()
         assert record["source_sha256"] == hashlib.sha256(source).hexdigest()
-        assert record["settings"] == artifacts.SOLC_SETTINGS
+        assert record["settings"] == artifacts.CONTRACTS[name]
 
 
 # -- the binding -------------------------------------------------------------------------

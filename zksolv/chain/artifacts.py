@@ -20,9 +20,13 @@ SOLC_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
     "evmVersion": "prague",
 }
-# contract name -> what it is
-CONTRACTS = {
-    "ZksolvRegistry": "the registry: one bundle per operator and epoch",
+# the verifier's functions hold more values than the EVM stack reaches
+# without the IR pipeline
+SOLC_SETTINGS_IR: dict[str, Any] = {**SOLC_SETTINGS, "viaIR": True}
+# contract name -> its compiler settings
+CONTRACTS: dict[str, dict[str, Any]] = {
+    "ZksolvRegistry": SOLC_SETTINGS,
+    "ZksolvSolvencyVerifier": SOLC_SETTINGS_IR,
 }
 
 

@@ -258,40 +258,51 @@ def _revert_data(exc: InputError) -> bytes | None:
 # -- the client ------------------------------------------------------------------------------
 
 
-class Registry:
-    """A ZksolvRegistry at ``address`` through ``rpc``."""
+class Contract:
+    """A shipped contract (``artifacts``) at ``address`` through ``rpc``."""
 
-    def __init__(self, rpc: ChainRpc, address: bytes):
+    def __init__(self, rpc: ChainRpc, address: bytes, name: str):
         self.rpc = rpc
         self.address = address
-        self.abi = _Abi(artifacts.load(CONTRACT).abi)
-        self.where = f"registry {hex_address(address)} at {rpc.url}"
+        self.name = name
+        self.abi = _Abi(artifacts.load(name).abi)
+        self.where = f"{name} {hex_address(address)} at {rpc.url}"
 
-    # reads
-
-    def call(self, name: str, *args: Any, block: str = "latest") -> tuple[Any, ...]:
-        data = self.abi.encode(name, args)
+    def call(self, fn: str, *args: Any, block: str = "latest",
+             gas: int | None = None) -> tuple[Any, ...]:
+        data = self.abi.encode(fn, args)
+        request: dict[str, Any] = {"to": hex_address(self.address), "data": "0x" + data.hex()}
+        if gas is not None:
+            request["gas"] = hex(gas)
         try:
-            answer = self.rpc.request("eth_call", [{"to": hex_address(self.address),
-                                                    "data": "0x" + data.hex()}, block])
+            answer = self.rpc.request("eth_call", [request, block])
         except InputError as exc:
-            raise self._reverted(name, exc) from exc
-        raw = _hex_data(answer, self.where, name)
+            raise self._reverted(fn, exc) from exc
+        raw = _hex_data(answer, self.where, fn)
         if not raw:
-            raise InputError(self.where, f"{name}: no contract code answers there (empty "
-                                         "result); is the address a ZksolvRegistry on this "
+            raise InputError(self.where, f"{fn}: no contract code answers there (empty "
+                                         f"result); is the address a {self.name} on this "
                                          "chain?")
-        return self.abi.decode(name, raw, self.where)
+        return self.abi.decode(fn, raw, self.where)
+
+    def estimate_gas(self, fn: str, *args: Any) -> int:
+        data = self.abi.encode(fn, args)
+        try:
+            answer = self.rpc.request("eth_estimateGas", [{"to": hex_address(self.address),
+                                                           "data": "0x" + data.hex()}])
+        except InputError as exc:
+            raise self._reverted(fn, exc) from exc
+        return _quantity(answer, self.where, "eth_estimateGas")
 
     def code_problem(self) -> str | None:
-        """None if the address holds exactly the shipped registry's runtime
+        """None if the address holds exactly the shipped contract's runtime
         code, else what it holds."""
         code = _hex_data(self.rpc.request("eth_getCode", [hex_address(self.address), "latest"]),
                          self.where, "eth_getCode")
-        if code == artifacts.load(CONTRACT).deployed_bytecode:
+        if code == artifacts.load(self.name).deployed_bytecode:
             return None
         return (f"the code at {hex_address(self.address)} ({len(code)} bytes) is not the "
-                "ZksolvRegistry this version of zksolv ships" if code else
+                f"{self.name} this version of zksolv ships" if code else
                 f"no contract at {hex_address(self.address)} on this chain")
 
     def check_code(self) -> None:
@@ -301,6 +312,29 @@ class Registry:
 
     def chain_id(self) -> int:
         return _quantity(self.rpc.request("eth_chainId", []), self.where, "eth_chainId")
+
+    def _reverted(self, fn: str, exc: InputError) -> InputError:
+        data = _revert_data(exc)
+        if data is None:
+            return exc
+        decoded = self.abi.decode_error(data)
+        what = (f"{decoded[0]}({', '.join(_show(a) for a in decoded[1])})" if decoded
+                else f"revert data 0x{data.hex()[:80]}")
+        return Reverted(self.where, f"{fn} reverted: {what}", decoded)
+
+    def send(self, key: bytes, fn: str, *args: Any, wait: float = 120.0) -> dict[str, Any]:
+        data = self.abi.encode(fn, args)
+        try:
+            return send_transaction(self.rpc, key, to=self.address, data=data, wait=wait)
+        except InputError as exc:
+            raise self._reverted(fn, exc) from exc
+
+
+class Registry(Contract):
+    """A ZksolvRegistry at ``address`` through ``rpc``."""
+
+    def __init__(self, rpc: ChainRpc, address: bytes):
+        super().__init__(rpc, address, CONTRACT)
 
     def binding(self, operator: bytes) -> Binding | None:
         key, r, s, block = self.call("bindingOf", hex_address(operator))
@@ -333,24 +367,6 @@ class Registry:
         return Entry(operator, epoch, bytes(bundle), bytes(root),
                      bytes(prev) if has_prev else None, int(prev_epoch) if has_prev else None,
                      bool(gap), int(block))
-
-    def _reverted(self, name: str, exc: InputError) -> InputError:
-        data = _revert_data(exc)
-        if data is None:
-            return exc
-        decoded = self.abi.decode_error(data)
-        what = (f"{decoded[0]}({', '.join(_show(a) for a in decoded[1])})" if decoded
-                else f"revert data 0x{data.hex()[:80]}")
-        return Reverted(self.where, f"{name} reverted: {what}", decoded)
-
-    # transactions
-
-    def send(self, key: bytes, name: str, *args: Any, wait: float = 120.0) -> dict[str, Any]:
-        data = self.abi.encode(name, args)
-        try:
-            return send_transaction(self.rpc, key, to=self.address, data=data, wait=wait)
-        except InputError as exc:
-            raise self._reverted(name, exc) from exc
 
     def register(self, key: bytes, ed_key: bytes, signature: bytes, *,
                  wait: float = 120.0) -> dict[str, Any]:
