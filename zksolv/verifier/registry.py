@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from circuits import bundle as layout
 from zksolv.chain import registry as reg
+from zksolv.circuits import bundle as layout
 from zksolv.errors import InputError, VerificationError
 from zksolv.safeio import FileReadError, read_bounded
 from zksolv.verifier.bundle import check_manifest, load_manifest
@@ -179,7 +179,7 @@ def check_bundle(path: str | os.PathLike[str], registry: reg.Registry) -> Regist
         if address in posted_by:
             continue
         _walk(registry, address, epoch, bundle_hash, prev_hash, prev_epoch)
-    from circuits.epoch import declared_gap
+    from zksolv.circuits.epoch import declared_gap
 
     return RegistryReport(str(path), chain_id, registry.address, epoch, bundle_hash, key,
                           tuple(bound), tuple(unbound), tuple(posts),
