@@ -21,8 +21,13 @@ SOLC_SETTINGS: dict[str, Any] = {
     "evmVersion": "prague",
 }
 # the verifier's functions hold more values than the EVM stack reaches
-# without the IR pipeline
-SOLC_SETTINGS_IR: dict[str, Any] = {**SOLC_SETTINGS, "viaIR": True}
+# without the IR pipeline; optimised for many runs, so that constants stay
+# PUSH literals in the Keccak permutation rather than code computing them
+SOLC_SETTINGS_IR: dict[str, Any] = {
+    "optimizer": {"enabled": True, "runs": 200, "details": {"constantOptimizer": False}},
+    "evmVersion": "prague",
+    "viaIR": True,
+}
 # contract name -> its compiler settings
 CONTRACTS: dict[str, dict[str, Any]] = {
     "ZksolvRegistry": SOLC_SETTINGS,

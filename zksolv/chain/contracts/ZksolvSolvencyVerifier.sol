@@ -704,68 +704,124 @@ contract ZksolvSolvencyVerifier {
         }
     }
 
-    /// Keccak-f[1600] on 25 lanes at `st` (lane (x, y) at word x + 5y).
+    /// Keccak-f[1600] on 25 lanes at `st` (lane (x, y) at word x + 5y), `tmp`
+    /// 25 more words: each round reads one and writes the other (theta folded
+    /// into rho and pi, then chi per row, then iota); 24 rounds end in `st`.
     function _keccakF(uint256 st) internal pure {
         assembly ("memory-safe") {
-            function rol(v, n) -> r {
-                r := and(or(shl(n, v), shr(sub(64, n), v)), 0xffffffffffffffff)
-            }
-            let b := mload(0x40)              // 25 words of B, then 5 of C
-            let c := add(b, 800)
-            // rho offsets and pi destinations, one byte per lane (lane i at byte i from the right)
-            let rots := 0xe383d021208150f2d2927192b0a031437062c241b1c3e0100
-            let dsts := 0x41309180e0d03120817160c02110706150b01100f05140a00
+            let tmp := mload(0x40)
+            // the lane mask read back from memory: kept on the stack, not rebuilt at each use
+            mstore(add(tmp, 960), 0xffffffffffffffff)
+            let m64 := mload(add(tmp, 960))
             for { let round := 0 } lt(round, 24) { round := add(round, 1) } {
-                // theta
-                for { let x := 0 } lt(x, 5) { x := add(x, 1) } {
-                    let p := add(st, mul(x, 32))
-                    mstore(add(c, mul(x, 32)),
-                        xor(xor(xor(mload(p), mload(add(p, 160))), xor(mload(add(p, 320)), mload(add(p, 480)))),
-                            mload(add(p, 640))))
+                {
+                    let c0 := xor(xor(xor(mload(st), mload(add(st, 160))), xor(mload(add(st, 320)), mload(add(st, 480)))), mload(add(st, 640)))
+                    let c1 := xor(xor(xor(mload(add(st, 32)), mload(add(st, 192))), xor(mload(add(st, 352)), mload(add(st, 512)))), mload(add(st, 672)))
+                    let c2 := xor(xor(xor(mload(add(st, 64)), mload(add(st, 224))), xor(mload(add(st, 384)), mload(add(st, 544)))), mload(add(st, 704)))
+                    let c3 := xor(xor(xor(mload(add(st, 96)), mload(add(st, 256))), xor(mload(add(st, 416)), mload(add(st, 576)))), mload(add(st, 736)))
+                    let c4 := xor(xor(xor(mload(add(st, 128)), mload(add(st, 288))), xor(mload(add(st, 448)), mload(add(st, 608)))), mload(add(st, 768)))
+                    mstore(add(tmp, 800), xor(c4, and(or(shl(1, c1), shr(63, c1)), m64)))
+                    mstore(add(tmp, 832), xor(c0, and(or(shl(1, c2), shr(63, c2)), m64)))
+                    mstore(add(tmp, 864), xor(c1, and(or(shl(1, c3), shr(63, c3)), m64)))
+                    mstore(add(tmp, 896), xor(c2, and(or(shl(1, c4), shr(63, c4)), m64)))
+                    mstore(add(tmp, 928), xor(c3, and(or(shl(1, c0), shr(63, c0)), m64)))
                 }
-                for { let x := 0 } lt(x, 5) { x := add(x, 1) } {
-                    let d := xor(mload(add(c, mul(mod(add(x, 4), 5), 32))),
-                                 rol(mload(add(c, mul(mod(add(x, 1), 5), 32))), 1))
-                    let p := add(st, mul(x, 32))
-                    mstore(p, xor(mload(p), d))
-                    mstore(add(p, 160), xor(mload(add(p, 160)), d))
-                    mstore(add(p, 320), xor(mload(add(p, 320)), d))
-                    mstore(add(p, 480), xor(mload(add(p, 480)), d))
-                    mstore(add(p, 640), xor(mload(add(p, 640)), d))
+                {
+                    let b0 := xor(mload(st), mload(add(tmp, 800)))
+                    let b1 := xor(mload(add(st, 192)), mload(add(tmp, 832)))
+                    b1 := and(or(shl(44, b1), shr(20, b1)), m64)
+                    let b2 := xor(mload(add(st, 384)), mload(add(tmp, 864)))
+                    b2 := and(or(shl(43, b2), shr(21, b2)), m64)
+                    let b3 := xor(mload(add(st, 576)), mload(add(tmp, 896)))
+                    b3 := and(or(shl(21, b3), shr(43, b3)), m64)
+                    let b4 := xor(mload(add(st, 768)), mload(add(tmp, 928)))
+                    b4 := and(or(shl(14, b4), shr(50, b4)), m64)
+                    mstore(tmp, xor(b0, and(not(b1), b2)))
+                    mstore(add(tmp, 32), xor(b1, and(not(b2), b3)))
+                    mstore(add(tmp, 64), xor(b2, and(not(b3), b4)))
+                    mstore(add(tmp, 96), xor(b3, and(not(b4), b0)))
+                    mstore(add(tmp, 128), xor(b4, and(not(b0), b1)))
                 }
-                // rho and pi
-                for { let i := 0 } lt(i, 25) { i := add(i, 1) } {
-                    let r := and(shr(mul(i, 8), rots), 0xff)
-                    let dst := and(shr(mul(i, 8), dsts), 0xff)
-                    mstore(add(b, mul(dst, 32)), rol(mload(add(st, mul(i, 32))), r))
+                {
+                    let b0 := xor(mload(add(st, 96)), mload(add(tmp, 896)))
+                    b0 := and(or(shl(28, b0), shr(36, b0)), m64)
+                    let b1 := xor(mload(add(st, 288)), mload(add(tmp, 928)))
+                    b1 := and(or(shl(20, b1), shr(44, b1)), m64)
+                    let b2 := xor(mload(add(st, 320)), mload(add(tmp, 800)))
+                    b2 := and(or(shl(3, b2), shr(61, b2)), m64)
+                    let b3 := xor(mload(add(st, 512)), mload(add(tmp, 832)))
+                    b3 := and(or(shl(45, b3), shr(19, b3)), m64)
+                    let b4 := xor(mload(add(st, 704)), mload(add(tmp, 864)))
+                    b4 := and(or(shl(61, b4), shr(3, b4)), m64)
+                    mstore(add(tmp, 160), xor(b0, and(not(b1), b2)))
+                    mstore(add(tmp, 192), xor(b1, and(not(b2), b3)))
+                    mstore(add(tmp, 224), xor(b2, and(not(b3), b4)))
+                    mstore(add(tmp, 256), xor(b3, and(not(b4), b0)))
+                    mstore(add(tmp, 288), xor(b4, and(not(b0), b1)))
                 }
-                // chi
-                for { let y := 0 } lt(y, 25) { y := add(y, 5) } {
-                    let row := add(b, mul(y, 32))
-                    let b0 := mload(row)
-                    let b1 := mload(add(row, 32))
-                    let b2 := mload(add(row, 64))
-                    let b3 := mload(add(row, 96))
-                    let b4 := mload(add(row, 128))
-                    let o := add(st, mul(y, 32))
-                    let m64 := 0xffffffffffffffff
-                    mstore(o, xor(b0, and(xor(b1, m64), b2)))
-                    mstore(add(o, 32), xor(b1, and(xor(b2, m64), b3)))
-                    mstore(add(o, 64), xor(b2, and(xor(b3, m64), b4)))
-                    mstore(add(o, 96), xor(b3, and(xor(b4, m64), b0)))
-                    mstore(add(o, 128), xor(b4, and(xor(b0, m64), b1)))
+                {
+                    let b0 := xor(mload(add(st, 32)), mload(add(tmp, 832)))
+                    b0 := and(or(shl(1, b0), shr(63, b0)), m64)
+                    let b1 := xor(mload(add(st, 224)), mload(add(tmp, 864)))
+                    b1 := and(or(shl(6, b1), shr(58, b1)), m64)
+                    let b2 := xor(mload(add(st, 416)), mload(add(tmp, 896)))
+                    b2 := and(or(shl(25, b2), shr(39, b2)), m64)
+                    let b3 := xor(mload(add(st, 608)), mload(add(tmp, 928)))
+                    b3 := and(or(shl(8, b3), shr(56, b3)), m64)
+                    let b4 := xor(mload(add(st, 640)), mload(add(tmp, 800)))
+                    b4 := and(or(shl(18, b4), shr(46, b4)), m64)
+                    mstore(add(tmp, 320), xor(b0, and(not(b1), b2)))
+                    mstore(add(tmp, 352), xor(b1, and(not(b2), b3)))
+                    mstore(add(tmp, 384), xor(b2, and(not(b3), b4)))
+                    mstore(add(tmp, 416), xor(b3, and(not(b4), b0)))
+                    mstore(add(tmp, 448), xor(b4, and(not(b0), b1)))
                 }
-                // iota
+                {
+                    let b0 := xor(mload(add(st, 128)), mload(add(tmp, 928)))
+                    b0 := and(or(shl(27, b0), shr(37, b0)), m64)
+                    let b1 := xor(mload(add(st, 160)), mload(add(tmp, 800)))
+                    b1 := and(or(shl(36, b1), shr(28, b1)), m64)
+                    let b2 := xor(mload(add(st, 352)), mload(add(tmp, 832)))
+                    b2 := and(or(shl(10, b2), shr(54, b2)), m64)
+                    let b3 := xor(mload(add(st, 544)), mload(add(tmp, 864)))
+                    b3 := and(or(shl(15, b3), shr(49, b3)), m64)
+                    let b4 := xor(mload(add(st, 736)), mload(add(tmp, 896)))
+                    b4 := and(or(shl(56, b4), shr(8, b4)), m64)
+                    mstore(add(tmp, 480), xor(b0, and(not(b1), b2)))
+                    mstore(add(tmp, 512), xor(b1, and(not(b2), b3)))
+                    mstore(add(tmp, 544), xor(b2, and(not(b3), b4)))
+                    mstore(add(tmp, 576), xor(b3, and(not(b4), b0)))
+                    mstore(add(tmp, 608), xor(b4, and(not(b0), b1)))
+                }
+                {
+                    let b0 := xor(mload(add(st, 64)), mload(add(tmp, 864)))
+                    b0 := and(or(shl(62, b0), shr(2, b0)), m64)
+                    let b1 := xor(mload(add(st, 256)), mload(add(tmp, 896)))
+                    b1 := and(or(shl(55, b1), shr(9, b1)), m64)
+                    let b2 := xor(mload(add(st, 448)), mload(add(tmp, 928)))
+                    b2 := and(or(shl(39, b2), shr(25, b2)), m64)
+                    let b3 := xor(mload(add(st, 480)), mload(add(tmp, 800)))
+                    b3 := and(or(shl(41, b3), shr(23, b3)), m64)
+                    let b4 := xor(mload(add(st, 672)), mload(add(tmp, 832)))
+                    b4 := and(or(shl(2, b4), shr(62, b4)), m64)
+                    mstore(add(tmp, 640), xor(b0, and(not(b1), b2)))
+                    mstore(add(tmp, 672), xor(b1, and(not(b2), b3)))
+                    mstore(add(tmp, 704), xor(b2, and(not(b3), b4)))
+                    mstore(add(tmp, 736), xor(b3, and(not(b4), b0)))
+                    mstore(add(tmp, 768), xor(b4, and(not(b0), b1)))
+                }
                 let rcw := 0
-                switch div(round, 4)
+                switch shr(2, round)
                 case 0 { rcw := 0x8000000080008000800000000000808a00000000000080820000000000000001 }
                 case 1 { rcw := 0x800000000000800980000000800080810000000080000001000000000000808b }
                 case 2 { rcw := 0x8000000a00000000800080090000000000000088000000000000008a }
                 case 3 { rcw := 0x80000000000080038000000000008089800000000000008b000000008000808b }
                 case 4 { rcw := 0x800000008000000a000000000000800a80000000000000808000000000008002 }
                 default { rcw := 0x8000000080008008000000008000000180000000000080808000000080008081 }
-                let rc := and(shr(mul(mod(round, 4), 64), rcw), 0xffffffffffffffff)
-                mstore(st, xor(mload(st), rc))
+                mstore(tmp, xor(mload(tmp), and(shr(shl(6, and(round, 3)), rcw), m64)))
+                let swap := st
+                st := tmp
+                tmp := swap
             }
         }
     }
