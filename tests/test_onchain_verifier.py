@@ -178,3 +178,38 @@ def test_encodings_must_agree(verifier: reg.Contract) -> None:
         verifier.call("verify", call.header, bytes(32), call.roots, call.solvency,
                       call.points, call.gens, gas=CALL_GAS)
     assert info.value.error is not None and info.value.error[0] == "SolvencyAsset"
+
+
+def assets(k: int) -> tuple:
+    from zksolv.snapshot import Asset
+
+    return tuple(Asset(f"T{j}", 6, 100 + j, 9_000 + j, 10**12) for j in range(k))
+
+
+@pytest.mark.slow
+def test_gas_for_1_4_16_assets(chain, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+    """Prove 1-, 4- and 16-asset epochs, verify each on chain and print the
+    gas of the verification (eth_estimateGas of a call to verify: calldata
+    and execution; the block gas limit raised to 300M for the 16-asset one)."""
+    from test_epoch_support import make_snapshot, prove, rows_for
+
+    chain.rpc("anvil_setBlockGasLimit", hex(300_000_000))
+    chain.rpc("anvil_setBalance", reg.hex_address(reg.eth_address(DEPLOYER)), hex(10**21))
+    rpc = HttpRpc(chain.url, timeout=600)
+    receipt = reg.send_transaction(rpc, DEPLOYER, to=None, data=artifacts.load(NAME).bytecode)
+    verifier = reg.Contract(rpc, bytes.fromhex(receipt["contractAddress"][2:]), NAME)
+    figures = []
+    for k in (1, 4, 16):
+        bundle = tmp_path / f"b{k}"
+        prove(make_snapshot(tmp_path / f"s{k}", rows_for(4, k), assets=assets(k)), bundle)
+        call = verify_call(bundle)
+        gas = verifier.estimate_gas("verify", *call.args())
+        calldata = len(verifier.abi.encode("verify", call.args()))
+        assert on_chain(verifier, bundle) == hashlib.sha256(call.header).digest()
+        assert verify_bundle(bundle).bundle_hash
+        figures.append((k, gas, calldata))
+    with capsys.disabled():
+        for k, gas, calldata in figures:
+            print(f"\non-chain solvency verification, {k} asset(s): {gas:,} gas, "
+                  f"{calldata:,} bytes of calldata")
+    assert figures[0][1] < figures[1][1] < figures[2][1]
