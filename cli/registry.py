@@ -53,6 +53,7 @@ def registry() -> None:
       zksolv registry register --rpc URL --registry ADDR --eth-key FILE --key operator.key
       zksolv publish BUNDLE --rpc URL --registry ADDR --eth-key FILE   # each epoch
       zksolv registry check BUNDLE --rpc URL --registry ADDR     # anyone
+      zksolv registry prove-solvent BUNDLE --rpc URL --registry ADDR --eth-key FILE
 
     What it adds and what it does not: `zksolv docs registry`, `zksolv docs auditing`.
     """
@@ -66,13 +67,16 @@ def registry() -> None:
               help=WAIT_HELP)
 @reports_errors
 def deploy(rpc_url: str, timeout: float, eth_key: str, wait: float) -> None:
-    """Deploy the registry contract shipped with zksolv; print its address."""
+    """Deploy the registry and solvency verifier contracts shipped with zksolv.
+
+    Prints the registry's address: what publish, check and the holders need.
+    """
     from zksolv.chain import registry as reg
 
     rpc = _rpc(rpc_url, timeout)
-    address, receipt = reg.deploy(rpc, reg.load_eth_key(eth_key), wait=wait)
-    click.echo(f"registry deployed at {reg.hex_address(address)} on {rpc.url} "
-               f"(transaction {receipt.get('transactionHash')}, gas {_gas(receipt)})")
+    address, verifier, gas = reg.deploy(rpc, reg.load_eth_key(eth_key), wait=wait)
+    click.echo(f"registry deployed at {reg.hex_address(address)} on {rpc.url}, with its "
+               f"solvency verifier at {reg.hex_address(verifier)} (gas {gas})")
 
 
 @registry.command()
@@ -129,22 +133,28 @@ def register(rpc_url: str, timeout: float, registry_address: str, eth_key: str,
               help=WAIT_HELP)
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
               help="Worker processes for verifying the bundle first (default: all cores).")
+@click.option("--prove-solvent", is_flag=True,
+              help="Also check the solvency proofs on chain and record the entry solvent "
+                   "(millions of gas: docs/onchain-verifier.md).")
 @click.pass_context
 @reports_errors
 def publish(ctx: click.Context, bundle: str, rpc_url: str, timeout: float,
-            registry_address: str, eth_key: str, wait: float, jobs: int | None) -> None:
+            registry_address: str, eth_key: str, wait: float, jobs: int | None,
+            prove_solvent: bool) -> None:
     """Post BUNDLE to the registry as its operator's bundle for its epoch.
 
     The bundle is verified in full first. Refused, naming both hashes, if the
     account already posted another bundle for that epoch; re-running it for
-    the same bundle does nothing. Exit 0 posted (or already posted), 1 another
-    bundle is posted for the epoch or BUNDLE does not verify, 2 unusable input
-    or node.
+    the same bundle does nothing. With --prove-solvent the registry then checks
+    the bundle's solvency proofs itself and records "solvent" for the entry.
+    Exit 0 posted (or already posted), 1 another bundle is posted for the
+    epoch or BUNDLE does not verify, 2 unusable input or node.
     """
     import os
 
     from zksolv.chain import registry as reg
     from zksolv.verifier.bundle import verify_bundle
+    from zksolv.verifier.registry import bundle_post, read_signed_manifest
 
     r = _registry(rpc_url, registry_address, timeout)
     eth = reg.load_eth_key(eth_key)
@@ -163,11 +173,16 @@ def publish(ctx: click.Context, bundle: str, rpc_url: str, timeout: float,
         raise InputError("--eth-key", f"{reg.hex_address(me)}'s registration carries no "
                          "valid signature of the operator key: verifiers ignore its posts")
     epoch = report.epoch
+    parsed, _ = read_signed_manifest(bundle)
+    post = bundle_post(parsed)
     posted = r.entry(me, epoch)
     if posted is not None:
-        if posted.bundle_hash == report.bundle_hash:
+        if posted.matches(post):
             click.echo(f"epoch {epoch}: bundle {report.bundle_hash.hex()} is already posted "
-                       f"by {reg.hex_address(me)} (block {posted.block}): nothing to do")
+                       f"by {reg.hex_address(me)} (block {posted.block})"
+                       + ("" if prove_solvent else ": nothing to do"))
+            if prove_solvent:
+                _prove_solvent(r, eth, me, bundle, posted, wait)
             return
         raise VerificationError(
             "registry-mismatch",
@@ -186,14 +201,61 @@ def publish(ctx: click.Context, bundle: str, rpc_url: str, timeout: float,
             raise InputError(bundle, f"links to epoch {report.prev_epoch} ({linked}), "
                              f"but the latest post is epoch {latest} "
                              f"({last.bundle_hash.hex()}): every post links to the one before")
-    receipt = r.post(eth, epoch=epoch, bundle_hash=report.bundle_hash,
-                     root_hash=report.root_hash, prev_bundle_hash=report.prev_bundle_hash,
-                     prev_epoch=report.prev_epoch, wait=wait)
+    receipt = r.post(eth, post, wait=wait)
     gap = report.gap
     click.echo(f"posted epoch {epoch}: bundle {report.bundle_hash.hex()} by "
                f"{reg.hex_address(me)} on registry {reg.hex_address(r.address)} (block "
                f"{int(receipt['blockNumber'], 16)}, gas {_gas(receipt)})"
                + (f"; it declares epochs {gap[0]}..{gap[1]} not proven solvent" if gap else ""))
+    if prove_solvent:
+        entry = r.entry(me, epoch)
+        assert entry is not None
+        _prove_solvent(r, eth, me, bundle, entry, wait)
+
+
+def _prove_solvent(r: Any, eth: bytes, operator: bytes, bundle: str, entry: Any,
+                   wait: float) -> None:
+    from zksolv.chain import registry as reg
+    from zksolv.chain.solvency import verify_call
+
+    if entry.solvent:
+        click.echo(f"epoch {entry.epoch}: already recorded solvent on chain: nothing to do")
+        return
+    call = verify_call(bundle)
+    args = [call.header, call.roots, call.solvency, call.points, call.gens]
+    receipt = r.prove_solvent(eth, operator, entry.epoch, args, wait=max(wait, 600.0))
+    click.echo(f"epoch {entry.epoch}: solvency proofs checked on chain and recorded for "
+               f"{reg.hex_address(operator)} (block {int(receipt['blockNumber'], 16)}, gas "
+               f"{_gas(receipt)})")
+
+
+@registry.command("prove-solvent")
+@click.argument("bundle", type=click.Path())
+@_common
+@click.option("--registry", "registry_address", required=True, metavar="ADDR",
+              help="The registry contract's address.")
+@click.option("--eth-key", "eth_key", required=True, type=click.Path(dir_okay=False),
+              help="File holding the private key of the account that pays (any account).")
+@click.option("--wait", type=click.FloatRange(1, 3600), default=600.0, show_default=True,
+              help=WAIT_HELP)
+@reports_errors
+def prove_solvent_command(bundle: str, rpc_url: str, timeout: float, registry_address: str,
+                          eth_key: str, wait: float) -> None:
+    """Have the registry check BUNDLE's solvency proofs on chain.
+
+    Anyone may send it, for a bundle that is posted (registry check passes):
+    the registry verifies the per-asset and valued solvency proofs against the
+    posted header digest, root hash and root commitments, and records the
+    entry solvent (isSolvent(operator, epoch) then answers true).
+    """
+    from zksolv.chain import registry as reg
+    from zksolv.verifier.registry import check_bundle
+
+    r = _registry(rpc_url, registry_address, timeout)
+    report = check_bundle(bundle, r)
+    eth = reg.load_eth_key(eth_key)
+    for e in report.posts:
+        _prove_solvent(r, eth, e.operator, bundle, e, wait)
 
 
 @registry.command()
@@ -241,6 +303,9 @@ def check(bundle: str, rpc_url: str, timeout: float, registry_address: str,
     if gap is not None:
         click.echo(f"gap: the bundle declares epochs {gap[0]}..{gap[1]} NOT proven solvent "
                    "(posted as such)")
+    click.echo("solvency proofs checked on chain by the registry: "
+               + ("yes (isSolvent)" if report.solvent_on_chain else
+                  "no (zksolv registry prove-solvent records it)"))
     click.echo(f"operator key {report.operator.hex()} bound to "
                f"{', '.join(reg.hex_address(a) for a in report.bound)}; no other bundle or "
                "branch posted for it")

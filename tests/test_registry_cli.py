@@ -130,9 +130,9 @@ def test_a_registration_without_the_keys_signature_is_ignored(setup: Setup) -> N
     forged = signing_key(bytes(32)).sign(reg.binding_statement(chain_id,
                                                                setup.registry.address, thief))
     setup.registry.register(ETH_KEYS[2], OPERATOR, forged)
-    setup.registry.post(ETH_KEYS[2], epoch=2, bundle_hash=bytes.fromhex(
-        bundle_hash("unlinked-epoch2")), root_hash=b"\x01" * 32, prev_bundle_hash=None,
-        prev_epoch=None)
+    setup.registry.post(ETH_KEYS[2], reg.BundlePost(
+        2, bytes.fromhex(bundle_hash("unlinked-epoch2")), b"\x01" * 32, b"\x02" * 32,
+        b"\x03" * 32, None, None))
     code, out = setup.check_json("unlinked-epoch2")
     assert (code, out["check"]) == (1, "registry-binding"), out
     # publish from that account is refused before any transaction
@@ -203,3 +203,65 @@ def test_unusable_node_registry_and_key(setup: Setup, tmp_path: Path) -> None:
     r = run("registry", "check", str(VECTORS / "valid-epoch1"), "--rpc", setup.url,
             "--registry", "0x1234")
     assert r.exit_code == 2 and "not an Ethereum address" in r.output
+
+
+def test_solvency_proven_on_chain(setup: Setup) -> None:
+    assert setup.register(1).exit_code == 0
+    me = reg.eth_address(ETH_KEYS[1])
+    r = run("publish", str(VECTORS / "valid-epoch1"), "--rpc", setup.url, "--registry",
+            setup.address, "--eth-key", setup.eth[1], "-j", "1", "--prove-solvent")
+    assert r.exit_code == 0 and "solvency proofs checked on chain" in r.output, r.output
+    assert setup.registry.call("isSolvent", reg.hex_address(me), 1) == (True,)
+    code, out = setup.check_json("valid-epoch1")
+    assert code == 0 and out["solvent_on_chain"] is True
+    assert "checked on chain by the registry: yes" in setup.check("valid-epoch1").output
+    # epoch 2 posted without it; anyone (account 2) has it checked afterwards
+    assert setup.publish("valid-epoch2").exit_code == 0
+    assert "registry: no" in setup.check("valid-epoch2").output
+    r = run("registry", "prove-solvent", str(VECTORS / "valid-epoch2"), "--rpc", setup.url,
+            "--registry", setup.address, "--eth-key", setup.eth[2])
+    assert r.exit_code == 0, r.output
+    assert setup.registry.call("isSolvent", reg.hex_address(me), 2) == (True,)
+
+
+def test_prove_solvent_takes_only_the_posted_bundle(setup: Setup, tmp_path: Path) -> None:
+    from zksolv.chain.solvency import verify_call
+    from zksolv.verifier.registry import bundle_post, read_signed_manifest
+
+    assert setup.register(1).exit_code == 0
+    me = reg.eth_address(ETH_KEYS[1])
+    parsed, _ = read_signed_manifest(VECTORS / "valid-epoch1")
+    honest = bundle_post(parsed)
+    # the operator posts epoch 1 with another header digest than its bundle's
+    lying = reg.BundlePost(honest.epoch, honest.bundle_hash, honest.root_hash, b"\x07" * 32,
+                           honest.roots_digest, None, None)
+    setup.registry.post(ETH_KEYS[1], lying)
+    code, out = setup.check_json("valid-epoch1")
+    assert (code, out["check"]) == (1, "registry-mismatch")
+    call = verify_call(VECTORS / "valid-epoch1")
+    args = [call.header, call.roots, call.solvency, call.points, call.gens]
+    with pytest.raises(reg.Reverted) as info:
+        setup.registry.prove_solvent(ETH_KEYS[2], me, 1, args)
+    assert info.value.error == ("NotPosted", ("header digest",))
+    # another epoch's header for this entry
+    other = verify_call(VECTORS / "valid-epoch2")
+    with pytest.raises(reg.Reverted) as info:
+        setup.registry.prove_solvent(ETH_KEYS[2], me, 1, [other.header, *args[1:]])
+    assert info.value.error == ("NotPosted", ("header operator or epoch",))
+    assert setup.registry.call("isSolvent", reg.hex_address(me), 1) == (False,)
+
+
+def test_prove_solvent_refuses_a_bad_proof(setup: Setup) -> None:
+    from zksolv.chain.solvency import verify_call
+
+    assert setup.register(1).exit_code == 0
+    assert setup.publish("valid-epoch1").exit_code == 0
+    me = reg.eth_address(ETH_KEYS[1])
+    call = verify_call(VECTORS / "valid-epoch1")
+    solvency = bytearray(call.solvency)
+    solvency[200] ^= 1                         # t_hat of the per-asset proof
+    args = [call.header, call.roots, bytes(solvency), call.points, call.gens]
+    with pytest.raises(reg.Reverted) as info:
+        setup.registry.prove_solvent(ETH_KEYS[2], me, 1, args)
+    assert info.value.error == ("SolvencyAsset", ())
+    assert setup.registry.call("isSolvent", reg.hex_address(me), 1) == (False,)

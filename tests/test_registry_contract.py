@@ -35,7 +35,7 @@ def registry(chain):  # noqa: ANN001 - the chain fixture's node
     for key in DEV_KEYS:
         chain.rpc("anvil_setBalance", reg.hex_address(reg.eth_address(key)), hex(10**21))
     rpc = HttpRpc(chain.url)
-    address, _ = reg.deploy(rpc, DEV_KEYS[0])
+    address, _, _ = reg.deploy(rpc, DEV_KEYS[0])
     return reg.Registry(rpc, address)
 
 
@@ -46,9 +46,10 @@ def register(registry: reg.Registry, eth_key: bytes, sk: Ed25519PrivateKey) -> N
 
 
 def post(registry: reg.Registry, eth_key: bytes, epoch: int, bundle: bytes,
-         prev: bytes | None = None, prev_epoch: int | None = None) -> dict:
-    return registry.post(eth_key, epoch=epoch, bundle_hash=bundle, root_hash=H[99],
-                         prev_bundle_hash=prev, prev_epoch=prev_epoch)
+         prev: bytes | None = None, prev_epoch: int | None = None, *,
+         header: bytes = H[98]) -> dict:
+    return registry.post(eth_key, reg.BundlePost(epoch, bundle, H[99], header, H[97], prev,
+                                                 prev_epoch))
 
 
 def reverts_with(name: str, call, *args, **kw) -> tuple:  # noqa: ANN001
@@ -154,6 +155,7 @@ def test_one_entry_per_epoch_immutable_and_idempotent(registry: reg.Registry, ch
     assert len(logs) == 1 and logs[0]["topics"][3] == "0x" + H[1].hex()
     first = registry.entry(me, 5)
     assert first is not None and first.bundle_hash == H[1] and first.prev_bundle_hash is None
+    assert (first.header_digest, first.roots_digest, first.solvent) == (H[98], H[97], False)
     # the same bundle again: nothing changes, no event
     again = post(registry, DEV_KEYS[1], 5, H[1])
     assert not [log for log in again["logs"] if log["topics"][0] == topic]
@@ -161,6 +163,8 @@ def test_one_entry_per_epoch_immutable_and_idempotent(registry: reg.Registry, ch
     # another bundle for the epoch: refused, naming both hashes
     args = reverts_with("EpochTaken", post, registry, DEV_KEYS[1], 5, H[2])
     assert args[2:] == (H[1], H[2])
+    # the same bundle hash with another header digest is another post too
+    reverts_with("EpochTaken", post, registry, DEV_KEYS[1], 5, H[1], header=H[96])
     assert registry.entry(me, 5) == first
     # another address's post leaves this one untouched
     register(registry, DEV_KEYS[2], ed_key(8))
@@ -203,8 +207,17 @@ def test_malformed_links_refused(registry: reg.Registry) -> None:
     reverts_with("ZeroHash", post, registry, DEV_KEYS[1], 5, H[0])
 
 
+def test_prove_solvent_needs_a_post(registry: reg.Registry) -> None:
+    me = reg.eth_address(DEV_KEYS[1])
+    args = reverts_with("NoEntry", registry.prove_solvent, DEV_KEYS[1], me, 5,
+                        [b"", b"", b"", b"", b""])
+    assert args == (reg.hex_address(me), 5)
+    assert registry.call("isSolvent", reg.hex_address(me), 5) == (False,)
+
+
 def test_code_check(registry: reg.Registry, chain) -> None:  # noqa: ANN001
     registry.check_code()
+    registry.verifier().check_code()
     from zksolv.errors import InputError
 
     empty = reg.Registry(registry.rpc, H[4][:20])

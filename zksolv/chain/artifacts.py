@@ -16,14 +16,11 @@ from zksolv.errors import InputError
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 SOLC_VERSION = "0.8.37"
+# The IR pipeline (the verifier's functions hold more values than the EVM
+# stack reaches without it), and the constant optimiser off: it rebuilds
+# large constants from small ones to save bytes, at every use, which costs
+# the Keccak permutation of the verifier's transcript a third of its gas.
 SOLC_SETTINGS: dict[str, Any] = {
-    "optimizer": {"enabled": True, "runs": 200},
-    "evmVersion": "prague",
-}
-# the verifier's functions hold more values than the EVM stack reaches
-# without the IR pipeline; optimised for many runs, so that constants stay
-# PUSH literals in the Keccak permutation rather than code computing them
-SOLC_SETTINGS_IR: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200, "details": {"constantOptimizer": False}},
     "evmVersion": "prague",
     "viaIR": True,
@@ -31,7 +28,7 @@ SOLC_SETTINGS_IR: dict[str, Any] = {
 # contract name -> its compiler settings
 CONTRACTS: dict[str, dict[str, Any]] = {
     "ZksolvRegistry": SOLC_SETTINGS,
-    "ZksolvSolvencyVerifier": SOLC_SETTINGS_IR,
+    "ZksolvSolvencyVerifier": SOLC_SETTINGS,
 }
 
 

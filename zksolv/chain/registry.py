@@ -24,6 +24,7 @@ from zksolv.safeio import read_bounded, readable_by_others
 BINDING_LABEL = b"zksolv/registry-binding/v1"
 BINDING_STATEMENT_BYTES = len(BINDING_LABEL) + 32 + 20 + 20  # 98
 CONTRACT = "ZksolvRegistry"
+VERIFIER = "ZksolvSolvencyVerifier"
 # A key's registrations are listed in pages of this many; more than
 # MAX_REGISTRANTS is refused rather than read without end.
 REGISTRANT_PAGE = 256
@@ -153,23 +154,52 @@ class Binding:
 
 
 @dataclass(frozen=True)
+class BundlePost:
+    """What a bundle's operator posts for its epoch (docs/registry.md, Entries)."""
+
+    epoch: int
+    bundle_hash: bytes
+    root_hash: bytes
+    header_digest: bytes         # D = SHA-256 of the epoch header bytes
+    roots_digest: bytes          # SHA-256 of the root commitments, 48 bytes each
+    prev_bundle_hash: bytes | None
+    prev_epoch: int | None
+
+    def abi_tuple(self) -> tuple[Any, ...]:
+        return (self.epoch, self.bundle_hash, self.root_hash, self.header_digest,
+                self.roots_digest, self.prev_bundle_hash is not None,
+                self.prev_bundle_hash or ZERO32, self.prev_epoch or 0)
+
+
+@dataclass(frozen=True)
 class Entry:
     operator: bytes
     epoch: int
     bundle_hash: bytes
     root_hash: bytes
+    header_digest: bytes
+    roots_digest: bytes
     prev_bundle_hash: bytes | None
     prev_epoch: int | None
     gap: bool
+    solvent: bool
     block: int
+
+    def matches(self, post: BundlePost) -> bool:
+        return (self.bundle_hash, self.root_hash, self.header_digest, self.roots_digest,
+                self.prev_bundle_hash, self.prev_epoch) == (
+            post.bundle_hash, post.root_hash, post.header_digest, post.roots_digest,
+            post.prev_bundle_hash, post.prev_epoch)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "operator": hex_address(self.operator), "epoch": self.epoch,
             "bundle_hash": self.bundle_hash.hex(), "root_hash": self.root_hash.hex(),
+            "header_digest": self.header_digest.hex(), "roots_digest": self.roots_digest.hex(),
             "prev_bundle_hash": None if self.prev_bundle_hash is None
             else self.prev_bundle_hash.hex(),
-            "prev_epoch": self.prev_epoch, "gap": self.gap, "block": self.block,
+            "prev_epoch": self.prev_epoch, "gap": self.gap,
+            "solvent_on_chain": self.solvent, "block": self.block,
         }
 
 
@@ -335,6 +365,8 @@ class Registry(Contract):
 
     def __init__(self, rpc: ChainRpc, address: bytes):
         super().__init__(rpc, address, CONTRACT)
+        # proveSolvent passes the verifier's reverts on: decode its errors too
+        self.abi.errors.update(_Abi(artifacts.load(VERIFIER).abi).errors)
 
     def binding(self, operator: bytes) -> Binding | None:
         key, r, s, block = self.call("bindingOf", hex_address(operator))
@@ -360,24 +392,31 @@ class Registry(Contract):
         return int(epoch) if has else None
 
     def entry(self, operator: bytes, epoch: int) -> Entry | None:
-        ((bundle, root, prev, prev_epoch, has_prev, gap, block),) = self.call(
-            "entry", hex_address(operator), epoch)
+        ((bundle, root, header, roots, prev, prev_epoch, has_prev, gap, solvent, block),) = (
+            self.call("entry", hex_address(operator), epoch))
         if bytes(bundle) == ZERO32:
             return None
-        return Entry(operator, epoch, bytes(bundle), bytes(root),
+        return Entry(operator, epoch, bytes(bundle), bytes(root), bytes(header), bytes(roots),
                      bytes(prev) if has_prev else None, int(prev_epoch) if has_prev else None,
-                     bool(gap), int(block))
+                     bool(gap), bool(solvent), int(block))
+
+    def verifier(self) -> Contract:
+        """The solvency verifier this registry calls."""
+        (address,) = self.call("verifier")
+        return Contract(self.rpc, bytes.fromhex(address[2:]), VERIFIER)
 
     def register(self, key: bytes, ed_key: bytes, signature: bytes, *,
                  wait: float = 120.0) -> dict[str, Any]:
         return self.send(key, "register", ed_key, signature[:32], signature[32:], wait=wait)
 
-    def post(self, key: bytes, *, epoch: int, bundle_hash: bytes, root_hash: bytes,
-             prev_bundle_hash: bytes | None, prev_epoch: int | None,
-             wait: float = 120.0) -> dict[str, Any]:
-        has_prev = prev_bundle_hash is not None
-        return self.send(key, "post", epoch, bundle_hash, root_hash, has_prev,
-                         prev_bundle_hash or ZERO32, prev_epoch or 0, wait=wait)
+    def post(self, key: bytes, post: BundlePost, *, wait: float = 120.0) -> dict[str, Any]:
+        return self.send(key, "post", post.abi_tuple(), wait=wait)
+
+    def prove_solvent(self, key: bytes, operator: bytes, epoch: int, args: Sequence[Any], *,
+                      wait: float = 600.0) -> dict[str, Any]:
+        """Send proveSolvent with the verifier's arguments (header, roots,
+        solvency, points, gens: ``solvency.VerifyCall``, without the root hash)."""
+        return self.send(key, "proveSolvent", hex_address(operator), epoch, *args, wait=wait)
 
 
 def _show(value: Any) -> str:
@@ -386,14 +425,23 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def deploy(rpc: ChainRpc, key: bytes, *, wait: float = 120.0) -> tuple[bytes, dict[str, Any]]:
-    """Deploy the shipped ZksolvRegistry; (its address, the receipt)."""
-    receipt = send_transaction(rpc, key, to=None, data=artifacts.load(CONTRACT).bytecode,
-                               wait=wait)
+def _deploy_one(rpc: ChainRpc, key: bytes, code: bytes, wait: float) -> tuple[bytes, int]:
+    receipt = send_transaction(rpc, key, to=None, data=code, wait=wait)
     address = receipt.get("contractAddress")
     if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
         raise InputError(f"deployment at {rpc.url}", "the receipt names no contract address")
-    return bytes.fromhex(address[2:]), receipt
+    return bytes.fromhex(address[2:]), _quantity(receipt.get("gasUsed"), rpc.url, "gasUsed")
+
+
+def deploy(rpc: ChainRpc, key: bytes, *, wait: float = 120.0) -> tuple[bytes, bytes, int]:
+    """Deploy the shipped ZksolvSolvencyVerifier, then a ZksolvRegistry that
+    calls it: (registry address, verifier address, gas used by both)."""
+    from eth_abi import encode
+
+    verifier, gas1 = _deploy_one(rpc, key, artifacts.load(VERIFIER).bytecode, wait)
+    code = artifacts.load(CONTRACT).bytecode + encode(["address"], [hex_address(verifier)])
+    registry, gas2 = _deploy_one(rpc, key, code, wait)
+    return registry, verifier, gas1 + gas2
 
 
 def send_transaction(rpc: ChainRpc, key: bytes, *, to: bytes | None, data: bytes,

@@ -55,6 +55,11 @@ class RegistryReport:
     gap: tuple[int, int] | None
     checks: tuple[str, ...] = field(default=CHECKS)
 
+    @property
+    def solvent_on_chain(self) -> bool:
+        """The registry checked this bundle's solvency proofs (proveSolvent)."""
+        return any(e.solvent for e in self.posts)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path, "chain_id": self.chain_id,
@@ -63,6 +68,7 @@ class RegistryReport:
             "bound_addresses": [reg.hex_address(a) for a in self.bound],
             "ignored_addresses": [reg.hex_address(a) for a in self.unbound],
             "posts": [e.to_json() for e in self.posts],
+            "solvent_on_chain": self.solvent_on_chain,
             "gap": None if self.gap is None else {"first": self.gap[0], "last": self.gap[1]},
             "checks": list(self.checks), "not_checked": list(NOT_CHECKED),
         }
@@ -83,6 +89,17 @@ def read_signed_manifest(path: str | os.PathLike[str]) -> tuple[Any, bytes]:
     return check_manifest(raw, sig), raw
 
 
+def bundle_post(parsed: Any) -> reg.BundlePost:
+    """What the registry must hold for a bundle (``read_signed_manifest``'s
+    first value)."""
+    import hashlib
+
+    header = parsed.header
+    return reg.BundlePost(header.epoch, parsed.bundle_hash, parsed.root_hash, header.digest(),
+                          hashlib.sha256(b"".join(parsed.root_commitments)).digest(),
+                          header.prev_bundle_hash, header.prev_epoch)
+
+
 def bound_addresses(registry: reg.Registry, chain_id: int,
                     key: bytes) -> tuple[list[bytes], list[bytes]]:
     """(addresses bound to ``key`` by a valid signature, addresses that
@@ -95,10 +112,6 @@ def bound_addresses(registry: reg.Registry, chain_id: int,
             key, b.signature, chain_id, registry.address, address))
         (bound if ok else unbound).append(address)
     return bound, unbound
-
-
-def _same_link(e: reg.Entry, prev_hash: bytes | None, prev_epoch: int | None) -> bool:
-    return e.prev_bundle_hash == prev_hash and e.prev_epoch == prev_epoch
 
 
 def _walk(registry: reg.Registry, address: bytes, epoch: int, bundle_hash: bytes,
@@ -141,10 +154,11 @@ def check_bundle(path: str | os.PathLike[str], registry: reg.Registry) -> Regist
     ``VerificationError`` naming the first failing check."""
     parsed, _ = read_signed_manifest(path)
     header = parsed.header
+    expected = bundle_post(parsed)
     key, epoch, bundle_hash = header.operator, header.epoch, parsed.bundle_hash
     prev_hash, prev_epoch = header.prev_bundle_hash, header.prev_epoch
     chain_id = registry.chain_id()
-    problem = registry.code_problem()
+    problem = registry.code_problem() or registry.verifier().code_problem()
     if problem is not None:
         raise _fail("registry-code", problem)
     bound, unbound = bound_addresses(registry, chain_id, key)
@@ -168,10 +182,11 @@ def check_bundle(path: str | os.PathLike[str], registry: reg.Registry) -> Regist
                         f"{reg.hex_address(e.operator)} posted bundle {e.bundle_hash.hex()} for "
                         f"epoch {epoch} (block {e.block}); this bundle is "
                         f"{bundle_hash.hex()}: two bundles for one epoch")
-        if e.root_hash != parsed.root_hash or not _same_link(e, prev_hash, prev_epoch):
+        if not e.matches(expected):
             raise _fail("registry-mismatch",
                         f"{reg.hex_address(e.operator)}'s post for epoch {epoch} has this "
-                        "bundle's hash but another root hash or link than its manifest")
+                        "bundle's hash but another root hash, header digest, root "
+                        "commitments or link than the bundle")
     # an address that posted this bundle has, by the contract's rules, no
     # other post between the bundle and the epoch it links to
     posted_by = {e.operator for e in posts}
