@@ -17,6 +17,7 @@ BENCHES = {
     "export": ("bench_export", "export", "Bulk export of every inclusion proof."),
     "page": ("bench_site", "page", "The account holder's page in headless Chromium."),
     "scale": ("bench_scale", "scale", "An epoch on local processes vs a Dask cluster."),
+    "reserves": ("bench_reserves", "reserves", "Chain reserves: fetch, sign, check on a node."),
 }
 
 

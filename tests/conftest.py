@@ -1,15 +1,21 @@
-"""Shared fixtures: the group backends (mcl where it loads, arkworks, py_ecc)."""
+"""Shared fixtures: the group backends (mcl where it loads, arkworks, py_ecc),
+and a real local Ethereum node (anvil) for the chain tests."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
 
 from zksolv.core import mcl
 from zksolv.core.group import Backend, get_backend
+
+if TYPE_CHECKING:
+    from chain_node import AnvilNode
 
 # Timing is a benchmark's business, never a test's: machines here are shared.
 settings.register_profile("zksolv", deadline=None, print_blob=True)
@@ -110,3 +116,41 @@ def site_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (forged / layout.RANGE_FILE).write_bytes(bytes(data))
     write_manifest(forged, read_manifest(forged))
     return d
+
+
+def require_tool(what: str, how: str) -> None:
+    """Skip a test whose tool is missing, with the command that installs it;
+    fail instead under ZKSOLV_REQUIRE_SITE_TESTS=1 (.ci/run sets it), so
+    that CI never skips the page's or the chain's tests silently."""
+    if os.environ.get("ZKSOLV_REQUIRE_SITE_TESTS") == "1":
+        pytest.fail(f"{what} is missing and ZKSOLV_REQUIRE_SITE_TESTS=1: {how}")
+    pytest.skip(f"{what} is missing: {how}")
+
+
+@pytest.fixture(scope="session")
+def anvil_node() -> Iterator[AnvilNode]:
+    """One anvil node (tests/js: ``npm ci --prefix tests/js``) for the whole
+    session, on 127.0.0.1 at a free port; stopped at the end. Tests use
+    ``chain``, which undoes each test's blocks."""
+    from chain_node import INSTALL_HINT, AnvilNode, anvil_path
+
+    exe = anvil_path()
+    if exe is None:
+        require_tool("anvil (npm @foundry-rs/anvil)", INSTALL_HINT)
+    assert exe is not None
+    node = AnvilNode(exe)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def chain(anvil_node: AnvilNode) -> Iterator[AnvilNode]:
+    """The session's anvil node, reverted after the test to the state it had
+    before (blocks, balances, contracts and time)."""
+    snapshot = anvil_node.snapshot()
+    try:
+        yield anvil_node
+    finally:
+        anvil_node.revert(snapshot)

@@ -111,3 +111,36 @@ class WorkerFault(ProverFault):
 
     def __reduce__(self) -> tuple[type, tuple[str, int | None, str]]:
         return type(self), (self.worker, self.shard, self.reason)
+
+
+class ChainError(InputError):
+    """A JSON-RPC node that cannot be used: unreachable, too slow, an answer
+    too large, malformed or of the wrong type, an error where a value was
+    needed, another chain than the one named (``zksolv.chain.rpc``). It names
+    the RPC ``method`` and the node's ``url`` (without credentials: scheme,
+    host and port only). Never a finding about the reserves themselves."""
+
+    def __init__(self, method: str, url: str, reason: str) -> None:
+        self.method = method
+        self.url = url
+        super().__init__(f"{method} at {url}", reason)
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # type: ignore[override]
+        return type(self), (self.method, self.url, self.reason)
+
+
+class ChainExtraMissing(InputError):
+    """A chain operation was asked for but the ``zksolv[chain]`` extra
+    (eth-account, httpx) is not installed."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what, "needs the chain extra: pip install 'zksolv[chain]'")
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # type: ignore[override]
+        return type(self), (self.where,)
+
+
+class SignatureError(FormatError):
+    """An Ethereum signature that does not decode strictly: not 65 bytes
+    r || s || v, v not 27 or 28, r or s zero or not below the curve order, s
+    in the upper half (EIP-2), or no public key recoverable from it."""
