@@ -18,8 +18,12 @@ WAIT_HELP = "Seconds to wait for the transaction's receipt."
 
 
 def _rpc(url: str, timeout: float) -> Any:
+    from zksolv import chain
     from zksolv.chain.registry_rpc import HttpRpc
+    from zksolv.errors import ChainExtraMissing
 
+    if not chain.available():
+        raise ChainExtraMissing("zksolv registry and zksolv publish")
     return HttpRpc(url, timeout=timeout)
 
 
@@ -216,7 +220,7 @@ def publish(ctx: click.Context, bundle: str, rpc_url: str, timeout: float,
 def _prove_solvent(r: Any, eth: bytes, operator: bytes, bundle: str, entry: Any,
                    wait: float) -> None:
     from zksolv.chain import registry as reg
-    from zksolv.chain.solvency import verify_call
+    from zksolv.verifier.registry import verify_call
 
     if entry.solvent:
         click.echo(f"epoch {entry.epoch}: already recorded solvent on chain: nothing to do")

@@ -16,11 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from chain_node import INSTALL_HINT, JS_DIR
+
 from zksolv.chain import artifacts
 
-JS_DIR = Path(__file__).parent / "js"
 SOLCJS = JS_DIR / "node_modules" / ".bin" / "solcjs"
-INSTALL_HINT = "npm ci --prefix tests/js"
 
 
 COMPILE_JS = (

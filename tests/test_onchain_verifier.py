@@ -16,10 +16,11 @@ from test_epoch_support import copy_bundle, read_manifest, write_manifest
 from zksolv.chain import artifacts
 from zksolv.chain import registry as reg
 from zksolv.chain.registry_rpc import HttpRpc
-from zksolv.chain.solvency import uncompressed, verify_call
+from zksolv.chain.solvency import uncompressed
 from zksolv.circuits import bundle as layout
 from zksolv.errors import FormatError, InputError, VerificationError
 from zksolv.verifier.bundle import verify_bundle
+from zksolv.verifier.registry import verify_call
 
 VECTORS = Path(__file__).parent / "vectors"
 NAME = "ZksolvSolvencyVerifier"

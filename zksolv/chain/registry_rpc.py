@@ -1,43 +1,33 @@
-"""A small bounded JSON-RPC 2.0 client for the registry commands: one call at
-a time over httpx, the answer read up to ``max_response_bytes`` and the whole
-call bounded in time. An unreachable node, an HTTP error, an answer too large,
-too slow or not JSON-RPC is ``RpcError`` (exit 2) naming the method and the
-URL (without credentials); a JSON-RPC error answer is ``RpcError`` too, with
-the node's ``data`` (a contract's revert data) kept.
+"""JSON-RPC calls of the registry commands, over ``RpcClient``'s bounded
+transport (every answer bounded in bytes and every call in time, the URL
+named without credentials: ``zksolv.chain.rpc``), for the calls its typed
+methods do not cover: ``eth_call`` and ``eth_estimateGas`` with the revert's
+data kept (a contract's custom error), ``eth_sendRawTransaction``,
+receipts, nonces and fees. Errors are ``RpcError`` (a ``ChainError``,
+exit 2), with the node's ``data`` when it gave some.
 """
 
 from __future__ import annotations
 
 import json
-import time
-import urllib.parse
 from typing import Any
 
-from zksolv.errors import InputError
+from zksolv.chain.rpc import RpcClient
+from zksolv.errors import ChainError
 
-MAX_RESPONSE_BYTES = 4 << 20
 MAX_JSON_DEPTH = 64
 
 
-class RpcError(InputError):
-    """The node could not be asked, or answered an error."""
+class RpcError(ChainError):
+    """The node answered a JSON-RPC error; ``data`` is its error's data (a
+    revert's ABI-encoded reason) when it gave some."""
 
-    def __init__(self, where: str, reason: str, data: Any = None, unreachable: bool = False):
-        super().__init__(where, reason)
+    def __init__(self, method: str, url: str, reason: str, data: Any = None):
+        super().__init__(method, url, reason)
         self.data = data
-        self.unreachable = unreachable
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return type(self), (self.where, self.reason, self.data, self.unreachable)
-
-
-def public_url(url: str) -> str:
-    """``url`` without user, password or query (they may hold credentials)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    def __reduce__(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return type(self), (self.method, self.url, self.reason, self.data)
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -55,64 +45,29 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
-class HttpRpc:
-    def __init__(self, url: str, *, timeout: float = 30.0,
-                 max_response_bytes: int = MAX_RESPONSE_BYTES):
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError("--rpc", f"an RPC URL is http:// or https:// and a host: "
-                                      f"{public_url(url)!r}")
-        self._url = url
-        self.url = public_url(url)
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
-        self._next_id = 1
-
+class HttpRpc(RpcClient):
     def request(self, method: str, params: list[Any]) -> Any:
-        import httpx
-
-        where = f"{method} at {self.url}"
-        ident = self._next_id
-        self._next_id += 1
-        body = json.dumps({"jsonrpc": "2.0", "id": ident, "method": method, "params": params})
-        deadline = time.monotonic() + self.timeout
-        chunks: list[bytes] = []
-        size = 0
+        """One call; its result as JSON values."""
+        request_id = next(self._ids)
+        body = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method,
+                           "params": params}).encode()
+        data = self._post(method, body)
         try:
-            with httpx.Client(timeout=self.timeout) as client, client.stream(
-                    "POST", self._url, content=body,
-                    headers={"Content-Type": "application/json"}) as resp:
-                if resp.status_code != 200:
-                    raise RpcError(where, f"the node answered HTTP {resp.status_code}")
-                for chunk in resp.iter_bytes():
-                    size += len(chunk)
-                    if size > self.max_response_bytes:
-                        raise RpcError(where, f"the node answered more than the "
-                                              f"{self.max_response_bytes >> 20} MiB allowed")
-                    if time.monotonic() > deadline:
-                        raise RpcError(where, f"no complete answer within {self.timeout:g} s")
-                    chunks.append(chunk)
-        except httpx.TimeoutException as exc:
-            raise RpcError(where, f"no answer within {self.timeout:g} s",
-                           unreachable=True) from exc
-        except httpx.HTTPError as exc:
-            raise RpcError(where, f"the node cannot be reached ({type(exc).__name__}: "
-                                  f"{str(exc)[:200]})", unreachable=True) from exc
-        try:
-            answer = json.loads(b"".join(chunks))
+            answer = json.loads(data)
         except (ValueError, RecursionError) as exc:
-            raise RpcError(where, "the node's answer is not JSON") from exc
+            raise self._fail(method, "malformed JSON") from exc
         if _depth(answer, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-            raise RpcError(where, "the node's answer is nested too deeply")
-        if not isinstance(answer, dict) or answer.get("id") != ident \
-                or answer.get("jsonrpc") != "2.0":
-            raise RpcError(where, "the node's answer is not a JSON-RPC 2.0 answer to this call")
+            raise self._fail(method, "malformed JSON: nested too deeply")
+        if (not isinstance(answer, dict) or answer.get("jsonrpc") != "2.0"
+                or answer.get("id") != request_id):
+            raise self._fail(method, "the answer is not JSON-RPC 2.0 for this request")
+        if ("result" in answer) == ("error" in answer):
+            raise self._fail(method, "answer must hold exactly one of result and error")
         if "error" in answer:
             err = answer["error"]
             if not isinstance(err, dict):
-                raise RpcError(where, "the node answered a malformed error")
-            message = str(err.get("message", ""))[:300]
-            raise RpcError(where, f"the node refused: {message}", data=err.get("data"))
-        if "result" not in answer:
-            raise RpcError(where, "the node's answer has neither result nor error")
+                raise self._fail(method, "malformed error object")
+            raise RpcError(method, self.url, f"node error {err.get('code')}: "
+                                             f"{str(err.get('message', ''))[:200]}",
+                           err.get("data"))
         return answer["result"]

@@ -7,11 +7,8 @@ big-endian; the identity is 128 zero bytes).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from zksolv.circuits import bundle as layout
 from zksolv.core.generators import generators
 from zksolv.core.group import Backend, P, get_backend
 from zksolv.errors import FormatError
@@ -92,28 +89,3 @@ def next_pow2(v: int) -> int:
     while p < v:
         p <<= 1
     return p
-
-
-def verify_call(path: str | os.PathLike[str], *, solvency: bytes | None = None,
-                points_from: str | os.PathLike[str] | None = None,
-                backend: Backend | None = None) -> VerifyCall:
-    """The verifier's arguments for the bundle at ``path`` (its manifest's
-    signature checked); ``solvency`` replaces solvency.bin's bytes and
-    ``points_from`` takes the uncompressed points from another bundle's
-    solvency.bin (tests: a compressed point that does not decode)."""
-    from zksolv.safeio import read_bounded
-    from zksolv.verifier.registry import read_signed_manifest
-
-    parsed, _ = read_signed_manifest(path)
-    header = parsed.header
-    asset_len, valued_len = layout.solvency_sizes(header.k)
-    if solvency is None:
-        solvency, _ = read_bounded(Path(path) / layout.SOLVENCY_FILE, asset_len + valued_len,
-                                   what="solvency proofs", exact=asset_len + valued_len)
-    source = solvency if points_from is None else (Path(points_from) / layout.SOLVENCY_FILE
-                                                   ).read_bytes()
-    points = proof_points(source[:asset_len]) + proof_points(source[asset_len:])
-    roots = b"".join(c + uncompressed(c) for c in parsed.root_commitments)
-    n = BITS * next_pow2(header.k)
-    return VerifyCall(header.to_bytes(), parsed.root_hash, roots, solvency, points,
-                      generator_blob(n, backend), header.k)

@@ -24,6 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from zksolv.chain import registry as reg
+from zksolv.chain.solvency import (
+    BITS,
+    VerifyCall,
+    generator_blob,
+    next_pow2,
+    proof_points,
+    uncompressed,
+)
 from zksolv.circuits import bundle as layout
 from zksolv.errors import InputError, VerificationError
 from zksolv.safeio import FileReadError, read_bounded
@@ -87,6 +95,29 @@ def read_signed_manifest(path: str | os.PathLike[str]) -> tuple[Any, bytes]:
     except FileReadError as exc:
         raise _fail("signature", str(exc)) from exc
     return check_manifest(raw, sig), raw
+
+
+def verify_call(path: str | os.PathLike[str], *, solvency: bytes | None = None,
+                points_from: str | os.PathLike[str] | None = None,
+                backend: Any = None) -> VerifyCall:
+    """The arguments of ZksolvSolvencyVerifier.verify (and proveSolvent) for
+    the bundle at ``path``, its manifest's signature checked
+    (docs/onchain-verifier.md). ``solvency`` replaces solvency.bin's bytes
+    and ``points_from`` takes the uncompressed points from another bundle's
+    solvency.bin (tests: a compressed point that does not decode)."""
+    parsed, _ = read_signed_manifest(path)
+    header = parsed.header
+    asset_len, valued_len = layout.solvency_sizes(header.k)
+    if solvency is None:
+        solvency, _ = read_bounded(Path(path) / layout.SOLVENCY_FILE, asset_len + valued_len,
+                                   what="solvency proofs", exact=asset_len + valued_len)
+    source = solvency if points_from is None else (Path(points_from) / layout.SOLVENCY_FILE
+                                                   ).read_bytes()
+    points = proof_points(source[:asset_len]) + proof_points(source[asset_len:])
+    roots = b"".join(c + uncompressed(c) for c in parsed.root_commitments)
+    n = BITS * next_pow2(header.k)
+    return VerifyCall(header.to_bytes(), parsed.root_hash, roots, solvency, points,
+                      generator_blob(n, backend), header.k)
 
 
 def bundle_post(parsed: Any) -> reg.BundlePost:
