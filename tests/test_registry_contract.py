@@ -170,7 +170,8 @@ def test_one_entry_per_epoch_immutable_and_idempotent(registry: reg.Registry, ch
     register(registry, DEV_KEYS[2], ed_key(8))
     post(registry, DEV_KEYS[2], 5, H[3])
     assert registry.entry(me, 5) == first
-    assert registry.entry(reg.eth_address(DEV_KEYS[2]), 5).bundle_hash == H[3]
+    other = registry.entry(reg.eth_address(DEV_KEYS[2]), 5)
+    assert other is not None and other.bundle_hash == H[3]
 
 
 def test_epochs_increase_and_link(registry: reg.Registry) -> None:
@@ -225,3 +226,25 @@ def test_code_check(registry: reg.Registry, chain) -> None:  # noqa: ANN001
         empty.check_code()
     with pytest.raises(InputError, match="no contract code answers there"):
         empty.latest_epoch(H[5][:20])
+
+
+def test_the_documented_binding_example() -> None:
+    """docs/registry.md's worked example: statement bytes and the vectors'
+    operator key's signature, checked as a verifier checks them."""
+    import re
+    from pathlib import Path
+
+    from zksolv.prover.keys import public_key_bytes, signing_key
+
+    doc = (Path(__file__).parents[1] / "docs" / "registry.md").read_text()
+    found = [re.search(rf"^ +{name} ([0-9a-f]+)$", doc, re.M) for name in ("statement",
+                                                                          "signature")]
+    assert found[0] is not None and found[1] is not None
+    statement, signature = (bytes.fromhex(m.group(1)) for m in found if m is not None)
+    registry = bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3")
+    operator = bytes.fromhex("f39fd6e51aad88f6f4ce6ab8827279cfffb92266")
+    assert statement == reg.binding_statement(31337, registry, operator)
+    key = public_key_bytes(signing_key(bytes.fromhex("11" * 32)))
+    assert key.hex() in doc
+    assert reg.binding_signature_valid(key, signature, 31337, registry, operator)
+    assert not reg.binding_signature_valid(key, signature, 1, registry, operator)
