@@ -37,6 +37,12 @@ def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+def _eth_key(path: str) -> bytes:
+    from zksolv.chain.ownership import load_eth_key
+
+    return load_eth_key(path, warn=_warn)
+
+
 def _gas(receipt: dict[str, Any]) -> str:
     used = receipt.get("gasUsed")
     return str(int(used, 16)) if isinstance(used, str) and used.startswith("0x") else "?"
@@ -78,7 +84,7 @@ def deploy(rpc_url: str, timeout: float, eth_key: str, wait: float) -> None:
     from zksolv.chain import registry as reg
 
     rpc = _rpc(rpc_url, timeout)
-    address, verifier, gas = reg.deploy(rpc, reg.load_eth_key(eth_key), wait=wait)
+    address, verifier, gas = reg.deploy(rpc, _eth_key(eth_key), wait=wait)
     click.echo(f"registry deployed at {reg.hex_address(address)} on {rpc.url}, with its "
                f"solvency verifier at {reg.hex_address(verifier)} (gas {gas})")
 
@@ -106,7 +112,7 @@ def register(rpc_url: str, timeout: float, registry_address: str, eth_key: str,
 
     r = _registry(rpc_url, registry_address, timeout)
     r.check_code()
-    eth = reg.load_eth_key(eth_key)
+    eth = _eth_key(eth_key)
     me = reg.eth_address(eth)
     signer = keys.signing_key(keys.load_master_key(key, warn=_warn))
     public = keys.public_key_bytes(signer)
@@ -161,7 +167,7 @@ def publish(ctx: click.Context, bundle: str, rpc_url: str, timeout: float,
     from zksolv.verifier.registry import bundle_post, read_signed_manifest
 
     r = _registry(rpc_url, registry_address, timeout)
-    eth = reg.load_eth_key(eth_key)
+    eth = _eth_key(eth_key)
     me = reg.eth_address(eth)
     r.check_code()
     binding = r.binding(me)
@@ -252,12 +258,11 @@ def prove_solvent_command(bundle: str, rpc_url: str, timeout: float, registry_ad
     posted header digest, root hash and root commitments, and records the
     entry solvent (isSolvent(operator, epoch) then answers true).
     """
-    from zksolv.chain import registry as reg
     from zksolv.verifier.registry import check_bundle
 
     r = _registry(rpc_url, registry_address, timeout)
     report = check_bundle(bundle, r)
-    eth = reg.load_eth_key(eth_key)
+    eth = _eth_key(eth_key)
     for e in report.posts:
         _prove_solvent(r, eth, e.operator, bundle, e, wait)
 

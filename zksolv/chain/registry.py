@@ -10,16 +10,13 @@ here only, when a function needs them.
 from __future__ import annotations
 
 import re
-import stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from zksolv.chain import artifacts
 from zksolv.errors import InputError
-from zksolv.safeio import read_bounded, readable_by_others
 
 BINDING_LABEL = b"zksolv/registry-binding/v1"
 BINDING_STATEMENT_BYTES = len(BINDING_LABEL) + 32 + 20 + 20  # 98
@@ -29,8 +26,6 @@ VERIFIER = "ZksolvSolvencyVerifier"
 # MAX_REGISTRANTS is refused rather than read without end.
 REGISTRANT_PAGE = 256
 MAX_REGISTRANTS = 4096
-MAX_ETH_KEY_FILE_BYTES = 4096
-_ETH_KEY = re.compile(r"(0x)?([0-9a-fA-F]{64})")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 ZERO32 = bytes(32)
@@ -112,28 +107,6 @@ def parse_address(text: str, where: str) -> bytes:
 
 def hex_address(address: bytes) -> str:
     return "0x" + address.hex()
-
-
-def load_eth_key(path: str | Path, warn: Callable[[str], None] | None = None) -> bytes:
-    """An Ethereum private key from a file: 64 hex digits, with or without
-    0x, and a newline at most. A file readable by others is refused."""
-    p = Path(path)
-    data, st = read_bounded(p, MAX_ETH_KEY_FILE_BYTES, what="Ethereum key file")
-    if readable_by_others(st):
-        raise InputError(str(p), f"the Ethereum key file is readable by others (mode "
-                                 f"{stat.S_IMODE(st.st_mode):04o}); restrict it: chmod 600 {p}")
-    try:
-        text = data.decode("ascii").strip()
-    except UnicodeDecodeError:
-        text = ""
-    m = _ETH_KEY.fullmatch(text)
-    if m is None:
-        raise InputError(str(p), "an Ethereum key file holds 64 hex digits (0x optional)")
-    key = bytes.fromhex(m.group(2))
-    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-    if not 0 < int.from_bytes(key, "big") < n:
-        raise InputError(str(p), "not a valid secp256k1 private key (0 or ≥ the group order)")
-    return key
 
 
 def eth_address(private_key: bytes) -> bytes:
