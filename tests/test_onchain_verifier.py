@@ -215,3 +215,23 @@ def test_gas_for_1_4_16_assets(chain, tmp_path: Path, capsys: pytest.CaptureFixt
             print(f"\non-chain solvency verification, {k} asset(s): {gas:,} gas, "
                   f"{calldata:,} bytes of calldata")
     assert figures[0][1] < figures[1][1] < figures[2][1]
+
+
+def test_headers_zksolv_refuses_are_refused(verifier: reg.Contract) -> None:
+    """All prices 0 (spec vector all-prices-0): solvency-bounds for zksolv
+    verify, SolvencyBounds on chain; a header cut short or with a byte more,
+    or of an unknown version: refused before any proof is read."""
+    bundle = VECTORS / "spec" / "all-prices-0"
+    with pytest.raises(VerificationError) as info:
+        verify_bundle(bundle)
+    assert info.value.check == "solvency-bounds"
+    call = verify_call(bundle)
+    with pytest.raises(reg.Reverted) as rev:
+        verifier.call("verify", *call.args(), gas=CALL_GAS)
+    assert rev.value.error == ("SolvencyBounds", ("every asset has price 0",))
+    good = verify_call(VECTORS / "bundles" / "valid-epoch1")
+    for header, error in ((good.header[:-1], "BadHeader"), (good.header + b"\0", "BadHeader"),
+                          (b"zksolv/epoch-header/v9" + good.header[22:], "Unsupported")):
+        with pytest.raises(reg.Reverted) as rev:
+            verifier.call("verify", header, *good.args()[1:], gas=CALL_GAS)
+        assert rev.value.error is not None and rev.value.error[0] == error

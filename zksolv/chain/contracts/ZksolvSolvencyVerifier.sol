@@ -119,6 +119,7 @@ contract ZksolvSolvencyVerifier {
         o += 1 + 4 + 1;                                  // depth, shard leaves, reveal
         uint256 rl = uint8(h[o]);
         o += 1;
+        _need(h, o, rl + 2);
         bytes32 rounding = keccak256(h[o:o + rl]);
         if (rounding != (margin ? keccak256("liabilities-up/reserves-down/debts-down")
                                 : keccak256("liabilities-up/reserves-down"))) revert BadHeader("rounding");
@@ -136,7 +137,9 @@ contract ZksolvSolvencyVerifier {
         uint256[] memory pdec = new uint256[](t.k);
         uint256 top = 0;
         for (uint256 j = 0; j < t.k; j++) {
+            _need(h, o, 1);
             o += 1 + uint8(h[o]);                        // symbol
+            _need(h, o, 44);
             uint256 dec = uint8(h[o]);
             pdec[j] = uint8(h[o + 1]);
             if (pdec[j] > dec || dec > 30) revert BadHeader("decimals");
@@ -151,6 +154,7 @@ contract ZksolvSolvencyVerifier {
         }
         t.m = t.k;
         if (margin) {
+            _need(h, o, t.k);
             for (uint256 j = 0; j < t.k; j++) {
                 uint8 f = uint8(h[o + j]);
                 if (f > 1) revert BadHeader("borrowable flag");
@@ -183,6 +187,11 @@ contract ZksolvSolvencyVerifier {
             || weights * (uint256(1) << t.depth) * MAX_LEAF >= R - (1 << BITS)) {
             revert SolvencyBounds("liability weights could wrap modulo r");
         }
+    }
+
+    /// At least `n` more header bytes from `o`, else BadHeader("length").
+    function _need(bytes calldata h, uint256 o, uint256 n) internal pure {
+        if (o + n > h.length) revert BadHeader("length");
     }
 
     function _gcd(uint256 a, uint256 b) internal pure returns (uint256) {
