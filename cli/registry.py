@@ -64,6 +64,7 @@ def registry() -> None:
       zksolv publish BUNDLE --rpc URL --registry ADDR --eth-key FILE   # each epoch
       zksolv registry check BUNDLE --rpc URL --registry ADDR     # anyone
       zksolv registry prove-solvent BUNDLE --rpc URL --registry ADDR --eth-key FILE
+      zksolv registry history --operator PUBKEY --rpc URL --registry ADDR  # no bundle needed
 
     What it adds and what it does not: `zksolv docs registry`, `zksolv docs auditing`.
     """
@@ -323,3 +324,48 @@ def check(bundle: str, rpc_url: str, timeout: float, registry_address: str,
                    "valid binding signature: "
                    + ", ".join(reg.hex_address(a) for a in report.unbound[:5]))
     click.echo("not checked: " + "; ".join(NOT_CHECKED))
+
+
+@registry.command()
+@_common
+@click.option("--registry", "registry_address", required=True, metavar="ADDR",
+              help="The registry contract's address.")
+@click.option("--operator", "operator", required=True, metavar="PUBKEY",
+              help="The operator's Ed25519 public key (64 hex digits, operator.key.pub).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+@reports_errors
+def history(rpc_url: str, timeout: float, registry_address: str, operator: str,
+            as_json: bool) -> None:
+    """Every post of an operator, from the chain alone; split views flagged.
+
+    Reads the accounts validly bound to the operator key and walks each one's
+    posts back along their links. Two bundles for one epoch
+    (registry-mismatch) or a post inside an epoch range another post declares
+    not proven (registry-chain) exit 1; no bundle is needed.
+    """
+    from zksolv.chain import registry as reg
+    from zksolv.verifier.bundle import parse_operator_key
+    from zksolv.verifier.registry import history as read_history
+
+    key = parse_operator_key(operator)
+    h = read_history(_registry(rpc_url, registry_address, timeout), key)
+    if as_json:
+        echo_json({"consistent": not h.conflicts, **h.to_json()})
+    else:
+        click.echo(f"operator key {key.hex()}: {len(h.bound)} bound account(s)"
+                   + (f", {len(h.unbound)} registration(s) without a valid signature ignored"
+                      if h.unbound else ""))
+        for address, entries in h.posts.items():
+            click.echo(f"{reg.hex_address(address)}: {len(entries)} post(s)")
+            for e in reversed(entries):
+                gap = (f", declares epochs {e.prev_epoch + 1}..{e.epoch - 1} not proven"
+                       if e.gap and e.prev_epoch is not None else "")
+                solvent = ", solvent on chain" if e.solvent else ""
+                click.echo(f"  epoch {e.epoch}: bundle {e.bundle_hash.hex()} (block "
+                           f"{e.block}{gap}{solvent})")
+        for tag, _, detail in h.conflicts:
+            click.echo(f"{tag}: {detail}")
+        if not h.conflicts:
+            click.echo("consistent: one bundle per epoch, one history")
+    if h.conflicts:
+        sys.exit(1)

@@ -265,3 +265,35 @@ def test_prove_solvent_refuses_a_bad_proof(setup: Setup) -> None:
         setup.registry.prove_solvent(ETH_KEYS[2], me, 1, args)
     assert info.value.error == ("SolvencyAsset", ())
     assert setup.registry.call("isSolvent", reg.hex_address(me), 1) == (False,)
+
+
+def test_history_finds_split_views_from_the_chain_alone(setup: Setup) -> None:
+    def history() -> tuple[int, dict]:
+        r = run("registry", "history", "--operator", OPERATOR.hex(), "--rpc", setup.url,
+                "--registry", setup.address, "--json")
+        return r.exit_code, json.loads(r.output)
+
+    assert setup.register(1).exit_code == 0 and setup.register(3).exit_code == 0
+    for name in ("valid-epoch1", "valid-epoch2", "valid-gap-epoch4"):
+        assert setup.publish(name).exit_code == 0
+    code, out = history()
+    assert code == 0 and out["consistent"] and out["conflicts"] == []
+    posts = out["posts"][reg.hex_address(reg.eth_address(ETH_KEYS[1]))]
+    assert [p["epoch"] for p in posts] == [4, 2, 1] and posts[0]["gap"]
+    text = run("registry", "history", "--operator", OPERATOR.hex(), "--rpc", setup.url,
+               "--registry", setup.address).output
+    assert "declares epochs 3..3 not proven" in text and "consistent" in text
+    # the second account posts epoch 3 (inside the declared gap) and another epoch 2
+    assert setup.publish("valid-totals", 3).exit_code == 0            # epoch 3, no link
+    code, out = history()
+    assert code == 1 and not out["consistent"]
+    assert [(c["check"], c["epoch"]) for c in out["conflicts"]] == [("registry-chain", 3)]
+    # a third bound account posts another bundle for epoch 2
+    assert setup.register(2).exit_code == 0
+    assert setup.publish("unlinked-epoch2", 2).exit_code == 0
+    code, out = history()
+    assert code == 1
+    assert [(c["check"], c["epoch"]) for c in out["conflicts"]] == [
+        ("registry-mismatch", 2), ("registry-chain", 3)]
+    assert bundle_hash("valid-epoch2") in out["conflicts"][0]["detail"]
+    assert bundle_hash("unlinked-epoch2") in out["conflicts"][0]["detail"]

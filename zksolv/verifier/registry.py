@@ -230,3 +230,76 @@ def check_bundle(path: str | os.PathLike[str], registry: reg.Registry) -> Regist
     return RegistryReport(str(path), chain_id, registry.address, epoch, bundle_hash, key,
                           tuple(bound), tuple(unbound), tuple(posts),
                           declared_gap(epoch, prev_epoch))
+
+
+@dataclass(frozen=True)
+class History:
+    """Every post of the accounts bound to one operator key, newest first per
+    account, and what they disagree on."""
+
+    operator: bytes
+    bound: tuple[bytes, ...]
+    unbound: tuple[bytes, ...]
+    posts: dict[bytes, tuple[reg.Entry, ...]]
+    # (tag, epoch, detail): registry-mismatch (two bundles for an epoch),
+    # registry-chain (a post inside another account's declared gap)
+    conflicts: tuple[tuple[str, int, str], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operator": self.operator.hex(),
+            "bound_addresses": [reg.hex_address(a) for a in self.bound],
+            "ignored_addresses": [reg.hex_address(a) for a in self.unbound],
+            "posts": {reg.hex_address(a): [e.to_json() for e in entries]
+                      for a, entries in self.posts.items()},
+            "conflicts": [{"check": tag, "epoch": epoch, "detail": detail}
+                          for tag, epoch, detail in self.conflicts],
+        }
+
+
+def history(registry: reg.Registry, key: bytes, *, limit: int = MAX_WALK) -> History:
+    """The posts of every account validly bound to ``key``, each walked back
+    from its latest post along the links (at most ``limit`` per account), and
+    the conflicts between accounts: two bundle hashes for one epoch, or a post
+    inside an epoch range another account's bundle declares not proven."""
+    chain_id = registry.chain_id()
+    problem = registry.code_problem()
+    if problem is not None:
+        raise _fail("registry-code", problem)
+    bound, unbound = bound_addresses(registry, chain_id, key)
+    posts: dict[bytes, tuple[reg.Entry, ...]] = {}
+    for address in bound:
+        entries: list[reg.Entry] = []
+        latest = registry.latest_epoch(address)
+        cur = None if latest is None else registry.entry(address, latest)
+        while cur is not None:
+            if len(entries) == limit:
+                raise InputError(registry.where, f"{reg.hex_address(address)} has more than "
+                                 f"{limit} posts; not all read")
+            entries.append(cur)
+            cur = None if cur.prev_epoch is None else registry.entry(address, cur.prev_epoch)
+        posts[address] = tuple(entries)
+    conflicts: list[tuple[str, int, str]] = []
+    by_epoch: dict[int, dict[bytes, reg.Entry]] = {}
+    for posted in posts.values():
+        for e in posted:
+            by_epoch.setdefault(e.epoch, {}).setdefault(e.bundle_hash, e)
+    for epoch in sorted(by_epoch):
+        if len(by_epoch[epoch]) > 1:
+            shown = ", ".join(f"{h.hex()} by {reg.hex_address(e.operator)}"
+                              for h, e in by_epoch[epoch].items())
+            conflicts.append(("registry-mismatch", epoch,
+                              f"two bundles for epoch {epoch}: {shown}"))
+    for posted in posts.values():
+        for e in posted:
+            if not e.gap or e.prev_epoch is None:
+                continue
+            for epoch in sorted(by_epoch):
+                if e.prev_epoch < epoch < e.epoch:
+                    others = ", ".join(reg.hex_address(x.operator)
+                                       for x in by_epoch[epoch].values())
+                    conflicts.append(("registry-chain", epoch,
+                                      f"epoch {epoch} is posted (by {others}) but "
+                                      f"{reg.hex_address(e.operator)}'s epoch {e.epoch} "
+                                      f"declares it not proven solvent: two histories"))
+    return History(key, tuple(bound), tuple(unbound), posts, tuple(conflicts))
