@@ -263,7 +263,7 @@ def history(registry: reg.Registry, key: bytes, *, limit: int = MAX_WALK) -> His
     the conflicts between accounts: two bundle hashes for one epoch, or a post
     inside an epoch range another account's bundle declares not proven."""
     chain_id = registry.chain_id()
-    problem = registry.code_problem()
+    problem = registry.code_problem() or registry.verifier().code_problem()
     if problem is not None:
         raise _fail("registry-code", problem)
     bound, unbound = bound_addresses(registry, chain_id, key)
