@@ -36,6 +36,7 @@ from zksolv import units
 from zksolv.core.generators import GENERATOR_SET_ID
 from zksolv.core.group import POINT_BYTES
 from zksolv.core.rangeproof import RANGE_SCHEME_ID, RangeProof, RangeStatement
+from zksolv.reserves_format import EvidenceJSON
 from zksolv.safeio import SYMBOL_PATTERN
 
 from . import epoch as circ
@@ -45,6 +46,9 @@ BUNDLE_FORMAT: Final = "zksolv-bundle"
 BUNDLE_VERSION: Final = 4
 # A bundle with a borrowable asset: debts in the leaves, margin health proven.
 BUNDLE_VERSION_MARGIN: Final = 5
+# A bundle whose reserves (some assets') are read from the chain: the
+# manifest carries the evidence (chain_reserves); borrowable or not as 4 or 5.
+BUNDLE_VERSION_CHAIN: Final = 6
 MANIFEST_FILE = "manifest.json"
 SIGNATURE_FILE = "manifest.sig"
 SIGNATURE_BYTES = 64
@@ -178,7 +182,7 @@ class Files(_Strict, frozen=True, forbid_unknown_fields=True, omit_defaults=True
         return entry
 
 
-class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
+class Manifest(_Strict, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """manifest.json (docs/bundle-format.md). ``operator`` is the hex of the
     operator's Ed25519 public key, which must sign the manifest.
     ``prev_epoch`` is the epoch of the bundle ``prev_bundle_hash`` names:
@@ -186,7 +190,7 @@ class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
     below epoch - 1 it declares the epochs between not proven solvent."""
 
     format: Literal["zksolv-bundle"]
-    version: Literal[4, 5]
+    version: Literal[4, 5, 6]
     suite: SuiteIds
     statements: Statements
     operator: Hex32
@@ -201,6 +205,14 @@ class Manifest(_Strict, frozen=True, forbid_unknown_fields=True):
     reveal_totals: bool
     totals: Annotated[list[TotalEntry], msgspec.Meta(max_length=255)] | None
     files: Files
+    # version 6 only (absent, never null, otherwise): the evidence of the
+    # sourced assets' reserves, docs/bundle-format.md
+    chain_reserves: EvidenceJSON | None = None
+
+    @property
+    def margin(self) -> bool:
+        """An asset is borrowable: debts in the leaves, margin health proven."""
+        return any(a.borrowable for a in self.assets)
 
     def __post_init__(self) -> None:
         problem = circ.chain_link_problem(self.epoch, self.prev_bundle_hash is not None,
@@ -216,8 +228,12 @@ def version_problem(m: Manifest) -> str | None:
     """Why a manifest's version does not fit its content (None if it does):
     version 5 exactly when an asset is borrowable, with the debt rounding
     rule, the two margin statements and margin.bin; version 4 with none of them."""
-    margin = any(a.borrowable for a in m.assets)
-    if margin != (m.version == BUNDLE_VERSION_MARGIN):
+    margin = m.margin
+    chain = m.chain_reserves is not None
+    if chain != (m.version == BUNDLE_VERSION_CHAIN):
+        return (f"version {m.version} {'with' if chain else 'without'} chain_reserves: version "
+                f"{BUNDLE_VERSION_CHAIN} is exactly the bundle with them")
+    if not chain and margin != (m.version == BUNDLE_VERSION_MARGIN):
         return (f"version {m.version} with {'a' if margin else 'no'} borrowable asset: version "
                 f"{BUNDLE_VERSION_MARGIN} is exactly the bundle with one")
     rounding = circ.ROUNDING_ID_MARGIN if margin else circ.ROUNDING_ID
@@ -229,7 +245,7 @@ def version_problem(m: Manifest) -> str | None:
         return (f"statements.debt_range, statements.margin_health and files.{MARGIN_FILE} are "
                 f"{'required' if margin else 'not allowed'} in version {m.version}")
     if margin and m.reveal_totals:
-        return "reveal_totals: a version 5 bundle reveals no totals"
+        return "reveal_totals: a bundle with a borrowable asset reveals no totals"
     if len(m.tree.root_commitments) != len(circ.column_layout(
             [circ.AssetTerms(a.symbol, 0, 0, 0, 0, None, a.borrowable) for a in m.assets])):
         return "tree.root_commitments: one per column (k, plus one per borrowable asset) expected"

@@ -119,6 +119,10 @@ HEADER_TAG = b"zksolv/epoch-header/v4"
 # A header with a borrowable asset (bundle version 5): the same fields, then
 # one borrowable flag per asset.
 HEADER_TAG_MARGIN = b"zksolv/epoch-header/v5"
+# A header whose reserves come from the chain (bundle version 6): the fields
+# of v4 (or v5, flags included, with a borrowable asset), then the SHA-256 of
+# the chain-reserves evidence.
+HEADER_TAG_CHAIN = b"zksolv/epoch-header/v6"
 # The rounding rule between base units and proof units (``zksolv.units``),
 # bound into every header: liabilities rounded up, reserves rounded down,
 # and (headers with a borrowable asset) debts rounded down.
@@ -187,6 +191,10 @@ class EpochHeader:
     # the key that signs the manifest, so they cannot be re-published under
     # another operator's name.
     operator: bytes
+    # SHA-256 of the manifest's chain_reserves (bundle version 6), binding
+    # the proofs to the evidence their sourced reserves come from; None when
+    # every asset's reserves are the operator's assertion
+    reserves_evidence: bytes | None = None
 
     def __post_init__(self) -> None:
         problem = chain_link_problem(self.epoch, self.prev_bundle_hash is not None,
@@ -237,8 +245,11 @@ class EpochHeader:
         """Canonical encoding, the preimage of ``digest``."""
         if len(self.operator) != 32:
             raise ValueError("operator key must be 32 bytes")
+        if self.reserves_evidence is not None and len(self.reserves_evidence) != HASH_BYTES:
+            raise ValueError("reserves evidence digest must be 32 bytes")
+        tag = HEADER_TAG_MARGIN if self.margin else HEADER_TAG
         out = [
-            HEADER_TAG_MARGIN if self.margin else HEADER_TAG,
+            tag if self.reserves_evidence is None else HEADER_TAG_CHAIN,
             self.operator,
             struct.pack(">QQB", self.epoch, self.timestamp, self.price_decimals),
             struct.pack(">B", 0 if self.prev_bundle_hash is None else 1),
@@ -257,6 +268,8 @@ class EpochHeader:
             out.append(a.reserves.to_bytes(RESERVES_BYTES, "big"))
         if self.margin:
             out.append(bytes(int(a.borrowable) for a in self.assets))
+        if self.reserves_evidence is not None:
+            out.append(self.reserves_evidence)
         return b"".join(out)
 
     def digest(self) -> bytes:

@@ -109,6 +109,16 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     "proof_decimals", default its decimals): liabilities rounded up, reserves
     down (docs/snapshot-format.md).
 
+    A snapshot whose header names reserve_sources is proven only with its
+    complete evidence (SNAPSHOT/reserves.json: `zksolv reserves fetch`, then
+    every holder's signature for this operator key: `zksolv reserves sign` or
+    `import`); the sourced assets' reserves are the evidence's sums and the
+    evidence goes into the signed manifest (bundle version 6), where any
+    verifier re-checks it (`zksolv verify --rpc`). Missing, incomplete,
+    another epoch's, another chain's or another operator's evidence, or an
+    account signature that does not recover, is exit 2 naming the command
+    that fixes it.
+
     The manifest is signed with the operator key; --prev must be a bundle
     that verifies, one epoch earlier, signed by the same key. After a refused
     epoch, --prev LAST --allow-gap continues the chain from the last epoch
@@ -437,13 +447,20 @@ def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
                    "declares a gap (it links to an epoch before N-1) or, in a chain, two "
                    "bundles' epochs are not consecutive.")
 @click.option("--max-age", "max_age", default=None, metavar="AGE", help=MAX_AGE_HELP)
+@click.option("--rpc", "rpc", default=None, metavar="URL",
+              help="A node of the chain a version 6 bundle's reserves are on (your own, e.g. "
+                   "http://127.0.0.1:8545; it must keep state at the reserves block): re-read "
+                   "every balance at the pinned block hash, check that hash is on the node's "
+                   "chain and make the contract holders' EIP-1271 calls. Without it balances "
+                   "are NOT checked (the output says so).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
            epoch: int | None, operator: str | None, jobs: int | None, scheduler: str | None,
-           no_gaps: bool, max_age: str | None, as_json: bool, quiet: bool) -> None:
+           no_gaps: bool, max_age: str | None, rpc: str | None, as_json: bool,
+           quiet: bool) -> None:
     """Verify BUNDLE, or a chain: several bundles (or a folder of them) are
     sorted by epoch and checked as one chain, as are earlier links given
     with --chain.
@@ -463,6 +480,18 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     result, with the gaps named); --no-gaps makes any gap a failure
     (chain-epoch). Each asset's decimals, price, haircut and reserves are
     shown: the proofs are about those terms.
+
+    Reserves: in a version 4 or 5 bundle they are the operator's assertion
+    ("reserves asserted"). A version 6 bundle carries their evidence from
+    the chain (balances at a pinned block, holders' EIP-712 ownership
+    signatures for this epoch and operator): the sums and the account
+    signatures are checked here (signatures need the chain extra: install
+    zksolv[chain]); with --rpc URL every balance, the block hash and the
+    contract holders' signatures are re-checked against that node
+    (reserves-chain, reserves-block, reserves-balance, reserves-signature).
+    --json: "reserves" per bundle, per asset "balances": "checked",
+    "not-checked" or "asserted". A node that cannot be reached or answers
+    nonsense exits 2 with one line naming the call.
 
     Each folder given is also looked through for anything private beside
     the bundles (a prover work area, an SQLite database, a snapshot, a key
@@ -489,6 +518,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
       zksolv verify bundles/ --operator operator.key.pub --json     # every epoch, as a chain
       zksolv verify bundles/3 --chain bundles/1 --chain bundles/2
       zksolv verify run/bundles --max-age 2h          # warn if the newest epoch is older
+      zksolv verify bundles/9 --rpc http://127.0.0.1:8545   # reserves re-read from your node
     """
     from zksolv.circuits.epoch import epochs_text, utc_text
     from zksolv.freshness import parse_age
@@ -512,7 +542,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         if len(paths) > 1:
             reports = verify_chain(paths, backend=backend, expect_operator=pinned,
                                    jobs=jobs, progress=_bar(quiet), executor=executor,
-                                   allow_gaps=not no_gaps)
+                                   allow_gaps=not no_gaps, rpc=rpc)
             if epoch is not None and reports[-1].epoch != epoch:
                 raise VerificationError(
                     "epoch-mismatch", f"bundle is epoch {reports[-1].epoch}, expected {epoch}"
@@ -520,7 +550,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         else:
             reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch,
                                      expect_operator=pinned, jobs=jobs, progress=_bar(quiet),
-                                     executor=executor, allow_gap=not no_gaps)]
+                                     executor=executor, allow_gap=not no_gaps, rpc=rpc)]
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc, warnings)
@@ -554,6 +584,9 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     last = reports[-1]
     for line in _asset_lines(last.assets, last.price_decimals):
         click.echo(line)
+    if last.reserves is not None:
+        for line in last.reserves.lines():
+            click.echo(line)
     click.echo(_operator_line(last.operator, last.operator_pinned))
     if len(reports) > 1:
         click.echo(f"chain valid: epochs {reports[0].epoch}..{reports[-1].epoch}, each linked, "

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "site": ("site", "site", "Write the account holder's page (static files) to publish."),
     "serve": ("site", "serve", "Serve bundles and the holder's page on localhost."),
     "watch": ("watch", "watch", "Prove each new epoch snapshot as it appears."),
+    "reserves": ("reserves", "reserves",
+                 "Reserves read from the chain: fetch, sign, import, check."),
     "publish": ("registry", "publish", "Post a bundle to the on-chain registry."),
     "registry": ("registry", "registry", "The on-chain registry: deploy, register, check."),
 }
@@ -60,6 +62,9 @@ def cli(ctx: click.Context, backend: str | None) -> None:
     Typical flow:
       zksolv keygen --out operator.key          # and operator.key.pub, to publish
       zksolv snapshot check SNAPSHOT_DIR          # every error at once, no key
+      zksolv reserves fetch SNAPSHOT_DIR --rpc URL # reserves read from a chain (if the
+                                                  # header names reserve_sources), then
+                                                  # reserves sign: see zksolv reserves --help
       zksolv prove SNAPSHOT_DIR --out bundle/ --key operator.key
       zksolv verify bundle/ --operator operator.key.pub
       zksolv inclusion verify proof.json --account alice --bundle bundle/ \\

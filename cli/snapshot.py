@@ -63,16 +63,24 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
                            "rows_checked": res.rows_not_checked is None,
                            "rows_not_checked": res.rows_not_checked}
     short: list[str] = []
-    if res.ok and res.header is not None:
-        terms = asset_terms(res.header)
-        short = shortfalls(terms, res.owed_proof_units, res.header.price_decimals,
+    header = res.header
+    sources: dict[str, Any] | None = None
+    if res.ok and header is not None and header.reserve_sources is not None:
+        header, sources, problem = _sourced(res.path, header)
+        if problem is not None:
+            errors.append({"where": problem.where, "reason": problem.reason})
+            out["valid"] = False
+        out["reserve_sources"] = sources
+    if out["valid"] and header is not None:
+        terms = asset_terms(header)
+        short = shortfalls(terms, res.owed_proof_units, header.price_decimals,
                            res.debts_proof_units)
-        report = shortfall_report(terms, res.owed_proof_units, res.header.price_decimals,
+        report = shortfall_report(terms, res.owed_proof_units, header.price_decimals,
                                   res.debts_proof_units)
-        if res.header.borrowable:
-            short += _unhealthy(path, terms, res.header.price_decimals, res.accounts)
+        if header.borrowable:
+            short += _unhealthy(path, terms, header.price_decimals, res.accounts)
         out.update(
-            epoch=res.header.epoch, accounts=res.accounts, solvent=not short, shortfalls=short,
+            epoch=header.epoch, accounts=res.accounts, solvent=not short, shortfalls=short,
             shortfall=report.to_json(),
             assets=[
                 {"symbol": a.symbol, "decimals": a.decimals, "proof_decimals": a.proven_decimals,
@@ -83,7 +91,7 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
                  "borrowable": b.borrowable, "debts": debt, "debts_proof_units": debt_proof,
                  "debts_tokens": units.format_tokens(debt, a.decimals)}
                 for a, b, owed, proof, debt, debt_proof in zip(
-                    terms, res.header.assets, res.owed, res.owed_proof_units, res.debts,
+                    terms, header.assets, res.owed, res.owed_proof_units, res.debts,
                     res.debts_proof_units, strict=True)
             ],
         )
@@ -92,13 +100,20 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
     else:
         for e in res.errors:
             click.echo(f"error: {e}")
+        if sources is not None:
+            from zksolv.cli.reserves import _echo_state
+
+            assert header is not None
+            _echo_state(sources, {a.symbol: a.decimals for a in header.assets})
+        for extra in errors[len(res.errors):]:
+            click.echo(f"error: {extra['where']}: {extra['reason']}")
         if res.rows_not_checked is not None:
             click.echo(f"note: {res.rows_not_checked}; fix it and run this again")
-        if res.errors:
+        if errors:
             more = f" (stopped at --max-errors {max_errors})" if res.truncated else ""
-            click.echo(f"{len(res.errors)} error(s) in {path}{more}", err=True)
-        elif res.header is not None:
-            click.echo(f"ok: {path}: epoch {res.header.epoch}, {res.accounts} accounts")
+            click.echo(f"{len(errors)} error(s) in {path}{more}", err=True)
+        elif header is not None and "assets" in out:
+            click.echo(f"ok: {path}: epoch {header.epoch}, {res.accounts} accounts")
             for a in out["assets"]:
                 pd = a["proof_decimals"]
                 lent = f", owed by accounts {a['debts_tokens']}" if a["borrowable"] else ""
@@ -112,6 +127,9 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
                              f"{units.format_tokens(a['owed_proof_units'], pd)}{lent}, reserves "
                              f"{units.format_tokens(a['proven_reserves'], pd)}")
                 click.echo(line)
+            if sources is not None and not sources["fetched"]:
+                click.echo("note: the sourced assets' reserves are not fetched yet: counted as "
+                           "0 here (zksolv reserves fetch SNAPSHOT --rpc URL)")
             if short:
                 click.echo("insolvent as it stands (prove would exit 3):")
                 for line in short:
@@ -120,9 +138,30 @@ def check(path: str, max_errors: int, as_json: bool) -> None:
                 click.echo("solvent: reserves cover liabilities per asset and in value"
                            + (" (debts owed by accounts counted beside reserves; every "
                               "account's collateral covers its debts)"
-                              if res.header.borrowable else ""))
-    if not res.ok:
+                              if header.borrowable else ""))
+    if not out["valid"]:
         sys.exit(2)
+
+
+def _sourced(path: Any, header: Any) -> tuple[Any, dict[str, Any], Any]:
+    """A header with reserve sources: the header with the evidence's sums
+    (when reserves.json is there and matches), the evidence's state, and the
+    problem with reserves.json (an InputError) or None."""
+    from zksolv.cli.reserves import _state
+    from zksolv.errors import InputError
+    from zksolv.snapshot import Snapshot, evidence_problem, with_chain_reserves
+
+    snap = Snapshot(path, header)
+    try:
+        doc = snap.load_reserves()
+        if doc is not None and evidence_problem(header, doc) is None:
+            header = with_chain_reserves(header, doc, str(snap.reserves_path))
+        elif doc is not None:
+            raise InputError(str(snap.reserves_path),
+                             f"{evidence_problem(header, doc)}: zksolv reserves fetch again")
+    except InputError as exc:
+        return header, _state(snap, None), exc
+    return header, _state(snap, doc), None
 
 
 def _unhealthy(path: str, terms: Any, price_decimals: int, accounts: int) -> list[str]:

@@ -238,3 +238,53 @@ def test_key_file_readable_by_others_is_warned(tmp_path: Path) -> None:
     warnings.clear()
     ownership.load_eth_key(_key_file(tmp_path, b"11" * 32, 0o600), warn=warnings.append)
     assert warnings == []
+
+
+# -- addresses ----------------------------------------------------------------------------
+
+
+def test_parse_address_one_spelling_in_bundles_checksum_in_headers() -> None:
+    from eth_utils import to_checksum_address
+
+    from zksolv.chain.evidence import eip55, parse_address
+
+    lower = "0x" + HOLDER.hex()
+    mixed = to_checksum_address(lower)  # eth-utils' EIP-55, independent of ours
+    assert mixed != lower and eip55(HOLDER) == mixed
+    assert parse_address(lower, where="w") == HOLDER
+    assert parse_address(mixed, where="w", allow_checksummed=True) == HOLDER
+    with pytest.raises(InputError, match="must be lowercase"):
+        parse_address(mixed, where="w")
+    assert mixed.endswith("A")  # one letter's case changed: a typo the checksum catches
+    with pytest.raises(InputError, match="EIP-55 checksum"):
+        parse_address(mixed[:-1] + "a", where="w", allow_checksummed=True)
+    for bad in (lower[2:], lower + "0", lower[:-1], "0X" + HOLDER.hex(), " " + lower,
+                lower + "\n", "0x" + "g" * 40):
+        with pytest.raises(InputError, match="40 hex digits"):
+            parse_address(bad, where="w", allow_checksummed=True)
+
+
+def _recover_or_refusal(sig: bytes, digest: bytes, reference: bool) -> bytes | str:
+    try:
+        return ownership.recover_digest(sig, digest, reference=reference)
+    except SignatureError:
+        return "refused"
+
+
+@given(st.binary(min_size=32, max_size=32).filter(
+    lambda k: 0 < int.from_bytes(k, "big") < SECP256K1_N),
+    st.binary(min_size=32, max_size=32), st.binary(min_size=65, max_size=65))
+def test_fast_backend_agrees_with_the_reference(key: bytes, digest: bytes, noise: bytes) -> None:
+    """libsecp256k1 (coincurve) and eth-keys' pure-Python backend recover
+    the same address from an honest signature, and agree on an arbitrary
+    65 bytes (an address or a refusal) and on a signature over another
+    digest."""
+    assert ownership.backend_name() == "coincurve"  # the extra installs it
+    assert ownership.backend_name(reference=True) == "native"
+    sig = ownership.sign_digest(key, digest)
+    honest = ownership.recover_digest(sig, digest)
+    assert honest == ownership.address_of(key)
+    assert ownership.recover_digest(sig, digest, reference=True) == honest
+    for s, d in ((sig, bytes(32)), (noise[:64] + bytes([27 + noise[64] % 2]), digest),
+                 (noise, digest)):
+        assert _recover_or_refusal(s, d, False) == _recover_or_refusal(s, d, True)

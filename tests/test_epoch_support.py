@@ -41,7 +41,7 @@ def make_snapshot(path: Path, rows: Sequence[tuple[str, Sequence[int]]], *, epoc
     return write_snapshot(path, header, [(a, tuple(v)) for a, v in rows])
 
 
-def run(*args: str, backend: str | None = None) -> Result:
+def run(*args: str | Path, backend: str | None = None) -> Result:
     """The CLI in-process. ``prove`` without --inclusion-db keeps its
     database beside the bundle (OUT.inclusion.sqlite) in these tests, not in
     the user's data directory."""
@@ -60,13 +60,13 @@ def work_area(out: Path) -> Path:
     return default_work_dir(out)
 
 
-def prove(snapshot: Path, out: Path, *extra: str, backend: str | None = None) -> Result:
+def prove(snapshot: Path, out: Path, *extra: str | Path, backend: str | None = None) -> Result:
     res = run("prove", snapshot, "--out", out, "--jobs", "1", "--quiet", *extra, backend=backend)
     assert res.exit_code == 0, res.output
     return res
 
 
-def verify_json(bundle: Path, *extra: str, backend: str | None = None) -> tuple[int, dict]:
+def verify_json(bundle: Path, *extra: str | Path, backend: str | None = None) -> tuple[int, dict]:
     res = run("verify", bundle, "--json", *extra, backend=backend)
     assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
     return res.exit_code, json.loads(res.output)

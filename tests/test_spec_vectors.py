@@ -16,6 +16,7 @@ from zksolv.circuits import bundle as layout
 from zksolv.verifier.bundle import check_manifest
 
 VECTORS = Path(__file__).parent / "vectors"
+
 INDEX = json.loads((VECTORS / "spec" / "index.json").read_text())
 
 
@@ -23,6 +24,9 @@ def test_every_case_the_docs_name_has_a_vector() -> None:
     names = {v["name"] for v in INDEX["bundles"]}
     assert names >= {"manifest-bom", "depth-0", "depth-33", "root-blinding-noncanonical",
                      "all-prices-0", "haircut-0"}
+    chain = {v["expect"] for v in INDEX["bundles"] if v["name"].startswith("chain-")}
+    assert chain >= {"valid", "reserves-balance", "reserves-signature", "reserves-block",
+                     "manifest-format"}
     kinds = {v["expect"] for v in INDEX["inclusion"]}
     assert kinds >= {"valid", "signature", "inclusion-format", "inclusion-bundle",
                      "inclusion-account", "inclusion-shape", "inclusion-encoding",
@@ -64,4 +68,9 @@ def test_header_digests() -> None:
         header = bytes.fromhex(v["header"])
         assert parsed.header.to_bytes() == header, v["bundle"]
         assert hashlib.sha256(header).hexdigest() == v["digest"]
-        assert header.startswith(b"zksolv/epoch-header/v4")
+        version = json.loads((d / layout.MANIFEST_FILE).read_text())["version"]
+        assert header.startswith(b"zksolv/epoch-header/v%d" % version)
+        if version == 6:   # ends with SHA-256 of chain_reserves (bundle-format.md)
+            m = json.loads((d / layout.MANIFEST_FILE).read_text())
+            assert header[-32:] == hashlib.sha256(layout.canonical_json(
+                m["chain_reserves"])).digest()

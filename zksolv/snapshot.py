@@ -40,8 +40,9 @@ from typing import Annotated
 
 import msgspec
 
-from zksolv import units
+from zksolv import reserves_format, units
 from zksolv.errors import InputError
+from zksolv.reserves_format import ReservesFile, ReserveSources
 from zksolv.safeio import (
     SYMBOL_RE,
     UINT64_DIGITS,
@@ -50,6 +51,7 @@ from zksolv.safeio import (
     open_regular,
     read_bounded,
     read_lines,
+    write_private,
 )
 
 SNAPSHOT_FORMAT = "zksolv-snapshot"
@@ -59,6 +61,8 @@ SNAPSHOT_VERSIONS = (SNAPSHOT_VERSION, SNAPSHOT_VERSION_MARGIN)
 DEBT_SUFFIX = ".debt"
 HEADER_FILE = "header.json"
 ACCOUNTS_FILE = "accounts.csv"
+# optional: the evidence of sourced reserves (``zksolv reserves fetch``)
+RESERVES_FILE = "reserves.json"
 HAIRCUT_SCALE = 10_000
 MAX_AMOUNT_BITS = 64
 MAX_AMOUNT = (1 << MAX_AMOUNT_BITS) - 1
@@ -87,6 +91,9 @@ class Asset(units.ProofUnits):
     proof_decimals: int | None = None
     # accounts may owe this asset: accounts.csv has a SYM.debt column for it
     borrowable: bool = False
+    # False: the header gives no "reserves" (the asset's reserve sources do,
+    # once fetched: ``reserves`` is 0 until then)
+    reserves_stated: bool = True
 
     @property
     def debt_column(self) -> str | None:
@@ -99,8 +106,9 @@ class Asset(units.ProofUnits):
             "decimals": self.decimals,
             "price": self.price,
             "haircut_bps": self.haircut_bps,
-            "reserves": self.reserves,
         }
+        if self.reserves_stated:
+            out["reserves"] = self.reserves
         if self.proof_decimals is not None:
             out["proof_decimals"] = self.proof_decimals
         if self.borrowable:
@@ -136,6 +144,8 @@ class SnapshotHeader:
     price_decimals: int
     assets: tuple[Asset, ...]
     account_count: int
+    # where sourced assets' reserves are read (None: every asset asserted)
+    reserve_sources: ReserveSources | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -179,7 +189,13 @@ class SnapshotHeader:
             "price_decimals": self.price_decimals,
             "assets": [a.to_json() for a in self.assets],
             "account_count": self.account_count,
+            **({} if self.reserve_sources is None
+               else {"reserve_sources": self.reserve_sources.to_json()}),
         }
+
+    def sourced(self, symbol: str) -> bool:
+        """True if the asset's reserves are read from the chain."""
+        return self.reserve_sources is not None and symbol in self.reserve_sources.symbols()
 
 
 @dataclass(frozen=True)
@@ -192,6 +208,16 @@ class Snapshot:
     @property
     def accounts_path(self) -> Path:
         return self.path / ACCOUNTS_FILE
+
+    @property
+    def reserves_path(self) -> Path:
+        return self.path / RESERVES_FILE
+
+    def load_reserves(self) -> ReservesFile | None:
+        """The snapshot's reserves.json (None when there is none yet)."""
+        if not self.reserves_path.exists() and not self.reserves_path.is_symlink():
+            return None
+        return read_reserves_file(self.reserves_path)
 
     def iter_accounts(self, digest: hashlib._Hash | None = None
                       ) -> Iterator[tuple[str, tuple[int, ...]]]:
@@ -236,7 +262,8 @@ class _AssetSchema(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     decimals: Annotated[int, msgspec.Meta(ge=0, le=30)]
     price: NonNegative
     haircut_bps: Annotated[int, msgspec.Meta(ge=0, le=HAIRCUT_SCALE)]
-    reserves: NonNegative
+    # absent: the asset's reserves are read from its reserve_sources
+    reserves: NonNegative | None = None
     proof_decimals: Annotated[int, msgspec.Meta(ge=0, le=30)] | None = None
     borrowable: bool | None = None     # version 2 only
 
@@ -247,7 +274,7 @@ class _AssetSchema(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         if self.proof_decimals is not None and self.proof_decimals > self.decimals:
             raise ValueError(f"proof_decimals {self.proof_decimals} is more than decimals "
                              f"{self.decimals} (a proof unit is never finer than a base unit)")
-        if self.reserves >= 1 << MAX_RESERVES_BITS:
+        if self.reserves is not None and self.reserves >= 1 << MAX_RESERVES_BITS:
             raise ValueError(f"reserves out of range (must be < 2^{MAX_RESERVES_BITS})")
 
 
@@ -261,9 +288,10 @@ class _HeaderSchema(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     price_decimals: Annotated[int, msgspec.Meta(ge=0, le=18)]
     assets: Annotated[list[_AssetSchema], msgspec.Meta(max_length=MAX_ASSETS)]
     account_count: Annotated[int, msgspec.Meta(ge=0, le=MAX_ACCOUNTS)]
+    reserve_sources: reserves_format.SourcesSpec | None = None
 
 
-_PATH_RE = re.compile(r"`\$((?:\.[A-Za-z_]+|\[[0-9]+\])*)`")
+_PATH_RE = re.compile(r"`\$((?:\.[A-Za-z_]+|\[[0-9]+\]|\[\.\.\.\])*)`")
 
 
 def _schema_error(where: str, why: str) -> InputError:
@@ -308,10 +336,14 @@ def parse_header(data: bytes, where: str) -> SnapshotHeader:
             raise _err(f"{aw}.borrowable", f"'borrowable' needs \"version\": "
                                            f"{SNAPSHOT_VERSION_MARGIN} (this header is version "
                                            f"{h.version})")
-        asset = Asset(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves, a.proof_decimals,
-                      bool(a.borrowable))
-        if units.reserve_units(a.reserves, asset.scale) > MAX_AMOUNT:
-            raise _err(f"{aw}.reserves", _too_big(a.reserves, asset, "reserves", up=False))
+        sourced = h.reserve_sources is not None and a.symbol in h.reserve_sources.assets
+        if a.reserves is None and not sourced:
+            raise _err(f"{aw}.reserves", "missing: state the asset's reserves, or name where "
+                                         "they are in reserve_sources")
+        asset = Asset(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves or 0,
+                      a.proof_decimals, bool(a.borrowable), a.reserves is not None)
+        if units.reserve_units(asset.reserves, asset.scale) > MAX_AMOUNT:
+            raise _err(f"{aw}.reserves", _too_big(asset.reserves, asset, "reserves", up=False))
         assets.append(asset)
     debt_of = {a.debt_column: a.symbol for a in assets if a.debt_column is not None}
     for i, parsed in enumerate(assets):
@@ -319,7 +351,61 @@ def parse_header(data: bytes, where: str) -> SnapshotHeader:
             raise _err(f"{where}.assets[{i}].symbol",
                        f"symbol {parsed.symbol!r} is the debt column of borrowable asset "
                        f"{debt_of[parsed.symbol]!r}: rename one of them")
-    return SnapshotHeader(h.epoch, h.timestamp, h.price_decimals, tuple(assets), h.account_count)
+    sources = None
+    if h.reserve_sources is not None:
+        sources = reserves_format.sources_from_spec(h.reserve_sources, [a.symbol for a in assets],
+                                                    f"{where}.reserve_sources")
+    return SnapshotHeader(h.epoch, h.timestamp, h.price_decimals, tuple(assets), h.account_count,
+                          sources)
+
+
+def read_reserves_file(path: str | os.PathLike[str]) -> ReservesFile:
+    """A snapshot's reserves.json, decoded strictly and bounded in size."""
+    data, _ = read_bounded(path, reserves_format.MAX_RESERVES_BYTES, what="reserves file")
+    return decode_json(data, ReservesFile, fail=lambda why: _schema_error(str(path), why))
+
+
+def write_reserves_file(snap: Snapshot, doc: ReservesFile) -> Path:
+    """Write reserves.json atomically (0600, as the rest of a snapshot is private)."""
+    return write_private(snap.reserves_path, reserves_format.reserves_file_bytes(doc))
+
+
+def evidence_problem(header: SnapshotHeader, doc: ReservesFile) -> str | None:
+    """Why reserves.json is not the evidence of this header's sources for its
+    epoch (None if it is)."""
+    if header.reserve_sources is None:
+        return "the header names no reserve_sources"
+    if doc.epoch != header.epoch:
+        return f"reserves.json is for epoch {doc.epoch}, the header is epoch {header.epoch}"
+    return reserves_format.evidence_matches_sources(doc.evidence, header.reserve_sources)
+
+
+def with_chain_reserves(header: SnapshotHeader, doc: ReservesFile, where: str
+                        ) -> SnapshotHeader:
+    """The header with each sourced asset's reserves set to the evidence's
+    sum. A header that also states reserves must state that sum."""
+    problem = evidence_problem(header, doc)
+    if problem is not None:
+        raise _err(where, problem)
+    assets = []
+    for i, a in enumerate(header.assets):
+        ev = doc.evidence.asset(a.symbol)
+        if ev is None:
+            assets.append(a)
+            continue
+        total = ev.total()
+        if a.reserves_stated and a.reserves != total:
+            raise _err(f"{where}: assets[{i}].reserves",
+                       f"header.json states {a.reserves} base units of {a.symbol}, the evidence "
+                       f"at block {doc.evidence.block_number} sums to {total}: drop "
+                       "\"reserves\" from the header or correct it")
+        sourced = Asset(a.symbol, a.decimals, a.price, a.haircut_bps, total, a.proof_decimals,
+                        a.borrowable, True)
+        if units.reserve_units(total, sourced.scale) > MAX_AMOUNT:
+            raise _err(f"{where}: {a.symbol}", _too_big(total, sourced, "reserves", up=False))
+        assets.append(sourced)
+    return SnapshotHeader(header.epoch, header.timestamp, header.price_decimals, tuple(assets),
+                          header.account_count, header.reserve_sources)
 
 
 def open_snapshot(path: str | os.PathLike[str]) -> Snapshot:
@@ -678,7 +764,8 @@ def _open_for_rows(root: Path, errors: list[InputError], max_errors: int
     where = str(hp)
     if not errors[0].where.startswith(where):
         return None, cannot + "the snapshot folder or its files cannot be opened"
-    if not re.fullmatch(r"(\.[A-Za-z_]+|\[[0-9]+\])*", errors[0].where[len(where):]):
+    if not re.fullmatch(r"(\.[A-Za-z0-9_.-]+|\[[0-9]+\]|\[\.\.\.\])*",
+                        errors[0].where[len(where):]):
         return None, cannot + "header.json cannot be read as JSON of the snapshot's format"
     try:
         data, _ = read_bounded(hp, MAX_HEADER_BYTES, what="header file")
@@ -716,6 +803,14 @@ def _stand_in(doc: dict[str, object], field: str, reason: str) -> bool:
     ``.assets[1].price``, or an object and a field named in ``reason``), or
     drop an unknown field; False when it is a field the rows need, or the
     error names none."""
+    if field.startswith(".reserve_sources"):
+        # where reserves are read: the rows do not need it (nor the reserves
+        # its assets then leave out)
+        assets = doc.get("assets")
+        for asset in assets if isinstance(assets, list) else []:
+            if isinstance(asset, dict):
+                asset.setdefault("reserves", 0)
+        return doc.pop("reserve_sources", None) is not None
     node: object = doc
     parent: object = None
     for name, index in re.findall(r"\.([A-Za-z_]+)|\[([0-9]+)\]", field):

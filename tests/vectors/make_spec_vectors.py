@@ -18,6 +18,18 @@ verifier, beside the published bundle vectors of tests/vectors/bundles/.
   check*).
 - ``header_digests``: for each valid bundle, the epoch-header bytes and
   D = SHA-256 of them (docs/bundle-format.md, *Epoch header*).
+- the ``chain-*`` bundles: version 6 (reserves read from a chain, real
+  EIP-712 signatures by fixed test keys, an invented block on chain 31337):
+  a valid one, and invalid ones the offline verifier catches: reserves that
+  are not the evidence's sum and a signature made for another epoch (both
+  proven by a prover whose own checks were switched off: a dishonest
+  operator), a block that is not the window's (``reserves-block``), version 4
+  and a checksummed address (``manifest-format``).
+
+    python tests/vectors/make_spec_vectors.py --chain
+
+rewrites only the ``chain-*`` vectors (and their entries), leaving every
+other published vector as it is.
 
 The challenges of one range proof are in ``transcript_v1.json``
 (``make_transcript.py``). Proving uses fresh randomness, so regenerating
@@ -188,6 +200,105 @@ def inclusion_vectors(t: Path) -> list[dict[str, Any]]:
     return out
 
 
+def chain_vectors(t: Path) -> list[dict[str, Any]]:
+    """Version 6 bundles (docs/bundle-format.md, *chain_reserves*)."""
+    import pytest
+    from reserves_support import (
+        ETH_KEYS,
+        eth_address,
+        sourced_snapshot,
+        write_evidence,
+    )
+    from test_epoch_support import OPERATOR_HEX
+
+    import zksolv.prover.epoch as prover_epoch
+
+    a0, a1 = eth_address(ETH_KEYS[0]), eth_address(ETH_KEYS[1])
+    declared = "0x" + "22" * 20
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, expect: str, what: str) -> None:
+        out.append({"name": name, "bundle": f"spec/{name}", "expect": expect, "what": what})
+
+    def snapshot(name: str, *, epoch: int = 1, sign_epoch: int | None = None,
+                 window: dict[str, Any] | None = None) -> Path:
+        snap = sourced_snapshot(t / name, [(a0, "account"), (a1, "account"),
+                                           (declared, "declared")], epoch=sign_epoch or epoch,
+                                window=None if window is None else window["length"])
+        write_evidence(snap, [(a0, "account", 2 * 10**18), (a1, "account", 10**18),
+                              (declared, "declared", 5 * 10**17)], epoch=sign_epoch or epoch,
+                       window=window)
+        for i in (0, 1):
+            key = t / f"eth{i}.key"
+            key.write_text(ETH_KEYS[i])
+            key.chmod(0o600)
+            res = run("reserves", "sign", snap, "--eth-key", key, "--operator", OPERATOR_HEX)
+            assert res.exit_code == 0, res.output
+        if sign_epoch is not None:      # signed for another epoch, then relabelled
+            for name in ("reserves.json", "header.json"):
+                doc = json.loads((snap / name).read_text())
+                doc["epoch"] = epoch
+                (snap / name).write_text(json.dumps(doc))
+        return snap
+
+    def publish(snap: Path, name: str) -> None:
+        prove(snap, OUT / name)
+        (OUT / f"{name}.inclusion.sqlite").unlink()
+
+    with pytest.MonkeyPatch.context() as mp:
+        publish(snapshot("c-valid"), "chain-valid")
+        add("chain-valid", "valid", "version 6: ETH read from chain 31337 at block 7 (two "
+            "signing accounts and a declared contract), USDC asserted")
+        b = copy_bundle(OUT / "chain-valid", OUT / "chain-version-4")
+        m = read_manifest(b)
+        m["version"] = 4
+        write_manifest(b, m)
+        add("chain-version-4", "manifest-format", "chain_reserves in a bundle stating version 4, "
+            "re-signed")
+        b = copy_bundle(OUT / "chain-valid", OUT / "chain-address-case")
+        m = read_manifest(b)
+        h = m["chain_reserves"]["assets"][0]["holdings"][0]
+        h["address"] = "0x" + h["address"][2:].upper()
+        write_manifest(b, m)
+        add("chain-address-case", "manifest-format", "a holding's address in upper case (one "
+            "spelling per address), re-signed")
+
+        # a dishonest operator: the prover's own checks switched off
+        from zksolv.chain import evidence as chain_evidence
+
+        mp.setattr(prover_epoch, "verify_bundle", lambda *a, **k: None)
+        mp.setattr(chain_evidence, "check_offline", lambda *a, **k: [])
+        snap = snapshot("c-sig-epoch", sign_epoch=2)
+        publish(snap, "chain-signature-epoch")
+        add("chain-signature-epoch", "reserves-signature", "the accounts' signatures are for "
+            "epoch 2, the bundle is epoch 1")
+        snap = snapshot("c-window", window={"length": 16, "first_number": 3,
+                                            "first_hash": "0x" + "0f" * 32})
+        publish(snap, "chain-window")
+        add("chain-window", "reserves-block", "the block (7) is not the one the window "
+            "derives (3 + 1 + 0x0f0f..0f mod 16 = 19)")
+        from zksolv import snapshot as snapshot_mod
+
+        real = snapshot_mod.with_chain_reserves
+
+        def inflated(header: Any, doc: Any, where: str) -> Any:
+            h = real(header, doc, where)
+            a = h.assets[0]
+            more = snapshot_mod.Asset(a.symbol, a.decimals, a.price, a.haircut_bps,
+                                      a.reserves + 10**18, a.proof_decimals, a.borrowable)
+            return snapshot_mod.SnapshotHeader(h.epoch, h.timestamp, h.price_decimals,
+                                               (more, *h.assets[1:]), h.account_count,
+                                               h.reserve_sources)
+
+        import zksolv.prover.reserves as prover_reserves
+
+        mp.setattr(prover_reserves, "with_chain_reserves", inflated)
+        publish(snapshot("c-sum"), "chain-sum")
+        add("chain-sum", "reserves-balance", "ETH reserves 1 ETH more than the evidence's sum "
+            "(the proofs made for that number)")
+    return out
+
+
 def header_digests(names: list[str]) -> list[dict[str, str]]:
     out = []
     for name in names:
@@ -200,7 +311,25 @@ def header_digests(names: list[str]) -> list[dict[str, str]]:
     return out
 
 
+def main_chain() -> None:
+    """Rewrite the chain-* vectors only."""
+    index = json.loads((OUT / "index.json").read_text())
+    for d in OUT.glob("chain-*"):
+        shutil.rmtree(d)
+    with tempfile.TemporaryDirectory() as tmp:
+        chain = chain_vectors(Path(tmp))
+    index["bundles"] = [v for v in index["bundles"] if not v["name"].startswith("chain-")]
+    index["bundles"] += chain
+    index["header_digests"] = [d for d in index["header_digests"]
+                               if not d["bundle"].startswith("spec/chain-")]
+    index["header_digests"] += header_digests(["spec/chain-valid"])
+    (OUT / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+
+
 def main() -> None:
+    if "--chain" in sys.argv[1:]:
+        main_chain()
+        return
     if OUT.exists():
         shutil.rmtree(OUT)
     OUT.mkdir()
@@ -215,8 +344,10 @@ def main() -> None:
                                 "of 0 weighs the reserves by 0; the liabilities, 0, still "
                                 "count)"})
         inclusion = inclusion_vectors(t)
+        bundles += chain_vectors(t)
     digests = header_digests(["bundles/valid-epoch1", "bundles/valid-totals",
-                              "spec/incl-epoch1", "spec/incl-epoch2", "spec/haircut-0"])
+                              "spec/incl-epoch1", "spec/incl-epoch2", "spec/haircut-0",
+                              "spec/chain-valid"])
     (OUT / "index.json").write_text(json.dumps(
         {"format": "zksolv-spec-vectors", "version": 1, "paths": "relative to tests/vectors/",
          "bundles": bundles, "inclusion": inclusion, "header_digests": digests},

@@ -39,6 +39,7 @@ checked. ``check_online`` makes every check, offline ones included.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -61,7 +62,7 @@ TAGS = (TAG_SIGNATURE, TAG_BALANCE, TAG_BLOCK, TAG_CHAIN)
 __all__ = [
     "AssetEvidence", "AssetSource", "Finding", "HolderKind", "HolderSource", "Holding",
     "ReserveSources", "ReservesEvidence", "WindowEvidence", "check_offline", "check_online",
-    "fetch", "sign_holdings", "statement_digest",
+    "eip55", "fetch", "parse_address", "sign_holdings", "statement_digest",
 ]
 
 
@@ -144,6 +145,32 @@ def address_hex(address: bytes) -> str:
     """An address as JSON carries it: lowercase ``0x`` + 40 hex digits."""
     _check_address(address)
     return "0x" + address.hex()
+
+
+_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def parse_address(text: str, *, where: str, allow_checksummed: bool = False) -> bytes:
+    """An address from JSON: ``0x`` + 40 lowercase hex digits, matched whole.
+    With ``allow_checksummed`` (the snapshot header), a mixed-case address
+    is accepted when its EIP-55 checksum holds (a wrong one is a typo) and
+    read as lowercase; the bundle allows one spelling only (lowercase)."""
+    if not isinstance(text, str) or not _ADDRESS_RE.fullmatch(text):
+        raise InputError(where, f"an address is 0x and 40 hex digits, not {text!r:.60}")
+    digits = text[2:]
+    if digits != digits.lower():
+        if not allow_checksummed:
+            raise InputError(where, f"address {text} must be lowercase here")
+        if eip55(bytes.fromhex(digits)) != text:
+            raise InputError(where, f"address {text} has a wrong EIP-55 checksum (a typo?)")
+    return bytes.fromhex(digits)
+
+
+def eip55(address: bytes) -> str:
+    """The EIP-55 mixed-case spelling of an address (needs the chain extra)."""
+    digits = address.hex()
+    h = ownership.keccak256(digits.encode()).hex()
+    return "0x" + "".join(c.upper() if int(h[i], 16) >= 8 else c for i, c in enumerate(digits))
 
 
 def holder_where(symbol: str, address: bytes) -> str:

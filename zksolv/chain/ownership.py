@@ -31,7 +31,11 @@ signature mirrored, refused so that each statement has one signature), else
 digest by ``zksolv.chain.rpc.RpcClient.is_valid_signature``.
 
 eth-keys (from the ``zksolv[chain]`` extra) signs and recovers; keccak256
-comes from eth-hash. Both are imported on first use.
+comes from eth-hash. Both are imported on first use. eth-keys runs on
+libsecp256k1 through coincurve (in the extra too; ~0.2 ms a recovery) and
+falls back to its pure-Python backend (~13 ms) where coincurve does not
+install; ``reference=True`` takes the pure-Python path on purpose, and the
+tests recover every signature both ways.
 """
 
 from __future__ import annotations
@@ -82,6 +86,26 @@ def _keys() -> Any:
     except ImportError as exc:
         raise ChainExtraMissing("Ethereum signatures") from exc
     return keys
+
+
+@functools.cache
+def _backend(reference: bool) -> Any:
+    """eth-keys' backend: libsecp256k1 (coincurve) when installed, unless
+    ``reference``; else its pure-Python one."""
+    _keys()
+    from eth_keys.backends import NativeECCBackend
+    if not reference:
+        try:
+            from eth_keys.backends import CoinCurveECCBackend
+            return CoinCurveECCBackend()
+        except ImportError:  # coincurve missing: the pure-Python backend
+            pass
+    return NativeECCBackend()
+
+
+def backend_name(*, reference: bool = False) -> str:
+    """``"coincurve"`` or ``"native"``: which backend recovers signatures."""
+    return "native" if type(_backend(reference)).__name__ == "NativeECCBackend" else "coincurve"
 
 
 def _word(value: int) -> bytes:
@@ -165,7 +189,7 @@ def _private_key(eth_private_key: bytes) -> Any:
         raise ValueError("an Ethereum private key is 32 bytes")
     if not 0 < int.from_bytes(eth_private_key, "big") < SECP256K1_N:
         raise ValueError("an Ethereum private key is in [1, n-1]")
-    return _keys().PrivateKey(eth_private_key)
+    return _keys().PrivateKey(eth_private_key, backend=_backend(False))
 
 
 def address_of(eth_private_key: bytes) -> bytes:
@@ -198,9 +222,10 @@ def sign(eth_private_key: bytes, *, chain_id: int, holder: bytes, block_number: 
                                                operator=operator))
 
 
-def recover_digest(signature: bytes, message_digest: bytes) -> bytes:
+def recover_digest(signature: bytes, message_digest: bytes, *, reference: bool = False) -> bytes:
     """The 20-byte address whose key made ``signature`` over ``message_digest``;
-    a ``SignatureError`` for any signature that is not strict (see above)."""
+    a ``SignatureError`` for any signature that is not strict (see above).
+    ``reference`` recovers on the pure-Python backend."""
     if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
         got = len(signature) if isinstance(signature, bytes) else type(signature).__name__
         raise SignatureError(f"a signature is {SIGNATURE_BYTES} bytes r || s || v, got {got}")
@@ -216,8 +241,8 @@ def recover_digest(signature: bytes, message_digest: bytes) -> bytes:
                              "allows only the low one)")
     keys = _keys()
     try:
-        public = keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(
-            message_digest)
+        public = keys.Signature(vrs=(v - 27, r, s), backend=_backend(reference)
+                                ).recover_public_key_from_msg_hash(message_digest)
     except Exception as exc:  # eth-keys raises BadSignature and others: all are refusals
         raise SignatureError(f"no public key recovers from it ({type(exc).__name__})") from exc
     return bytes(public.to_canonical_address())

@@ -75,12 +75,14 @@ from zksolv.errors import (
 )
 from zksolv.executors import Executor, LocalProcesses
 from zksolv.progress import Progress, derive_progress, no_progress
+from zksolv.reserves_format import EvidenceJSON, evidence_digest
 from zksolv.safeio import fsync_dir, make_private_dirs
 from zksolv.snapshot import Snapshot, open_snapshot
 from zksolv.verifier.bundle import verify_bundle
 
 from . import keys, workarea
 from .inclusion_db import InclusionDB, default_location
+from .reserves import sourced_snapshot
 from .shardcheck import check_kept_shards
 from .shards import ShardJob, ShardResult, prove_shards
 from .shortfall import HealthCheck, asset_terms, shortfall_report, shortfalls
@@ -214,16 +216,27 @@ class CheckedSnapshot:
     coef: circ.ValuedCoefficients
     valued: int
     accounts_digest: bytes     # SHA-256 of the accounts as read
+    # the evidence of sourced reserves (header's reserve_sources), or None
+    evidence: EvidenceJSON | None = None
 
 
 def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = no_progress,
-                   prev_check: Callable[[int], PrevBundle | None] | None = None
+                   prev_check: Callable[[int], PrevBundle | None] | None = None,
+                   operator: bytes | None = None
                    ) -> tuple[CheckedSnapshot, PrevBundle | None]:
     """Stage 1: read the whole snapshot once, streaming: validate every row
     and sum the liabilities L_j. Refuse insolvent epochs (exit 3) before any
     proving. ``prev_check(epoch)`` checks the previous bundle (after the
-    header is read, before the rows) and gives its hash and epoch."""
+    header is read, before the rows) and gives its hash and epoch. A header
+    with reserve sources needs its complete evidence, signed for ``operator``
+    (``prover/reserves.py``); the sourced reserves are its sums."""
     snap = open_snapshot(snapshot_dir)
+    evidence = None
+    if snap.header.reserve_sources is not None:
+        if operator is None:
+            raise InputError(str(snapshot_dir), "reserves read from the chain are signed for "
+                                                "an operator key: none given")
+        snap, evidence = sourced_snapshot(snap, operator)
     sh = snap.header
     assets = asset_terms(sh)
     columns = circ.column_layout(assets)
@@ -278,7 +291,7 @@ def check_snapshot(snapshot_dir: str | os.PathLike[str], *, bar: Progress = no_p
                          f"the valued margin does not fit in {circ.MARGIN_BITS} bits; lower "
                          "price_decimals or an asset's proof_decimals")
     checked = CheckedSnapshot(snap, assets, totals, count, depth, coef, valued,
-                              first_pass.digest())
+                              first_pass.digest(), evidence)
     return checked, prev
 
 
@@ -296,6 +309,8 @@ def epoch_header(checked: CheckedSnapshot, *, prev: PrevBundle | None, reveal_to
         shard_leaves=circ.shard_leaves_for(checked.depth, len(checked.totals)),
         reveal_totals=reveal_totals,
         operator=operator,
+        reserves_evidence=None if checked.evidence is None
+        else evidence_digest(checked.evidence),
     )
 
 
@@ -543,7 +558,8 @@ def prove_epoch(
                                  allow_gap=allow_gap, progress=progress)
 
     # 1. read and check the snapshot
-    checked, prev_bundle = check_snapshot(snapshot_dir, bar=bar, prev_check=prev_check)
+    checked, prev_bundle = check_snapshot(snapshot_dir, bar=bar, prev_check=prev_check,
+                                          operator=operator)
     sh = checked.snap.header
     if reveal_totals and sh.borrowable:
         raise InputError("--reveal-totals", "a bundle with a borrowable asset (version 5) "
@@ -654,6 +670,7 @@ def prove_epoch(
         manifest = build_manifest(
             header, root_hash, root_enc, files,
             totals=list(zip(checked.totals, gamma, strict=True)) if reveal_totals else None,
+            chain_reserves=checked.evidence,
         )
         raw = layout.manifest_bytes(manifest)
         bhash = layout.bundle_hash(raw)
@@ -722,15 +739,21 @@ def build_manifest(
     files: dict[str, dict[str, object]],
     *,
     totals: list[tuple[int, int]] | None,
+    chain_reserves: EvidenceJSON | None = None,
 ) -> layout.Manifest:
     def entry(name: str) -> layout.FileEntry:
         f = files[name]
         return layout.FileEntry(sha256=str(f["sha256"]), bytes=int(f["bytes"]))  # type: ignore[call-overload]
 
     margin = header.margin
+    if (chain_reserves is None) != (header.reserves_evidence is None) or (
+            chain_reserves is not None and evidence_digest(chain_reserves)
+            != header.reserves_evidence):
+        raise ValueError("chain_reserves are not the evidence the epoch header binds")
     return layout.Manifest(
         format=layout.BUNDLE_FORMAT,
-        version=layout.BUNDLE_VERSION_MARGIN if margin else layout.BUNDLE_VERSION,
+        version=(layout.BUNDLE_VERSION_CHAIN if chain_reserves is not None
+                 else layout.BUNDLE_VERSION_MARGIN if margin else layout.BUNDLE_VERSION),
         suite=layout.suite_ids(),
         statements=layout.statement_ids(margin),
         operator=header.operator.hex(),
@@ -763,4 +786,5 @@ def build_manifest(
         files=layout.Files(leaves=entry(layout.LEAVES_FILE), range=entry(layout.RANGE_FILE),
                            solvency=entry(layout.SOLVENCY_FILE),
                            margin=entry(layout.MARGIN_FILE) if margin else None),
+        chain_reserves=chain_reserves,
     )

@@ -76,9 +76,11 @@ from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError, InputError, VerificationError
 from zksolv.executors import Executor, die_with_parent
 from zksolv.progress import Progress, derive_progress, no_progress
+from zksolv.reserves_format import EvidenceJSON, evidence_digest
 from zksolv.safeio import FileReadError, decode_json, read_bounded
 
 from . import margin as margin_check
+from . import reserves as reserves_check
 
 # Proofs per multi-scalar multiplication: bounds memory, not soundness.
 BATCH_PROOFS = 64
@@ -107,6 +109,9 @@ class BundleReport:
     seconds: float
     # the header's timestamp: the state the epoch proves (seconds, UTC)
     timestamp: int = 0
+    # what the reserves rest on: asserted (versions 4, 5) or the chain (6)
+    reserves: reserves_check.ReservesReport | None = None
+    version: int = layout.BUNDLE_VERSION
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -140,6 +145,8 @@ class BundleReport:
             "root_hash": self.root_hash.hex(),
             "checks": list(self.checks),
             "seconds": round(self.seconds, 3),
+            "version": self.version,
+            "reserves": (self.reserves or reserves_check.asserted(self.assets)).to_json(),
         }
 
 
@@ -294,6 +301,7 @@ class _Parsed:
     totals: tuple[tuple[int, int], ...] | None
     files: layout.Files
     bundle_hash: bytes
+    chain_reserves: EvidenceJSON | None = None
 
 
 def check_manifest(raw: bytes, signature: bytes, *,
@@ -302,7 +310,7 @@ def check_manifest(raw: bytes, signature: bytes, *,
     canonical bytes, suite, the operator's signature (and pinned key),
     distinct symbols, and the tree shape the circuit fixes."""
     m = decode_manifest(raw)
-    margin = m.version == layout.BUNDLE_VERSION_MARGIN
+    margin = m.margin
     if m.suite != layout.suite_ids() or m.statements != layout.statement_ids(margin):
         raise _fail("suite-mismatch", "suite or statement ids differ from this verifier's")
     operator = bytes.fromhex(m.operator)
@@ -348,10 +356,12 @@ def check_manifest(raw: bytes, signature: bytes, *,
         prev_bundle_hash=None if m.prev_bundle_hash is None else bytes.fromhex(m.prev_bundle_hash),
         prev_epoch=m.prev_epoch, depth=t.depth, shard_leaves=t.shard_leaves,
         reveal_totals=m.reveal_totals, operator=operator,
+        reserves_evidence=None if m.chain_reserves is None
+        else evidence_digest(m.chain_reserves),
     )
     return _Parsed(header, bytes.fromhex(t.root_hash),
                    tuple(bytes.fromhex(c) for c in t.root_commitments), totals, m.files,
-                   layout.bundle_hash(raw))
+                   layout.bundle_hash(raw), m.chain_reserves)
 
 
 def _expected_sizes(header: circ.EpochHeader) -> dict[str, int]:
@@ -558,14 +568,16 @@ def _run_chunks(backend: Backend, chunks: list[_ShardChunk], jobs: int,
 def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = None,
                   expect_epoch: int | None = None, expect_operator: bytes | None = None,
                   jobs: int = 1, progress: Progress | None = None,
-                  executor: Executor | None = None, allow_gap: bool = True) -> BundleReport:
+                  executor: Executor | None = None, allow_gap: bool = True,
+                  rpc: str | None = None) -> BundleReport:
     """Verify one bundle; raise ``VerificationError`` (exit 1) naming the first
     failing check, or ``InputError`` (exit 2) if ``path`` is not a directory.
     ``expect_operator`` pins the operator's public key (``operator-mismatch``).
     Without ``allow_gap`` a bundle whose header declares a gap (epochs not
     proven solvent before it) fails [chain-epoch]. The batches of shards run
     on ``executor`` if given (a Dask cluster), else on ``jobs`` local
-    processes."""
+    processes. With ``rpc`` (a node's JSON-RPC URL) a version 6 bundle's
+    reserves are re-read from that node (``verifier/reserves.py``)."""
     t0 = time.perf_counter()
     backend = backend or get_backend()
     bar = progress or no_progress
@@ -675,6 +687,8 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
         raise _fail(tag, f"{what}: range proof does not verify")
     checks += ["leaf-range", *(["debt-range", "margin-health"] if header.margin else []),
                "solvency-asset", "solvency-valued"]
+    reserves = reserves_check.check_reserves(parsed.chain_reserves, header, rpc=rpc)
+    checks += reserves.checks
 
     return BundleReport(
         path=str(root), epoch=header.epoch, bundle_hash=parsed.bundle_hash,
@@ -685,6 +699,8 @@ def verify_bundle(path: str | os.PathLike[str], *, backend: Backend | None = Non
         leaves=header.leaves, shards=header.shards, shard_leaves=header.shard_leaves,
         root_hash=root_hash, root_commitments=root_enc, reveal_totals=header.reveal_totals,
         checks=tuple(checks), seconds=time.perf_counter() - t0, timestamp=header.timestamp,
+        reserves=reserves, version=layout.BUNDLE_VERSION_CHAIN if parsed.chain_reserves
+        else layout.BUNDLE_VERSION_MARGIN if header.margin else layout.BUNDLE_VERSION,
     )
 
 
@@ -692,7 +708,7 @@ def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | 
                  expect_operator: bytes | None = None, jobs: int = 1,
                  progress: Progress | None = None,
                  executor: Executor | None = None,
-                 allow_gaps: bool = False) -> list[BundleReport]:
+                 allow_gaps: bool = False, rpc: str | None = None) -> list[BundleReport]:
     """Verify bundles given oldest first: each one in full, then every link:
     one operator key along the whole chain [chain-operator], increasing
     epochs, epoch_{i+1} = epoch_i + 1 [chain-epoch], and prev_hash_{i+1} =
@@ -703,7 +719,8 @@ def verify_chain(paths: Sequence[str | os.PathLike[str]], *, backend: Backend | 
     header may declare a gap, the first bundle's included."""
     check_chain_order(paths, expect_operator=expect_operator, allow_gaps=allow_gaps)
     reports = [verify_bundle(p, backend=backend, expect_operator=expect_operator, jobs=jobs,
-                             progress=progress, executor=executor, allow_gap=allow_gaps)
+                             progress=progress, executor=executor, allow_gap=allow_gaps,
+                             rpc=rpc)
                for p in paths]
     # again from what was verified in full (the files may have changed since)
     _check_links([_ChainEntry.of_report(r) for r in reports], allow_gaps=allow_gaps)
