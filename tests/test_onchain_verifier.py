@@ -129,6 +129,7 @@ def rejected_on_chain(verifier: reg.Contract, bundle: Path, original: Path | Non
 
 @pytest.mark.parametrize("bundle", [VECTORS / "bundles" / "valid-epoch1",
                                     VECTORS / "bundles" / "margin-valid",
+                                    VECTORS / "spec" / "chain-valid",
                                     VECTORS / "spec" / "haircut-0"], ids=lambda p: p.name)
 def test_every_tampered_solvency_proof_rejected(verifier: reg.Contract, bundle: Path,
                                                 tmp_path: Path) -> None:

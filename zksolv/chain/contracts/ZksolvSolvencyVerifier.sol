@@ -111,9 +111,12 @@ contract ZksolvSolvencyVerifier {
         if (h.length < 22 + 32 + 8 + 8 + 1 + 1 + 32 + 8 + 1 + 4 + 1 + 1) revert BadHeader("short");
         bytes32 tag = keccak256(h[:22]);
         bool margin;
+        // version 6 (chain reserves) is version 4 or 5 with its own tag and the
+        // evidence digest at the end; which of the two its rounding rule says
+        bool chainReserves = tag == keccak256("zksolv/epoch-header/v6");
         if (tag == keccak256("zksolv/epoch-header/v4")) margin = false;
         else if (tag == keccak256("zksolv/epoch-header/v5")) margin = true;
-        else revert Unsupported("header tag");
+        else if (!chainReserves) revert Unsupported("header tag");
         uint256 o = 22 + 32 + 8 + 8 + 1 + 1 + 32 + 8;   // operator .. prev epoch
         t.depth = uint8(h[o]);
         o += 1 + 4 + 1;                                  // depth, shard leaves, reveal
@@ -121,6 +124,7 @@ contract ZksolvSolvencyVerifier {
         o += 1;
         _need(h, o, rl + 2);
         bytes32 rounding = keccak256(h[o:o + rl]);
+        if (chainReserves) margin = rounding == keccak256("liabilities-up/reserves-down/debts-down");
         if (rounding != (margin ? keccak256("liabilities-up/reserves-down/debts-down")
                                 : keccak256("liabilities-up/reserves-down"))) revert BadHeader("rounding");
         o += rl;
@@ -163,6 +167,7 @@ contract ZksolvSolvencyVerifier {
             }
             o += t.k;
         }
+        if (chainReserves) o += 32;                      // the evidence digest
         if (o != h.length) revert BadHeader("length");
         // valued weights: a_j = price_j * 10^(top - pdec_j); c_j = a_j*haircut_j/g0, b_j = a_j*10000/g0
         uint256 g0 = 0;
