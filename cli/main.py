@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "watch": ("watch", "watch", "Prove each new epoch snapshot as it appears."),
     "reserves": ("reserves", "reserves",
                  "Reserves read from the chain: fetch, sign, import, check."),
+    "publish": ("registry", "publish", "Post a bundle to the on-chain registry."),
+    "registry": ("registry", "registry", "The on-chain registry: deploy, register, check."),
 }
 
 
