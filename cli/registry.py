@@ -19,12 +19,12 @@ WAIT_HELP = "Seconds to wait for the transaction's receipt."
 
 def _rpc(url: str, timeout: float) -> Any:
     from zksolv import chain
-    from zksolv.chain.registry_rpc import HttpRpc
+    from zksolv.chain.rpc import RpcClient
     from zksolv.errors import ChainExtraMissing
 
     if not chain.available():
         raise ChainExtraMissing("zksolv registry and zksolv publish")
-    return HttpRpc(url, timeout=timeout)
+    return RpcClient(url, timeout=timeout)
 
 
 def _registry(url: str, address: str, timeout: float) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from zksolv.chain import evidence as ev
-from zksolv.chain.rpc import RpcClient, eip1271_calldata, redact_url
+from zksolv.chain.rpc import RpcClient, RpcError, eip1271_calldata, redact_url
 from zksolv.errors import ChainError, InputError
 
 Handler = Callable[[Any, socket.socket], None]
@@ -423,3 +423,36 @@ def test_block_read_and_missing_block(hostile: Any) -> None:
     assert RpcClient(none.url).try_block_by_number(7) is None
     fails(lambda: RpcClient(none.url).block_by_number(7), "eth_getBlockByNumber", none,
           "the node has no block 7")
+
+
+def test_any_method_keeps_the_node_error_data(hostile: Any) -> None:
+    """``request``: any method, its result as JSON values; a node error
+    raises RpcError holding the error's data (a contract's revert reason,
+    which the registry decodes), still named and bounded as every call."""
+    revert = "0x08c379a0" + "00" * 32
+
+    def node(request: Any, conn: socket.socket) -> None:
+        if request["method"] == "eth_call":
+            body = {"jsonrpc": "2.0", "id": request["id"],
+                    "error": {"code": 3, "message": "execution reverted", "data": revert}}
+            respond(conn, json.dumps(body).encode())
+        else:
+            respond(conn, answer(request, {"number": "0x5", "list": [1, "a", None]}))
+
+    n = hostile(node)
+    with RpcClient(n.url, timeout=2) as client:
+        assert client.request("eth_getBlockByNumber", ["latest", False]) == {
+            "number": "0x5", "list": [1, "a", None]}
+        err = fails(lambda: client.request("eth_call", [{}, "latest"]), "eth_call", n,
+                    "node error 3: execution reverted")
+        assert isinstance(err, RpcError) and err.data == revert
+
+
+def test_any_method_refuses_a_deep_answer(hostile: Any) -> None:
+    def node(request: Any, conn: socket.socket) -> None:
+        respond(conn, b'{"jsonrpc": "2.0", "id": %d, "result": %s}'
+                % (request["id"], b"[" * 100_000 + b"]" * 100_000))
+
+    n = hostile(node)
+    with RpcClient(n.url, timeout=2) as client:
+        fails(lambda: client.request("eth_foo", []), "eth_foo", n, "malformed")

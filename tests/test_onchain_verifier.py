@@ -15,7 +15,7 @@ from test_epoch_support import copy_bundle, read_manifest, write_manifest
 
 from zksolv.chain import artifacts
 from zksolv.chain import registry as reg
-from zksolv.chain.registry_rpc import HttpRpc
+from zksolv.chain.rpc import RpcClient
 from zksolv.chain.solvency import uncompressed
 from zksolv.circuits import bundle as layout
 from zksolv.errors import FormatError, InputError, VerificationError
@@ -41,7 +41,7 @@ def valid_bundles() -> list[Path]:
 @pytest.fixture(scope="module")
 def verifier(anvil_node) -> reg.Contract:  # noqa: ANN001 - the session's node
     anvil_node.rpc("anvil_setBalance", reg.hex_address(reg.eth_address(DEPLOYER)), hex(10**21))
-    rpc = HttpRpc(anvil_node.url, timeout=300)
+    rpc = RpcClient(anvil_node.url, timeout=300)
     receipt = reg.send_transaction(rpc, DEPLOYER, to=None,
                                    data=artifacts.load(NAME).bytecode)
     return reg.Contract(rpc, bytes.fromhex(receipt["contractAddress"][2:]), NAME)
@@ -198,7 +198,7 @@ def test_gas_for_1_4_16_assets(chain, tmp_path: Path, capsys: pytest.CaptureFixt
 
     chain.rpc("anvil_setBlockGasLimit", hex(300_000_000))
     chain.rpc("anvil_setBalance", reg.hex_address(reg.eth_address(DEPLOYER)), hex(10**21))
-    rpc = HttpRpc(chain.url, timeout=600)
+    rpc = RpcClient(chain.url, timeout=600)
     receipt = reg.send_transaction(rpc, DEPLOYER, to=None, data=artifacts.load(NAME).bytecode)
     verifier = reg.Contract(rpc, bytes.fromhex(receipt["contractAddress"][2:]), NAME)
     figures = []

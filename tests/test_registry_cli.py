@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from zksolv.chain import registry as reg
-from zksolv.chain.registry_rpc import HttpRpc
+from zksolv.chain.rpc import RpcClient
 from zksolv.circuits import bundle as layout
 from zksolv.cli.main import cli
 from zksolv.prover.keys import public_key_bytes, signing_key
@@ -53,7 +53,7 @@ class Setup:
         m = re.search(r"deployed at (0x[0-9a-f]{40})", r.output)
         assert m, r.output
         self.address = m.group(1)
-        self.registry = reg.Registry(HttpRpc(self.url), bytes.fromhex(self.address[2:]))
+        self.registry = reg.Registry(RpcClient(self.url), bytes.fromhex(self.address[2:]))
 
     def register(self, i: int) -> Result:
         return run("registry", "register", "--rpc", self.url, "--registry", self.address,

@@ -15,7 +15,7 @@ from eth_utils import keccak
 
 from zksolv.chain import artifacts
 from zksolv.chain import registry as reg
-from zksolv.chain.registry_rpc import HttpRpc
+from zksolv.chain.rpc import RpcClient
 
 # test accounts, funded by the fixture (anvil_setBalance)
 DEV_KEYS = [bytes([0x11 * (i + 1)]) * 32 for i in range(3)]
@@ -34,7 +34,7 @@ def ed_public(sk: Ed25519PrivateKey) -> bytes:
 def registry(chain):  # noqa: ANN001 - the chain fixture's node
     for key in DEV_KEYS:
         chain.rpc("anvil_setBalance", reg.hex_address(reg.eth_address(key)), hex(10**21))
-    rpc = HttpRpc(chain.url)
+    rpc = RpcClient(chain.url)
     address, _, _ = reg.deploy(rpc, DEV_KEYS[0])
     return reg.Registry(rpc, address)
 

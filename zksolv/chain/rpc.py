@@ -62,6 +62,18 @@ _HASH_RE = re.compile(r"0x[0-9a-f]{64}")
 _PRINTABLE_RE = re.compile(r"[^\x20-\x7e]")
 
 
+class RpcError(ChainError):
+    """The node answered a JSON-RPC error object; ``data`` is its error's
+    data (a revert's ABI-encoded reason) when it gave some."""
+
+    def __init__(self, method: str, url: str, reason: str, data: Any = None):
+        super().__init__(method, url, reason)
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return type(self), (self.method, self.url, self.reason, self.data)
+
+
 @dataclass(frozen=True)
 class Block:
     """A block as the node describes it (the fields the reserves need)."""
@@ -76,6 +88,7 @@ class Block:
 class _Error(msgspec.Struct):
     code: int
     message: str
+    data: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
 class _Answer(msgspec.Struct):
@@ -99,6 +112,7 @@ class _NodeRefusal:
 
     code: int
     message: str
+    data: Any = None  # the error object's data (a revert's ABI-encoded reason), if any
 
     @property
     def is_revert(self) -> bool:
@@ -281,7 +295,10 @@ class RpcClient:
         if has_result == has_error:
             raise self._fail(method, "answer must hold exactly one of result and error")
         if isinstance(answer.error, _Error):
-            return _NodeRefusal(answer.error.code, _short(answer.error.message))
+            data = answer.error.data
+            return _NodeRefusal(answer.error.code, _short(answer.error.message),
+                                None if isinstance(data, msgspec.UnsetType)
+                                else self._decode(method, data, Any, "error data"))
         assert isinstance(answer.result, msgspec.Raw)
         return answer.result
 
@@ -329,6 +346,15 @@ class RpcClient:
                 by_id[answer.id] = self._check_answer(method, answer)
             out.extend(by_id[i] for i in ids)
         return out
+
+    def request(self, method: str, params: list[Any]) -> Any:
+        """One call of any method, bounded as every call is; its result as
+        plain JSON values, or ``RpcError`` (with the node's ``data``, e.g. a
+        contract's revert reason) when the node answers an error."""
+        raw = self._call(method, params)
+        if isinstance(raw, _NodeRefusal):
+            raise RpcError(method, self.url, f"node error {raw.code}: {raw.message}", raw.data)
+        return self._decode(method, raw, Any)
 
     # -- strict values ---------------------------------------------------------------
 
