@@ -346,6 +346,36 @@ def _fail_json(exc: ZksolvError, warnings: list[dict[str, str]] | None = None) -
     sys.exit(exc.exit_code)
 
 
+def _registry_reports(paths: list[str], rpc: str, address: str) -> list[Any]:
+    """Each bundle (verified already) checked against the registry's posts."""
+    from zksolv.cli.registry import registry_client
+    from zksolv.verifier.registry import check_bundle
+
+    registry = registry_client(rpc, address)
+    try:
+        return [check_bundle(p, registry) for p in paths]
+    finally:
+        registry.rpc.close()
+
+
+def _registry_lines(posted: list[Any]) -> list[str]:
+    if not posted:
+        return []
+    from zksolv.chain.rpc import hex_address
+    from zksolv.verifier.registry import NOT_CHECKED
+
+    first = posted[0]
+    lines = [f"registry {hex_address(first.registry)} on chain {first.chain_id}: "
+             f"{'every bundle' if len(posted) > 1 else 'the bundle'} posted for its epoch by "
+             f"{', '.join(hex_address(a) for a in first.bound)} (bound to the operator key), "
+             "no other bundle or branch posted for that key"]
+    solvent = [r.epoch for r in posted if r.solvent_on_chain]
+    lines.append("  solvency proofs also checked on chain by the registry: "
+                 + (", ".join(f"epoch {e}" for e in solvent) if solvent else "none"))
+    lines.append("  registry: not checked: " + NOT_CHECKED[1])
+    return lines
+
+
 SCAN_INCOMPLETE = "scan-incomplete"
 FRESHNESS_KINDS = ("stale", "unproven-snapshots")
 MAX_AGE_HELP = ("Warn when the newest bundle's epoch (its header's timestamp) is older than "
@@ -453,14 +483,20 @@ def _bundle_paths(given: tuple[str, ...], chain: tuple[str, ...]) -> list[str]:
                    "every balance at the pinned block hash, check that hash is on the node's "
                    "chain and make the contract holders' EIP-1271 calls. Without it balances "
                    "are NOT checked (the output says so).")
+@click.option("--registry", "registry_address", default=None, metavar="ADDR",
+              help="The public registry contract (on the chain of --rpc, which it needs): "
+                   "each bundle must be the one its operator posted for its epoch, with no "
+                   "other bundle or branch posted by an address bound to the key "
+                   "(registry-missing, registry-mismatch, registry-chain, registry-binding, "
+                   "registry-code).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 @reports_errors
 def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
            epoch: int | None, operator: str | None, jobs: int | None, scheduler: str | None,
-           no_gaps: bool, max_age: str | None, rpc: str | None, as_json: bool,
-           quiet: bool) -> None:
+           no_gaps: bool, max_age: str | None, rpc: str | None, registry_address: str | None,
+           as_json: bool, quiet: bool) -> None:
     """Verify BUNDLE, or a chain: several bundles (or a folder of them) are
     sorted by epoch and checked as one chain, as are earlier links given
     with --chain.
@@ -493,6 +529,13 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     "not-checked" or "asserted". A node that cannot be reached or answers
     nonsense exits 2 with one line naming the call.
 
+    Split views: with --registry ADDR (and --rpc) each bundle is checked,
+    after its proofs, against the operator's posts in the public registry
+    (docs/registry.md): posted for its epoch by an address bound to the
+    operator key, and no other bundle or branch posted for that key.
+    Without it nothing says whether others were shown the same bundle.
+    --json: "registry" per bundle.
+
     Each folder given is also looked through for anything private beside
     the bundles (a prover work area, an SQLite database, a snapshot, a key
     file, inclusion proofs): each is named in a warning (--json:
@@ -519,6 +562,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
       zksolv verify bundles/3 --chain bundles/1 --chain bundles/2
       zksolv verify run/bundles --max-age 2h          # warn if the newest epoch is older
       zksolv verify bundles/9 --rpc http://127.0.0.1:8545   # reserves re-read from your node
+      zksolv verify bundles/ --rpc URL --registry 0x5FbD…      # and each bundle the one posted
     """
     from zksolv.circuits.epoch import epochs_text, utc_text
     from zksolv.freshness import parse_age
@@ -532,6 +576,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     if not as_json:
         _echo_private_warnings(warnings)
     try:
+        if registry_address is not None and rpc is None:
+            raise InputError("--registry", "needs --rpc URL: a node of the registry's chain")
         age_limit = None if max_age is None else parse_age(max_age)
         pinned = _operator_key(operator)
         paths = _bundle_paths(bundles, chain)
@@ -551,6 +597,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
             reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch,
                                      expect_operator=pinned, jobs=jobs, progress=_bar(quiet),
                                      executor=executor, allow_gap=not no_gaps, rpc=rpc)]
+        posted = ([] if registry_address is None or rpc is None
+                  else _registry_reports(paths, rpc, registry_address))
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc, warnings)
@@ -564,7 +612,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     if as_json:
         # link_checked: the bundle it links to was verified here (given before it)
         echo_json({"valid": True,
-                   "bundles": [{**r.to_json(), "link_checked": i > 0}
+                   "bundles": [{**r.to_json(), "link_checked": i > 0,
+                                **({"registry": posted[i].to_json()} if posted else {})}
                                for i, r in enumerate(reports)],
                    "gaps": [{"first": a, "last": b} for a, b in gaps],
                    "warnings": warnings})
@@ -588,6 +637,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
         for line in last.reserves.lines():
             click.echo(line)
     click.echo(_operator_line(last.operator, last.operator_pinned))
+    for line in _registry_lines(posted):
+        click.echo(line)
     if len(reports) > 1:
         click.echo(f"chain valid: epochs {reports[0].epoch}..{reports[-1].epoch}, each linked, "
                    "one operator key")

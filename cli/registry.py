@@ -33,6 +33,12 @@ def _registry(url: str, address: str, timeout: float) -> Any:
     return reg.Registry(_rpc(url, timeout), reg.parse_address(address, "--registry"))
 
 
+def registry_client(url: str, address: str, timeout: float = 30.0) -> Any:
+    """The registry at ``address`` through the node at ``url`` (zksolv verify
+    --registry)."""
+    return _registry(url, address, timeout)
+
+
 def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 

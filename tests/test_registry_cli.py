@@ -297,3 +297,28 @@ def test_history_finds_split_views_from_the_chain_alone(setup: Setup) -> None:
         ("registry-mismatch", 2), ("registry-chain", 3)]
     assert bundle_hash("valid-epoch2") in out["conflicts"][0]["detail"]
     assert bundle_hash("unlinked-epoch2") in out["conflicts"][0]["detail"]
+
+
+def test_verify_with_the_registry(setup: Setup) -> None:
+    """zksolv verify --rpc --registry: the proofs, then each bundle against
+    the public log; the split view's other bundle verifies alone but fails
+    registry-mismatch here; --registry without --rpc is an input error."""
+    assert setup.register(1).exit_code == 0
+    for name in ("valid-epoch1", "valid-epoch2"):
+        assert setup.publish(name).exit_code == 0
+    common = ("--rpc", setup.url, "--registry", setup.address, "-q")
+    r = run("verify", str(VECTORS / "valid-epoch1"), str(VECTORS / "valid-epoch2"), *common)
+    assert r.exit_code == 0, r.output
+    assert "every bundle posted for its epoch by " + reg.hex_address(
+        reg.eth_address(ETH_KEYS[1])) in r.output
+    assert "registry: not checked: that the node answers from the real chain" in r.output
+    r = run("verify", str(VECTORS / "valid-epoch2"), *common, "--json")
+    out = json.loads(r.output)
+    assert r.exit_code == 0 and out["bundles"][0]["registry"]["posts"][0]["bundle_hash"] \
+        == bundle_hash("valid-epoch2")
+    assert run("verify", str(VECTORS / "unlinked-epoch2"), "-q").exit_code == 0
+    r = run("verify", str(VECTORS / "unlinked-epoch2"), *common, "--json")
+    out = json.loads(r.output)
+    assert (r.exit_code, out["valid"], out["check"]) == (1, False, "registry-mismatch")
+    r = run("verify", str(VECTORS / "valid-epoch2"), "--registry", setup.address)
+    assert r.exit_code == 2 and "--registry: needs --rpc URL" in r.output
