@@ -189,6 +189,22 @@ def readable_by_others(st: os.stat_result) -> bool:
     return bool(stat.S_IMODE(st.st_mode) & 0o077)
 
 
+def read_key_text(path: str | os.PathLike[str], limit: int, *, what: str, not_ascii: str,
+                  warn: Callable[[str], None] | None = None) -> str:
+    """The ASCII text of a secret key file: a regular file of at most
+    ``limit`` bytes; ``warn`` is told if group or others can read it; bytes
+    that are not ASCII are an ``InputError`` saying ``not_ascii``."""
+    where = str(path)
+    data, st = read_bounded(path, limit, what=what)
+    if warn is not None and readable_by_others(st):
+        warn(f"{what} {where} is readable by others (mode "
+             f"{stat.S_IMODE(st.st_mode):04o}); restrict it: chmod 600 {where}")
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise InputError(where, not_ascii) from exc
+
+
 def make_private_dirs(path: str | os.PathLike[str]) -> Path:
     """Create the folder ``path`` and each missing parent, every one mode
     0700 whatever the umask (``mkdir(parents=True)`` would give the parents

@@ -43,12 +43,11 @@ from __future__ import annotations
 import functools
 import os
 import re
-import stat
 from collections.abc import Callable
 from typing import Any
 
 from zksolv.errors import ChainExtraMissing, InputError, SignatureError
-from zksolv.safeio import read_bounded, readable_by_others
+from zksolv.safeio import read_key_text
 
 DOMAIN_NAME = "zksolv reserves"
 DOMAIN_VERSION = "1"
@@ -280,14 +279,7 @@ def load_eth_key(path: str | os.PathLike[str],
     most 256 bytes: ``0x`` + 64 hex digits or 64 hex digits, one trailing
     newline allowed). ``warn`` is told if the file is readable by group or
     others, as for the operator's key."""
-    where = str(path)
-    data, st = read_bounded(path, MAX_KEY_FILE_BYTES, what="Ethereum key file")
-    if warn is not None and readable_by_others(st):
-        warn(f"Ethereum key file {where} is readable by others (mode "
-             f"{stat.S_IMODE(st.st_mode):04o}); restrict it: chmod 600 {where}")
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise InputError(where, "an Ethereum key file holds 64 hex digits (optionally 0x), "
-                                "nothing else") from exc
-    return parse_eth_key(text, where)
+    text = read_key_text(path, MAX_KEY_FILE_BYTES, what="Ethereum key file", warn=warn,
+                         not_ascii="an Ethereum key file holds 64 hex digits (optionally "
+                                   "0x), nothing else")
+    return parse_eth_key(text, str(path))

@@ -25,7 +25,6 @@ import hmac
 import os
 import re
 import secrets
-import stat
 import struct
 from array import array
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from zksolv.core import ed25519
 from zksolv.errors import FormatError, InputError, ProverFault
-from zksolv.safeio import read_bounded, readable_by_others, write_private
+from zksolv.safeio import read_key_text, write_private
 
 KEY_ENV = "ZKSOLV_OPERATOR_KEY"
 MASTER_BYTES = 32
@@ -161,12 +160,6 @@ def load_master_key(path: str | os.PathLike[str] | None,
         raise InputError("--key", "--key takes the key FILE, not the key itself (a secret "
                                   "on the command line is visible to other users); put the "
                                   f"hex in ${KEY_ENV} or in a file (zksolv keygen)")
-    data, st = read_bounded(p, MAX_KEY_FILE_BYTES, what="operator key file")
-    if warn is not None and readable_by_others(st):
-        warn(f"operator key file {p} is readable by others (mode "
-             f"{stat.S_IMODE(st.st_mode):04o}); restrict it: chmod 600 {p}")
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise InputError(str(p), "operator key must be 64 hex digits") from exc
+    text = read_key_text(p, MAX_KEY_FILE_BYTES, what="operator key file", warn=warn,
+                         not_ascii="operator key must be 64 hex digits")
     return parse_master_key(text, str(p))
