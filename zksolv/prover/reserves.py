@@ -17,7 +17,15 @@ from __future__ import annotations
 import msgspec
 
 from zksolv.errors import InputError
-from zksolv.reserves_format import MAX_EVIDENCE_BYTES, EvidenceJSON, canonical_json, to_evidence
+from zksolv.reserves_format import (
+    MAX_EVIDENCE_BYTES,
+    EvidenceJSON,
+    ReservesFile,
+    canonical_json,
+    from_evidence,
+    to_evidence,
+    to_sources,
+)
 from zksolv.snapshot import RESERVES_FILE, Snapshot, evidence_problem, with_chain_reserves
 
 FETCH_HINT = "zksolv reserves fetch SNAPSHOT --rpc URL"
@@ -70,3 +78,26 @@ def sourced_snapshot(snap: Snapshot, operator: bytes) -> tuple[Snapshot, Evidenc
                                 "(a verifier reads at most 1 MiB): name fewer holders")
     sourced = with_chain_reserves(header, doc, where)
     return Snapshot(snap.path, sourced), doc.evidence
+
+
+def fetch_reserves(snap: Snapshot, rpc: str, *, block: int | None = None,
+                   timeout: float = 10.0) -> ReservesFile:
+    """Read every sourced balance of ``snap`` from the node at ``rpc``: at
+    ``block``, or (no ``block``) at the block derived from the header's
+    block window. The reserves.json to write (no signatures yet): what
+    ``zksolv reserves fetch`` writes, and ``zksolv watch --rpc``."""
+    header = snap.header
+    if header.reserve_sources is None:
+        raise InputError(str(snap.path / "header.json"), "names no reserve_sources")
+    from zksolv import chain
+    from zksolv.chain import evidence as chain_evidence
+    from zksolv.chain.rpc import RpcClient
+
+    if not chain.available():
+        raise InputError(str(snap.path), "reading reserves from a chain needs the chain "
+                                         "extra: install zksolv[chain]")
+    with RpcClient(rpc, timeout=timeout) as client:
+        ev = chain_evidence.fetch(client, to_sources(header.reserve_sources), block=block,
+                                  epoch_timestamp=header.timestamp)
+    return ReservesFile(format="zksolv-reserves", version=1, epoch=header.epoch,
+                        operator=None, evidence=from_evidence(ev))
