@@ -220,7 +220,9 @@ def fetch(snapshot: str, rpc: str, block: int | None, timeout: float, as_json: b
       zksolv reserves fetch run/epoch-000009 --rpc http://127.0.0.1:8545 --block 19000000
       zksolv reserves fetch run/epoch-000009 --rpc http://127.0.0.1:8545   # window in header
     """
-    from zksolv.reserves_format import ReservesFile, from_evidence, to_sources
+    from zksolv.cli.common import progress
+    from zksolv.progress import count_progress
+    from zksolv.prover.reserves import fetch_reserves
 
     snap = _open(snapshot)
     h = snap.header
@@ -228,14 +230,16 @@ def fetch(snapshot: str, rpc: str, block: int | None, timeout: float, as_json: b
     if block is not None and src.window_length is not None:
         raise InputError("--block", "the header names a block_window: the reserves block is "
                                     "derived from the chain, not chosen (leave --block out)")
-    evidence, rpc_mod = _chain("evidence", "rpc")
+    _chain("evidence", "rpc")
     holders = sum(len(a.holders) for a in src.assets)
     status(f"reading {holders} balance(s) of {len(src.assets)} asset(s) from {rpc} ...",
            quiet=quiet or as_json)
-    with rpc_mod.RpcClient(rpc, timeout=timeout) as client:
-        ev = evidence.fetch(client, to_sources(src), block=block, epoch_timestamp=h.timestamp)
-    doc = ReservesFile(format="zksolv-reserves", version=1, epoch=h.epoch, operator=None,
-                       evidence=from_evidence(ev))
+
+    def bar(items: Any, total: int, desc: str) -> Any:
+        return progress(items, total=total, desc=desc, quiet=quiet or as_json)
+
+    doc = fetch_reserves(snap, rpc, block=block, timeout=timeout,
+                         progress=count_progress(bar, "balances"))
     _save(snap, doc)
     state = _state(snap, doc)
     if as_json:

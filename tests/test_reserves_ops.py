@@ -5,10 +5,15 @@ keys in one command (repeated --eth-key, --eth-key-dir), progress of a long
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 from reserves_support import eth_address, sourced_snapshot, write_evidence
 from test_epoch_support import OPERATOR_HEX, run
+
+from zksolv.errors import ChainError
 
 ETH = 10**18
 KEYS = [f"{i:02x}" * 32 for i in (0x21, 0x22, 0x23, 0x24)]
@@ -85,3 +90,73 @@ def test_sign_refuses_keys_that_hold_nothing_or_are_not_keys(tmp_path: Path) -> 
     assert res.exit_code == 2 and "--eth-key-dir" in res.output, res.output
     assert (snap / "reserves.json").read_bytes() == before     # nothing written
     assert "Traceback" not in res.output
+
+
+# -- progress of a long fetch ------------------------------------------------------------
+
+
+def test_count_progress_drives_a_bar_to_its_end() -> None:
+    from zksolv.progress import count_progress
+
+    seen: list[int] = []
+    opened: list[tuple[int, str]] = []
+
+    def bar(items: Iterable[int], total: int, desc: str) -> Iterator[int]:
+        opened.append((total, desc))
+        for x in items:
+            seen.append(x)
+            yield x
+
+    assert count_progress(None, "balances") is None
+    on_count = count_progress(bar, "balances")
+    assert on_count is not None
+    for done in (0, 100, 200, 250):
+        on_count(done, 250)
+    assert opened == [(250, "balances")] and seen == list(range(250))
+
+
+def _many_holders(n: int) -> list[tuple[str, str]]:
+    return [("0x" + f"{i + 1:040x}", "declared") for i in range(n)]
+
+
+def test_fetch_reports_each_batch(chain: Any) -> None:
+    from zksolv.chain import evidence
+    from zksolv.chain.rpc import RpcClient
+
+    holders = tuple(evidence.HolderSource(bytes.fromhex(a[2:]), "declared")
+                    for a, _ in _many_holders(250))
+    sources = evidence.ReserveSources(31337, None, (
+        evidence.AssetSource("ETH", None, holders),
+        evidence.AssetSource("WETH", bytes.fromhex("ee" * 20), holders[:3])))
+    calls: list[tuple[int, int]] = []
+    block = chain.block_number()
+    with RpcClient(chain.url, max_batch=100) as client:
+        # the token is no contract: its read fails after the native batches reported
+        with pytest.raises(ChainError, match="answered nothing"):
+            evidence.fetch(client, sources, block=block,
+                           progress=lambda d, t: calls.append((d, t)))
+        assert calls == [(0, 253), (100, 253), (200, 253), (250, 253)], calls
+        calls.clear()
+        native = evidence.ReserveSources(31337, None, sources.assets[:1])
+        with_bar = evidence.fetch(client, native, block=block,
+                                  progress=lambda d, t: calls.append((d, t)))
+        assert calls == [(0, 250), (100, 250), (200, 250), (250, 250)], calls
+        assert with_bar == evidence.fetch(client, native, block=block)
+
+
+def test_reserves_fetch_shows_progress_on_a_terminal_only(tmp_path: Path, chain: Any) -> None:
+    from test_cold_cache_progress import on_terminal
+
+    cache = str(tmp_path / "cache")
+    snap = sourced_snapshot(tmp_path / "snap", _many_holders(250))
+    block = str(chain.block_number())
+    args = ["reserves", "fetch", str(snap), "--rpc", chain.url, "--block", block]
+    code, screen, _ = on_terminal(args, cache, tmp_path)
+    assert code == 0, screen
+    assert "reading 250 balance(s) of 1 asset(s)" in screen and "balances:" in screen, screen
+    assert "| 0/250 " in screen, screen       # counts drawn as tqdm redraws (fast here)
+    code, screen, _ = on_terminal([*args, "-q"], cache, tmp_path)
+    assert code == 0 and "balances:" not in screen and "reading" not in screen, screen
+    code, screen, stdout = on_terminal([*args, "--json"], cache, tmp_path)
+    assert code == 0 and "balances:" not in screen, screen
+    assert json.loads(stdout)["block_number"] == int(block)

@@ -40,7 +40,7 @@ checked. ``check_online`` makes every check, offline ones included.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -184,10 +184,19 @@ def token_name(token: bytes | None) -> str:
 # -- fetch ---------------------------------------------------------------------------
 
 
+FetchProgress = Callable[[int, int], None]
+
+
 def fetch(client: RpcClient, sources: ReserveSources, *, block: int | None = None,
-          epoch_timestamp: int | None = None) -> ReservesEvidence:
+          epoch_timestamp: int | None = None,
+          progress: FetchProgress | None = None) -> ReservesEvidence:
     """Read every holder's balance at one block into evidence (signatures
     None; ``ownership`` signs, or the holders do).
+
+    ``progress(done, total)`` is told the balances read so far of all the
+    assets' holders: once with 0 when the block is known, then after each
+    batch (``client.max_batch`` reads in one HTTP request), the last call
+    with ``done == total``.
 
     The block: ``block`` if given; else the block derived from the sources'
     window (``window_length``) and ``epoch_timestamp``. Giving both a block
@@ -209,13 +218,23 @@ def fetch(client: RpcClient, sources: ReserveSources, *, block: int | None = Non
             raise InputError("--block", "the sources name no block window: give the block "
                                         "to read the reserves at (--block N)")
         pinned = client.block_by_number(block)
+    total = sum(len(a.holders) for a in sources.assets)
+    done = 0
+    if progress is not None:
+        progress(done, total)
     assets = []
     for asset in sources.assets:
         addresses = [h.address for h in asset.holders]
-        if asset.token is None:
-            balances = client.balances(addresses, pinned.hash)
-        else:
-            balances = client.erc20_balances(asset.token, addresses, pinned.hash)
+        balances: list[int] = []
+        for start in range(0, len(addresses), client.max_batch):
+            batch = addresses[start:start + client.max_batch]
+            if asset.token is None:
+                balances += client.balances(batch, pinned.hash)
+            else:
+                balances += client.erc20_balances(asset.token, batch, pinned.hash)
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
         assets.append(AssetEvidence(asset.symbol, asset.token, tuple(
             Holding(h.address, h.kind, b, None)
             for h, b in zip(asset.holders, balances, strict=True))))

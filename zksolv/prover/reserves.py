@@ -14,6 +14,8 @@ agree), and the evidence goes into the manifest (bundle version 6).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from zksolv.errors import InputError
@@ -81,11 +83,13 @@ def sourced_snapshot(snap: Snapshot, operator: bytes) -> tuple[Snapshot, Evidenc
 
 
 def fetch_reserves(snap: Snapshot, rpc: str, *, block: int | None = None,
-                   timeout: float = 10.0) -> ReservesFile:
+                   timeout: float = 10.0,
+                   progress: Callable[[int, int], None] | None = None) -> ReservesFile:
     """Read every sourced balance of ``snap`` from the node at ``rpc``: at
     ``block``, or (no ``block``) at the block derived from the header's
     block window. The reserves.json to write (no signatures yet): what
-    ``zksolv reserves fetch`` writes, and ``zksolv watch --rpc``."""
+    ``zksolv reserves fetch`` writes, and ``zksolv watch --rpc``.
+    ``progress(done, total)``: balances read so far (``chain.evidence.fetch``)."""
     header = snap.header
     if header.reserve_sources is None:
         raise InputError(str(snap.path / "header.json"), "names no reserve_sources")
@@ -98,6 +102,6 @@ def fetch_reserves(snap: Snapshot, rpc: str, *, block: int | None = None,
                                          "extra: install zksolv[chain]")
     with RpcClient(rpc, timeout=timeout) as client:
         ev = chain_evidence.fetch(client, to_sources(header.reserve_sources), block=block,
-                                  epoch_timestamp=header.timestamp)
+                                  epoch_timestamp=header.timestamp, progress=progress)
     return ReservesFile(format="zksolv-reserves", version=1, epoch=header.epoch,
                         operator=None, evidence=from_evidence(ev))
