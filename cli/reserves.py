@@ -508,9 +508,9 @@ def check(snapshot: str, rpc: str | None, as_json: bool) -> None:
                                                 epoch=snap.header.epoch, operator=op))
         if rpc is not None:
             with _chain("rpc").RpcClient(rpc) as client:
-                found += evidence_mod.check_online(client, to_evidence(doc.evidence),
-                                                   epoch=snap.header.epoch, operator=op,
-                                                   epoch_timestamp=snap.header.timestamp)
+                found += evidence_mod.check_node(client, to_evidence(doc.evidence),
+                                                 epoch=snap.header.epoch, operator=op,
+                                                 epoch_timestamp=snap.header.timestamp)
         seen: set[tuple[str, str, str]] = set()
         for f in found:
             key = (f.tag, f.where, f.detail)

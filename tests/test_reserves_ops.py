@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from reserves_support import eth_address, sourced_snapshot, write_evidence
+from test_chain_evidence import scene  # noqa: F401  (the fixture)
 from test_epoch_support import OPERATOR_HEX, run
+from test_reserves_chain import funded  # noqa: F401  (the fixture)
 
 from zksolv.errors import ChainError
 
@@ -160,3 +162,99 @@ def test_reserves_fetch_shows_progress_on_a_terminal_only(tmp_path: Path, chain:
     code, screen, stdout = on_terminal([*args, "--json"], cache, tmp_path)
     assert code == 0 and "balances:" not in screen, screen
     assert json.loads(stdout)["block_number"] == int(block)
+
+
+# -- verify --rpc recovers each signature once --------------------------------------------
+
+
+def _tampered(s: Any) -> dict[str, Any]:
+    """The evidence cases the checks must catch, on the real node."""
+    from dataclasses import replace
+
+    from test_chain_evidence import EPOCH, OPERATOR, honest, set_balance, set_signature
+
+    from zksolv.chain import evidence as ev
+    from zksolv.chain import ownership
+
+    fork = s.node.snapshot()
+    s.node.mine(1)
+    reorged = ev.fetch(s.client, s.sources, block=s.node.block_number())
+    s.node.revert(fork)
+    s.node.send({"to": "0x" + "ee" * 20, "value": 1})   # another block at that height
+    from test_chain_evidence import signed
+
+    reorged = signed(s, reorged)
+    good = honest(s)
+    stmt = dict(chain_id=31337, holder=s.a1, block_number=good.block_number,
+                block_hash=good.block_hash, epoch=EPOCH, operator=OPERATOR)
+    wallet_digest = ev.statement_digest(good, s.wallet, epoch=EPOCH, operator=OPERATOR)
+    return {
+        "honest": good,
+        "inflated": set_balance(good, "USDC", s.a1, 1_000_000_001),
+        "other key": set_signature(good, s.a1, ownership.sign_digest(
+            s.k2, ownership.digest(**stmt))),
+        "other epoch": set_signature(good, s.a1, ownership.sign(s.k1, **{**stmt,
+                                                                        "epoch": EPOCH - 1})),
+        "other operator": set_signature(good, s.a1, ownership.sign(
+            s.k1, **{**stmt, "operator": b"\x01" * 32})),
+        "missing": set_signature(good, s.a2, None),
+        "wallet other key": set_signature(good, s.wallet,
+                                          ownership.sign_digest(s.k1, wallet_digest)),
+        "inflated and other key": set_balance(set_signature(good, s.a1, ownership.sign_digest(
+            s.k2, ownership.digest(**stmt))), "ETH", s.a2, 10**30),
+        "reorg": reorged,
+        "another chain": replace(good, chain_id=1),
+    }
+
+
+def test_node_checks_find_what_the_online_check_found(scene: Any) -> None:  # noqa: F811
+    """check_offline + check_node (what verify --rpc and reserves check --rpc
+    now run) finds exactly what check_online (offline checks repeated) finds,
+    on every tampered case; verify's verdict, the first finding in tag order
+    once the offline ones are none, is therefore the same."""
+    from test_chain_evidence import EPOCH, OPERATOR
+
+    from zksolv.chain import evidence as ev
+
+    s = scene
+    cases = _tampered(s)
+    kw: dict[str, Any] = {"epoch": EPOCH, "operator": OPERATOR, "epoch_timestamp": None}
+    seen_tags = set()
+    for name, evidence in cases.items():
+        offline = ev.check_offline(evidence, epoch=EPOCH, operator=OPERATOR)
+        node = ev.check_node(s.client, evidence, **kw)
+        reference = ev.check_online(s.client, evidence, **kw)
+        if node and node[0].tag == "reserves-chain":
+            assert reference == node, name          # another chain: that finding alone
+        else:
+            assert reference == offline + node, name
+        seen_tags |= {f.tag for f in reference}
+        assert (reference == []) == (name == "honest"), (name, reference)
+    assert seen_tags == set(ev.TAGS)
+
+
+def test_verify_rpc_recovers_each_signature_once(tmp_path: Path, chain: Any,
+                                                funded: dict[str, Any],  # noqa: F811
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two accounts sign (one holds two assets: one statement): verify --rpc
+    and reserves check --rpc recover two signatures, not four."""
+    from test_epoch_support import verify_json
+    from test_reserves_chain import _honest
+
+    from zksolv.chain import ownership
+
+    bundle, _ = _honest(tmp_path, chain, funded)
+    calls: list[bytes] = []
+    real = ownership.recover_digest
+
+    def counted(signature: bytes, digest: bytes, **kw: Any) -> bytes:
+        calls.append(signature)
+        return real(signature, digest, **kw)
+
+    monkeypatch.setattr(ownership, "recover_digest", counted)
+    code, out = verify_json(bundle, "--rpc", chain.url)
+    assert code == 0, out
+    assert len(calls) == len(set(calls)) == 2, len(calls)
+    calls.clear()
+    assert run("reserves", "check", tmp_path / "snap1", "--rpc", chain.url).exit_code == 0
+    assert len(calls) == len(set(calls)) == 2, len(calls)
