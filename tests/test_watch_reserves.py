@@ -247,3 +247,17 @@ def test_watch_without_rpc_writes_the_status_file_earlier_versions_read(
     _watch(watched, out)
     assert set(json.loads(status_location(out).read_text())) == {"format", "version",
                                                                  "epochs"}
+
+
+def test_reserves_held_only_by_declared_contracts_need_no_signing(tmp_path: Path) -> None:
+    """Every holder declared (the protocol's own vaults): nothing to sign,
+    so the fetched evidence is complete; watch proves it at once."""
+    watched, out = tmp_path / "snaps", tmp_path / "bundles"
+    watched.mkdir()
+    vaults = ["0x" + "d1" * 20, "0x" + "d2" * 20]
+    snap = sourced_snapshot(watched / "epoch-000001", [(v, "declared") for v in vaults])
+    write_evidence(snap, [(v, "declared", 2 * ETH) for v in vaults])
+    text = _watch(watched, out)
+    assert "epoch 1: proven solvent" in text, text
+    code, rep = verify_json(out / "epoch-000001")
+    assert code == 0, rep
