@@ -38,7 +38,8 @@ def reserves() -> None:
                                                       # (--block N, or derived from
                                                       #  the header's block_window)
       2. zksolv reserves sign SNAPSHOT --eth-key FILE --operator operator.key.pub
-                                                      # once per holding key; or, for
+                                                      # --eth-key repeatable, or
+                                                      # --eth-key-dir DIR; or, for
                                                       # a hardware wallet:
          zksolv reserves typed-data SNAPSHOT --address 0x... --operator operator.key.pub -o td.json
          (sign td.json with eth_signTypedData_v4), then
@@ -219,7 +220,9 @@ def fetch(snapshot: str, rpc: str, block: int | None, timeout: float, as_json: b
       zksolv reserves fetch run/epoch-000009 --rpc http://127.0.0.1:8545 --block 19000000
       zksolv reserves fetch run/epoch-000009 --rpc http://127.0.0.1:8545   # window in header
     """
-    from zksolv.reserves_format import ReservesFile, from_evidence, to_sources
+    from zksolv.cli.common import progress
+    from zksolv.progress import count_progress
+    from zksolv.prover.reserves import fetch_reserves
 
     snap = _open(snapshot)
     h = snap.header
@@ -227,14 +230,16 @@ def fetch(snapshot: str, rpc: str, block: int | None, timeout: float, as_json: b
     if block is not None and src.window_length is not None:
         raise InputError("--block", "the header names a block_window: the reserves block is "
                                     "derived from the chain, not chosen (leave --block out)")
-    evidence, rpc_mod = _chain("evidence", "rpc")
+    _chain("evidence", "rpc")
     holders = sum(len(a.holders) for a in src.assets)
     status(f"reading {holders} balance(s) of {len(src.assets)} asset(s) from {rpc} ...",
            quiet=quiet or as_json)
-    with rpc_mod.RpcClient(rpc, timeout=timeout) as client:
-        ev = evidence.fetch(client, to_sources(src), block=block, epoch_timestamp=h.timestamp)
-    doc = ReservesFile(format="zksolv-reserves", version=1, epoch=h.epoch, operator=None,
-                       evidence=from_evidence(ev))
+
+    def bar(items: Any, total: int, desc: str) -> Any:
+        return progress(items, total=total, desc=desc, quiet=quiet or as_json)
+
+    doc = fetch_reserves(snap, rpc, block=block, timeout=timeout,
+                         progress=count_progress(bar, "balances"))
     _save(snap, doc)
     state = _state(snap, doc)
     if as_json:
@@ -260,53 +265,109 @@ def _with_operator(fn: Any) -> Any:
     return fn
 
 
+KEY_SUFFIX = ".key"
+MAX_KEY_FILES = 100_000
+
+
+def _key_files(eth_keys: tuple[str, ...], key_dir: str | None) -> list[str]:
+    """--eth-key files, then DIR/*.key (sorted; hidden files and other names
+    left out, anything else named *.key must be a key file)."""
+    import os
+
+    files = list(eth_keys)
+    if key_dir is not None:
+        try:
+            with os.scandir(key_dir) as it:
+                names = sorted(e.name for e in it
+                               if e.name.endswith(KEY_SUFFIX) and not e.name.startswith("."))
+        except OSError as exc:
+            raise InputError(key_dir, f"cannot list: {exc.strerror or exc}") from exc
+        if not names:
+            raise InputError(key_dir, f"no *{KEY_SUFFIX} file in it")
+        if len(names) > MAX_KEY_FILES:
+            raise InputError(key_dir, f"{len(names)} key files, more than {MAX_KEY_FILES}")
+        files += [os.path.join(key_dir, n) for n in names]
+    if not files:
+        raise InputError("--eth-key", "give the holders' keys: --eth-key FILE (repeatable) "
+                                      "or --eth-key-dir DIR")
+    return files
+
+
 @reserves.command("sign")
 @click.argument("snapshot", type=click.Path())
-@click.option("--eth-key", "eth_key", required=True, type=click.Path(),
+@click.option("--eth-key", "eth_keys", multiple=True, type=click.Path(),
               help="A file holding one holder's secp256k1 private key (64 hex digits, mode "
-                   "0600).")
+                   "0600). Repeatable.")
+@click.option("--eth-key-dir", "key_dir", type=click.Path(file_okay=False), default=None,
+              help="Also every *.key file in this folder (one key each).")
 @_with_operator
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
 @reports_errors
-def sign(snapshot: str, eth_key: str, operator: str | None, operator_key: str | None,
-         as_json: bool) -> None:
-    """Sign, with the key in --eth-key, the ownership statement of every
-    holder of SNAPSHOT's evidence whose address is that key's (EIP-712:
-    chain, block, epoch, address, operator key). Run once per holding key.
+def sign(snapshot: str, eth_keys: tuple[str, ...], key_dir: str | None, operator: str | None,
+         operator_key: str | None, as_json: bool) -> None:
+    """Sign, with each key given, the ownership statement of every holder of
+    SNAPSHOT's evidence whose address is that key's (EIP-712: chain, block,
+    epoch, address, operator key), in one pass and one write of
+    reserves.json; then say which holders are still unsigned. A key that
+    holds nothing is a warning (an error if no key holds anything).
 
     \b
-    Example:
+    Examples:
       zksolv reserves sign run/epoch-000009 --eth-key hot.key --operator operator.key.pub
+      zksolv reserves sign run/epoch-000009 --eth-key-dir keys/ --operator operator.key.pub
     """
     ownership = _chain("ownership")
     snap = _open(snapshot)
     doc = _evidence_doc(snap)
     op = _operator(operator, operator_key)
-    key = ownership.load_eth_key(eth_key, lambda m: click.echo(f"warning: {m}", err=True))
-    address = "0x" + bytes(ownership.address_of(key)).hex()
+    files = _key_files(eth_keys, key_dir)
+    warn = lambda m: click.echo(f"warning: {m}", err=True)  # noqa: E731
+    keys: dict[str, tuple[str, bytes]] = {}        # address -> (file, key)
+    for path in files:
+        key = ownership.load_eth_key(path, warn)
+        keys.setdefault("0x" + bytes(ownership.address_of(key)).hex(), (path, key))
+    signatures: dict[str, str] = {}                # one statement per holder, whatever the asset
     found: dict[tuple[str, str], str] = {}
     for a in doc.evidence.assets:
         for x in a.holdings:
-            if x.address != address:
+            if x.address not in keys:
                 continue
             if x.kind != "account":
-                raise InputError(eth_key, f"{address} is a {x.kind} holder of {a.symbol}: only "
-                                          "accounts sign with a key (a contract: typed-data, "
-                                          "then import its EIP-1271 signature)")
-            sig = ownership.sign(key, **_statement(doc, snap.header.epoch, op, address))
-            found[(a.symbol, address)] = "0x" + bytes(sig).hex()
+                raise InputError(keys[x.address][0],
+                                 f"{x.address} is a {x.kind} holder of {a.symbol}: only "
+                                 "accounts sign with a key (a contract: typed-data, then "
+                                 "import its EIP-1271 signature)")
+            if x.address not in signatures:
+                sig = ownership.sign(keys[x.address][1],
+                                     **_statement(doc, snap.header.epoch, op, x.address))
+                signatures[x.address] = "0x" + bytes(sig).hex()
+            found[(a.symbol, x.address)] = signatures[x.address]
+    unused = [(path, addr) for addr, (path, _) in keys.items() if addr not in signatures]
     if not found:
-        raise InputError(eth_key, f"its address {address} holds none of the sourced assets "
-                                  "(header.json reserve_sources)")
+        path, addr = unused[0]
+        if len(keys) == 1:
+            raise InputError(path, f"its address {addr} holds none of the sourced assets "
+                                   "(header.json reserve_sources)")
+        raise InputError("--eth-key", f"none of the {len(keys)} keys' addresses ({addr}, ...) "
+                                      "holds any of the sourced assets (header.json "
+                                      "reserve_sources)")
+    for path, addr in unused:
+        warn(f"{path}: its address {addr} holds none of the sourced assets")
     new = _signed(doc, op, found)
     _save(snap, new)
     state = _state(snap, new)
     if as_json:
-        echo_json({**state, "signed": [{"symbol": s, "address": a} for s, a in found]})
+        echo_json({**state, "signed": [{"symbol": s, "address": a} for s, a in found],
+                   "unused_keys": [{"file": p, "address": a} for p, a in unused]})
         return
-    click.echo(f"signed {len(found)} holding(s) of {address} for epoch {snap.header.epoch}, "
-               f"operator {op.hex()}")
+    click.echo(f"signed {len(found)} holding(s) of {len(signatures)} address(es) for epoch "
+               f"{snap.header.epoch}, operator {op.hex()}")
     _echo_state(state, {a.symbol: a.decimals for a in snap.header.assets})
+    missing = state["missing"]
+    if missing:
+        shown = ", ".join(f"{m['symbol']} {m['address']} ({m['kind']})" for m in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        click.echo(f"still unsigned: {len(missing)} holding(s): {shown}{more}")
 
 
 @reserves.command("typed-data")
@@ -447,9 +508,9 @@ def check(snapshot: str, rpc: str | None, as_json: bool) -> None:
                                                 epoch=snap.header.epoch, operator=op))
         if rpc is not None:
             with _chain("rpc").RpcClient(rpc) as client:
-                found += evidence_mod.check_online(client, to_evidence(doc.evidence),
-                                                   epoch=snap.header.epoch, operator=op,
-                                                   epoch_timestamp=snap.header.timestamp)
+                found += evidence_mod.check_node(client, to_evidence(doc.evidence),
+                                                 epoch=snap.header.epoch, operator=op,
+                                                 epoch_timestamp=snap.header.timestamp)
         seen: set[tuple[str, str, str]] = set()
         for f in found:
             key = (f.tag, f.where, f.detail)

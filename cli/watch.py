@@ -30,10 +30,18 @@ from zksolv.executors import SCHEDULER_HELP, make_executor
               help="Seconds between looks at SNAPSHOTS (and, with --once, between the "
                    "two looks a snapshot that does not decode gets).")
 @click.option("--once", is_flag=True, help="Prove what is there now, then exit.")
+@click.option("--rpc", default=None, metavar="URL",
+              help="Read the reserves of a snapshot that names reserve sources with a "
+                   "block_window and has no reserves.json yet, at the block derived from "
+                   "the chain (as `zksolv reserves fetch` does), once per epoch. Signing "
+                   "stays the holders' (zksolv reserves sign).")
+@click.option("--rpc-timeout", type=click.FloatRange(0.1, 600), default=10.0,
+              show_default=True, help="Seconds allowed per RPC call.")
 @click.pass_context
 @reports_errors
 def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: int | None,
-          scheduler: str | None, interval: float, once: bool) -> None:
+          scheduler: str | None, interval: float, once: bool, rpc: str | None,
+          rpc_timeout: float) -> None:
     """Prove every new epoch snapshot in SNAPSHOTS, in epoch order, chaining
     each bundle to the last one proven.
 
@@ -53,6 +61,19 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
     that does not decode (or a file that is not a regular file) only once
     unchanged over two looks (--once looks twice, --interval apart). A
     refused snapshot whose files change is looked at again.
+
+    A snapshot whose header names reserve_sources is complete only with its
+    reserves.json fetched and signed by every holder that signs: until then
+    one line says what is missing and the command that supplies it (zksolv
+    reserves fetch / sign), and the next scan looks again. Evidence that is
+    not this snapshot's (another epoch, chain or operator) or a signature
+    that does not recover is refused as malformed, as prove refuses it, and
+    looked at again when reserves.json changes. With --rpc, the watch reads
+    the reserves itself when the header names a block_window (the block is
+    derived from the chain, so it picks nothing), once per epoch: recorded
+    in the status file, never read again at another block; without a
+    window the block is the operator's to choose (reserves fetch --block N).
+    The holders still sign.
 
     A refused epoch (insolvent: exit 3, malformed: exit 2) is never skipped
     silently: one log line, and an entry in the status file (private, mode
@@ -81,9 +102,23 @@ def watch(ctx: click.Context, snapshots: str, out: str, key: str | None, jobs: i
     def bar(items, total, desc):  # type: ignore[no-untyped-def]
         return progress(items, total=total, desc=desc, quiet=False)
 
+    fetch_reserves = None
+    if rpc is not None:
+        from zksolv.prover.reserves import fetch_reserves as fetch
+        from zksolv.snapshot import Snapshot
+
+        def fetch_reserves(snap: Snapshot) -> Any:
+            return fetch(snap, rpc, timeout=rpc_timeout)
+
+        from zksolv import chain
+
+        if not chain.available():
+            raise InputError("--rpc", "reading reserves from a chain needs the chain extra: "
+                                      "install zksolv[chain]")
     watcher = Watcher(folder, Path(out), master, jobs=jobs, executor=executor,
                       backend=backend_of(ctx), progress=bar,
-                      log=lambda line: click.echo(line, err=True))
+                      log=lambda line: click.echo(line, err=True),
+                      fetch_reserves=fetch_reserves)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

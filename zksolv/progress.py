@@ -47,3 +47,24 @@ def derive_progress(bar: Progress | None) -> DeriveProgress | None:
             next(ticks[0], None)  # the last step ends the iteration: the bar closes
 
     return on_derive
+
+
+def count_progress(bar: Progress | None, desc: str) -> Callable[[int, int], None] | None:
+    """``on_count(done, total)`` (the chain's fetch reports balances read so
+    far) that drives ``bar`` over ``total`` steps: it starts at ``done ==
+    0`` and moves ``done`` minus the last count each call."""
+    if bar is None:
+        return None
+    state: list[Any] = []          # [iterator over the bar, steps taken]
+
+    def on_count(done: int, total: int) -> None:
+        if not state:
+            state[:] = [iter(bar(range(total), total, desc)), 0]
+        ticks, taken = state
+        for _ in range(max(done - taken, 0)):
+            next(ticks, None)
+        state[1] = max(done, taken)
+        if done >= total:
+            next(ticks, None)      # past the last item: the bar closes
+
+    return on_count

@@ -365,9 +365,11 @@ def read_reserves_file(path: str | os.PathLike[str]) -> ReservesFile:
     return decode_json(data, ReservesFile, fail=lambda why: _schema_error(str(path), why))
 
 
-def write_reserves_file(snap: Snapshot, doc: ReservesFile) -> Path:
-    """Write reserves.json atomically (0600, as the rest of a snapshot is private)."""
-    return write_private(snap.reserves_path, reserves_format.reserves_file_bytes(doc))
+def write_reserves_file(snap: Snapshot, doc: ReservesFile, *, overwrite: bool = True) -> Path:
+    """Write reserves.json atomically (0600, as the rest of a snapshot is
+    private); never over an existing one unless ``overwrite``."""
+    return write_private(snap.reserves_path, reserves_format.reserves_file_bytes(doc),
+                         overwrite=overwrite)
 
 
 def evidence_problem(header: SnapshotHeader, doc: ReservesFile) -> str | None:

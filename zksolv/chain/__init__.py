@@ -37,6 +37,7 @@ from zksolv.chain.evidence import (
     Holding,
     ReservesEvidence,
     ReserveSources,
+    check_node,
     check_offline,
     check_online,
     fetch,
@@ -59,6 +60,6 @@ __all__ = [
     "TAGS", "TAG_BALANCE", "TAG_BLOCK", "TAG_CHAIN", "TAG_SIGNATURE", "AssetEvidence",
     "AssetSource", "Block", "ChainError", "ChainExtraMissing", "Finding", "HolderKind",
     "HolderSource", "Holding", "ReserveSources", "ReservesEvidence", "RpcClient",
-    "SignatureError", "WindowEvidence", "available", "check_offline", "check_online", "fetch",
-    "sign_holdings", "statement_digest",
+    "SignatureError", "WindowEvidence", "available", "check_node", "check_offline",
+    "check_online", "fetch", "sign_holdings", "statement_digest",
 ]

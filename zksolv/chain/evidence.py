@@ -34,13 +34,15 @@ An unreachable or hostile node is a ``ChainError`` (exit 2), never a finding.
 
 Offline, accounts' signatures, the window derivation and double counting are
 checked; contracts' signatures and every balance need a node, and are not
-checked. ``check_online`` makes every check, offline ones included.
+checked. ``check_online`` makes every check, offline ones included;
+``check_node`` only the node's, for a caller that has run ``check_offline``
+(each signature then recovered once).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -61,7 +63,8 @@ TAGS = (TAG_SIGNATURE, TAG_BALANCE, TAG_BLOCK, TAG_CHAIN)
 
 __all__ = [
     "AssetEvidence", "AssetSource", "Finding", "HolderKind", "HolderSource", "Holding",
-    "ReserveSources", "ReservesEvidence", "WindowEvidence", "check_offline", "check_online",
+    "ReserveSources", "ReservesEvidence", "WindowEvidence", "check_node", "check_offline",
+    "check_online",
     "eip55", "fetch", "parse_address", "sign_holdings", "statement_digest",
 ]
 
@@ -184,10 +187,19 @@ def token_name(token: bytes | None) -> str:
 # -- fetch ---------------------------------------------------------------------------
 
 
+FetchProgress = Callable[[int, int], None]
+
+
 def fetch(client: RpcClient, sources: ReserveSources, *, block: int | None = None,
-          epoch_timestamp: int | None = None) -> ReservesEvidence:
+          epoch_timestamp: int | None = None,
+          progress: FetchProgress | None = None) -> ReservesEvidence:
     """Read every holder's balance at one block into evidence (signatures
     None; ``ownership`` signs, or the holders do).
+
+    ``progress(done, total)`` is told the balances read so far of all the
+    assets' holders: once with 0 when the block is known, then after each
+    batch (``client.max_batch`` reads in one HTTP request), the last call
+    with ``done == total``.
 
     The block: ``block`` if given; else the block derived from the sources'
     window (``window_length``) and ``epoch_timestamp``. Giving both a block
@@ -209,13 +221,23 @@ def fetch(client: RpcClient, sources: ReserveSources, *, block: int | None = Non
             raise InputError("--block", "the sources name no block window: give the block "
                                         "to read the reserves at (--block N)")
         pinned = client.block_by_number(block)
+    total = sum(len(a.holders) for a in sources.assets)
+    done = 0
+    if progress is not None:
+        progress(done, total)
     assets = []
     for asset in sources.assets:
         addresses = [h.address for h in asset.holders]
-        if asset.token is None:
-            balances = client.balances(addresses, pinned.hash)
-        else:
-            balances = client.erc20_balances(asset.token, addresses, pinned.hash)
+        balances: list[int] = []
+        for start in range(0, len(addresses), client.max_batch):
+            batch = addresses[start:start + client.max_batch]
+            if asset.token is None:
+                balances += client.balances(batch, pinned.hash)
+            else:
+                balances += client.erc20_balances(asset.token, batch, pinned.hash)
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
         assets.append(AssetEvidence(asset.symbol, asset.token, tuple(
             Holding(h.address, h.kind, b, None)
             for h, b in zip(asset.holders, balances, strict=True))))
@@ -344,16 +366,34 @@ def check_offline(evidence: ReservesEvidence, *, epoch: int,
 def check_online(client: RpcClient, evidence: ReservesEvidence, *, epoch: int,
                  operator: bytes, epoch_timestamp: int | None) -> list[Finding]:
     """Every check against the verifier's own node, ``check_offline``'s
-    included: the chain id, the pinned block hash on the node's chain, the
-    window (F's hash and timestamps, when the evidence has a window; it needs
+    included: ``check_offline``'s findings, then ``check_node``'s. When the
+    node is on another chain, that finding comes alone."""
+    return _check_online(client, evidence, epoch=epoch, operator=operator,
+                         epoch_timestamp=epoch_timestamp, offline=True)
+
+
+def check_node(client: RpcClient, evidence: ReservesEvidence, *, epoch: int,
+               operator: bytes, epoch_timestamp: int | None) -> list[Finding]:
+    """The checks only a node can make, for a caller that has made
+    ``check_offline`` already (each signature is recovered once): the chain
+    id, the pinned block hash on the node's chain, the window (F's hash and
+    timestamps, when the evidence has a window; it needs
     ``epoch_timestamp``), every balance at the pinned hash, every contract's
     EIP-1271 answer at the pinned hash. When the chain or the block is wrong,
-    balances cannot be read at that block: those findings come alone."""
+    balances cannot be read at that block: those findings come alone.
+    ``check_offline`` + ``check_node`` finds what ``check_online`` finds."""
+    return _check_online(client, evidence, epoch=epoch, operator=operator,
+                         epoch_timestamp=epoch_timestamp, offline=False)
+
+
+def _check_online(client: RpcClient, evidence: ReservesEvidence, *, epoch: int,
+                  operator: bytes, epoch_timestamp: int | None,
+                  offline: bool) -> list[Finding]:
     node_chain = client.chain_id()
     if node_chain != evidence.chain_id:
         return [Finding(TAG_CHAIN, f"chain {evidence.chain_id}",
                         f"the node is on chain {node_chain}")]
-    findings = check_offline(evidence, epoch=epoch, operator=operator)
+    findings = check_offline(evidence, epoch=epoch, operator=operator) if offline else []
     where = f"block {evidence.block_number}"
     block = client.try_block_by_number(evidence.block_number)
     if block is None:

@@ -14,10 +14,20 @@ agree), and the evidence goes into the manifest (bundle version 6).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from zksolv.errors import InputError
-from zksolv.reserves_format import MAX_EVIDENCE_BYTES, EvidenceJSON, canonical_json, to_evidence
+from zksolv.reserves_format import (
+    MAX_EVIDENCE_BYTES,
+    EvidenceJSON,
+    ReservesFile,
+    canonical_json,
+    from_evidence,
+    to_evidence,
+    to_sources,
+)
 from zksolv.snapshot import RESERVES_FILE, Snapshot, evidence_problem, with_chain_reserves
 
 FETCH_HINT = "zksolv reserves fetch SNAPSHOT --rpc URL"
@@ -50,7 +60,9 @@ def sourced_snapshot(snap: Snapshot, operator: bytes) -> tuple[Snapshot, Evidenc
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise InputError(where, f"{len(missing)} holder(s) without an ownership signature: "
                                 f"{shown}{more}: {SIGN_HINT}")
-    if doc.operator is None:
+    signed = any(h.signature is not None for a in doc.evidence.assets for h in a.holdings)
+    if doc.operator is None and signed:
+        # every holder declared needs no signature, nor the key they would be for
         raise InputError(where, f"no operator key recorded for the signatures: {SIGN_HINT}")
     from zksolv import chain
     from zksolv.chain import evidence as chain_evidence
@@ -70,3 +82,28 @@ def sourced_snapshot(snap: Snapshot, operator: bytes) -> tuple[Snapshot, Evidenc
                                 "(a verifier reads at most 1 MiB): name fewer holders")
     sourced = with_chain_reserves(header, doc, where)
     return Snapshot(snap.path, sourced), doc.evidence
+
+
+def fetch_reserves(snap: Snapshot, rpc: str, *, block: int | None = None,
+                   timeout: float = 10.0,
+                   progress: Callable[[int, int], None] | None = None) -> ReservesFile:
+    """Read every sourced balance of ``snap`` from the node at ``rpc``: at
+    ``block``, or (no ``block``) at the block derived from the header's
+    block window. The reserves.json to write (no signatures yet): what
+    ``zksolv reserves fetch`` writes, and ``zksolv watch --rpc``.
+    ``progress(done, total)``: balances read so far (``chain.evidence.fetch``)."""
+    header = snap.header
+    if header.reserve_sources is None:
+        raise InputError(str(snap.path / "header.json"), "names no reserve_sources")
+    from zksolv import chain
+    from zksolv.chain import evidence as chain_evidence
+    from zksolv.chain.rpc import RpcClient
+
+    if not chain.available():
+        raise InputError(str(snap.path), "reading reserves from a chain needs the chain "
+                                         "extra: install zksolv[chain]")
+    with RpcClient(rpc, timeout=timeout) as client:
+        ev = chain_evidence.fetch(client, to_sources(header.reserve_sources), block=block,
+                                  epoch_timestamp=header.timestamp, progress=progress)
+    return ReservesFile(format="zksolv-reserves", version=1, epoch=header.epoch,
+                        operator=None, evidence=from_evidence(ev))

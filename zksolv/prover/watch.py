@@ -37,7 +37,10 @@ listed) is skipped with one line and looked at again on the next scan; so
 is a snapshot that is not yet complete. Complete means (docs/snapshot-
 format.md, *Writing a snapshot in place*): both files present and
 readable, header.json decodes, and accounts.csv ends with a newline and
-holds at least account_count + 1 lines. A complete snapshot is proven; only
+holds at least account_count + 1 lines; and, when the header names
+reserve sources, reserves.json is there and every holder that signs has
+signed (until then one line names what is missing and the command that
+supplies it: ``_reserves_look``). A complete snapshot is proven; only
 then can it be refused as malformed. Two cases cannot be completed by more
 writing yet may be a file caught mid-write: a header.json that does not
 decode and a file that is not a regular file; they are refused as malformed
@@ -45,16 +48,22 @@ only when unchanged (inode, size, mtime of both files) between two
 consecutive looks. A snapshot refused as malformed is looked at again when
 either file changes (its fingerprint is in the status entry), and one that
 changes while it is being proven is not judged on that run.
+
+With ``fetch_reserves`` (``watch --rpc``), a snapshot waiting for its
+reserves.json whose header names a block window is read by the watch, at
+the derived block, at most once per epoch (``reserves_fetched`` in the
+status file, recorded before the file is written).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +72,18 @@ import msgspec
 from zksolv.circuits.epoch import declared_gap, epochs_text
 from zksolv.errors import InputError, InsolventError, VerificationError, ZksolvError
 from zksolv.executors import Executor
+from zksolv.reserves_format import ReservesFile
 from zksolv.safeio import decode_json, read_bounded, write_private
-from zksolv.snapshot import ACCOUNTS_FILE, HEADER_FILE, open_snapshot
+from zksolv.snapshot import (
+    ACCOUNTS_FILE,
+    HEADER_FILE,
+    RESERVES_FILE,
+    Snapshot,
+    SnapshotHeader,
+    evidence_problem,
+    open_snapshot,
+    write_reserves_file,
+)
 from zksolv.verifier.bundle import verify_bundle
 
 from . import keys
@@ -97,10 +116,22 @@ class EpochStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     shortfall: dict[str, Any] | None = None
 
 
-class WatchStatus(msgspec.Struct, forbid_unknown_fields=True):
+class ReservesFetch(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A reading of reserves this watch made (``--rpc``), recorded before
+    reserves.json is written: one per epoch, never another."""
+
+    snapshot: str
+    epoch: int
+    block_number: int
+    block_hash: str
+
+
+class WatchStatus(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     format: str
     version: int
     epochs: list[EpochStatus]
+    # left out while empty, so a watch without --rpc writes what earlier versions read
+    reserves_fetched: list[ReservesFetch] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -120,10 +151,12 @@ class Look:
 
 
 def _fingerprint(folder: Path) -> str | Look:
-    """(inode, size, mtime_ns, file type) of header.json and
-    accounts.csv, or a ``wait`` Look saying why they cannot be looked at."""
+    """(inode, size, mtime_ns, file type) of header.json and accounts.csv,
+    and of reserves.json when there is one (a snapshot without it keeps the
+    fingerprint earlier versions recorded), or a ``wait`` Look saying why
+    they cannot be looked at."""
     parts = []
-    for name in (HEADER_FILE, ACCOUNTS_FILE):
+    for name in (HEADER_FILE, ACCOUNTS_FILE, RESERVES_FILE):
         try:
             fd = os.open(folder / name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             try:
@@ -133,6 +166,8 @@ def _fingerprint(folder: Path) -> str | Look:
         except FileNotFoundError:
             if not os.path.isdir(folder):
                 return Look("wait", reason="gone since it was listed", kind="gone")
+            if name == RESERVES_FILE:  # optional: look() says if the header needs it
+                break
             return Look("wait", reason=f"incomplete: no {name} yet", kind="incomplete")
         except OSError as exc:
             return Look("wait", reason=f"cannot read {name}: {exc.strerror or exc}",
@@ -158,9 +193,11 @@ def _count_lines(path: Path) -> tuple[int, bytes]:
     return lines, last
 
 
-def look(folder: Path) -> Look:
+def look(folder: Path, *, operator: bytes | None = None) -> Look:
     """Is the snapshot in ``folder`` complete (docs/snapshot-format.md,
-    *Writing a snapshot in place*)? Never raises for what it finds."""
+    *Writing a snapshot in place*)? Never raises for what it finds.
+    ``operator`` (the watch's public key) only goes into the command a
+    snapshot waiting for signatures is told to run."""
     fp = _fingerprint(folder)
     if isinstance(fp, Look):
         return fp
@@ -182,7 +219,57 @@ def look(folder: Path) -> Look:
                     f"incomplete: {ACCOUNTS_FILE} has {rows} of {header.account_count} rows"
                     + ("" if last == b"\n" else " and no final newline") + " so far",
                     kind="incomplete")
+    if header.reserve_sources is not None:
+        return _reserves_look(folder, header, fp, operator)
     return Look("ready", fp, header.epoch)
+
+
+def _reserves_look(folder: Path, header: SnapshotHeader, fp: str,
+                   operator: bytes | None) -> Look:
+    """A complete snapshot whose header names reserve sources is complete
+    only with reserves.json fetched and signed by every holder that signs:
+    until then it waits (the line names what is missing and the command that
+    supplies it). Evidence that is not this snapshot's (another epoch, chain
+    or holders, another operator) or whose signatures do not recover is
+    ``ready``: ``prove`` refuses it as malformed, with its reason, and a
+    change of reserves.json brings it back."""
+    src = header.reserve_sources
+    assert src is not None
+    try:
+        doc = Snapshot(folder, header).load_reserves()
+    except ZksolvError as exc:    # may be a file caught mid-write: judged over two looks
+        return Look("bad", fp, header.epoch, str(exc))
+    except OSError as exc:
+        return Look("wait", fp, header.epoch, f"cannot read {RESERVES_FILE}: "
+                    f"{exc.strerror or exc}", kind=f"unreadable {exc.errno}")
+    if doc is None:
+        block = "" if src.window_length is not None else " --block N"
+        return Look("wait", fp, header.epoch,
+                    f"waiting for {RESERVES_FILE} (the header names reserve sources): read "
+                    f"the balances with zksolv reserves fetch {folder} --rpc URL{block}",
+                    kind="reserves-fetch" if src.window_length is not None
+                    else "reserves-fetch-block")
+    if evidence_problem(header, doc) is not None or (
+            operator is not None and doc.operator not in (None, operator.hex())):
+        return Look("ready", fp, header.epoch)
+    missing = doc.evidence.missing_signatures()
+    if missing:
+        shown = ", ".join(f"{sym} {addr} ({kind})" for sym, addr, kind in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        op = "PUBKEY" if operator is None else operator.hex()
+        return Look("wait", fp, header.epoch,
+                    f"waiting for {len(missing)} ownership signature(s) in {RESERVES_FILE}: "
+                    f"{shown}{more}: zksolv reserves sign {folder} --eth-key FILE "
+                    f"--operator {op} (or reserves typed-data, then reserves import)",
+                    kind=f"reserves-sign {len(missing)}")
+    return Look("ready", fp, header.epoch)
+
+
+def _last_handled(st: WatchStatus, name: str) -> int:
+    """The last epoch the status file records (-1: none), the snapshot
+    ``name``'s own refusals as malformed aside (it may since be fixed)."""
+    return max((e.epoch for e in st.epochs if e.epoch is not None
+                and not (e.snapshot == name and e.status == "malformed")), default=-1)
 
 
 def status_location(bundles: Path) -> Path:
@@ -203,6 +290,8 @@ class Watcher:
     backend: Any = None
     progress: Progress | None = None
     log: Callable[[str], None] = print
+    # reads the reserves of a snapshot that waits for them (``--rpc``); None: never
+    fetch_reserves: Callable[[Snapshot], ReservesFile] | None = None
     _lock: FolderLock | None = field(default=None, init=False, repr=False)
     # the previous scan's fingerprint of every folder looked at
     _seen: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
@@ -214,6 +303,10 @@ class Watcher:
     @property
     def status_path(self) -> Path:
         return status_location(self.bundles)
+
+    @property
+    def operator(self) -> bytes:
+        return keys.public_key_bytes(keys.signing_key(self.master_key))
 
     def lock(self) -> None:
         """Take the lock on BUNDLES_DIR (``FolderBusy`` if another watcher
@@ -266,7 +359,7 @@ class Watcher:
         cached = self._looks.get(folder.name)
         if fp is not None and cached is not None and cached.fingerprint == fp:
             return cached
-        lk = look(folder)
+        lk = look(folder, operator=self.operator)
         self._looks[folder.name] = lk
         return lk
 
@@ -299,11 +392,16 @@ class Watcher:
             if not is_dir:           # a file, a dangling symlink, gone since listed
                 continue
             lk = self._look(self.snapshots / name)
+            if lk.kind == "reserves-fetch" and self.fetch_reserves is not None:
+                lk = self._fetch(st, name, lk)
             self._seen[name] = lk.fingerprint
             if prior is not None and (lk.fingerprint is None
                                       or lk.fingerprint == prior.fingerprint):
                 continue             # refused as it is now; changed files bring it back
-            if lk.state == "wait":
+            if (lk.kind.startswith("reserves-") and lk.epoch is not None
+                    and lk.epoch <= _last_handled(st, name)):
+                out.append((name, lk))   # out of order whatever its reserves: recorded so
+            elif lk.state == "wait":
                 self._skip(name, lk.kind, f"{name}: skipped, {lk.reason} (looked at again on "
                                           "the next scan)")
             elif lk.state == "bad" and seen.get(name) != lk.fingerprint:
@@ -314,6 +412,48 @@ class Watcher:
             else:
                 out.append((name, lk))
         return sorted(out, key=lambda c: (-1 if c[1].epoch is None else c[1].epoch, c[0]))
+
+    def _fetch(self, st: WatchStatus, name: str, lk: Look) -> Look:
+        """Read the reserves of a complete snapshot that waits for them and
+        whose header names a block window (the block is derived from the
+        chain: nobody, the watch included, picks it), at most once per
+        epoch: the reading is recorded in the status file before
+        reserves.json is written (never over one written meanwhile). What
+        the snapshot looks like afterwards (``lk`` if nothing was written)."""
+        assert self.fetch_reserves is not None and lk.epoch is not None
+        folder = self.snapshots / name
+        done = [f for f in st.reserves_fetched if f.epoch == lk.epoch]
+        if done:
+            f = done[0]
+            return replace(lk, kind="reserves-fetched", reason=(
+                f"{RESERVES_FILE} is gone since this watch read epoch {f.epoch}'s reserves at "
+                f"block {f.block_number} ({f.block_hash}); a watch reads an epoch's reserves "
+                f"once: read them by hand with zksolv reserves fetch {folder} --rpc URL"))
+        try:
+            snap = open_snapshot(folder)
+            doc = self.fetch_reserves(snap)
+        except ZksolvError as exc:   # the window not begun or not mined yet, a node down
+            # one line per kind of failure, not per block number that changes in it
+            return replace(lk, kind="reserves-fetch " + re.sub(r"\d+", "N", str(exc)),
+                           reason=f"waiting for {RESERVES_FILE}: reading it failed: {exc}")
+        except OSError as exc:
+            return replace(lk, kind=f"reserves-fetch {exc.errno}",
+                           reason=f"waiting for {RESERVES_FILE}: {exc.strerror or exc}")
+        ev = doc.evidence
+        st.reserves_fetched.append(ReservesFetch(name, lk.epoch, ev.block_number,
+                                                 ev.block_hash))
+        self.save(st)
+        try:
+            write_reserves_file(snap, doc, overwrite=False)
+        except ZksolvError as exc:   # one written meanwhile (by hand): it stands
+            self.log(f"{name}: {RESERVES_FILE} not written: {exc}")
+        else:
+            window = ("" if ev.window is None else
+                      f", derived from window block {ev.window.first_number}")
+            self.log(f"{name}: read epoch {lk.epoch}'s reserves at block {ev.block_number} "
+                     f"({ev.block_hash}{window}) into {folder / RESERVES_FILE}")
+        self._looks.pop(name, None)
+        return self._look(folder)
 
     def once(self, *, settle: float | None = None) -> list[EpochStatus]:
         """Prove every new complete snapshot once; return what was recorded.
@@ -384,11 +524,10 @@ class Watcher:
         return entry
 
     def _prove_or_adopt(self, st: WatchStatus, epoch: int, name: str) -> EpochStatus:
-        handled = [e.epoch for e in st.epochs if e.epoch is not None
-                   and not (e.snapshot == name and e.status == "malformed")]
-        if handled and epoch <= max(handled):
+        handled = _last_handled(st, name)
+        if epoch <= handled:
             return EpochStatus(name, epoch, "out-of-order", 2,
-                               reason=f"epoch {epoch} is not after epoch {max(handled)}, "
+                               reason=f"epoch {epoch} is not after epoch {handled}, "
                                       "already handled")
         proven = [e for e in st.epochs if e.status == "proven"]
         prev = proven[-1] if proven else None

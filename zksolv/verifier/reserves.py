@@ -209,10 +209,12 @@ def check_reserves(evidence: EvidenceJSON | None, header: circ.EpochHeader, *,
                                       f"extra: {CHAIN_EXTRA}")
         from zksolv.chain.rpc import RpcClient
 
+        # the offline findings were none (else raised above): the node's checks
+        # alone, each signature recovered once
         with RpcClient(rpc, timeout=timeout) as client:
-            findings = ce.check_online(client, to_evidence(evidence), epoch=header.epoch,
-                                       operator=header.operator,
-                                       epoch_timestamp=header.timestamp)
+            findings = ce.check_node(client, to_evidence(evidence), epoch=header.epoch,
+                                     operator=header.operator,
+                                     epoch_timestamp=header.timestamp)
         _raise_first(findings)
         contracts = "checked"
         checks += list(ONLINE_ORDER)
