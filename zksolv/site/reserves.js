@@ -14,10 +14,11 @@
 //   with a window, block = first_number + 1 + (first_hash mod length)
 //                                                          [reserves-block]
 //   every account and contract holding has a signature     [reserves-signature]
+// and then (ownership.js) every account holder's EIP-712 signature recovers
+// to its address                                           [reserves-signature]
 // What it does not: the balances at that block and the block's hash (they
-// need a node: `zksolv verify BUNDLE --rpc URL`), contract holders' EIP-1271
-// answers (a node too), and the account holders' EIP-712 signatures (the
-// page has no secp256k1; `zksolv verify BUNDLE` checks them offline).
+// need a node: `zksolv verify BUNDLE --rpc URL`) and contract holders'
+// EIP-1271 answers (a node too).
 // DOM-free (it runs under node too).
 
 import { canonical } from "./strictjson.js";

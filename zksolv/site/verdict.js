@@ -112,10 +112,9 @@ const isBoolOrNull = (v) => v === true || v === false || v === null;
 
 /** What the verdict says of the reserves, as lines { key, label, value, ok }:
  * version 4 or 5, "reserves asserted"; version 6, what was checked here (the
- * sums, the window's block) and what was not (the balances at that block and
- * contract holders' EIP-1271 answers, which need a node; the ownership
- * signatures, which this page cannot recover), with the commands that
- * check them. `problem` is the first failed offline check ({tag, detail}) or null. */
+ * sums, the window's block, the account holders' ownership signatures) and
+ * what was not (the balances at that block and contract holders' EIP-1271
+ * answers, which need a node), with the command that checks them. `problem` is the first failed offline check ({tag, detail}) or null. */
 export function reservesLines(reserves, problem, words, { bundleDir = "BUNDLE" } = {}) {
   const u = (words && words.unchecked) || {};
   if (!reserves || !reserves.fromChain) {
@@ -150,11 +149,12 @@ export function reservesLines(reserves, problem, words, { bundleDir = "BUNDLE" }
         + `${rpc} checks them`, ok: null });
   }
   if (holdings.some((h) => h.kind === "account")) {
+    // ownership.js: every account holder's signature recovered here
     lines.push({ key: "reserves-signatures", label: "Ownership signatures",
       value: failed("reserves-signature") ? "FAILED"
-        : `not checked here: ${u["reserves-signatures"] || "the holders' EIP-712 ownership signatures"}; `
-          + `zksolv verify ${bundleDir} checks them (with zksolv[chain] installed)`,
-      ok: failed("reserves-signature") ? false : null });
+        : "every account holder's EIP-712 signature for this chain, block, epoch and operator key "
+          + "recovers to its address (checked here)",
+      ok: !failed("reserves-signature") });
   }
   return lines;
 }
