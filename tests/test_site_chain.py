@@ -1,10 +1,11 @@
 """A version 6 bundle (reserves read from a chain) on the holder's page in a
 real headless Chromium, with the shipped checkworker.js: the proofs checked
 as for version 4, the evidence shown (chain, block, each holding, the
-total), and beside the verdict what was checked here (the sum) and what was
-not (the balances at the block, the ownership signatures), with the commands
-that check them; an evidence whose sum is not the reserves is refused with
-the CLI's tag; a version 4 page says its reserves are asserted; on a phone
+total), and beside the verdict what was checked here (the sum, the
+ownership signatures) and what was not (the balances at the block), with the
+command that checks them; an evidence whose sum is not the reserves is refused with
+the CLI's tag, and so is a signature for another epoch; a version 4 page
+says its reserves are asserted; on a phone
 nothing is wider than the screen. Needs the chain extra to sign the
 evidence (as the spec vectors do). Skipped like tests/test_site_browser.py
 when Playwright or Chromium is missing (unless ZKSOLV_REQUIRE_SITE_TESTS=1)."""
@@ -32,8 +33,10 @@ def chain_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     accounts and a declared contract), USDC asserted; ``c1-sum``: the same
     evidence with the manifest's ETH reserves 1 ETH more (a dishonest
     prover: every proof made for that number, zksolv verify says
-    reserves-balance, as for spec/chain-sum); ``a1``: version 4; and
-    alice's proofs (``alice-c1.json``, ...)."""
+    reserves-balance, as for spec/chain-sum); ``c1-epoch``: the accounts'
+    signatures made for epoch 2 (reserves-signature, as
+    spec/chain-signature-epoch); ``a1``: version 4; and alice's proofs
+    (``alice-c1.json``, ...)."""
     import zksolv.chain as chain
 
     if not chain.available():
@@ -44,17 +47,22 @@ def chain_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("site-chain")
     a0, a1 = eth_address(ETH_KEYS[0]), eth_address(ETH_KEYS[1])
 
-    def sourced(name: str, declared_balance: int) -> Path:
+    def sourced(name: str, declared_balance: int, sign_epoch: int = 1) -> Path:
         snap = sourced_snapshot(d / name, [(a0, "account"), (a1, "account"),
-                                           (DECLARED, "declared")])
+                                           (DECLARED, "declared")], epoch=sign_epoch)
         write_evidence(snap, [(a0, "account", 2 * 10**18), (a1, "account", 10**18),
-                              (DECLARED, "declared", declared_balance)])
+                              (DECLARED, "declared", declared_balance)], epoch=sign_epoch)
         for i in (0, 1):
             key = d / f"eth{i}.key"
             key.write_text(ETH_KEYS[i])
             key.chmod(0o600)
             res = run("reserves", "sign", snap, "--eth-key", key, "--operator", OPERATOR_HEX)
             assert res.exit_code == 0, res.output
+        if sign_epoch != 1:      # signed for another epoch, then relabelled epoch 1
+            for f in ("reserves.json", "header.json"):
+                doc = json.loads((snap / f).read_text())
+                doc["epoch"] = 1
+                (snap / f).write_text(json.dumps(doc))
         return snap
 
     prove(sourced("s1", 5 * 10**17), d / "c1")
@@ -79,11 +87,15 @@ def chain_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                            (more, *h.assets[1:]), h.account_count,
                                            h.reserve_sources)
 
+    from zksolv.chain import evidence as chain_evidence
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(prover_epoch, "verify_bundle", lambda *a, **k: None)
+        mp.setattr(chain_evidence, "check_offline", lambda *a, **k: [])
+        prove(sourced("s1-epoch", 5 * 10**17, sign_epoch=2), d / "c1-epoch")
         mp.setattr(prover_reserves, "with_chain_reserves", inflated)
         prove(sourced("s1-sum", 5 * 10**17), d / "c1-sum")
-    for bundle in ("c1", "a1", "c1-sum"):
+    for bundle in ("c1", "a1", "c1-sum", "c1-epoch"):
         res = run("inclusion", "export", "--db", d / f"{bundle}.inclusion.sqlite",
                   "--account", "alice", "--out", d / f"alice-{bundle}.json")
         assert res.exit_code == 0, res.output
@@ -124,11 +136,11 @@ def test_a_version_6_page_shows_the_evidence_and_what_was_not_checked(
             "equals the proven reserves (checked here)") in checked, checked
     assert (f"Balances at that block\nnot checked here: {words.unchecked('reserves-balances')}; "
             "zksolv verify c1 --rpc URL checks them") in checked, checked
-    assert (f"Ownership signatures\nnot checked here: {words.unchecked('reserves-signatures')}; "
-            "zksolv verify c1 checks them") in checked, checked
+    assert ("Ownership signatures\nevery account holder's EIP-712 signature for this chain, "
+            "block, epoch and operator key recovers to its address (checked here)") in checked
     states = _states(tab)
-    assert states["reserves-sum"] == "ok", states
-    assert states["reserves-balances"] == states["reserves-signatures"] == "open", states
+    assert states["reserves-sum"] == states["reserves-signatures"] == "ok", states
+    assert states["reserves-balances"] == "open", states
     assert "reserves-contracts" not in states, "no contract holder"
     for line in checked.splitlines():
         if "not checked" in line:
@@ -177,6 +189,22 @@ def test_an_evidence_whose_sum_is_not_the_reserves_is_refused(
     assert states["reserves-sum"] == "bad", states
     # the proofs themselves were checked and hold
     assert states["solvency"] == states["range"] == "ok", states
+
+
+def test_a_signature_for_another_epoch_is_refused(chain_site: Path, tab: Tab) -> None:
+    """The holders signed for epoch 2; the bundle is epoch 1 (its proofs all
+    hold): zksolv verify says reserves-signature, and so does the page, from
+    its own secp256k1 recovery."""
+    from test_epoch_support import verify_json
+
+    code, out = verify_json(chain_site / "c1-epoch")
+    assert code == 1 and "reserves-signature" in json.dumps(out), out
+    res = tab.check((chain_site / "alice-c1-epoch.json").read_text(), "alice", bundle="c1-epoch")
+    assert (res["state"], res["check"]) == ("invalid", "reserves-signature"), res
+    assert "recovers to 0x" in res["reason"], res
+    states = _states(tab)
+    assert states["reserves-signatures"] == "bad", states
+    assert states["reserves-sum"] == states["solvency"] == states["range"] == "ok", states
 
 
 def test_a_version_4_page_says_reserves_asserted(chain_site: Path, tab: Tab) -> None:
