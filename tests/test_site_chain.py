@@ -238,5 +238,11 @@ def test_phone_layout_with_the_evidence(chain_site: Path, browser: Any,  # noqa:
         .map(e => e.tagName + '#' + e.id + '.' + e.className)""")
     assert wide == [], wide
     top = page.evaluate("document.getElementById('verdict').getBoundingClientRect().top")
-    assert 0 <= top < 844
+    last = page.evaluate("""() => { const ls = document.querySelectorAll('#checked li');
+        return ls[ls.length - 1].getBoundingClientRect().bottom; }""")
+    assert 0 <= top and last <= 844, (top, last)
+    # each holding's address whole (it breaks, it is not shortened)
+    shown = page.eval_on_selector_all("#evidence .holdings .address",
+                                      "cs => cs.map(c => c.textContent)")
+    assert all(len(a) == 42 and a.startswith("0x") for a in shown) and len(shown) == 3, shown
     tab.context.close()
