@@ -41,6 +41,7 @@ def constants() -> dict[str, Any]:
         "bundleVersion": layout.BUNDLE_VERSION,
         "roundingMargin": circ.ROUNDING_ID_MARGIN,
         "bundleVersionMargin": layout.BUNDLE_VERSION_MARGIN,
+        "bundleVersionChain": layout.BUNDLE_VERSION_CHAIN,
         "suite": msgspec.to_builtins(layout.suite_ids()),
         "statements": msgspec.to_builtins(layout.statement_ids()),
         "marginStatements": {k: v for k, v in msgspec.to_builtins(

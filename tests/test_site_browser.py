@@ -175,7 +175,9 @@ def test_valid_proof_shows_included(site_epochs: Path, tab: Tab) -> None:
     states = tab.page.eval_on_selector_all("#checked li", "ls => ls.map(l => [l.dataset.key, "
                                            "l.className])")
     assert dict(states) == {"balance": "ok", "signature": "ok", "solvency": "open",
-                            "range": "open", "full": "open"}, states
+                            "range": "open", "reserves": "open", "full": "open"}, states
+    # a version 4 bundle: its reserves are the operator's number, and the page says so
+    assert f"Reserves\n{words.unchecked('reserves-asserted')}" in checked, checked
     report = res["report"]
     assert "\nUSD\nUSD 0.005000 (5000 units of 10^-6 USD)\n" in report, report
     # every check that passed, named by what it means, never by its tag

@@ -19,7 +19,7 @@ import { BASES, PINNED_CHUNKS, CHUNK, vectorBases, bases as pinnedBases, deriveG
 import { hashToG1 } from "../../zksolv/site/h2c.js";
 import { parseRangeProof, equation, holds, proofSize, roundsFor } from "../../zksolv/site/rangeproof.js";
 import {
-  CheckError, bundleTerms, checkBundleProofs, escapeProbability, headerBytes, layout, sampleShards, smallCombination,
+  CheckError, bundleTerms, checkBundleProofs, epochHeaderBytes, escapeProbability, headerBytes, layout, sampleShards, smallCombination,
   STATEMENTS, SOLVENCY_CONTEXT_TAG,
 } from "../../zksolv/site/proofcheck.js";
 import { handleCheck } from "../../zksolv/site/checkworker.js";
@@ -490,7 +490,10 @@ test("the worker's messages: progress, then one result; Range or whole files", {
 // checkManifest (inclusion.js), then the worker (checkworker.js).
 const PAGE_CHECKS = new Set(["manifest-missing", "manifest-format", "manifest-canonical", "suite-mismatch",
   "signature", "operator-mismatch", "bundle-shape", "leaf-encoding", "solvency-bounds", "totals-opening",
-  "leaf-range", "debt-range", "margin-health", "solvency-asset", "solvency-valued"]);
+  "leaf-range", "debt-range", "margin-health", "solvency-asset", "solvency-valued",
+  // version 6: the evidence's sums, window and ownership signatures, checked
+  // after the proofs as zksolv verify does without --rpc
+  "reserves-balance", "reserves-block", "reserves-signature"]);
 // What it does not, and the words of docs/holder-page.md ("Not checked on
 // the page") that say so: the page must refuse through another check, or
 // leave the verdict to the full check.
@@ -543,9 +546,12 @@ test("spec and bundle vectors: the page refuses each invalid one with the CLI's 
   const counts = { same: 0, other: 0, valid: 0 };
   for (const v of vectors) {
     const out = await pageOutcome(v.dir, v.operator);
-    const first = out.tag ?? out.result.failures[0]?.tag ?? "valid";
+    const first = out.tag ?? out.result.failures[0]?.tag ?? out.manifest.reservesProblem?.tag ?? "valid";
     if (out.result) {
-      const report = { amounts: [], signatureChecked: true, operatorPinned: false, marginHealth: out.manifest.margin ? "unchecked" : null };
+      const report = {
+        amounts: [], signatureChecked: true, operatorPinned: false, marginHealth: out.manifest.margin ? "unchecked" : null,
+        reserves: out.manifest.reserves, reservesProblem: out.manifest.reservesProblem,
+      };
       const verdict = verdictOf(report, { status: "checked", result: out.result }, {});
       assert.equal(verdict.state, first === "valid" ? "valid" : "invalid", v.name);
       if (first === "valid") {
@@ -562,6 +568,7 @@ test("spec and bundle vectors: the page refuses each invalid one with the CLI's 
       // or passed with the docs saying the page does not check it
       assert.ok(notOnPage.includes(NOT_ON_PAGE[v.expect]), v.expect);
       assert.ok(first === "valid" || PAGE_CHECKS.has(first), `${v.name}: ${first}`);
+
       counts.other += 1;
     } else {
       // a chain check with --no-gaps: the page shows the declared gap
@@ -577,13 +584,23 @@ test("spec and bundle vectors: the page refuses each invalid one with the CLI's 
 
 test("the page's header bytes are the spec's worked examples", { skip }, async () => {
   const spec = JSON.parse(readFileSync(join(V.specVectors, "index.json"), "utf8"));
+  let chain = 0;
   for (const h of spec.header_digests) {
     const terms = bundleTerms(new Uint8Array(readFileSync(join(V.specVectors, "..", h.bundle, "manifest.json"))));
-    const bytes = headerBytes(terms);
+    const bytes = await epochHeaderBytes(terms);
     assert.equal(hex(bytes), h.header, h.bundle);
     assert.equal(createHash("sha256").update(bytes).digest("hex"), h.digest, h.bundle);
+    if (terms.evidence !== null) {
+      // version 6: the tag, and the evidence digest at the very end
+      chain += 1;
+      assert.equal(Buffer.from(bytes.subarray(0, 22)).toString(), "zksolv/epoch-header/v6", h.bundle);
+      assert.throws(() => headerBytes(terms), TypeError, "no version 6 header without its evidence digest");
+    } else {
+      assert.equal(hex(headerBytes(terms)), h.header, h.bundle);
+    }
   }
   assert.ok(spec.header_digests.length >= 3);
+  assert.ok(chain >= 1, "a version 6 worked example");
   // version 5: tag, rounding rule and borrowable flags, as the CLI forms them
   const margin = V.bundles.find((c) => c.version === 5 && c.expect === "valid");
   const terms = bundleTerms(new Uint8Array(readFileSync(join(margin.dir, "manifest.json"))));

@@ -71,7 +71,8 @@ from .server import SiteServer
 SITE_FILES = ("index.html", "style.css", "app.js", "inclusion.js", "bls12381.js", "strictjson.js",
               "verdict.js", "words.json",
               "keccak.js", "transcript.js", "msm.js", "generators.js", "rangeproof.js",
-              "proofcheck.js", "checkworker.js", "msmworker.js", "h2c.js", "bytes.js")
+              "proofcheck.js", "checkworker.js", "msmworker.js", "h2c.js", "bytes.js",
+              "reserves.js", "ownership.js")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 

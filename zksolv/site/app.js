@@ -105,6 +105,7 @@ function showFailure(state, heading, reason, check, nextSteps) {
   showVerdict({ state, heading, reason, check, lines: [], next: nextSteps });
   $("report").replaceChildren();
   $("context").hidden = true;
+  $("evidence").hidden = true;
   $("work").hidden = true;
 }
 
@@ -134,9 +135,13 @@ function showContext(report, bundlePath, later, words) {
   const epoch = row(dl, "Epoch", `${report.epoch}: the state at ${t.utc}`
     + (t.local ? ` (your time: ${t.local})` : ""));
   epoch.dataset.timestamp = report.timestamp.toString();
+  const reserves = report.reserves;
   report.assets.forEach((asset, j) => {
-    row(dl, `${asset.symbol} reserves`, reservesText(asset, report.totals === null ? null : report.totals[j]))
-      .dataset.reserves = asset.symbol;
+    const view = reserves ? reserves.assets[j] : null;
+    const dd = row(dl, `${asset.symbol} reserves`, reservesText(asset, report.totals === null ? null : report.totals[j],
+      view, reserves ? reserves.blockNumber : null));
+    dd.dataset.reserves = asset.symbol;
+    dd.dataset.source = view ? view.source : "asserted";
   });
   if (report.totals === null) row(dl, "Totals", "hidden by the operator");
   // The signed header's link: a gap means epochs before this one were not
@@ -176,7 +181,48 @@ function showContext(report, bundlePath, later, words) {
     $("files-note").textContent = "You gave a bundle hash: this page does not know where the bundle's "
       + "files are. Get them from the operator's site for the full check.";
   }
+  showEvidence(reserves, bundlePath);
   $("context").hidden = false;
+}
+
+/** Version 6: where the reserves were read (chain, block, window) and,
+ * per sourced asset, every holding and the total; what of it was checked
+ * is in the verdict's lines. */
+function showEvidence(reserves, bundlePath) {
+  const box = $("evidence");
+  const block = $("evidence-block");
+  const list = $("evidence-assets");
+  block.replaceChildren();
+  list.replaceChildren();
+  box.hidden = !(reserves && reserves.fromChain);
+  if (box.hidden) return;
+  row(block, "Chain id", reserves.chainId.toString());
+  row(block, "Block", reserves.blockNumber.toString()).dataset.block = reserves.blockNumber.toString();
+  hashRow(block, "Block hash", reserves.blockHash);
+  if (reserves.window !== null) {
+    const w = reserves.window;
+    row(block, "Block window", `${w.length} blocks after block ${w.firstNumber}: the block is `
+      + `${w.firstNumber} + 1 + (that block's hash mod ${w.length})`).dataset.window = w.length.toString();
+  }
+  for (const a of reserves.assets) {
+    if (a.source !== "chain") continue;
+    const section = el("section", undefined, "evidence-asset");
+    section.dataset.asset = a.symbol;
+    section.append(el("h4", `${a.symbol}: ${a.token === "native" ? "the chain's own coin" : `token ${a.token}`}`));
+    const ul = el("ul", undefined, "holdings");
+    for (const h of a.holdings) {
+      const li = el("li");
+      li.dataset.address = h.address;
+      li.dataset.kind = h.kind;
+      li.append(el("code", h.address, "address"), el("span", h.kind === "declared"
+        ? "declared: the protocol's own contract (no signature)" : h.kind, "kind"),
+      el("span", `${h.tokens} ${a.symbol}`, "balance"));
+      ul.append(li);
+    }
+    section.append(ul, el("p", `Total: ${a.totalTokens} ${a.symbol} (${a.total} base units)`, "total"));
+    list.append(section);
+  }
+  $("evidence-command").textContent = `zksolv verify ${bundlePath || "BUNDLE"} --rpc URL`;
 }
 
 /** Whether a later epoch is published, where the page can tell: when the
@@ -198,7 +244,7 @@ async function laterEpoch(bundlePath, report) {
       + "not known whether one is published elsewhere" };
   }
   try {
-    const m = await checkManifest(fetched.raw, fetched.signature, { operator: report.operator });
+    const m = await checkManifest(fetched.raw, fetched.signature, { operator: report.operator, ownership: false });
     if (m.epoch > report.epoch) {
       return { state: "yes", text: `yes: epoch ${m.epoch} is published at ${next}, signed by the same `
         + "operator key (not otherwise checked here)" };
@@ -302,7 +348,7 @@ async function check(event) {
     progress.hidden = true;
     const fullCommand = fullCheckCommand(report, { bundleDir: bundlePath || "BUNDLE_DIR" });
     const show = (work) => {
-      const v = verdictOf(report, work, words, { fullCommand });
+      const v = verdictOf(report, work, words, { fullCommand, bundleDir: bundlePath || "BUNDLE" });
       showVerdict(v);
       $("result").dataset.elapsedMs = String(report.elapsedMs);
     };

@@ -25,6 +25,8 @@
 import { G1, FormatError, R, POINT_BYTES, linearCombination } from "./bls12381.js";
 import { JsonError, JsonFloat, canonical, parse } from "./strictjson.js";
 import { concat, equalBytes, bigEndian } from "./bytes.js";
+import { parseChainReserves, reservesProblem, reservesView } from "./reserves.js";
+import { ownershipProblem } from "./ownership.js";
 
 // Pinned constants; tests/test_site_js.py checks each against the Python package.
 export const CONSTANTS = Object.freeze({
@@ -40,6 +42,8 @@ export const CONSTANTS = Object.freeze({
   // A bundle with a borrowable asset (debts in the leaves, margin health proven).
   roundingMargin: "liabilities-up/reserves-down/debts-down",
   bundleVersionMargin: 5,
+  // A bundle whose reserves come from a chain (chain_reserves in the manifest).
+  bundleVersionChain: 6,
   suite: {
     circuits: "zksolv/circuits/epoch/v2",
     generators: "zksolv/generators/bls12381g1-sswu-ro/v1",
@@ -382,8 +386,12 @@ async function ed25519Verify(subtle, publicKey, signature, message) {
 
 /** What `check_manifest` checks (zksolv/verifier/bundle.py), in its order:
  * manifest-format, manifest-canonical, suite-mismatch, signature,
- * operator-mismatch, bundle-shape. `raw` and `signature` are bytes. */
-export async function checkManifest(raw, signature, { operator = null, subtle = globalThis.crypto.subtle } = {}) {
+ * operator-mismatch, bundle-shape. `raw` and `signature` are bytes. In
+ * version 6 it also runs the offline checks of the evidence (reserves.js,
+ * and with `ownership` the holders' signatures, ownership.js: about 8 ms a
+ * signature), reporting the first failure as `reservesProblem`, for the
+ * verdict to give after the proofs. */
+export async function checkManifest(raw, signature, { operator = null, subtle = globalThis.crypto.subtle, ownership = true } = {}) {
   const bad = (why) => new VerificationError("manifest-format", `manifest.json: ${why}`);
   if (raw.length > CONSTANTS.maxManifestBytes) throw bad(`larger than ${CONSTANTS.maxManifestBytes} bytes`);
   let text;
@@ -398,12 +406,24 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
     "format", "version", "suite", "statements", "operator", "epoch", "timestamp",
     "prev_bundle_hash", "prev_epoch", "price_decimals", "rounding", "assets", "tree",
     "reveal_totals", "totals", "files",
-  ]);
+  ], ["chain_reserves"]);
   f.literal(m.get("format"), "$.format", "zksolv-bundle");
-  // version 5: a borrowable asset (docs/bundle-format.md)
-  const margin = m.get("version") === BigInt(CONSTANTS.bundleVersionMargin);
-  f.literal(m.get("version"), "$.version",
-    BigInt(margin ? CONSTANTS.bundleVersionMargin : CONSTANTS.bundleVersion));
+  // version 6: chain_reserves present; then version 5: a borrowable asset
+  // (docs/bundle-format.md). A version 6 bundle is otherwise the version 4
+  // or 5 bundle it would be, by its assets.
+  const version = m.get("version");
+  const chain = version === BigInt(CONSTANTS.bundleVersionChain);
+  const rawAssets = m.get("assets");
+  const margin = chain
+    ? Array.isArray(rawAssets) && rawAssets.some((a) => a instanceof Map && a.has("borrowable"))
+    : version === BigInt(CONSTANTS.bundleVersionMargin);
+  if (!chain) {
+    f.literal(version, "$.version", BigInt(margin ? CONSTANTS.bundleVersionMargin : CONSTANTS.bundleVersion));
+  }
+  if (chain !== m.has("chain_reserves")) {
+    throw bad(`version ${canonicalOrType(version)} ${m.has("chain_reserves") ? "with" : "without"} chain_reserves: `
+      + `version ${CONSTANTS.bundleVersionChain} is exactly the bundle with them`);
+  }
   f.literal(m.get("rounding"), "$.rounding", margin ? CONSTANTS.roundingMargin : CONSTANTS.rounding);
   const suite = f.object(m.get("suite"), "$.suite", ["circuits", "generators", "group", "hash", "range"]);
   for (const [key, v] of suite) f.str(v, `$.suite.${key}`, { maxLength: 128 });
@@ -488,6 +508,8 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
     throw bad(`prev_epoch is ${prevEpoch} but prev_bundle_hash is null: the first bundle of a chain links to no epoch`);
   }
   if (prevEpoch !== null && prevEpoch >= epoch) throw bad(`prev_epoch ${prevEpoch} is not before epoch ${epoch}`);
+  // version 6: the evidence's shape (its sums are checked below)
+  const evidence = chain ? parseChainReserves(m.get("chain_reserves"), f) : null;
 
   if (canonical(m) + "\n" !== text) {
     throw new VerificationError("manifest-canonical", "manifest.json is not in canonical form");
@@ -556,6 +578,15 @@ export async function checkManifest(raw, signature, { operator = null, subtle = 
       liabilities: e.get("liabilities"), rootBlinding: readUint(fromHex(e.get("root_blinding")), true),
     })),
     files: fileList,
+    version: Number(version),
+    // what the reserves rest on (reserves.js): the evidence (version 6, else
+    // null), what the page shows of it, and the first offline check of it
+    // that fails ({tag, detail}, or null), which `zksolv verify` reports after
+    // the proofs, and so does the verdict
+    evidence,
+    reserves: reservesView(assets, evidence),
+    reservesProblem: evidence === null ? null
+      : reservesProblem(evidence, assets) ?? (ownership ? ownershipProblem(evidence, epoch, operatorHex) : null),
     signatureChecked: ok === true,
     signature: ok === null
       ? "not checked: this browser has no Ed25519 in WebCrypto (run the CLI to check it)"
@@ -731,7 +762,9 @@ export async function verifyInclusion({
   let anchor = bundleHash;
   let anchorEpoch = "";
   if (bundle !== null) {
-    const fetched = await checkManifest(bundle.raw, bundle.signature, { operator, subtle });
+    // its holders' signatures are recovered once, in the enclosed manifest
+    // (the same bytes, by the hash check of step 5)
+    const fetched = await checkManifest(bundle.raw, bundle.signature, { operator, subtle, ownership: false });
     anchor = fetched.bundleHash;
     anchorEpoch = ` (epoch ${fetched.epoch})`;
   }
@@ -828,6 +861,11 @@ export async function verifyInclusion({
     rootHash: parsed.rootHash,
     signature: parsed.signature,
     signatureChecked: parsed.signatureChecked,
+    // what the reserves rest on (reserves.js reservesView), and the first
+    // offline check of the evidence that fails (version 6), or null
+    version: parsed.version,
+    reserves: parsed.reserves,
+    reservesProblem: parsed.reservesProblem,
     siblingsNonnegative: "unchecked",
     // version 5: every account's margin health is proven in the bundle; the
     // page does not verify those proofs (zksolv inclusion verify --bundle does)

@@ -109,7 +109,10 @@ export function keccakF(s) {
 /** The SHAKE-256 sponge: update(bytes), copy(), digest(n) (n bytes from a
  * finalised copy, so the sponge can keep absorbing, as hashlib's does). */
 export class Shake256 {
-  constructor() {
+  /** `pad`: the domain byte, 0x1f for SHAKE (FIPS 202); 0x01 is the
+   * original Keccak padding Ethereum's keccak256 uses (same rate, 136). */
+  constructor(pad = 0x1f) {
+    this.pad = pad;
     this.state = new Uint32Array(50);
     this.block = new Uint8Array(RATE);
     this.pos = 0;
@@ -138,7 +141,7 @@ export class Shake256 {
   }
 
   copy() {
-    const c = new Shake256();
+    const c = new Shake256(this.pad);
     c.state.set(this.state);
     c.block.set(this.block);
     c.pos = this.pos;
@@ -149,7 +152,7 @@ export class Shake256 {
   digest(n) {
     const c = this.copy();
     c.block.fill(0, c.pos);
-    c.block[c.pos] ^= 0x1f;
+    c.block[c.pos] ^= this.pad;
     c.block[RATE - 1] ^= 0x80;
     c.#absorbBlock();
     const out = new Uint8Array(n);
@@ -167,4 +170,9 @@ export class Shake256 {
 
 export function shake256(data, n) {
   return new Shake256().update(data).digest(n);
+}
+
+/** Ethereum's keccak256: Keccak-256 with the original padding, not SHA3-256. */
+export function keccak256(data) {
+  return new Shake256(0x01).update(data).digest(32);
 }

@@ -40,6 +40,7 @@
 
 import { R, POINT_BYTES, FormatError } from "./bls12381.js";
 import { JsonError, parse } from "./strictjson.js";
+import { evidenceBytes } from "./reserves.js";
 import { concat, equalBytes, bigEndian } from "./bytes.js";
 import {
   decodePoint, addJac, addMixed, batchInverse, dbl, mm, toG1, msm, IDENTITY, negAffine, windowFor, isIdentity,
@@ -50,6 +51,9 @@ import { parseRangeProof, proofSize, roundsFor, equation, holds, randomScalar, r
 export const HEADER_TAG = "zksolv/epoch-header/v4";
 // a bundle with a borrowable asset (version 5): debts and margin health
 export const HEADER_TAG_MARGIN = "zksolv/epoch-header/v5";
+// a bundle whose reserves come from a chain (version 6): the version 4 or 5
+// header with this tag and, last, SHA-256 of chain_reserves
+export const HEADER_TAG_CHAIN = "zksolv/epoch-header/v6";
 export const ROUNDING = "liabilities-up/reserves-down";
 export const ROUNDING_MARGIN = "liabilities-up/reserves-down/debts-down";
 export const LEAF_CONTEXT_TAG = "zksolv/context/leaf-shard/v1";
@@ -73,6 +77,7 @@ export const FILES = Object.freeze({
 });
 const BUNDLE_VERSION = 4n;
 const BUNDLE_VERSION_MARGIN = 5n;
+const BUNDLE_VERSION_CHAIN = 6n;
 
 // The order in which `zksolv verify` runs its checks (docs/epoch.md,
 // "Verifier checks"): the first failure in this order is the one reported.
@@ -165,11 +170,20 @@ export function bundleTerms(raw) {
   const U64 = (1n << 64n) - 1n;
   obj(m, "$");
   const version = m.get("version");
-  if (m.get("format") !== "zksolv-bundle" || (version !== BUNDLE_VERSION && version !== BUNDLE_VERSION_MARGIN)) {
-    throw bad("not a version 4 or 5 bundle manifest");
+  if (m.get("format") !== "zksolv-bundle"
+    || (version !== BUNDLE_VERSION && version !== BUNDLE_VERSION_MARGIN && version !== BUNDLE_VERSION_CHAIN)) {
+    throw bad("not a version 4, 5 or 6 bundle manifest");
+  }
+  // version 6: reserves from a chain (chain_reserves), otherwise the version
+  // 4 or 5 bundle its assets make it
+  const chain = version === BUNDLE_VERSION_CHAIN;
+  if (chain !== m.has("chain_reserves") || (chain && !(m.get("chain_reserves") instanceof Map))) {
+    throw bad("$.chain_reserves: an object exactly in version 6");
   }
   // version 5: an asset is borrowable (debts in the leaves, margin health proven)
-  const margin = version === BUNDLE_VERSION_MARGIN;
+  const margin = chain
+    ? Array.isArray(m.get("assets")) && m.get("assets").some((a) => a instanceof Map && a.get("borrowable") === true)
+    : version === BUNDLE_VERSION_MARGIN;
   if (m.get("rounding") !== (margin ? ROUNDING_MARGIN : ROUNDING)) throw bad("$.rounding: unknown rounding rule");
   const statements = obj(m.get("statements"), "$.statements");
   const speaks = [["leaf_range", STATEMENTS.leafRange, 64n], ["solvency_asset", STATEMENTS.solvencyAsset, 128n],
@@ -199,7 +213,7 @@ export function bundleTerms(raw) {
     if (provenReserves > U64) throw bad(`${at}.reserves: in proof units not below 2^64`);
     const borrowable = a.get("borrowable");
     if (borrowable !== undefined && (!margin || borrowable !== true)) {
-      throw bad(`${at}.borrowable: only true, and only in version 5`);
+      throw bad(`${at}.borrowable: only true, and only in version 5 (or 6)`);
     }
     return {
       symbol, decimals, proofDecimals, reserves, provenReserves,
@@ -252,6 +266,8 @@ export function bundleTerms(raw) {
     assets,
     columns,
     margin,
+    // version 6: the bytes the header's evidence digest is SHA-256 of
+    evidence: chain ? evidenceBytes(m.get("chain_reserves")) : null,
     depth,
     leaves: int(tree.get("leaves"), "$.tree.leaves", U64),
     shardLeaves: Number(int(tree.get("shard_leaves"), "$.tree.shard_leaves", (1n << 32n) - 1n)),
@@ -314,11 +330,17 @@ function checkShape(terms) {
   }
 }
 
-/** EpochHeader.to_bytes (docs/bundle-format.md, "Epoch header"). */
-export function headerBytes(t) {
+/** EpochHeader.to_bytes (docs/bundle-format.md, "Epoch header"); a
+ * version 6 header needs `evidenceDigest`, SHA-256 of `t.evidence` (see
+ * epochHeaderBytes). */
+export function headerBytes(t, evidenceDigest = null) {
   const rounding = t.margin ? ROUNDING_MARGIN : ROUNDING;
+  const chain = t.evidence !== null && t.evidence !== undefined;
+  if (chain && !(evidenceDigest instanceof Uint8Array && evidenceDigest.length === 32)) {
+    throw new TypeError("a version 6 header needs the evidence digest (32 bytes)");
+  }
   const parts = [
-    utf8.encode(t.margin ? HEADER_TAG_MARGIN : HEADER_TAG), t.operator, bigEndian(t.epoch, 8), bigEndian(t.timestamp, 8),
+    utf8.encode(chain ? HEADER_TAG_CHAIN : t.margin ? HEADER_TAG_MARGIN : HEADER_TAG), t.operator, bigEndian(t.epoch, 8), bigEndian(t.timestamp, 8),
     bigEndian(t.priceDecimals, 1), bigEndian(t.prevBundleHash === null ? 0 : 1, 1),
     t.prevBundleHash ?? new Uint8Array(32), bigEndian(t.prevEpoch ?? 0n, 8),
     bigEndian(t.depth, 1), bigEndian(t.shardLeaves, 4), bigEndian(t.revealTotals ? 1 : 0, 1),
@@ -331,7 +353,15 @@ export function headerBytes(t) {
   }
   // version 5: one borrowable flag per asset, in asset order
   if (t.margin) parts.push(Uint8Array.from(t.assets, (a) => (a.borrowable ? 1 : 0)));
+  // version 6, last: SHA-256 of chain_reserves as the manifest serialises it
+  if (chain) parts.push(evidenceDigest);
   return concat(parts);
+}
+
+/** The epoch header's bytes, the evidence digest (version 6) computed. */
+export async function epochHeaderBytes(t, { subtle = globalThis.crypto.subtle } = {}) {
+  const digest = t.evidence ? await sha256(subtle, t.evidence) : null;
+  return headerBytes(t, digest);
 }
 
 const gcd = (a, b) => {
@@ -554,7 +584,7 @@ export async function checkBundleProofs({
       throw new CheckError("input", `the inclusion proof's leaf ${inclusion.leafIndex} is not in shard ${shard}`);
     }
   }
-  const digest = await sha256(subtle, headerBytes(terms));
+  const digest = await sha256(subtle, await epochHeaderBytes(terms, { subtle }));
   const sampled = sampleShards(terms.shards, shard, sample, random);
   const checked = [shard, ...sampled];
 

@@ -68,11 +68,16 @@ export function amountText(a) {
 }
 
 /** One asset's reserves and, when the totals are revealed, what is owed
- * and the coverage; reserves are as the operator states them. */
-export function reservesText(asset, total) {
+ * and the coverage; reserves are as the operator states them, or (version
+ * 6, `view` the asset's entry of reserves.js reservesView with source
+ * "chain") the sum of the balances read from a chain at `block`. */
+export function reservesText(asset, total, view = null, block = null) {
   const scale = 10n ** BigInt(asset.decimals - asset.proofDecimals);
   const proven = asset.reserves / scale;
-  let text = `reserves ${decimalText(proven, asset.proofDecimals)} ${asset.symbol} (as the operator states them)`;
+  const source = view && view.source === "chain"
+    ? `the sum of ${view.holdings.length} balance${view.holdings.length === 1 ? "" : "s"} read at block ${block}, listed below`
+    : "as the operator states them";
+  let text = `reserves ${decimalText(proven, asset.proofDecimals)} ${asset.symbol} (${source})`;
   if (total === null) return `${text}; total owed hidden by the operator`;
   text += `; owed ${decimalText(total, asset.proofDecimals)} ${asset.symbol} in total`;
   if (total === 0n) return `${text}; nothing owed`;
@@ -104,6 +109,55 @@ function resultProblems(result) {
 }
 
 const isBoolOrNull = (v) => v === true || v === false || v === null;
+
+/** What the verdict says of the reserves, as lines { key, label, value, ok }:
+ * version 4 or 5, "reserves asserted"; version 6, what was checked here (the
+ * sums, the window's block, the account holders' ownership signatures) and
+ * what was not (the balances at that block and contract holders' EIP-1271
+ * answers, which need a node), with the command that checks them. `problem` is the first failed offline check ({tag, detail}) or null. */
+export function reservesLines(reserves, problem, words, { bundleDir = "BUNDLE" } = {}) {
+  const u = (words && words.unchecked) || {};
+  if (!reserves || !reserves.fromChain) {
+    return [{ key: "reserves", label: "Reserves",
+      value: u["reserves-asserted"] || "reserves asserted: the operator's number, not read from a chain", ok: null }];
+  }
+  const failed = (tag) => problem !== null && problem !== undefined && problem.tag === tag;
+  const sourced = reserves.assets.filter((a) => a.source === "chain");
+  const holdings = sourced.flatMap((a) => a.holdings);
+  const where = `chain ${reserves.chainId}, block ${reserves.blockNumber}`;
+  const lines = [{
+    key: "reserves-sum", label: "Reserves",
+    value: failed("reserves-balance") ? "FAILED"
+      : `${sourced.map((a) => a.symbol).join(", ")} read from ${where}: the sum of the balances listed `
+        + "equals the proven reserves (checked here)",
+    ok: !failed("reserves-balance"),
+  }];
+  if (reserves.window !== null) {
+    lines.push({ key: "reserves-block", label: "Reserves block",
+      value: failed("reserves-block") ? "FAILED"
+        : `the block its window derives from the hash of block ${reserves.window.firstNumber}, `
+          + "which nobody knew in advance (checked here)",
+      ok: !failed("reserves-block") });
+  }
+  const rpc = `zksolv verify ${bundleDir} --rpc URL`;
+  lines.push({ key: "reserves-balances", label: "Balances at that block",
+    value: `not checked here: ${u["reserves-balances"] || "the balances at that block (they need a node of that chain)"}; `
+      + `${rpc} checks them`, ok: null });
+  if (holdings.some((h) => h.kind === "contract")) {
+    lines.push({ key: "reserves-contracts", label: "Contract holders",
+      value: `not checked here: ${u["reserves-contracts"] || "contract holders' EIP-1271 answers (they need a node)"}; `
+        + `${rpc} checks them`, ok: null });
+  }
+  if (holdings.some((h) => h.kind === "account")) {
+    // ownership.js: every account holder's signature recovered here
+    lines.push({ key: "reserves-signatures", label: "Ownership signatures",
+      value: failed("reserves-signature") ? "FAILED"
+        : "every account holder's EIP-712 signature for this chain, block, epoch and operator key "
+          + "recovers to its address (checked here)",
+      ok: !failed("reserves-signature") });
+  }
+  return lines;
+}
 
 /** A worker result that says what it checked, or null (then nothing it
  * says is taken as checked). */
@@ -140,7 +194,7 @@ export function percent(p) {
  * the data files are checked, "checking". `ok` is true (checked), false
  * (failed) or null (not checked).
  */
-export function verdictOf(report, work, words, { fullCommand = "zksolv verify BUNDLE_DIR" } = {}) {
+export function verdictOf(report, work, words, { fullCommand = "zksolv verify BUNDLE_DIR", bundleDir = "BUNDLE" } = {}) {
   const v = (words && words.verdict) || {};
   const u = (words && words.unchecked) || {};
   const lines = [];
@@ -222,6 +276,9 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
           + `${u["margin-health"] || "the margin-health proofs"}. The full check below checks them.`;
       }
     }
+    // the reserves' evidence (version 6), checked after the proofs, as
+    // zksolv verify orders it
+    if (!problems.length && report.reservesProblem) problems.push(report.reservesProblem);
     if (problems.length) {
       state = "invalid";
       const w = wordsFor(words, problems[0].tag);
@@ -251,6 +308,16 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
     reason = `Not checked here: ${u.range || "the range proofs"}; `
       + (margin ? `${u["debt-range"] || "the debt range proofs"}; ${u["margin-health"] || "the margin-health proofs"}; ` : "")
       + `${u.solvency || "the solvency proofs"}. The full check below checks them.`;
+  }
+  lines.push(...reservesLines(report.reserves, report.reservesProblem, words, { bundleDir }));
+  if (report.reservesProblem && (work.status === "unchecked" || work.status === "refused") && state !== "invalid") {
+    // the proofs were not checked here, but the evidence fails on its own
+    const w = wordsFor(words, report.reservesProblem.tag);
+    state = "invalid";
+    heading = v["bundle-invalid"] || "Not valid";
+    reason = `${w.failed} (${report.reservesProblem.tag}: ${report.reservesProblem.detail})`;
+    next = w.next;
+    check = report.reservesProblem.tag;
   }
   lines.push({ key: "full", label: "Full check", value: fullCommand, ok: null });
   if (state !== "invalid" && !report.signatureChecked && report.operatorPinned) {

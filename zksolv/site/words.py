@@ -6,7 +6,9 @@ the page (which fetches ``words.json``) and ``zksolv inclusion verify``
 a list of checks that passed), ``failed`` (what a failure means) and
 ``next`` (what to do, as keys of ``next``); ``verdict`` the headings;
 ``unchecked`` what a check did not cover, by key (``range``, ``debt-range``,
-``margin-health``, ``solvency``, ``signature-browser``, ``chain-link``).
+``margin-health``, ``solvency``, ``signature-browser``, ``chain-link``, and
+for reserves ``reserves-asserted`` (versions 4 and 5), ``reserves-balances``
+and ``reserves-contracts`` (version 6: they need a node)).
 docs/epoch.md states the format.
 """
 
