@@ -283,12 +283,9 @@ def test_every_tag_has_its_words() -> None:
     assert {"inclusion-root", "leaf-range", "debt-range", "margin-health", "solvency-valued",
             "signature"} <= tags, tags
     checks = words.holder_words()["checks"]
-    # zksolv registry check's tags (zksolv/verifier/registry.py) reach no
-    # holder yet: their words come with the page's registry status
-    not_for_holders_yet = {"registry-binding", "registry-chain", "registry-code",
-                           "registry-mismatch", "registry-missing"}
-    assert not_for_holders_yet <= tags
-    assert tags - set(checks) - not_for_holders_yet == set(), tags - set(checks)
+    assert {"registry-binding", "registry-chain", "registry-code", "registry-mismatch",
+            "registry-missing"} <= tags
+    assert tags - set(checks) == set(), tags - set(checks)
     for tag, entry in checks.items():
         assert set(entry) == {"passed", "failed", "next"}, tag
         assert all(k in words.holder_words()["next"] for k in entry["next"]), tag
