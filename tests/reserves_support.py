@@ -64,3 +64,24 @@ def write_evidence(snap: Path, balances: list[tuple[str, str, int]], *, epoch: i
     p = snap / "reserves.json"
     p.write_text(json.dumps(doc, indent=2) + "\n")
     return p
+
+
+def inflating_reserves(extra: int) -> Any:
+    """A stand-in for the prover's ``with_chain_reserves`` that states the
+    first asset's reserves ``extra`` base units above the evidence's sum, so
+    a dishonest prover makes proofs for that number (the verifier must refuse
+    it: reserves-balance)."""
+    from zksolv import snapshot as snapshot_mod
+
+    real = snapshot_mod.with_chain_reserves
+
+    def inflated(header: Any, doc: Any, where: str) -> Any:
+        h = real(header, doc, where)
+        a = h.assets[0]
+        more = Asset(a.symbol, a.decimals, a.price, a.haircut_bps, a.reserves + extra,
+                     a.proof_decimals, a.borrowable)
+        return snapshot_mod.SnapshotHeader(h.epoch, h.timestamp, h.price_decimals,
+                                           (more, *h.assets[1:]), h.account_count,
+                                           h.reserve_sources)
+
+    return inflated

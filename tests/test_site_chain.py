@@ -66,7 +66,7 @@ def chain_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return snap
 
     prove(sourced("s1", 5 * 10**17), d / "c1")
-    from reserves_support import ASSETS, ROWS
+    from reserves_support import ASSETS, ROWS, inflating_reserves
 
     from zksolv.snapshot import Asset
 
@@ -74,26 +74,13 @@ def chain_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prove(make_snapshot(d / "s4", ROWS, epoch=1, assets=stated), d / "a1")
     import zksolv.prover.epoch as prover_epoch
     import zksolv.prover.reserves as prover_reserves
-    from zksolv import snapshot as snapshot_mod
-
-    real = snapshot_mod.with_chain_reserves
-
-    def inflated(header: Any, doc: Any, where: str) -> Any:
-        h = real(header, doc, where)
-        a = h.assets[0]
-        more = snapshot_mod.Asset(a.symbol, a.decimals, a.price, a.haircut_bps,
-                                  a.reserves + 10**18, a.proof_decimals, a.borrowable)
-        return snapshot_mod.SnapshotHeader(h.epoch, h.timestamp, h.price_decimals,
-                                           (more, *h.assets[1:]), h.account_count,
-                                           h.reserve_sources)
-
     from zksolv.chain import evidence as chain_evidence
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(prover_epoch, "verify_bundle", lambda *a, **k: None)
         mp.setattr(chain_evidence, "check_offline", lambda *a, **k: [])
         prove(sourced("s1-epoch", 5 * 10**17, sign_epoch=2), d / "c1-epoch")
-        mp.setattr(prover_reserves, "with_chain_reserves", inflated)
+        mp.setattr(prover_reserves, "with_chain_reserves", inflating_reserves(10**18))
         prove(sourced("s1-sum", 5 * 10**17), d / "c1-sum")
     for bundle in ("c1", "a1", "c1-sum", "c1-epoch"):
         res = run("inclusion", "export", "--db", d / f"{bundle}.inclusion.sqlite",

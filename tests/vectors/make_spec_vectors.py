@@ -277,22 +277,11 @@ def chain_vectors(t: Path) -> list[dict[str, Any]]:
         publish(snap, "chain-window")
         add("chain-window", "reserves-block", "the block (7) is not the one the window "
             "derives (3 + 1 + 0x0f0f..0f mod 16 = 19)")
-        from zksolv import snapshot as snapshot_mod
-
-        real = snapshot_mod.with_chain_reserves
-
-        def inflated(header: Any, doc: Any, where: str) -> Any:
-            h = real(header, doc, where)
-            a = h.assets[0]
-            more = snapshot_mod.Asset(a.symbol, a.decimals, a.price, a.haircut_bps,
-                                      a.reserves + 10**18, a.proof_decimals, a.borrowable)
-            return snapshot_mod.SnapshotHeader(h.epoch, h.timestamp, h.price_decimals,
-                                               (more, *h.assets[1:]), h.account_count,
-                                               h.reserve_sources)
+        from reserves_support import inflating_reserves
 
         import zksolv.prover.reserves as prover_reserves
 
-        mp.setattr(prover_reserves, "with_chain_reserves", inflated)
+        mp.setattr(prover_reserves, "with_chain_reserves", inflating_reserves(10**18))
         publish(snapshot("c-sum"), "chain-sum")
         add("chain-sum", "reserves-balance", "ETH reserves 1 ETH more than the evidence's sum "
             "(the proofs made for that number)")
