@@ -14,8 +14,11 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from test_site_browser import browser  # noqa: F401 - the browser fixture
 
 JS_TESTS = Path(__file__).parent / "js"
 
@@ -77,3 +80,153 @@ def test_registry_abi_under_node(tmp_path: Path) -> None:
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-6000:]
     assert "# pass 5" in out and "# fail 0" in out, out[-3000:]
+
+
+# -- the page, on a real node ------------------------------------------------------------
+
+
+def _read(page: Any) -> dict[str, str]:
+    """The verdict once the registry's line is final (data-registry set)."""
+    page.wait_for_function("() => document.getElementById('result').dataset.registry",
+                           timeout=60_000)
+    out: dict[str, str] = page.evaluate(
+        """() => { const r = document.getElementById('result');
+                   const line = document.querySelector("#checked li[data-key='registry']");
+                   return {state: r.dataset.state, check: r.dataset.check || '',
+                           registry: r.dataset.registry,
+                           reason: document.getElementById('reason').textContent,
+                           line: line ? line.innerText : '',
+                           checked: document.getElementById('checked').innerText}; }""")
+    return out
+
+
+class RegistryTab:
+    """One page allowed the site's origin and the named node's; the shipped
+    checkworker.js answered 404 (the inclusion check alone), as in
+    tests/test_site_browser.py. Records requests elsewhere (refused)."""
+
+    def __init__(self, chromium: Any, base: str, rpc: str) -> None:
+        origins = ["{0.scheme}://{0.netloc}/".format(urlsplit(u)) for u in (base, rpc)]
+        self.foreign: list[str] = []
+        self.rpc_requests: list[str] = []
+        self.context = chromium.new_context()
+
+        def route(r: Any) -> None:
+            url = r.request.url
+            if urlsplit(url).path == "/checkworker.js":
+                r.fulfill(status=404, body="not found")
+            elif url.startswith(origins[0]):
+                r.continue_()
+            elif url.startswith(origins[1]):
+                self.rpc_requests.append(r.request.post_data or "")
+                r.continue_()
+            else:
+                self.foreign.append(url)
+                r.abort()
+
+        self.context.route("**/*", route)
+        self.page = self.context.new_page()
+        self.base = base
+
+    def check(self, document: bytes, account: str, bundle: str) -> dict[str, str]:
+        from zksolv.cli.bench_site import check_in_page
+
+        check_in_page(self.page, self.base, document=document.decode(), account_id=account,
+                      bundle=bundle)
+        return _read(self.page)
+
+
+@pytest.fixture
+def registry_page(chain: Any, tmp_path: Path, browser: Any,  # noqa: F811, ANN401
+                  site_epochs: Path) -> Any:  # noqa: ANN401
+    """(setup, open_tab(rpc) -> RegistryTab): a deployed registry with
+    eth1 bound to the test operator key (the key of site_epochs' and the
+    vector bundles), and the site_epochs bundles served naming it."""
+    from test_registry_cli import Setup
+
+    from zksolv.site import serving, site_registry
+
+    setup = Setup(chain, tmp_path)
+    assert setup.register(1).exit_code == 0
+    tabs: list[RegistryTab] = []
+    servers: list[Any] = []
+
+    def open_tab(rpc: str) -> RegistryTab:
+        named = site_registry(setup.address, rpc, 31337)
+        server = serving(site_epochs, registry=named)
+        base = server.__enter__()
+        servers.append(server)
+        tab = RegistryTab(browser, base, rpc)
+        tabs.append(tab)
+        return tab
+
+    yield setup, open_tab
+    for tab in tabs:
+        assert tab.foreign == [], tab.foreign
+        tab.context.close()
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def _publish(setup: Any, bundle: Path) -> None:
+    from test_registry_cli import run
+
+    r = run("publish", str(bundle), "--rpc", setup.url, "--registry", setup.address,
+            "--eth-key", setup.eth[1], "-j", "1")
+    assert r.exit_code == 0, r.output
+
+
+def test_a_posted_bundle_is_shown_posted(registry_page: Any, site_epochs: Path) -> None:
+    from test_registry_cli import ETH_KEYS
+
+    from zksolv.chain import registry as reg
+
+    setup, open_tab = registry_page
+    for name in ("b1", "b2"):
+        _publish(setup, site_epochs / name)
+    tab = open_tab(setup.url)
+    res = tab.check((site_epochs / "acct-4-e2.json").read_bytes(), "acct-4", "b2")
+    by = reg.hex_address(reg.eth_address(ETH_KEYS[1]))
+    assert (res["registry"], res["state"]) == ("posted", "valid"), res
+    assert f"posted in the public registry by {by}" in res["line"], res
+    # what it did not check, and the command for the holder's own node
+    assert "not checked here: the registry's code and that the node answers from the real chain" \
+        in res["line"], res
+    assert f"zksolv verify b2 --rpc URL --registry {setup.address}" in res["line"], res
+    # it asked the node: chain id, registrants, binding, entry
+    methods = [json.loads(b)["method"] for b in tab.rpc_requests]
+    assert methods[0] == "eth_chainId" and methods.count("eth_call") == 3, methods
+
+
+def test_a_split_view_is_not_valid(registry_page: Any, site_epochs: Path) -> None:
+    """The operator posted another epoch 2 bundle (the vector bundles',
+    same key) and shows this holder b2: registry-mismatch, not included."""
+    from test_registry_cli import VECTORS, bundle_hash
+
+    setup, open_tab = registry_page
+    for name in ("valid-epoch1", "valid-epoch2"):
+        _publish(setup, VECTORS / name)
+    tab = open_tab(setup.url)
+    res = tab.check((site_epochs / "acct-4-e2.json").read_bytes(), "acct-4", "b2")
+    assert (res["registry"], res["state"], res["check"]) == ("mismatch", "invalid",
+                                                             "registry-mismatch"), res
+    assert bundle_hash("valid-epoch2") in res["reason"], res
+    assert "included" not in res["reason"].lower()
+    # an epoch the operator did not post: registry-missing
+    res = tab.check((site_epochs / "acct-4-g4.json").read_bytes(), "acct-4", "g4")
+    assert (res["registry"], res["state"], res["check"]) == ("missing", "invalid",
+                                                             "registry-missing"), res
+
+
+def test_an_unreachable_node_is_not_checked_here(registry_page: Any, site_epochs: Path) -> None:
+    import socket
+
+    setup, open_tab = registry_page
+    with socket.socket() as s:          # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tab = open_tab(f"http://127.0.0.1:{port}")
+    res = tab.check((site_epochs / "acct-4-e2.json").read_bytes(), "acct-4", "b2")
+    assert (res["registry"], res["state"], res["check"]) == ("unchecked", "valid", ""), res
+    assert res["line"].startswith("Public registry\nnot checked here (the node at "), res
+    assert f"zksolv verify b2 --rpc URL --registry {setup.address}" in res["line"], res
