@@ -230,3 +230,29 @@ def test_an_unreachable_node_is_not_checked_here(registry_page: Any, site_epochs
     assert (res["registry"], res["state"], res["check"]) == ("unchecked", "valid", ""), res
     assert res["line"].startswith("Public registry\nnot checked here (the node at "), res
     assert f"zksolv verify b2 --rpc URL --registry {setup.address}" in res["line"], res
+
+
+def test_a_registration_without_the_keys_signature_is_ignored(registry_page: Any,
+                                                               site_epochs: Path) -> None:
+    """Anyone can register the operator's key: an address whose binding
+    signature is another key's posts a different epoch 2 bundle; the page
+    checks the binding (Ed25519, WebCrypto) and ignores it."""
+    from test_registry_cli import ETH_KEYS, OPERATOR
+
+    from zksolv.chain import registry as reg
+    from zksolv.prover.keys import signing_key
+
+    setup, open_tab = registry_page
+    thief = reg.eth_address(ETH_KEYS[2])
+    forged = signing_key(bytes(32)).sign(reg.binding_statement(
+        setup.registry.chain_id(), setup.registry.address, thief))
+    setup.registry.register(ETH_KEYS[2], OPERATOR, forged)
+    setup.registry.post(ETH_KEYS[2], reg.BundlePost(2, b"\x07" * 32, b"\x01" * 32, b"\x02" * 32,
+                                                    b"\x03" * 32, None, None))
+    for name in ("b1", "b2"):
+        _publish(setup, site_epochs / name)
+    tab = open_tab(setup.url)
+    res = tab.check((site_epochs / "acct-4-e2.json").read_bytes(), "acct-4", "b2")
+    by = reg.hex_address(reg.eth_address(ETH_KEYS[1]))
+    assert (res["registry"], res["state"]) == ("posted", "valid"), res
+    assert f"posted in the public registry by {by}" in res["line"], res
