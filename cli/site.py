@@ -35,8 +35,13 @@ def generator_table(chunks: int = TABLE_CHUNKS) -> dict[str, bytes]:
 
 @click.command("site")
 @click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--registry", "registry", metavar="ADDR", default=None,
+              help="The public registry your bundles are posted to (with --rpc and --chain-id).")
+@click.option("--rpc", metavar="URL", default=None,
+              help="A node's JSON-RPC URL the page asks whether the bundle is posted.")
+@click.option("--chain-id", type=int, default=None, help="The chain id that node must answer.")
 @reports_errors
-def site(out_dir: str) -> None:
+def site(out_dir: str, registry: str | None, rpc: str | None, chain_id: int | None) -> None:
     """Write the account holder's page into OUT_DIR: static HTML, CSS and
     JavaScript modules, no server code, no build step.
 
@@ -54,10 +59,22 @@ def site(out_dir: str) -> None:
       zksolv site public/
       cp -r bundles/42 public/bundles/42     # manifest.json, manifest.sig, ...
       # holders open https://example.com/proofs/index.html?bundle=bundles/42
-    """
-    from zksolv.site import write_site
 
-    for path in write_site(out_dir, generator_table()):
+    With --registry ADDR --rpc URL --chain-id N (all three or none) the page
+    also asks that node whether the bundle is the one posted for its epoch
+    in that registry (registry.json; the page's policy allows that one
+    origin) and shows the command that asks the holder's own node.
+    """
+    from zksolv.site import site_registry, write_site
+
+    named = [v is not None for v in (registry, rpc, chain_id)]
+    if any(named) and not all(named):
+        raise click.UsageError("--registry, --rpc and --chain-id go together: "
+                               "give all three or none")
+    named_registry = None
+    if registry is not None and rpc is not None and chain_id is not None:
+        named_registry = site_registry(registry, rpc, chain_id)
+    for path in write_site(out_dir, generator_table(), named_registry):
         click.echo(str(path))
     click.echo("publish these beside your bundles; holders open index.html?bundle=PATH "
                "(PATH: a bundle directory, relative to the page)", err=True)

@@ -46,10 +46,14 @@ def test_node_suite(site_epochs: Path, site_shards: Path, site_margin: Path,
     vectors = write_vectors(tmp_path / "vectors.json", site_epochs, seed=seed)
     proofs = write_proof_vectors(tmp_path / "proofs.json", site_epochs, site_shards, site_margin,
                                  seed=seed)
+    from test_site_registry import write_registry_vectors
+
+    registry_vectors = write_registry_vectors(tmp_path / "registry.json")
     res = subprocess.run(
         [exe, "--test", "--test-reporter=tap"], cwd=JS_TESTS, capture_output=True, text=True,
         timeout=900, env={**os.environ, "ZKSOLV_SITE_VECTORS": str(vectors),
-                          "ZKSOLV_PROOF_VECTORS": str(proofs)},
+                          "ZKSOLV_PROOF_VECTORS": str(proofs),
+                          "ZKSOLV_REGISTRY_VECTORS": str(registry_vectors)},
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-6000:]

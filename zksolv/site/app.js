@@ -9,6 +9,7 @@ import {
   CONSTANTS, InputError, VerificationError, checkManifest, fetchBundle, fullCheckCommand, linkText,
   verifyInclusion,
 } from "./inclusion.js";
+import { RpcError, checkRegistry, parseSiteRegistry, registryCommand } from "./registry.js";
 import { reservesText, amountText, readResult, shortHash, timeText, verdictOf, wordsFor } from "./verdict.js";
 
 const $ = (id) => document.getElementById(id);
@@ -28,6 +29,21 @@ const wordsReady = fetch(new URL("words.json", import.meta.url), { cache: "no-st
   .catch(() => ({}));
 
 let worker = null; // the running data-file check, if any
+
+// registry.json: the public registry the operator's site names, if any
+// (zksolv site --registry --rpc --chain-id). Absent (404): null, and the
+// page says nothing of a registry.
+const registryReady = fetch(new URL("registry.json", import.meta.url), { cache: "no-store", credentials: "omit" })
+  .then(async (r) => {
+    if (r.status === 404) return null;
+    if (!r.ok) return { error: `registry.json: HTTP ${r.status}` };
+    try {
+      return { site: parseSiteRegistry(await r.text()) };
+    } catch (e) {
+      return { error: e instanceof RpcError ? e.message : String(e) };
+    }
+  })
+  .catch((e) => ({ error: `registry.json could not be read (${e && e.message ? e.message : e})` }));
 
 function prefill() {
   const params = new URLSearchParams(location.search);
@@ -347,12 +363,31 @@ async function check(event) {
     });
     progress.hidden = true;
     const fullCommand = fullCheckCommand(report, { bundleDir: bundlePath || "BUNDLE_DIR" });
+    const named = await registryReady;
+    let registry = null;
+    if (named && named.site) {
+      registry = { command: registryCommand(bundlePath || "BUNDLE", named.site.registry),
+        registry: named.site.registry, rpc: named.site.rpc, result: null };
+    } else if (named) {
+      registry = { command: registryCommand(bundlePath || "BUNDLE", "ADDR"), registry: "", rpc: "",
+        result: { status: "unchecked", reason: named.error } };
+    }
+    let shown = null;
     const show = (work) => {
-      const v = verdictOf(report, work, words, { fullCommand, bundleDir: bundlePath || "BUNDLE" });
+      shown = work;
+      const v = verdictOf(report, work, words, { fullCommand, bundleDir: bundlePath || "BUNDLE", registry });
       showVerdict(v);
       $("result").dataset.elapsedMs = String(report.elapsedMs);
     };
     showContext(report, bundlePath, { state: "unknown", text: "looking…" }, words);
+    if (registry && registry.result === null) {
+      checkRegistry(named.site, { operator: report.operator, epoch: report.epoch, bundleHash: report.bundleHash })
+        .then((result) => {
+          registry.result = result;
+          $("result").dataset.registry = result.status;
+          if (shown) show(shown);
+        });
+    }
     laterEpoch(bundlePath, report).then((later) => {
       const dd = document.querySelector("#report dd[data-later]");
       if (dd) {

@@ -253,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes")
         if content_range is not None:
             self.send_header("Content-Range", content_range)
-        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.send_header("Content-Security-Policy", self.server.csp)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
         self.send_header("Cache-Control", "no-store")
@@ -372,9 +372,10 @@ class SiteServer:
     def __init__(self, root: Path, site: dict[str, bytes], *, host: str, port: int,
                  quiet: bool = False, workers: int = WORKERS,
                  max_connections: int = MAX_CONNECTIONS, head_timeout: float = HEAD_TIMEOUT,
-                 io_timeout: float = IO_TIMEOUT) -> None:
+                 io_timeout: float = IO_TIMEOUT, csp: str = CONTENT_SECURITY_POLICY) -> None:
         self.root = root.resolve()
         self.site = dict(site)
+        self.csp = csp
         self.quiet = quiet
         self.max_connections = max_connections
         self.head_timeout = head_timeout

@@ -194,7 +194,7 @@ export function percent(p) {
  * the data files are checked, "checking". `ok` is true (checked), false
  * (failed) or null (not checked).
  */
-export function verdictOf(report, work, words, { fullCommand = "zksolv verify BUNDLE_DIR", bundleDir = "BUNDLE" } = {}) {
+export function verdictOf(report, work, words, { fullCommand = "zksolv verify BUNDLE_DIR", bundleDir = "BUNDLE", registry = null } = {}) {
   const v = (words && words.verdict) || {};
   const u = (words && words.unchecked) || {};
   const lines = [];
@@ -319,6 +319,19 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
     next = w.next;
     check = report.reservesProblem.tag;
   }
+  if (registry !== null) {
+    // the public registry the operator's site names (registry.js)
+    const line = registryLine(registry);
+    lines.push({ key: "registry", label: "Public registry", ...line });
+    if (line.tag && state !== "invalid" && state !== "checking") {
+      const w = wordsFor(words, line.tag);
+      state = "invalid";
+      heading = v["bundle-invalid"] || "Not valid";
+      reason = `${w.failed} (${line.tag}: ${line.detail})`;
+      next = w.next;
+      check = line.tag;
+    }
+  }
   lines.push({ key: "full", label: "Full check", value: fullCommand, ok: null });
   if (state !== "invalid" && !report.signatureChecked && report.operatorPinned) {
     state = "unconfirmed";
@@ -329,4 +342,31 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
       + "a current Firefox or Safari), or run the full check below."];
   }
   return { state, heading, reason, lines, next, check };
+}
+
+/** The verdict's line for the public registry: `registry` is { command,
+ * registry, rpc, result } with registry.js's checkRegistry result (null
+ * while asking). A split view or an unposted bundle carries its tag. */
+export function registryLine({ command, registry, rpc, result }) {
+  const notChecked = "not checked here: the registry's code and that the node answers from the real "
+    + `chain; your own node checks this: ${command}`;
+  if (result === null) return { value: `asking ${rpc} …; ${command}`, ok: null };
+  switch (result.status) {
+    case "posted":
+      return { value: `posted in the public registry by ${result.by} (registry ${registry}, asked of ${rpc}; `
+        + `the binding of that address to the operator key checked here); ${notChecked}`, ok: true };
+    case "mismatch":
+      return { value: `FAILED: ${result.by} posted bundle ${result.posted} for this epoch, not this one; ${notChecked}`,
+        ok: false, tag: "registry-mismatch",
+        detail: `the registry ${registry} holds bundle ${result.posted} for this epoch, posted by ${result.by}` };
+    case "missing":
+      return { value: `FAILED: no bundle posted for this epoch by an address bound to the operator key; ${notChecked}`,
+        ok: false, tag: "registry-missing", detail: `the registry ${registry} holds no bundle for this epoch` };
+    case "unbound":
+      return { value: `FAILED: no address of the registry is bound to the operator key; ${notChecked}`,
+        ok: false, tag: "registry-binding",
+        detail: `${result.addresses} address(es) registered the key, none with its signature` };
+    default:
+      return { value: `not checked here (${result.reason}); ${command}`, ok: null };
+  }
 }
