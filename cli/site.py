@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.parse
+from typing import Any
 
 import click
 
@@ -31,6 +32,19 @@ def generator_table(chunks: int = TABLE_CHUNKS) -> dict[str, bytes]:
         pts = [p for i in range(c * CHUNK, (c + 1) * CHUNK) for p in (G[i], H[i])]
         out[f"generators/chunk-{c:04d}.bin"] = chunk_bytes(backend.to_affine(pts))
     return out
+
+
+def _named_registry(registry: str | None, rpc: str | None, chain_id: int | None) -> Any:
+    """The registry the page asks (``--registry --rpc --chain-id``), or None."""
+    from zksolv.site import site_registry
+
+    named = [v is not None for v in (registry, rpc, chain_id)]
+    if any(named) and not all(named):
+        raise click.UsageError("--registry, --rpc and --chain-id go together: "
+                               "give all three or none")
+    if registry is not None and rpc is not None and chain_id is not None:
+        return site_registry(registry, rpc, chain_id)
+    return None
 
 
 @click.command("site")
@@ -65,16 +79,9 @@ def site(out_dir: str, registry: str | None, rpc: str | None, chain_id: int | No
     in that registry (registry.json; the page's policy allows that one
     origin) and shows the command that asks the holder's own node.
     """
-    from zksolv.site import site_registry, write_site
+    from zksolv.site import write_site
 
-    named = [v is not None for v in (registry, rpc, chain_id)]
-    if any(named) and not all(named):
-        raise click.UsageError("--registry, --rpc and --chain-id go together: "
-                               "give all three or none")
-    named_registry = None
-    if registry is not None and rpc is not None and chain_id is not None:
-        named_registry = site_registry(registry, rpc, chain_id)
-    for path in write_site(out_dir, generator_table(), named_registry):
+    for path in write_site(out_dir, generator_table(), _named_registry(registry, rpc, chain_id)):
         click.echo(str(path))
     click.echo("publish these beside your bundles; holders open index.html?bundle=PATH "
                "(PATH: a bundle directory, relative to the page)", err=True)
@@ -86,8 +93,14 @@ def site(out_dir: str, registry: str | None, rpc: str | None, chain_id: int | No
               help="Port to listen on (0: any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; the default serves this machine only.")
+@click.option("--registry", "registry", metavar="ADDR", default=None,
+              help="The public registry your bundles are posted to (with --rpc and --chain-id).")
+@click.option("--rpc", metavar="URL", default=None,
+              help="A node's JSON-RPC URL the page asks whether the bundle is posted.")
+@click.option("--chain-id", type=int, default=None, help="The chain id that node must answer.")
 @reports_errors
-def serve(directory: str, port: int, host: str) -> None:
+def serve(directory: str, port: int, host: str, registry: str | None, rpc: str | None,
+          chain_id: int | None) -> None:
     """Serve the account holder's page and the bundles under DIRECTORY on
     localhost, to try the page. Stop with Ctrl-C.
 
@@ -113,13 +126,19 @@ def serve(directory: str, port: int, host: str) -> None:
     answer requests; at most 128 connections are open at once.
 
     \b
+    With --registry ADDR --rpc URL --chain-id N (all three or none) the page
+    also asks that node whether the bundle is posted, as `zksolv site` sets
+    it up (registry.json, and that node's origin in the page's policy).
+
+    \b
     Example:
       zksolv serve bundles/ --port 8000
       # open http://127.0.0.1:8000/?bundle=42
     """
     from zksolv.site import base_url, make_server
 
-    server = make_server(directory, host=host, port=port, extra=generator_table())
+    server = make_server(directory, host=host, port=port, extra=generator_table(),
+                         registry=_named_registry(registry, rpc, chain_id))
     url = base_url(server)
     click.echo(f"serving {directory} and the holder's page at {url} (Ctrl-C to stop)", err=True)
     bundles = server.bundles(limit=21)

@@ -3,6 +3,7 @@ serves and refuses, and the synthetic proof the page benchmark uses."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -158,6 +159,30 @@ def test_serve_command_binds_localhost(site_epochs: Path) -> None:
         assert "http://127.0.0.1:" in line, line
         url = line.split("at ")[1].split()[0]
         assert _get(url + "b1/manifest.sig")[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_command_names_a_registry(site_epochs: Path) -> None:
+    """zksolv serve --registry --rpc --chain-id: the page gets registry.json
+    and a policy that lets it reach that node's origin (and no other), as a
+    site written by zksolv site --registry does; the three go together."""
+    reg = ["--registry", "0x" + "ab" * 20, "--rpc", "http://127.0.0.1:8545/x", "--chain-id",
+           "31337"]
+    res = run("serve", str(site_epochs), *reg[:4])
+    assert res.exit_code == 2 and "go together" in res.output
+    proc = subprocess.Popen([sys.executable, "-m", "zksolv.cli.main", "serve", str(site_epochs),
+                             "--port", "0", *reg], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        url = proc.stderr.readline().split("at ")[1].split()[0]
+        status, body, headers = _get(url + "registry.json")
+        assert status == 200
+        assert json.loads(body) == {"format": "zksolv-site-registry", "registry": "0x" + "ab" * 20,
+                                    "rpc": "http://127.0.0.1:8545/x", "chain_id": 31337}
+        csp = _get(url)[2]["Content-Security-Policy"]
+        assert "connect-src 'self' http://127.0.0.1:8545" in csp and csp != CONTENT_SECURITY_POLICY
     finally:
         proc.terminate()
         proc.wait(timeout=30)
