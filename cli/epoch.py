@@ -346,16 +346,11 @@ def _fail_json(exc: ZksolvError, warnings: list[dict[str, str]] | None = None) -
     sys.exit(exc.exit_code)
 
 
-def _registry_reports(paths: list[str], rpc: str, address: str) -> list[Any]:
+def _registry_reports(paths: list[str], registry: Any) -> list[Any]:
     """Each bundle (verified already) checked against the registry's posts."""
-    from zksolv.cli.registry import registry_client
     from zksolv.verifier.registry import check_bundle
 
-    registry = registry_client(rpc, address)
-    try:
-        return [check_bundle(p, registry) for p in paths]
-    finally:
-        registry.rpc.close()
+    return [check_bundle(p, registry) for p in paths]
 
 
 def _registry_lines(posted: list[Any]) -> list[str]:
@@ -575,9 +570,15 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     warnings = _private_warnings([*chain, *bundles])
     if not as_json:
         _echo_private_warnings(warnings)
+    registry: Any = None
     try:
-        if registry_address is not None and rpc is None:
-            raise InputError("--registry", "needs --rpc URL: a node of the registry's chain")
+        if registry_address is not None:
+            if rpc is None:
+                raise InputError("--registry", "needs --rpc URL: a node of the registry's chain")
+            from zksolv.cli.registry import registry_client
+
+            # a malformed address is refused before any proof is checked
+            registry = registry_client(rpc, registry_address)
         age_limit = None if max_age is None else parse_age(max_age)
         pinned = _operator_key(operator)
         paths = _bundle_paths(bundles, chain)
@@ -597,8 +598,7 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
             reports = [verify_bundle(bundle, backend=backend, expect_epoch=epoch,
                                      expect_operator=pinned, jobs=jobs, progress=_bar(quiet),
                                      executor=executor, allow_gap=not no_gaps, rpc=rpc)]
-        posted = ([] if registry_address is None or rpc is None
-                  else _registry_reports(paths, rpc, registry_address))
+        posted = [] if registry is None else _registry_reports(paths, registry)
     except ZksolvError as exc:
         if as_json:
             _fail_json(exc, warnings)
@@ -606,6 +606,8 @@ def verify(ctx: click.Context, bundles: tuple[str, ...], chain: tuple[str, ...],
     finally:
         if executor is not None:
             executor.close()
+        if registry is not None:
+            registry.rpc.close()
     gaps = chain_gaps(reports)
     fresh = _freshness_warnings(paths[-1], reports[-1].epoch, reports[-1].timestamp, age_limit)
     warnings += fresh
