@@ -18,6 +18,7 @@ BENCHES = {
     "page": ("bench_site", "page", "The account holder's page in headless Chromium."),
     "scale": ("bench_scale", "scale", "An epoch on local processes vs a Dask cluster."),
     "reserves": ("bench_reserves", "reserves", "Chain reserves: fetch, sign, check on a node."),
+    "soak": ("bench_soak", "soak_cmd", "Prove shards for hours; check each on the reference path."),
 }
 
 

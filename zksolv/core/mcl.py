@@ -146,6 +146,12 @@ def available() -> bool:
     return not isinstance(_library(), Exception)
 
 
+def library_error() -> str:
+    """Why the library cannot be used ("" when it can)."""
+    lib = _library()
+    return str(lib) if isinstance(lib, Exception) else ""
+
+
 def library() -> ctypes.CDLL:
     """The loaded library, or ``MclUnavailable`` saying why not."""
     lib = _library()

@@ -598,6 +598,27 @@ def batch_find_invalid(
     return find_invalid(items, backend=backend)
 
 
+def equations_hold(
+    items: Sequence[tuple[RangeStatement, RangeProof]],
+    *,
+    backend: Backend | None = None,
+    decoded: Mapping[bytes, Point] | None = None,
+) -> bool:
+    """Whether the proofs' combined equation (``batch_verify``'s one
+    multi-scalar multiplication, fresh random weights) reaches the identity
+    on ``backend``: the raw computation, with no settling proof by proof and
+    no confirmation on the reference path. For diagnostics of a backend (the
+    shard soak); a verifier calls ``verify`` or ``batch_verify``."""
+    backend = backend or get_backend()
+    if not items:
+        return True
+    eqs = [
+        _equation(backend, st, pf, secrets.randbits(128) | 1, random_scalar(), decoded)
+        for st, pf in items
+    ]
+    return _check(backend, eqs)
+
+
 def find_invalid(
     items: Sequence[tuple[RangeStatement, RangeProof]], *, backend: Backend | None = None
 ) -> int | None:

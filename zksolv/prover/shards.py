@@ -128,7 +128,7 @@ def prove_shard(job: ShardJob) -> ShardResult:
     again, and only a shard that fails every attempt stops the epoch."""
     backend = get_backend(job.backend)
     for attempt in range(1, SHARD_ATTEMPTS + 1):
-        result, pairs, decoded = _prove_shard_once(backend, job)
+        result, pairs, decoded = prove_shard_once(backend, job)
         try:
             rangeproof.batch_verify(pairs, backend=backend, decoded=decoded)
         except (VerificationError, FormatError):
@@ -142,9 +142,13 @@ def prove_shard(job: ShardJob) -> ShardResult:
 Pairs = list[tuple[rangeproof.RangeStatement, rangeproof.RangeProof]]
 
 
-def _prove_shard_once(
-    backend: Backend, job: ShardJob
+def prove_shard_once(
+    backend: Backend, job: ShardJob, *, rng: Any = None
 ) -> tuple[ShardResult, Pairs, dict[bytes, Any]]:
+    """One attempt at the shard, unchecked: its result, its (statement,
+    proof) pairs and the commitment points by encoding. ``rng`` (anything
+    with ``randrange``) makes the proofs deterministic (the soak, tests); by
+    default the provers draw from ``secrets``."""
     k = job.header.m
     S = len(job.hashes)
     points = commit_many(backend, job.values, job.blindings)
@@ -160,14 +164,14 @@ def _prove_shard_once(
     header = job.header
     statement = circ.leaf_statement(header, job.digest, job.shard, encoded)
     if not header.margin:
-        proof = rangeproof.prove(statement, job.values, job.blindings, backend=backend)
+        proof = rangeproof.prove(statement, job.values, job.blindings, backend=backend, rng=rng)
         result = ShardResult(job.shard, records, levels, proof.to_bytes())
         return result, [(statement, proof)], decoded
     credits, debts = circ.split_columns(header, job.values)
     credit_bl, debt_bl = circ.split_columns(header, job.blindings)
-    proof = rangeproof.prove(statement, credits, credit_bl, backend=backend)
+    proof = rangeproof.prove(statement, credits, credit_bl, backend=backend, rng=rng)
     debt_st = circ.debt_statement(header, job.digest, job.shard, encoded)
-    debt_pf = rangeproof.prove(debt_st, debts, debt_bl, backend=backend)
+    debt_pf = rangeproof.prove(debt_st, debts, debt_bl, backend=backend, rng=rng)
     coef = circ.valued_coefficients(header.assets, header.depth)
     weights = circ.health_weights(header, coef)
     health_pts = circ.health_commitments(backend, header, coef, level_pts)
@@ -179,7 +183,8 @@ def _prove_shard_once(
         health_v.append(circ.health_value(header, coef, job.values[row]))
         health_bl.append(sum(w * b for w, b in zip(weights, job.blindings[row], strict=True)) % R)
     health_st = circ.health_statement(header, job.digest, job.shard, health_enc)
-    health_pf = rangeproof.prove(health_st, health_v, health_bl, backend=backend)
+    health_pf = rangeproof.prove(health_st, health_v, health_bl, backend=backend,
+                                 rng=rng)
     result = ShardResult(job.shard, records, levels, proof.to_bytes(),
                          margin_proof=debt_pf.to_bytes() + health_pf.to_bytes())
     pairs = [(statement, proof), (debt_st, debt_pf), (health_st, health_pf)]

@@ -1,0 +1,241 @@
+"""``zksolv bench soak``: prove shards for a long time and check every one.
+
+Runs ``zksolv.prover.soak`` on every core: each task proves a few shards on
+the fast core and checks each leaf commitment, subtree node and proof on the
+reference backend. A mismatch stops the run (``--keep-going`` does not) and
+is written as a reproducer, ``OUT/fault-SEED-CASE.json``; ``--replay FILE``
+runs that case again. ``OUT/soak.json`` holds the running totals, rewritten
+after every task, so a run stopped any way leaves its count behind.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import secrets
+import statistics
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from zksolv.cli.common import echo_json, reports_errors
+from zksolv.core import mcl
+from zksolv.errors import InputError
+from zksolv.executors import die_with_parent
+from zksolv.prover import soak
+from zksolv.safeio import decode_json, read_bounded, write_atomic
+
+REPRODUCER_LIMIT = 1 << 22
+
+
+class Reproducer(msgspec.Struct, forbid_unknown_fields=False):
+    format: str
+    seed: str
+    case: int
+    assets: int
+    leaves: int
+    fast: str
+    reference: str
+    inputs_sha256: str
+
+
+def _seed(text: str | None) -> bytes:
+    if text is None:
+        return secrets.token_bytes(16)
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        raise click.BadParameter("not hex", param_hint="--seed") from None
+    if not 1 <= len(seed) <= 64:
+        raise click.BadParameter("1 to 64 bytes of hex", param_hint="--seed")
+    return seed
+
+
+def _conditions(jobs: int, loads: list[float]) -> dict[str, Any]:
+    return {
+        "jobs": jobs,
+        "cpus": os.cpu_count(),
+        "load_1min_min": min(loads) if loads else None,
+        "load_1min_median": statistics.median(loads) if loads else None,
+        "load_1min_max": max(loads) if loads else None,
+    }
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), mode=0o644)
+
+
+def _replay(path: Path, times: int, as_json: bool) -> None:
+    raw, _ = read_bounded(path, REPRODUCER_LIMIT, what="soak reproducer")
+    rep = decode_json(raw, Reproducer, fail=lambda why: InputError(str(path), why))
+    if rep.format != soak.REPRODUCER_FORMAT:
+        raise InputError(str(path), f"format {rep.format!r}, expected {soak.REPRODUCER_FORMAT!r}")
+    try:
+        spec = soak.SoakSpec(bytes.fromhex(rep.seed), rep.assets, rep.leaves, rep.fast,
+                             rep.reference)
+    except ValueError as exc:
+        raise InputError(str(path), str(exc)) from exc
+    job, _ = soak.case_job(spec, rep.case)
+    if soak.inputs_digest(job) != rep.inputs_sha256:
+        raise InputError(str(path), "this zksolv derives other inputs from the seed and case "
+                         "(inputs_sha256 differs): the reproducer comes from another version")
+    soak.warm(spec)
+    faults = soak.replay(spec, rep.case, times)
+    out = {"case": rep.case, "runs": times, "faults": [f.__dict__ for f in faults]}
+    if as_json:
+        echo_json(out)
+        return
+    click.echo(f"case {rep.case}: {times} runs, {len(faults)} with a fault")
+    for f in faults:
+        click.echo(f"  {f.check}: {f.detail} (repeated: {f.repeated}; first difference: "
+                   f"{f.first_difference})")
+
+
+@click.command("soak")
+@click.option("--minutes", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Stop submitting cases after this long (running tasks finish).")
+@click.option("--cases", type=click.IntRange(min=1), default=None,
+              help="Stop after this many cases instead (or whichever comes first).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: every core].")
+@click.option("--batch", type=click.IntRange(min=1, max=64), default=8, show_default=True,
+              help="Cases per task; their proofs are also checked as one batch.")
+@click.option("--leaves", type=int, default=256, show_default=True,
+              help="Leaves per shard (a power of two), as in an epoch.")
+@click.option("--assets", type=click.IntRange(1, 8), default=1, show_default=True)
+@click.option("--seed", default=None, help="Hex seed of the cases [default: random]; "
+              "a case is fully determined by the seed and its index.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("soak"), show_default=True,
+              help="Folder for soak.json (running totals) and fault reproducers.")
+@click.option("--keep-going", is_flag=True, help="Do not stop at the first fault.")
+@click.option("--replay", "replay_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Run the case of a reproducer again instead.")
+@click.option("--times", type=click.IntRange(min=1), default=3, show_default=True,
+              help="With --replay: how many times.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@reports_errors
+def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, leaves: int,
+             assets: int, seed: str | None, out_dir: Path, keep_going: bool,
+             replay_file: Path | None, times: int, as_json: bool) -> None:
+    """Prove shards on the fast core for a while and check every result.
+
+    Each case is a shard of LEAVES leaves (values zero, tiny, single bits,
+    2^64 - 1 and uniform 64-bit, in a fixed mix) proven exactly as an epoch
+    proves it, with randomness derived from the seed. Checked independently
+    on the reference backend (arkworks): every leaf commitment, every
+    subtree node, every proof; on the fast backend: the proof's own
+    equation and the task's batch equation. Exit 0 with no fault, 1 when a
+    fault was seen (its reproducer path is printed).
+
+    \b
+    Examples:
+      zksolv bench soak --minutes 120           # both cores, two hours
+      zksolv bench soak --cases 64 --jobs 1 --json
+      zksolv bench soak --replay soak/fault-SEED-CASE.json --times 10
+    """
+    if replay_file is not None:
+        _replay(replay_file, times, as_json)
+        return
+    try:
+        spec = soak.SoakSpec(_seed(seed), assets, leaves)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not mcl.available():
+        raise InputError("mcl", f"the fast core cannot be loaded here: {mcl.library_error()}")
+    jobs = jobs or os.cpu_count() or 1
+    out_dir.mkdir(parents=True, exist_ok=True)
+    soak.warm(spec)
+    deadline = time.monotonic() + 60 * minutes
+    t_start = time.monotonic()
+    loads: list[float] = []
+    done = 0
+    faults: list[soak.Fault] = []
+    kept: list[str] = []
+    spent: dict[str, list[float]] = {}
+    next_case = 0
+    last_line = 0.0
+
+    def status() -> dict[str, Any]:
+        return {
+            "seed": spec.seed.hex(), "assets": assets, "leaves": leaves,
+            "fast": spec.fast, "reference": spec.reference,
+            **soak.summarize(done, faults, time.monotonic() - t_start),
+            "conditions": _conditions(jobs, loads),
+            "seconds_per_case": {k: round(statistics.median(v), 4) for k, v in spent.items()},
+            "reproducers": kept,
+        }
+
+    def more() -> bool:
+        if faults and not keep_going:
+            return False
+        if cases is not None and next_case >= cases:
+            return False
+        return time.monotonic() < deadline
+
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                             initializer=die_with_parent) as pool:
+        running: dict[Future[soak.TaskReport], int] = {}
+        try:
+            while True:
+                while more() and len(running) < 2 * jobs:
+                    count = batch if cases is None else min(batch, cases - next_case)
+                    running[pool.submit(soak.run_cases, spec, next_case, count)] = count
+                    next_case += count
+                if not running:
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    running.pop(fut)
+                    report = fut.result()
+                    done += report.count
+                    loads.append(round(os.getloadavg()[0], 2))
+                    for key, secs in report.seconds.items():
+                        spent.setdefault(key, []).append(secs / report.count)
+                    for fault in report.faults:
+                        faults.append(fault)
+                        cond = {**_conditions(jobs, loads[-1:]), "pid": report.pid,
+                                "elapsed_s": round(time.monotonic() - t_start, 1)}
+                        name = out_dir / f"fault-{spec.seed.hex()[:16]}-{fault.case}.json"
+                        _write_json(name, soak.reproducer(spec, fault, cond))
+                        kept.append(str(name))
+                        click.echo(f"soak: FAULT in case {fault.case}: {fault.check}: "
+                                   f"{fault.detail}; reproducer {name}", err=True)
+                    _write_json(out_dir / "soak.json", status())
+                now = time.monotonic()
+                if not as_json and now - last_line >= 30:
+                    last_line = now
+                    left = max(0.0, (deadline - now) / 60)
+                    click.echo(f"soak: {done:,} cases, {len(faults)} faults, "
+                               f"{left:.1f} min left, load {os.getloadavg()[0]:.2f}", err=True)
+        except KeyboardInterrupt:
+            for fut in running:
+                fut.cancel()
+            click.echo(f"soak: interrupted after {done:,} cases", err=True)
+    result = status()
+    _write_json(out_dir / "soak.json", result)
+    if as_json:
+        echo_json(result)
+    else:
+        rate = "-" if not done else f"{len(faults)}/{done:,}"
+        click.echo(f"{'cases checked':<28}{done:,}")
+        click.echo(f"{'faults':<28}{rate}")
+        click.echo(f"{'wall time':<28}{result['seconds']:.0f} s on {jobs} processes")
+        for key, secs in result["seconds_per_case"].items():
+            click.echo(f"{'  ' + key + ' s/case (median)':<28}{secs:.3f}")
+        c = result["conditions"]
+        if loads:
+            click.echo(f"{'load (1 min) min/med/max':<28}{c['load_1min_min']:.2f} / "
+                       f"{c['load_1min_median']:.2f} / {c['load_1min_max']:.2f}")
+        click.echo(f"{'seed':<28}{spec.seed.hex()}")
+        for path in kept:
+            click.echo(f"reproducer: {path}")
+    if faults:
+        sys.exit(1)

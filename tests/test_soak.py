@@ -1,0 +1,101 @@
+"""The shard soak (``zksolv bench soak``) catches a wrong result of the fast
+core, names the check and the operation, and keeps a reproducer that runs
+again: tested by injecting faults into the mcl layer, once and always."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from zksolv.cli.main import cli
+from zksolv.core import fold, mcl
+from zksolv.prover import soak
+
+pytestmark = pytest.mark.skipif(not mcl.available(), reason="mcl not loadable here")
+
+SPEC = soak.SoakSpec(seed=b"soak-test", leaves=4)
+
+
+def _soak(*args: str | Path) -> tuple[int, str]:
+    res = CliRunner().invoke(cli, ["bench", "soak", *map(str, args)])
+    return res.exit_code, res.output
+
+
+def test_a_case_is_determined_by_seed_and_index() -> None:
+    a, _ = soak.case_job(SPEC, 3)
+    b, _ = soak.case_job(SPEC, 3)
+    c, _ = soak.case_job(SPEC, 4)
+    assert soak.inputs_digest(a) == soak.inputs_digest(b) != soak.inputs_digest(c)
+    many = [v for i in range(40) for v in soak.case_job(SPEC, i)[0].values]
+    assert all(0 <= v < 1 << 64 for v in many)
+    assert {0, (1 << 64) - 1} <= set(many)  # the edges are in the mix
+
+
+def test_a_clean_soak_checks_every_case_and_leaves_its_totals(tmp_path: Path) -> None:
+    code, out = _soak("--cases", "3", "--batch", "2", "--leaves", "4", "--jobs", "1",
+                      "--out", tmp_path, "--json")
+    assert code == 0, out
+    totals = json.loads((tmp_path / "soak.json").read_text())
+    assert totals["cases"] == 3 and totals["faults"] == 0 and totals["reproducers"] == []
+    assert set(totals["seconds_per_case"]) == {"prove", "structure", "self", "reference", "batch"}
+
+
+def test_a_one_off_fault_in_a_commitment_is_caught_kept_and_does_not_repeat(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = mcl.mul_each
+    calls = [0]
+
+    def once(points: mcl.G1Vec, start: int, count: int, scalars: bytes) -> None:
+        real(points, start, count, scalars)
+        calls[0] += 1
+        if calls[0] == 1:  # the first batched multiplication: leaf values times g
+            points.copy_in(start, points, start + 1, 1)
+
+    monkeypatch.setattr(mcl, "mul_each", once)
+    code, out = _soak("--cases", "2", "--batch", "2", "--leaves", "4", "--jobs", "1",
+                      "--seed", "00ff", "--out", tmp_path)
+    assert code == 1, out
+    assert "FAULT in case 0: commitment: leaf 0 differs" in out
+    kept = tmp_path / "fault-00ff-0.json"
+    rep = json.loads(kept.read_text())
+    assert rep["check"] == "commitment" and rep["repeated"] is False
+    assert rep["first_difference"] is None  # the proof itself matched the reference's
+    assert len(rep["values"]) == 4 and rep["inputs_sha256"]
+    monkeypatch.setattr(mcl, "mul_each", real)
+    code, out = _soak("--replay", kept, "--times", "2", "--json")
+    assert code == 0, out
+    assert json.loads(out) == {"case": 0, "runs": 2, "faults": []}
+
+
+def test_a_fault_that_repeats_is_traced_to_its_inner_product_round(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = fold.BufferFolder.cross_terms
+
+    def swapped(self, a, b, tau, cw, U):  # type: ignore[no-untyped-def]
+        L, R = real(self, a, b, tau, cw, U)
+        return (R, L) if len(a) == 8 else (L, R)
+
+    monkeypatch.setattr(fold.BufferFolder, "cross_terms", swapped)
+    report = soak.run_cases(SPEC, 5, 2)
+    assert [f.case for f in report.faults] == [5, 6]
+    first = report.faults[0]
+    assert first.check == "proof-self" and first.repeated is True
+    # 4 leaves x 64 bits: N = 256, and n = 8 in round 5
+    assert first.first_difference == "L[5] (inner-product round 5)"
+
+
+def test_a_hostile_reproducer_is_refused_with_its_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "r.json"
+    base = {"format": soak.REPRODUCER_FORMAT, "seed": "00", "case": 0, "assets": 1,
+            "leaves": 4, "fast": "mcl", "reference": "arkworks", "inputs_sha256": "00"}
+    for change, words in (({"case": 1.0}, "Expected `int`"),
+                          ({"format": "other"}, "format 'other'"),
+                          ({"leaves": 3}, "power of two"),
+                          ({}, "another version")):
+        bad.write_text(json.dumps({**base, **change}))
+        code, out = _soak("--replay", bad)
+        assert code == 2 and words in out, out
+        assert "Traceback" not in out

@@ -1,0 +1,324 @@
+"""The shard soak: prove shards on the fast core for as long as asked, check
+every result on the reference path, and keep a reproducer of any mismatch.
+
+Why: a 2^20-account epoch once had one shard proof (of 4,096) that failed the
+bundle's self-check. A fault that rare hides from every unit test, and a
+proof system must not have an unexplained wrong result, so this runs the
+epoch's own shard code (``shards.prove_shard_once``) on many shards and
+compares each step with an independent computation.
+
+A case is one shard job, entirely determined by (seed, case index): the
+header, the values (zero, tiny, single bits, 2^64 - 1 and uniform 64-bit
+values in a fixed mix), the blindings, the leaf hashes and the prover's own
+randomness (``rangeproof.prove(rng=...)``). So a reproducer is the seed and
+the index; the inputs are written beside them to check nothing drifted.
+
+Checks, each named in a fault (``CHECKS``):
+
+``commitment``   each leaf commitment v*g + gamma*h recomputed on the reference
+                 backend, one leaf at a time, and compared by encoding;
+``subtree``      the shard's subtree levels recomputed on the reference backend
+                 from those commitments and the leaf hashes;
+``proof-self``   the proof checked on the fast backend exactly as the prover's
+                 in-worker self-check does (one shard's equation; the raw
+                 equation, before any confirmation on the reference path);
+``proof-reference``  the proof verified on the reference backend (in a batch
+                 of the task's cases; a failed batch is settled case by case);
+``proof-batch``  the task's proofs checked together on the fast backend, as
+                 the bundle's self-check batches shards.
+
+On a mismatch the case is run again at once in the same process (does the
+fault repeat with the same inputs?), and proven on the reference backend with
+the same randomness to name the first proof element that differs (A, S, T1,
+T2, then L_k / R_k of inner-product round k: which operation went wrong).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from zksolv.circuits import epoch as circ
+from zksolv.core import rangeproof
+from zksolv.core.field import R
+from zksolv.core.generators import generators
+from zksolv.core.group import Backend, get_backend
+from zksolv.core.pedersen import commit
+from zksolv.prover.shards import ShardJob, ShardResult, prove_shard_once
+
+# Domain separation of the case derivation (a test tool's, never a secret's).
+CASE_LABEL = b"zksolv/soak/case/v1"
+REPRODUCER_FORMAT = "zksolv-soak-fault/v1"
+CHECKS = ("commitment", "subtree", "proof-self", "proof-reference", "proof-batch")
+TREE_DEPTH = 20
+
+
+@dataclass(frozen=True)
+class SoakSpec:
+    """What every case of one soak shares."""
+
+    seed: bytes
+    assets: int = 1
+    leaves: int = 256
+    fast: str = "mcl"
+    reference: str = "arkworks"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.assets <= 8:
+            raise ValueError("assets must be in [1, 8]")
+        if self.leaves < 2 or self.leaves & (self.leaves - 1) or self.leaves > 1 << 12:
+            raise ValueError("leaves must be a power of two in [2, 4096]")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A check that disagreed, with what is known about it."""
+
+    case: int
+    check: str
+    detail: str
+    repeated: bool | None = None          # the same inputs, run again: same fault?
+    first_difference: str | None = None   # first proof element unlike the reference's
+
+
+@dataclass
+class TaskReport:
+    """What one task (a few cases on one worker) found and how long it took."""
+
+    first: int
+    count: int
+    pid: int
+    faults: list[Fault] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def case_rng(spec: SoakSpec, case: int) -> random.Random:
+    return random.Random(hashlib.sha256(CASE_LABEL + spec.seed + case.to_bytes(8, "big")).digest())
+
+
+def _value(rng: random.Random) -> int:
+    kind = rng.randrange(8)
+    if kind == 0:
+        return 0
+    if kind == 1:
+        return (1 << 64) - 1
+    if kind == 2:
+        return 1 << rng.randrange(64)
+    if kind == 3:
+        return rng.randrange(1 << 16)
+    return rng.randrange(1 << 64)
+
+
+def case_job(spec: SoakSpec, case: int) -> tuple[ShardJob, random.Random]:
+    """The shard job of ``case`` and the generator that then supplies the
+    prover's randomness (its state continues from the inputs')."""
+    rng = case_rng(spec, case)
+    assets = tuple(
+        circ.AssetTerms(f"A{i}", 6, 10**8, 0, 10**18) for i in range(spec.assets)
+    )
+    header = circ.EpochHeader(
+        epoch=1 + case, timestamp=1_700_000_000 + case, price_decimals=8, assets=assets,
+        prev_bundle_hash=None, prev_epoch=None, depth=TREE_DEPTH,
+        shard_leaves=spec.leaves, reveal_totals=False, operator=rng.randbytes(32),
+    )
+    count = spec.leaves * header.m
+    values = tuple(_value(rng) for _ in range(count))
+    blindings = tuple(rng.randrange(1, R) for _ in range(count))
+    hashes = tuple(rng.randbytes(32) for _ in range(spec.leaves))
+    shard = case % ((1 << TREE_DEPTH) // spec.leaves)
+    job = ShardJob(spec.fast, header, header.digest(), shard, values, blindings, hashes)
+    return job, rng
+
+
+def inputs_digest(job: ShardJob) -> str:
+    h = hashlib.sha256(job.digest + job.shard.to_bytes(8, "big"))
+    for v in (*job.values, *job.blindings):
+        h.update(v.to_bytes(32, "big"))
+    for leaf_hash in job.hashes:
+        h.update(leaf_hash)
+    return h.hexdigest()
+
+
+Pairs = list[tuple[rangeproof.RangeStatement, rangeproof.RangeProof]]
+
+
+def _prove(spec: SoakSpec, case: int) -> tuple[ShardJob, ShardResult, Pairs, dict[bytes, Any]]:
+    job, rng = case_job(spec, case)
+    result, pairs, decoded = prove_shard_once(get_backend(spec.fast), job, rng=rng)
+    return job, result, pairs, decoded
+
+
+def _first_mismatch(ours: bytes, theirs: bytes, size: int, what: str) -> str | None:
+    for i in range(0, max(len(ours), len(theirs)), size):
+        if ours[i : i + size] != theirs[i : i + size]:
+            return f"{what} {i // size} differs"
+    return None
+
+
+def check_structure(ref: Backend, job: ShardJob, result: ShardResult) -> tuple[str, str] | None:
+    """(check, detail) for the first commitment or subtree node the fast
+    backend got wrong, recomputed on ``ref``; None when all agree."""
+    k = job.header.m
+    points = [commit(ref, v, g) for v, g in zip(job.values, job.blindings, strict=True)]
+    encoded = [ref.encode(p) for p in points]
+    S = len(job.hashes)
+    leaf_enc = [b"".join(encoded[i * k : (i + 1) * k]) for i in range(S)]
+    records = b"".join(c + h for c, h in zip(leaf_enc, job.hashes, strict=True))
+    node = k * 48 + 32
+    bad = _first_mismatch(result.leaf_records, records, node, "leaf")
+    if bad is not None:
+        return "commitment", bad
+    level = ([points[i * k : (i + 1) * k] for i in range(S)], leaf_enc, list(job.hashes))
+    for depth, (_, enc, hashes) in enumerate(circ.tree_levels(ref, k, level), start=1):
+        want = b"".join(c + h for c, h in zip(enc, hashes, strict=True))
+        bad = _first_mismatch(b"".join(result.levels[depth - 1]), want, node, "node")
+        if bad is not None:
+            return "subtree", f"level {depth}: {bad}"
+    return None
+
+
+def first_difference(ours: rangeproof.RangeProof, theirs: rangeproof.RangeProof) -> str | None:
+    """The first element, in proving order, where two proofs of the same
+    inputs and randomness differ: the operation that produced it is the
+    suspect."""
+    for name in ("A", "S", "T1", "T2", "t_hat", "tau_x", "mu"):
+        if getattr(ours, name) != getattr(theirs, name):
+            return name
+    for k, (lo, ro, lt, rt) in enumerate(zip(ours.L, ours.R, theirs.L, theirs.R, strict=True)):
+        if lo != lt:
+            return f"L[{k}] (inner-product round {k})"
+        if ro != rt:
+            return f"R[{k}] (inner-product round {k})"
+    for name in ("a", "b"):
+        if getattr(ours, name) != getattr(theirs, name):
+            return name
+    return None
+
+
+def _hold(backend: Backend, pairs: Pairs, decoded: dict[bytes, Any] | None) -> bool:
+    return rangeproof.equations_hold(pairs, backend=backend, decoded=decoded)
+
+
+def explain(spec: SoakSpec, case: int, check: str, detail: str) -> Fault:
+    """Run a faulty case again here, and prove it on the reference backend
+    with the same randomness, to say whether the fault repeats and where the
+    proofs part."""
+    job, result, pairs, decoded = _prove(spec, case)
+    ref = get_backend(spec.reference)
+    again = (check_structure(ref, job, result) is not None
+             or not _hold(get_backend(spec.fast), pairs, decoded)
+             or not _hold(ref, pairs, None))
+    ref_job, rng = case_job(spec, case)
+    _, ref_pairs, _ = prove_shard_once(ref, dataclasses.replace(ref_job, backend=spec.reference),
+                                       rng=rng)
+    where = None
+    for (_, ours), (_, theirs) in zip(pairs, ref_pairs, strict=True):
+        where = first_difference(ours, theirs)
+        if where is not None:
+            break
+    return Fault(case, check, detail, repeated=again, first_difference=where)
+
+
+def run_cases(spec: SoakSpec, first: int, count: int) -> TaskReport:
+    """Prove cases [first, first + count) on the fast backend and check each
+    (``CHECKS``). Runs in a worker process."""
+    fast, ref = get_backend(spec.fast), get_backend(spec.reference)
+    report = TaskReport(first, count, os.getpid())
+    spent = dict.fromkeys(("prove", "structure", "self", "reference", "batch"), 0.0)
+    found: dict[int, tuple[str, str]] = {}
+    all_pairs: Pairs = []
+    all_decoded: dict[bytes, Any] = {}
+    owners: list[int] = []
+
+    def note(case: int, check: str, detail: str) -> None:
+        found.setdefault(case, (check, detail))
+
+    for case in range(first, first + count):
+        t0 = time.perf_counter()
+        job, result, pairs, decoded = _prove(spec, case)
+        t1 = time.perf_counter()
+        bad = check_structure(ref, job, result)
+        t2 = time.perf_counter()
+        if bad is not None:
+            note(case, *bad)
+        if not _hold(fast, pairs, decoded):
+            note(case, "proof-self", "the proof's equation failed on the fast backend")
+        t3 = time.perf_counter()
+        spent["prove"] += t1 - t0
+        spent["structure"] += t2 - t1
+        spent["self"] += t3 - t2
+        all_pairs += pairs
+        all_decoded.update(decoded)
+        owners += [case] * len(pairs)
+    t0 = time.perf_counter()
+    if not _hold(ref, all_pairs, None):
+        for i, pair in enumerate(all_pairs):
+            if not _hold(ref, [pair], None):
+                note(owners[i], "proof-reference", "the proof does not verify on the reference "
+                     "backend")
+    t1 = time.perf_counter()
+    if not _hold(fast, all_pairs, all_decoded):
+        culprits = [owners[i] for i, pair in enumerate(all_pairs)
+                    if not _hold(fast, [pair], all_decoded)]
+        if not culprits:
+            note(first, "proof-batch", f"the batch of {count} cases failed on the fast backend; "
+                 "every case alone holds")
+        for case in culprits:
+            note(case, "proof-batch", "the proof failed in its batch on the fast backend")
+    spent["batch"] = time.perf_counter() - t1
+    spent["reference"] = t1 - t0
+    report.seconds = spent
+    report.faults = [explain(spec, case, check, detail)
+                     for case, (check, detail) in sorted(found.items())]
+    return report
+
+
+def warm(spec: SoakSpec) -> None:
+    """Generators for both backends, made before workers fork."""
+    n = 64 * spec.leaves * spec.assets
+    n = 1 << (n - 1).bit_length()
+    for name in (spec.fast, spec.reference):
+        generators(get_backend(name)).vectors(n)
+
+
+def reproducer(spec: SoakSpec, fault: Fault, conditions: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object a fault is kept as."""
+    job, _ = case_job(spec, fault.case)
+    return {
+        "format": REPRODUCER_FORMAT,
+        "seed": spec.seed.hex(),
+        "case": fault.case,
+        "assets": spec.assets,
+        "leaves": spec.leaves,
+        "fast": spec.fast,
+        "reference": spec.reference,
+        "check": fault.check,
+        "detail": fault.detail,
+        "repeated": fault.repeated,
+        "first_difference": fault.first_difference,
+        "conditions": conditions,
+        "inputs_sha256": inputs_digest(job),
+        "shard": job.shard,
+        "values": list(job.values),
+        "blindings": [f"{b:064x}" for b in job.blindings],
+        "hashes": [h.hex() for h in job.hashes],
+    }
+
+
+def replay(spec: SoakSpec, case: int, times: int) -> list[Fault]:
+    """Run one case ``times`` times with every check; the faults seen."""
+    out: list[Fault] = []
+    for _ in range(times):
+        out += run_cases(spec, case, 1).faults
+    return out
+
+
+def summarize(cases: int, faults: Sequence[Fault], seconds: float) -> dict[str, Any]:
+    return {"cases": cases, "faults": len(faults), "seconds": round(seconds, 1),
+            "rate": (len(faults) / cases) if cases else None}
