@@ -57,7 +57,7 @@ def test_header_sources_lowercased_and_reserves_may_be_omitted(tmp_path: Path) -
     assert h.version == 1
     assert h.reserve_sources is not None
     (eth,) = h.reserve_sources.assets
-    assert [x.address for x in eth.holders] == [A0, "0x" + "22" * 20]
+    assert [x.address for x in eth.holders] == [bytes.fromhex(A0[2:]), b"\x22" * 20]
     assert h.sourced("ETH") and not h.sourced("USDC")
     written: Any = json.loads(json.dumps(h.to_json()))   # round-trips as written
     assert "reserves" not in written["assets"][0]

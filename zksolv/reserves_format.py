@@ -6,9 +6,10 @@ Formats: ``docs/snapshot-format.md`` (*Reserve sources*, *reserves.json*)
 and ``docs/bundle-format.md`` (*chain_reserves*). Decoding is strict
 (msgspec, exact types, no unknown keys, every string matched whole); the
 checks that need the chain (EIP-712 recovery, balances at the pinned block)
-live in ``zksolv.chain``, which this module imports only when asked to
-convert (``to_evidence``, ``to_sources``): a holder's install without the
-``chain`` extra still decodes and verifies a version 6 bundle's proofs.
+live in ``zksolv.chain``. The header's sources decode straight into that
+package's types (``zksolv.chain.evidence.ReserveSources``, addresses as
+bytes), which import without the ``chain`` extra; ``to_evidence`` and
+``from_evidence`` convert the evidence.
 
 One spelling per value: addresses, token addresses, block hashes and
 signatures are lowercase ``0x`` hex, matched whole. The header accepts a
@@ -20,13 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-if TYPE_CHECKING:  # the chain package needs the optional extra
-    from zksolv.chain import evidence as chain_evidence
+from zksolv.chain import evidence as chain_evidence
+from zksolv.chain.evidence import AssetSource, HolderSource, ReserveSources
 
 NATIVE = "native"
 KINDS = ("account", "contract", "declared")
@@ -91,39 +91,29 @@ class SourcesSpec(_Strict, frozen=True, forbid_unknown_fields=True):
     assets: Annotated[dict[str, AssetSourceSpec], msgspec.Meta(min_length=1, max_length=255)]
 
 
-@dataclass(frozen=True)
-class HolderSource:
-    address: str          # lowercase 0x + 40 hex
-    kind: Kind
+def _b(hex0x: str) -> bytes:
+    return bytes.fromhex(hex0x[2:])
 
 
-@dataclass(frozen=True)
-class AssetSource:
-    symbol: str
-    token: str            # "native" or lowercase 0x + 40 hex
-    holders: tuple[HolderSource, ...]
+def _hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
 
 
-@dataclass(frozen=True)
-class ReserveSources:
-    """Where reserves are read, as the header names them (addresses lowercased)."""
+def _token_text(token: bytes | None) -> str:
+    return NATIVE if token is None else _hex(token)
 
-    chain_id: int
-    window_length: int | None
-    assets: tuple[AssetSource, ...]
 
-    def symbols(self) -> tuple[str, ...]:
-        return tuple(a.symbol for a in self.assets)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "chain_id": self.chain_id,
-            "block_window": None if self.window_length is None else {"length": self.window_length},
-            "assets": {a.symbol: {"token": a.token,
-                                  "holders": [{"address": h.address, "kind": h.kind}
-                                              for h in a.holders]}
-                       for a in self.assets},
-        }
+def sources_json(sources: ReserveSources) -> dict[str, Any]:
+    """``reserve_sources`` as header.json writes it (addresses lowercase)."""
+    return {
+        "chain_id": sources.chain_id,
+        "block_window": None if sources.window_length is None
+        else {"length": sources.window_length},
+        "assets": {a.symbol: {"token": _token_text(a.token),
+                              "holders": [{"address": _hex(h.address), "kind": h.kind}
+                                          for h in a.holders]}
+                   for a in sources.assets},
+    }
 
 
 def sources_from_spec(spec: SourcesSpec, symbols: Sequence[str], where: str) -> ReserveSources:
@@ -157,8 +147,8 @@ def sources_from_spec(spec: SourcesSpec, symbols: Sequence[str], where: str) -> 
                 raise InputError(f"{where}.assets.{sym}.holders[{i}].address",
                                  f"duplicate holder {addr}")
             seen.add(addr)
-            holders.append(HolderSource(addr, h.kind))
-        assets.append(AssetSource(sym, token, tuple(holders)))
+            holders.append(HolderSource(_b(addr), h.kind))
+        assets.append(AssetSource(sym, None if token == NATIVE else _b(token), tuple(holders)))
     return ReserveSources(spec.chain_id, None if spec.block_window is None
                           else spec.block_window.length, tuple(assets))
 
@@ -312,35 +302,19 @@ def evidence_matches_sources(evidence: EvidenceJSON, sources: ReserveSources) ->
         return (f"the evidence covers {', '.join(got)}; the header sources "
                 f"{', '.join(sources.symbols())}")
     for a, s in zip(evidence.assets, sources.assets, strict=True):
-        if a.token != s.token:
-            return f"{a.symbol}: the evidence reads token {a.token}, the header names {s.token}"
-        if [(h.address, h.kind) for h in a.holdings] != [(h.address, h.kind) for h in s.holders]:
+        if a.token != _token_text(s.token):
+            return (f"{a.symbol}: the evidence reads token {a.token}, the header names "
+                    f"{_token_text(s.token)}")
+        if ([(h.address, h.kind) for h in a.holdings]
+                != [(_hex(h.address), h.kind) for h in s.holders]):
             return f"{a.symbol}: the evidence's holders differ from the header's"
     return None
 
 
-# --- conversion to and from zksolv.chain (needs the chain extra) ------------------------
-
-def _b(hex0x: str) -> bytes:
-    return bytes.fromhex(hex0x[2:])
-
-
-def to_sources(sources: ReserveSources) -> chain_evidence.ReserveSources:
-    from zksolv.chain import evidence as ce
-
-    return ce.ReserveSources(
-        chain_id=sources.chain_id, window_length=sources.window_length,
-        assets=tuple(ce.AssetSource(symbol=a.symbol,
-                                    token=None if a.token == NATIVE else _b(a.token),
-                                    holders=tuple(ce.HolderSource(address=_b(h.address),
-                                                                  kind=h.kind)
-                                                  for h in a.holders))
-                     for a in sources.assets))
-
+# --- the evidence as zksolv.chain's types ------------------------------------------------
 
 def to_evidence(evidence: EvidenceJSON) -> chain_evidence.ReservesEvidence:
-    from zksolv.chain import evidence as ce
-
+    ce = chain_evidence
     window = evidence.window
     return ce.ReservesEvidence(
         chain_id=evidence.chain_id, block_number=evidence.block_number,

@@ -41,8 +41,9 @@ from typing import Annotated
 import msgspec
 
 from zksolv import reserves_format, units
+from zksolv.chain.evidence import ReserveSources
 from zksolv.errors import InputError
-from zksolv.reserves_format import ReservesFile, ReserveSources
+from zksolv.reserves_format import ReservesFile
 from zksolv.safeio import (
     SYMBOL_RE,
     UINT64_DIGITS,
@@ -190,7 +191,7 @@ class SnapshotHeader:
             "assets": [a.to_json() for a in self.assets],
             "account_count": self.account_count,
             **({} if self.reserve_sources is None
-               else {"reserve_sources": self.reserve_sources.to_json()}),
+               else {"reserve_sources": reserves_format.sources_json(self.reserve_sources)}),
         }
 
     def sourced(self, symbol: str) -> bool:

@@ -97,6 +97,9 @@ class ReserveSources:
     window_length: int | None  # None: the block is given (--block)
     assets: tuple[AssetSource, ...]
 
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(a.symbol for a in self.assets)
+
 
 @dataclass(frozen=True)
 class Holding:

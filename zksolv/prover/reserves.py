@@ -26,7 +26,6 @@ from zksolv.reserves_format import (
     canonical_json,
     from_evidence,
     to_evidence,
-    to_sources,
 )
 from zksolv.snapshot import RESERVES_FILE, Snapshot, evidence_problem, with_chain_reserves
 
@@ -103,7 +102,7 @@ def fetch_reserves(snap: Snapshot, rpc: str, *, block: int | None = None,
         raise InputError(str(snap.path), "reading reserves from a chain needs the chain "
                                          "extra: install zksolv[chain]")
     with RpcClient(rpc, timeout=timeout) as client:
-        ev = chain_evidence.fetch(client, to_sources(header.reserve_sources), block=block,
+        ev = chain_evidence.fetch(client, header.reserve_sources, block=block,
                                   epoch_timestamp=header.timestamp, progress=progress)
     return ReservesFile(format="zksolv-reserves", version=1, epoch=header.epoch,
                         operator=None, evidence=from_evidence(ev))
