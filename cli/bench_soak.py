@@ -210,7 +210,7 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
                                    f"{fault.detail}; reproducer {name}", err=True)
                     _write_json(out_dir / "soak.json", status())
                 now = time.monotonic()
-                if not as_json and now - last_line >= 30:
+                if now - last_line >= 30:
                     last_line = now
                     left = max(0.0, (deadline - now) / 60)
                     click.echo(f"soak: {done:,} cases, {len(faults)} faults, "
