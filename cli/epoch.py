@@ -210,6 +210,10 @@ def prove(ctx: click.Context, snapshot: str, out: str, prev: str | None, allow_g
     for fault in res.worker_faults:
         click.echo(f"warning: shard result refused: {fault}; the shard was proven again "
                    "elsewhere and checked", err=True)
+    if res.shard_retries:
+        click.echo(f"warning: {res.shard_retries} shard proof(s) failed the worker's own check "
+                   "and were proven again (each retry is a computational fault: please report "
+                   "it, with `zksolv bench soak` output if you can)", err=True)
     if res.replaced_orphan_db:
         click.echo(f"note: replaced {res.inclusion_db}, left by an interrupted run whose bundle "
                    "was never published", err=True)

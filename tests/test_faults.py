@@ -71,6 +71,7 @@ def test_the_prover_proves_a_shard_again_when_its_check_fails(tmp_path, monkeypa
     res = run("prove", snap, "--out", tmp_path / "b", "--jobs", "1", "--quiet")
     assert res.exit_code == 0, res.output
     assert made[0] == made[1]  # the first shard, proven twice
+    assert "warning: 1 shard proof(s) failed the worker's own check" in res.output
     code, out = verify_json(tmp_path / "b")
     assert code == 0, out
 
