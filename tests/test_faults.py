@@ -91,3 +91,51 @@ def test_a_shard_that_never_checks_stops_the_epoch_and_publishes_nothing(
     assert "failed the prover's own check 3 times" in res.output
     assert not (tmp_path / "b").exists()
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+@needs_mcl
+def test_the_workers_check_reads_commitments_from_their_encodings(monkeypatch) -> None:
+    """Two leaves' encodings swapped once (a fault in an encoding, not in a
+    point): the points still open to the amounts, so a check on the computed
+    points passes, but every verifier decodes the encodings and refuses. The
+    worker's own check must see what they see, and prove the shard again."""
+    from zksolv.prover import shards, soak
+
+    job, _ = soak.case_job(soak.SoakSpec(seed=b"encodings", leaves=4), 0)
+    backend = get_backend(job.backend)
+    honest = shards.prove_shard(job)
+    real = type(backend).encode_many
+    calls = []
+
+    def swapped_once(self, points):  # type: ignore[no-untyped-def]
+        out = real(self, points)
+        calls.append(len(points))
+        if len(calls) == 1:
+            out[0], out[1] = out[1], out[0]
+        return out
+
+    monkeypatch.setattr(type(backend), "encode_many", swapped_once)
+    res = shards.prove_shard(job)
+    assert calls[0] == 4 and res.attempts == 2
+    assert res.leaf_records == honest.leaf_records
+
+
+def test_the_vector_core_is_loaded_once_however_many_threads_ask(monkeypatch) -> None:
+    import threading
+    import time
+
+    calls = []
+
+    def slow_load():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        time.sleep(0.05)  # the window in which a second thread would start loading too
+        return mcl.MclUnavailable("test")
+
+    monkeypatch.setattr(mcl, "_LOADED", [])
+    monkeypatch.setattr(mcl, "_load", slow_load)
+    threads = [threading.Thread(target=mcl.available) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and mcl.library_error() == "test"

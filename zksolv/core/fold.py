@@ -116,7 +116,8 @@ class BufferFolder:
 
         self._mcl = mcl
         self.n = len(G)
-        # Private copies: mulEach and mulVec write to their inputs.
+        # Private copies: mulEach overwrites its input (and mulVec may
+        # normalise its own, see zksolv.core.mcl).
         self.G = mcl.G1Vec.of(G)
         self.H = mcl.G1Vec.of(H)
         self.sigma = 1

@@ -30,10 +30,16 @@ are then exactly our ZCash compressed encoding), ``mclBn_verifyOrderG1(1)``
 
 Caveats taken care of here, from mcl's source: its deserialisation accepts
 a non-canonical infinity (the caller, ``zksolv.core.group``, checks flags
-and x < p first, and re-encodes to compare); ``mulVec`` may normalise its
-input buffer and ``mulEach`` overwrites its input, so shared buffers (the
-generators) are only ever passed as copies; all of these are variable-time,
-which is fine for a prover whose timing reveals nothing beyond the sizes.
+and x < p first, and re-encodes to compare); ``mulEach`` normalises and
+overwrites its input, and ``mulVec``'s interface allows it to normalise its
+input (3.04 works on a copy, but the C API promises nothing), so shared
+buffers (the generators) are only ever passed as copies; all of these are
+variable-time, which is fine for a prover whose timing reveals nothing
+beyond the sizes. On a CPU with AVX-512 IFMA, mcl 3.04 runs ``mulVec`` of
+128 points and more and ``mulEach`` on whole groups of 16 points in its
+vectorised code, the rest in its generic code; ``MCL_CPU=noadx`` in the
+environment turns the vectorised code off (a diagnostic: about 4x slower).
+The library is loaded and its settings made once per process, under a lock.
 
 ``ZKSOLV_BACKEND=arkworks`` (or ``py_ecc``) avoids this layer entirely;
 where the library cannot be loaded (another CPU architecture, a Python
@@ -44,9 +50,9 @@ falls back to arkworks.
 from __future__ import annotations
 
 import ctypes
-import functools
 import importlib.metadata
 import importlib.util
+import threading
 from collections.abc import Iterable, Sequence
 
 from zksolv.core.field import R
@@ -133,12 +139,21 @@ def _load() -> ctypes.CDLL:
     return lib
 
 
-@functools.cache
+_LOAD_LOCK = threading.Lock()
+_LOADED: list[ctypes.CDLL | Exception] = []
+
+
 def _library() -> ctypes.CDLL | Exception:
-    try:
-        return _load()
-    except MclUnavailable as exc:
-        return exc
+    # Once per process, under a lock: ctypes drops the GIL inside
+    # mclBn_init, so two threads loading at once would both make the settings.
+    if not _LOADED:
+        with _LOAD_LOCK:
+            if not _LOADED:
+                try:
+                    _LOADED.append(_load())
+                except MclUnavailable as exc:
+                    _LOADED.append(exc)
+    return _LOADED[0]
 
 
 def available() -> bool:

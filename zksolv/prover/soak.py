@@ -19,9 +19,10 @@ Checks, each named in a fault (``CHECKS``):
                  backend, one leaf at a time, and compared by encoding;
 ``subtree``      the shard's subtree levels recomputed on the reference backend
                  from those commitments and the leaf hashes;
-``proof-self``   the proof checked on the fast backend exactly as the prover's
-                 in-worker self-check does (one shard's equation; the raw
-                 equation, before any confirmation on the reference path);
+``proof-self``   the shard's equation on the fast backend as the worker's own
+                 check computes it (``shards.self_check``: proofs parsed from
+                 their bytes, commitments decoded from their encodings), raw:
+                 before any confirmation on the reference path;
 ``proof-reference``  the proof verified on the reference backend (in a batch
                  of the task's cases; a failed batch is settled case by case);
 ``proof-batch``  the task's proofs checked together on the fast backend, as
@@ -50,7 +51,7 @@ from zksolv.core.field import R
 from zksolv.core.generators import generators
 from zksolv.core.group import Backend, get_backend
 from zksolv.core.pedersen import commit
-from zksolv.prover.shards import ShardJob, ShardResult, prove_shard_once
+from zksolv.prover.shards import ShardJob, ShardResult, as_published, prove_shard_once
 
 # Domain separation of the case derivation (a test tool's, never a secret's).
 CASE_LABEL = b"zksolv/soak/case/v1"
@@ -148,10 +149,10 @@ def inputs_digest(job: ShardJob) -> str:
 Pairs = list[tuple[rangeproof.RangeStatement, rangeproof.RangeProof]]
 
 
-def _prove(spec: SoakSpec, case: int) -> tuple[ShardJob, ShardResult, Pairs, dict[bytes, Any]]:
+def _prove(spec: SoakSpec, case: int) -> tuple[ShardJob, ShardResult, Pairs]:
     job, rng = case_job(spec, case)
-    result, pairs, decoded = prove_shard_once(get_backend(spec.fast), job, rng=rng)
-    return job, result, pairs, decoded
+    result, pairs = prove_shard_once(get_backend(spec.fast), job, rng=rng)
+    return job, result, as_published(pairs)
 
 
 def _first_mismatch(ours: bytes, theirs: bytes, size: int, what: str) -> str | None:
@@ -201,21 +202,20 @@ def first_difference(ours: rangeproof.RangeProof, theirs: rangeproof.RangeProof)
     return None
 
 
-def _hold(backend: Backend, pairs: Pairs, decoded: dict[bytes, Any] | None) -> bool:
-    return rangeproof.equations_hold(pairs, backend=backend, decoded=decoded)
+def _hold(backend: Backend, pairs: Pairs) -> bool:
+    return rangeproof.equations_hold(pairs, backend=backend)
 
 
 def explain(spec: SoakSpec, case: int, check: str, detail: str) -> Fault:
     """Run a faulty case again here, and prove it on the reference backend
     with the same randomness, to say whether the fault repeats and where the
     proofs part."""
-    job, result, pairs, decoded = _prove(spec, case)
+    job, result, pairs = _prove(spec, case)
     ref = get_backend(spec.reference)
     again = (check_structure(ref, job, result) is not None
-             or not _hold(get_backend(spec.fast), pairs, decoded)
-             or not _hold(ref, pairs, None))
+             or not _hold(get_backend(spec.fast), pairs) or not _hold(ref, pairs))
     ref_job, rng = case_job(spec, case)
-    _, ref_pairs, _ = prove_shard_once(ref, dataclasses.replace(ref_job, backend=spec.reference),
+    _, ref_pairs = prove_shard_once(ref, dataclasses.replace(ref_job, backend=spec.reference),
                                        rng=rng)
     where = None
     for (_, ours), (_, theirs) in zip(pairs, ref_pairs, strict=True):
@@ -233,7 +233,6 @@ def run_cases(spec: SoakSpec, first: int, count: int) -> TaskReport:
     spent = dict.fromkeys(("prove", "structure", "self", "reference", "batch"), 0.0)
     found: dict[int, tuple[str, str]] = {}
     all_pairs: Pairs = []
-    all_decoded: dict[bytes, Any] = {}
     owners: list[int] = []
 
     def note(case: int, check: str, detail: str) -> None:
@@ -241,31 +240,30 @@ def run_cases(spec: SoakSpec, first: int, count: int) -> TaskReport:
 
     for case in range(first, first + count):
         t0 = time.perf_counter()
-        job, result, pairs, decoded = _prove(spec, case)
+        job, result, pairs = _prove(spec, case)
         t1 = time.perf_counter()
         bad = check_structure(ref, job, result)
         t2 = time.perf_counter()
         if bad is not None:
             note(case, *bad)
-        if not _hold(fast, pairs, decoded):
+        if not _hold(fast, pairs):
             note(case, "proof-self", "the proof's equation failed on the fast backend")
         t3 = time.perf_counter()
         spent["prove"] += t1 - t0
         spent["structure"] += t2 - t1
         spent["self"] += t3 - t2
         all_pairs += pairs
-        all_decoded.update(decoded)
         owners += [case] * len(pairs)
     t0 = time.perf_counter()
-    if not _hold(ref, all_pairs, None):
+    if not _hold(ref, all_pairs):
         for i, pair in enumerate(all_pairs):
-            if not _hold(ref, [pair], None):
+            if not _hold(ref, [pair]):
                 note(owners[i], "proof-reference", "the proof does not verify on the reference "
                      "backend")
     t1 = time.perf_counter()
-    if not _hold(fast, all_pairs, all_decoded):
+    if not _hold(fast, all_pairs):
         culprits = [owners[i] for i, pair in enumerate(all_pairs)
-                    if not _hold(fast, [pair], all_decoded)]
+                    if not _hold(fast, [pair])]
         if not culprits:
             note(first, "proof-batch", f"the batch of {count} cases failed on the fast backend; "
                  "every case alone holds")
