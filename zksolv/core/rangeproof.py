@@ -583,13 +583,7 @@ def batch_find_invalid(
     culprit does not verify the proofs one by one a second time.
     Undecodable points still raise ``FormatError``."""
     backend = backend or get_backend()
-    if not items:
-        return None
-    eqs = [
-        _equation(backend, st, pf, secrets.randbits(128) | 1, random_scalar(), decoded)
-        for st, pf in items
-    ]
-    if _check(backend, eqs):
+    if equations_hold(items, backend=backend, decoded=decoded):
         return None
     # The batch equation failed: it holds for valid proofs whatever the
     # weights, so some proof is invalid, or the computation was faulty.
