@@ -43,6 +43,7 @@ class Reproducer(msgspec.Struct, forbid_unknown_fields=False):
     fast: str
     reference: str
     inputs_sha256: str
+    margin: bool = False
 
 
 def _seed(text: str | None) -> bytes:
@@ -78,7 +79,7 @@ def _replay(path: Path, times: int, as_json: bool) -> None:
         raise InputError(str(path), f"format {rep.format!r}, expected {soak.REPRODUCER_FORMAT!r}")
     try:
         spec = soak.SoakSpec(bytes.fromhex(rep.seed), rep.assets, rep.leaves, rep.fast,
-                             rep.reference)
+                             rep.reference, rep.margin)
     except ValueError as exc:
         raise InputError(str(path), str(exc)) from exc
     job, _ = soak.case_job(spec, rep.case)
@@ -108,7 +109,11 @@ def _replay(path: Path, times: int, as_json: bool) -> None:
               help="Cases per task; their proofs are also checked as one batch.")
 @click.option("--leaves", type=int, default=256, show_default=True,
               help="Leaves per shard (a power of two), as in an epoch.")
-@click.option("--assets", type=click.IntRange(1, 8), default=1, show_default=True)
+@click.option("--assets", type=click.IntRange(1, 8), default=None,
+              help="Assets per leaf [default: 1; with --margin 2].")
+@click.option("--margin", is_flag=True,
+              help="Lending shards: the last asset is borrowable, so each shard also "
+                   "proves its debts (64-bit) and every leaf's margin health (128-bit).")
 @click.option("--seed", default=None, help="Hex seed of the cases [default: random]; "
               "a case is fully determined by the seed and its index.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -122,7 +127,7 @@ def _replay(path: Path, times: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @reports_errors
 def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, leaves: int,
-             assets: int, seed: str | None, out_dir: Path, keep_going: bool,
+             assets: int | None, margin: bool, seed: str | None, out_dir: Path, keep_going: bool,
              replay_file: Path | None, times: int, as_json: bool) -> None:
     """Prove shards on the fast core for a while and check every result.
 
@@ -144,7 +149,8 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
         _replay(replay_file, times, as_json)
         return
     try:
-        spec = soak.SoakSpec(_seed(seed), assets, leaves)
+        spec = soak.SoakSpec(_seed(seed), assets or (2 if margin else 1), leaves,
+                             margin=margin)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if not mcl.available():
@@ -164,7 +170,8 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
 
     def status() -> dict[str, Any]:
         return {
-            "seed": spec.seed.hex(), "assets": assets, "leaves": leaves,
+            "seed": spec.seed.hex(), "assets": spec.assets, "leaves": leaves,
+            "margin": margin,
             "fast": spec.fast, "reference": spec.reference,
             **soak.summarize(done, faults, time.monotonic() - t_start),
             "conditions": _conditions(jobs, loads),

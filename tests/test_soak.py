@@ -99,3 +99,27 @@ def test_a_hostile_reproducer_is_refused_with_its_reason(tmp_path: Path) -> None
         code, out = _soak("--replay", bad)
         assert code == 2 and words in out, out
         assert "Traceback" not in out
+
+
+def test_a_margin_case_has_healthy_debts_and_checks_its_health_commitments(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from zksolv.circuits import epoch as circ
+
+    spec = soak.SoakSpec(seed=b"margin", leaves=8, margin=True, assets=2)
+    job, _ = soak.case_job(spec, 0)
+    header = job.header
+    coef = circ.valued_coefficients(header.assets, header.depth)
+    rows = [job.values[i * header.m : (i + 1) * header.m] for i in range(8)]
+    assert all(circ.health_value(header, coef, r) >= 0 for r in rows)
+    assert any(r[-1] for r in rows)  # some leaves do owe
+    assert soak.run_cases(spec, 0, 1).faults == []
+    real = circ.health_commitments
+
+    def shifted(backend, hdr, cf, leaves):  # type: ignore[no-untyped-def]
+        pts = real(backend, hdr, cf, leaves)
+        return pts if backend.name != "mcl" else [pts[1], pts[0], *pts[2:]]
+
+    monkeypatch.setattr(circ, "health_commitments", shifted)
+    (fault,) = soak.run_cases(spec, 0, 1).faults
+    assert fault.check == "commitment" and fault.repeated is True
+    assert fault.detail == "margin-health commitment 0 differs"

@@ -16,7 +16,8 @@ the index; the inputs are written beside them to check nothing drifted.
 Checks, each named in a fault (``CHECKS``):
 
 ``commitment``   each leaf commitment v*g + gamma*h recomputed on the reference
-                 backend, one leaf at a time, and compared by encoding;
+                 backend, one leaf at a time, and compared by encoding (with
+                 ``margin``, each leaf's margin-health commitment too);
 ``subtree``      the shard's subtree levels recomputed on the reference backend
                  from those commitments and the leaf hashes;
 ``proof-self``   the shard's equation on the fast backend as the worker's own
@@ -69,10 +70,15 @@ class SoakSpec:
     leaves: int = 256
     fast: str = "mcl"
     reference: str = "arkworks"
+    # lending shards: the last asset is borrowable, so each shard also has a
+    # debt range proof and a 128-bit margin-health proof (bundle version 5)
+    margin: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.assets <= 8:
             raise ValueError("assets must be in [1, 8]")
+        if self.margin and self.assets < 2:
+            raise ValueError("a margin shard needs 2 assets or more (collateral, borrowable)")
         if self.leaves < 2 or self.leaves & (self.leaves - 1) or self.leaves > 1 << 12:
             raise ValueError("leaves must be a power of two in [2, 4096]")
 
@@ -120,8 +126,11 @@ def case_job(spec: SoakSpec, case: int) -> tuple[ShardJob, random.Random]:
     """The shard job of ``case`` and the generator that then supplies the
     prover's randomness (its state continues from the inputs')."""
     rng = case_rng(spec, case)
+    last = spec.assets - 1
     assets = tuple(
-        circ.AssetTerms(f"A{i}", 6, 10**8, 0, 10**18) for i in range(spec.assets)
+        circ.AssetTerms(f"A{i}", 6, 10**8, 8_000 if i < last else 10_000, 10**18,
+                        borrowable=spec.margin and i == last)
+        for i in range(spec.assets)
     )
     header = circ.EpochHeader(
         epoch=1 + case, timestamp=1_700_000_000 + case, price_decimals=8, assets=assets,
@@ -130,11 +139,32 @@ def case_job(spec: SoakSpec, case: int) -> tuple[ShardJob, random.Random]:
     )
     count = spec.leaves * header.m
     values = tuple(_value(rng) for _ in range(count))
+    if spec.margin:
+        values = _healthy(header, values, rng)
     blindings = tuple(rng.randrange(1, R) for _ in range(count))
     hashes = tuple(rng.randbytes(32) for _ in range(spec.leaves))
     shard = case % ((1 << TREE_DEPTH) // spec.leaves)
     job = ShardJob(spec.fast, header, header.digest(), shard, values, blindings, hashes)
     return job, rng
+
+
+def _healthy(header: circ.EpochHeader, values: tuple[int, ...],
+             rng: random.Random) -> tuple[int, ...]:
+    """Each leaf's debt cut to what its credits cover (margin health >= 0,
+    else no margin-health proof exists); one leaf in 8 exactly at 0."""
+    coef = circ.valued_coefficients(header.assets, header.depth)
+    m = header.m
+    out = list(values)
+    for leaf in range(len(values) // m):
+        row = out[leaf * m : (leaf + 1) * m]
+        for col, (j, debt) in enumerate(header.columns):
+            if debt:
+                row[col] = 0
+                cap = circ.health_value(header, coef, row) // coef.liability[j]
+                cap = min(cap, (1 << 64) - 1)
+                row[col] = cap if rng.randrange(8) == 0 else min(out[leaf * m + col], cap)
+        out[leaf * m : (leaf + 1) * m] = row
+    return tuple(out)
 
 
 def inputs_digest(job: ShardJob) -> str:
@@ -162,9 +192,11 @@ def _first_mismatch(ours: bytes, theirs: bytes, size: int, what: str) -> str | N
     return None
 
 
-def check_structure(ref: Backend, job: ShardJob, result: ShardResult) -> tuple[str, str] | None:
-    """(check, detail) for the first commitment or subtree node the fast
-    backend got wrong, recomputed on ``ref``; None when all agree."""
+def check_structure(ref: Backend, job: ShardJob, result: ShardResult,
+                    pairs: Pairs) -> tuple[str, str] | None:
+    """(check, detail) for the first commitment (a leaf's; with margin also
+    the margin-health commitments the health proof states) or subtree node
+    the fast backend got wrong, recomputed on ``ref``; None when all agree."""
     k = job.header.m
     points = [commit(ref, v, g) for v, g in zip(job.values, job.blindings, strict=True)]
     encoded = [ref.encode(p) for p in points]
@@ -175,6 +207,14 @@ def check_structure(ref: Backend, job: ShardJob, result: ShardResult) -> tuple[s
     bad = _first_mismatch(result.leaf_records, records, node, "leaf")
     if bad is not None:
         return "commitment", bad
+    if job.header.margin:
+        coef = circ.valued_coefficients(job.header.assets, job.header.depth)
+        leaves = [points[i * k : (i + 1) * k] for i in range(S)]
+        health = [ref.encode(p) for p in circ.health_commitments(ref, job.header, coef, leaves)]
+        bad = _first_mismatch(b"".join(pairs[2][0].commitments), b"".join(health), 48,
+                              "margin-health commitment")
+        if bad is not None:
+            return "commitment", bad
     level = ([points[i * k : (i + 1) * k] for i in range(S)], leaf_enc, list(job.hashes))
     for depth, (_, enc, hashes) in enumerate(circ.tree_levels(ref, k, level), start=1):
         want = b"".join(c + h for c, h in zip(enc, hashes, strict=True))
@@ -212,15 +252,16 @@ def explain(spec: SoakSpec, case: int, check: str, detail: str) -> Fault:
     proofs part."""
     job, result, pairs = _prove(spec, case)
     ref = get_backend(spec.reference)
-    again = (check_structure(ref, job, result) is not None
+    again = (check_structure(ref, job, result, pairs) is not None
              or not _hold(get_backend(spec.fast), pairs) or not _hold(ref, pairs))
     ref_job, rng = case_job(spec, case)
     _, ref_pairs = prove_shard_once(ref, dataclasses.replace(ref_job, backend=spec.reference),
                                        rng=rng)
     where = None
-    for (_, ours), (_, theirs) in zip(pairs, ref_pairs, strict=True):
-        where = first_difference(ours, theirs)
-        if where is not None:
+    for (st, ours), (_, theirs) in zip(pairs, ref_pairs, strict=True):
+        diff = first_difference(ours, theirs)
+        if diff is not None:
+            where = diff if len(pairs) == 1 else f"{st.statement_id.decode()}: {diff}"
             break
     return Fault(case, check, detail, repeated=again, first_difference=where)
 
@@ -242,7 +283,7 @@ def run_cases(spec: SoakSpec, first: int, count: int) -> TaskReport:
         t0 = time.perf_counter()
         job, result, pairs = _prove(spec, case)
         t1 = time.perf_counter()
-        bad = check_structure(ref, job, result)
+        bad = check_structure(ref, job, result, pairs)
         t2 = time.perf_counter()
         if bad is not None:
             note(case, *bad)
@@ -279,7 +320,7 @@ def run_cases(spec: SoakSpec, first: int, count: int) -> TaskReport:
 
 def warm(spec: SoakSpec) -> None:
     """Generators for both backends, made before workers fork."""
-    n = 64 * spec.leaves * spec.assets
+    n = max(64 * spec.leaves * spec.assets, 128 * spec.leaves if spec.margin else 0)
     n = 1 << (n - 1).bit_length()
     for name in (spec.fast, spec.reference):
         generators(get_backend(name)).vectors(n)
@@ -294,6 +335,7 @@ def reproducer(spec: SoakSpec, fault: Fault, conditions: dict[str, Any]) -> dict
         "case": fault.case,
         "assets": spec.assets,
         "leaves": spec.leaves,
+        "margin": spec.margin,
         "fast": spec.fast,
         "reference": spec.reference,
         "check": fault.check,
