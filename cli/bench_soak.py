@@ -167,6 +167,7 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
     spent: dict[str, list[float]] = {}
     next_case = 0
     last_line = 0.0
+    broken = False
 
     def status() -> dict[str, Any]:
         return {
@@ -180,7 +181,7 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
         }
 
     def more() -> bool:
-        if faults and not keep_going:
+        if broken or (faults and not keep_going):
             return False
         if cases is not None and next_case >= cases:
             return False
@@ -189,26 +190,35 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
                              initializer=die_with_parent) as pool:
-        running: dict[Future[soak.TaskReport], int] = {}
+        running: dict[Future[soak.TaskReport], tuple[int, int]] = {}
         try:
             while True:
                 while more() and len(running) < 2 * jobs:
                     count = batch if cases is None else min(batch, cases - next_case)
-                    running[pool.submit(soak.run_cases, spec, next_case, count)] = count
+                    task = pool.submit(soak.run_cases, spec, next_case, count)
+                    running[task] = (next_case, count)
                     next_case += count
                 if not running:
                     break
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    running.pop(fut)
-                    report = fut.result()
+                    first, count = running.pop(fut)
+                    try:
+                        report = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker that died is a finding
+                        # (a crash in the C library ends the process: BrokenProcessPool)
+                        report = soak.TaskReport(first, 0, -1, faults=[soak.Fault(
+                            first, "worker-died", f"the task of cases {first}..{first + count - 1}"
+                            f" ended with {type(exc).__name__}: {exc}")])
+                        broken = True
                     done += report.count
                     loads.append(round(os.getloadavg()[0], 2))
                     for key, secs in report.seconds.items():
-                        spent.setdefault(key, []).append(secs / report.count)
+                        spent.setdefault(key, []).append(secs / max(report.count, 1))
                     for fault in report.faults:
                         faults.append(fault)
-                        cond = {**_conditions(jobs, loads[-1:]), "pid": report.pid,
+                        cond = {**_conditions(jobs, loads[-1:]),
+                                "pid": report.pid if report.pid > 0 else None,
                                 "elapsed_s": round(time.monotonic() - t_start, 1)}
                         name = out_dir / f"fault-{spec.seed.hex()[:16]}-{fault.case}.json"
                         _write_json(name, soak.reproducer(spec, fault, cond))

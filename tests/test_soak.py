@@ -123,3 +123,28 @@ def test_a_margin_case_has_healthy_debts_and_checks_its_health_commitments(
     (fault,) = soak.run_cases(spec, 0, 1).faults
     assert fault.check == "commitment" and fault.repeated is True
     assert fault.detail == "margin-health commitment 0 differs"
+
+
+def test_an_error_or_a_dead_worker_is_a_finding_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    real = soak._prove
+
+    def raising(spec, case):  # type: ignore[no-untyped-def]
+        if case == 1:
+            raise RuntimeError("mclBnG1_serialize failed")
+        return real(spec, case)
+
+    monkeypatch.setattr(soak, "_prove", raising)
+    report = soak.run_cases(SPEC, 0, 2)
+    (fault,) = report.faults
+    assert (fault.case, fault.check, fault.repeated) == (1, "error", True)
+    assert fault.detail.startswith("RuntimeError: mclBnG1_serialize failed")
+
+    monkeypatch.setattr(soak, "_prove", lambda spec, case: os._exit(3))  # a crash in C
+    code, out = _soak("--cases", "2", "--batch", "2", "--leaves", "4", "--jobs", "1",
+                      "--seed", "0d", "--out", tmp_path)
+    assert code == 1 and "FAULT in case 0: worker-died" in out, out
+    assert "Traceback" not in out
+    assert json.loads((tmp_path / "fault-0d-0.json").read_text())["check"] == "worker-died"

@@ -27,7 +27,11 @@ Checks, each named in a fault (``CHECKS``):
 ``proof-reference``  the proof verified on the reference backend (in a batch
                  of the task's cases; a failed batch is settled case by case);
 ``proof-batch``  the task's proofs checked together on the fast backend, as
-                 the bundle's self-check batches shards.
+                 the bundle's self-check batches shards;
+``error``        proving or checking the case raised (an encoding that does not
+                 decode is a ``proof-*`` failure, not this); ``worker-died``
+                 (reported by the command) when a worker process ended mid-task,
+                 as a crash in the C library ends it.
 
 On a mismatch the case is run again at once in the same process (does the
 fault repeat with the same inputs?), and proven on the reference backend with
@@ -52,12 +56,13 @@ from zksolv.core.field import R
 from zksolv.core.generators import generators
 from zksolv.core.group import Backend, get_backend
 from zksolv.core.pedersen import commit
+from zksolv.errors import FormatError
 from zksolv.prover.shards import ShardJob, ShardResult, as_published, prove_shard_once
 
 # Domain separation of the case derivation (a test tool's, never a secret's).
 CASE_LABEL = b"zksolv/soak/case/v1"
 REPRODUCER_FORMAT = "zksolv-soak-fault/v1"
-CHECKS = ("commitment", "subtree", "proof-self", "proof-reference", "proof-batch")
+CHECKS = ("commitment", "subtree", "proof-self", "proof-reference", "proof-batch", "error")
 TREE_DEPTH = 20
 
 
@@ -243,7 +248,10 @@ def first_difference(ours: rangeproof.RangeProof, theirs: rangeproof.RangeProof)
 
 
 def _hold(backend: Backend, pairs: Pairs) -> bool:
-    return rangeproof.equations_hold(pairs, backend=backend)
+    try:
+        return rangeproof.equations_hold(pairs, backend=backend)
+    except FormatError:  # an encoding that does not decode: a fault like any other
+        return False
 
 
 def explain(spec: SoakSpec, case: int, check: str, detail: str) -> Fault:
@@ -281,15 +289,19 @@ def run_cases(spec: SoakSpec, first: int, count: int) -> TaskReport:
 
     for case in range(first, first + count):
         t0 = time.perf_counter()
-        job, result, pairs = _prove(spec, case)
-        t1 = time.perf_counter()
-        bad = check_structure(ref, job, result, pairs)
-        t2 = time.perf_counter()
-        if bad is not None:
-            note(case, *bad)
-        if not _hold(fast, pairs):
-            note(case, "proof-self", "the proof's equation failed on the fast backend")
-        t3 = time.perf_counter()
+        try:
+            job, result, pairs = _prove(spec, case)
+            t1 = time.perf_counter()
+            bad = check_structure(ref, job, result, pairs)
+            t2 = time.perf_counter()
+            if bad is not None:
+                note(case, *bad)
+            if not _hold(fast, pairs):
+                note(case, "proof-self", "the proof's equation failed on the fast backend")
+            t3 = time.perf_counter()
+        except Exception as exc:  # noqa: BLE001 - any error of the computation is a finding
+            note(case, "error", f"{type(exc).__name__}: {exc}")
+            continue
         spent["prove"] += t1 - t0
         spent["structure"] += t2 - t1
         spent["self"] += t3 - t2
@@ -313,9 +325,17 @@ def run_cases(spec: SoakSpec, first: int, count: int) -> TaskReport:
     spent["batch"] = time.perf_counter() - t1
     spent["reference"] = t1 - t0
     report.seconds = spent
-    report.faults = [explain(spec, case, check, detail)
+    report.faults = [_explained(spec, case, check, detail)
                      for case, (check, detail) in sorted(found.items())]
     return report
+
+
+def _explained(spec: SoakSpec, case: int, check: str, detail: str) -> Fault:
+    try:
+        return explain(spec, case, check, detail)
+    except Exception as exc:  # noqa: BLE001 - the rerun itself failed: say so, keep the fault
+        return Fault(case, check, f"{detail}; running it again raised {type(exc).__name__}: "
+                     f"{exc}", repeated=True)
 
 
 def warm(spec: SoakSpec) -> None:
