@@ -10,13 +10,16 @@ after every task, so a run stopped any way leaves its count behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import secrets
+import signal
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -96,6 +99,23 @@ def _replay(path: Path, times: int, as_json: bool) -> None:
     for f in faults:
         click.echo(f"  {f.check}: {f.detail} (repeated: {f.repeated}; first difference: "
                    f"{f.first_difference})")
+
+
+def _worker_init() -> None:
+    """A soak worker: dies with the parent, and leaves stopping to it (a
+    signal to the process group must not turn into failed tasks)."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _restored(handlers: dict[signal.Signals, Any]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 @click.command("soak")
@@ -187,9 +207,15 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
             return False
         return time.monotonic() < deadline
 
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a scheduler's stop, kill) ends the run as Ctrl-C does, totals
+    # written; SIGINT too where the shell started the soak with it ignored.
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
-                             initializer=die_with_parent) as pool:
+    with _restored(before), ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
+                                                initializer=_worker_init) as pool:
         running: dict[Future[soak.TaskReport], tuple[int, int]] = {}
         try:
             while True:
@@ -235,7 +261,8 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
         except KeyboardInterrupt:
             for fut in running:
                 fut.cancel()
-            click.echo(f"soak: interrupted after {done:,} cases", err=True)
+            click.echo(f"soak: stopped after {done:,} cases (running tasks finished, not "
+                       "counted)", err=True)
     result = status()
     _write_json(out_dir / "soak.json", result)
     if as_json:

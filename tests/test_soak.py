@@ -148,3 +148,25 @@ def test_an_error_or_a_dead_worker_is_a_finding_not_a_traceback(
     assert code == 1 and "FAULT in case 0: worker-died" in out, out
     assert "Traceback" not in out
     assert json.loads((tmp_path / "fault-0d-0.json").read_text())["check"] == "worker-died"
+
+
+def test_sigterm_stops_the_soak_with_its_totals_written(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zksolv.cli.main", "bench", "soak", "--minutes", "5",
+         "--leaves", "4", "--batch", "1", "--jobs", "1", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "soak.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "soak: stopped after" in err and "Traceback" not in err
+    totals = json.loads((tmp_path / "soak.json").read_text())
+    assert totals["cases"] >= 1 and totals["faults"] == 0
+    assert f"cases checked               {totals['cases']}" in out
