@@ -146,6 +146,8 @@ def _signed(doc: Any, operator: bytes, signatures: dict[tuple[str, str], str]) -
 
 def _state(snap: Any, doc: Any) -> dict[str, Any]:
     """What reserves.json holds, for people and scripts."""
+    from zksolv.reserves_format import token_text
+
     h = snap.header
     src = h.reserve_sources
     out: dict[str, Any] = {
@@ -153,8 +155,8 @@ def _state(snap: Any, doc: Any) -> dict[str, Any]:
         "block_window": src.window_length, "fetched": doc is not None,
     }
     if doc is None:
-        out["assets"] = [{"symbol": a.symbol, "token": a.token, "holders": len(a.holders)}
-                         for a in src.assets]
+        out["assets"] = [{"symbol": a.symbol, "token": token_text(a.token),
+                          "holders": len(a.holders)} for a in src.assets]
         return out
     ev = doc.evidence
     out.update(block_number=ev.block_number, block_hash=ev.block_hash, operator=doc.operator,

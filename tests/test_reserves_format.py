@@ -364,6 +364,18 @@ def test_snapshot_check_shows_the_evidence(tmp_path: Path) -> None:
     assert "signature MISSING" in text and "declared (no signature)" in text
 
 
+@pytest.mark.parametrize("token", ["native", "0x" + "ab" * 20])
+def test_the_sources_not_yet_read_name_their_token_as_the_header_does(
+        tmp_path: Path, token: str) -> None:
+    snap = sourced_snapshot(tmp_path / "s", [(A0, "account")], token=token)
+    for args in (("snapshot", "check", snap, "--json"), ("reserves", "check", snap, "--json")):
+        res = run(*args)
+        out = json.loads(res.output)
+        src = out.get("reserve_sources", out)
+        assert src["fetched"] is False, res.output
+        assert src["assets"] == [{"symbol": "ETH", "token": token, "holders": 1}]
+
+
 def test_holder_checks_inclusion_in_a_v6_bundle(tmp_path: Path) -> None:
     """The holder's check reads the version 6 manifest (its header binds the
     evidence) in both anchor modes."""

@@ -99,7 +99,8 @@ def _hex(raw: bytes) -> str:
     return "0x" + raw.hex()
 
 
-def _token_text(token: bytes | None) -> str:
+def token_text(token: bytes | None) -> str:
+    """A token as the JSON files spell it: "native", or lowercase 0x hex."""
     return NATIVE if token is None else _hex(token)
 
 
@@ -109,7 +110,7 @@ def sources_json(sources: ReserveSources) -> dict[str, Any]:
         "chain_id": sources.chain_id,
         "block_window": None if sources.window_length is None
         else {"length": sources.window_length},
-        "assets": {a.symbol: {"token": _token_text(a.token),
+        "assets": {a.symbol: {"token": token_text(a.token),
                               "holders": [{"address": _hex(h.address), "kind": h.kind}
                                           for h in a.holders]}
                    for a in sources.assets},
@@ -302,9 +303,9 @@ def evidence_matches_sources(evidence: EvidenceJSON, sources: ReserveSources) ->
         return (f"the evidence covers {', '.join(got)}; the header sources "
                 f"{', '.join(sources.symbols())}")
     for a, s in zip(evidence.assets, sources.assets, strict=True):
-        if a.token != _token_text(s.token):
+        if a.token != token_text(s.token):
             return (f"{a.symbol}: the evidence reads token {a.token}, the header names "
-                    f"{_token_text(s.token)}")
+                    f"{token_text(s.token)}")
         if ([(h.address, h.kind) for h in a.holdings]
                 != [(_hex(h.address), h.kind) for h in s.holders]):
             return f"{a.symbol}: the evidence's holders differ from the header's"
