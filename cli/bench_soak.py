@@ -11,6 +11,7 @@ after every task, so a run stopped any way leaves its count behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,7 @@ class Reproducer(msgspec.Struct, forbid_unknown_fields=False):
     reference: str
     inputs_sha256: str
     margin: bool = False
+    cases: int = 1
 
 
 def _seed(text: str | None) -> bytes:
@@ -85,25 +88,37 @@ def _replay(path: Path, times: int, as_json: bool) -> None:
                              rep.reference, rep.margin)
     except ValueError as exc:
         raise InputError(str(path), str(exc)) from exc
+    if not 0 <= rep.case <= soak.MAX_CASE or not 1 <= rep.cases <= 64:
+        raise InputError(str(path), f"case {rep.case} and cases {rep.cases}: a case is in "
+                         f"[0, {soak.MAX_CASE}], a span in [1, 64]")
+    for name in (spec.fast, spec.reference):
+        if name == "mcl" and not mcl.available():
+            raise InputError(str(path), f"names the mcl backend, which cannot be loaded here: "
+                             f"{mcl.library_error()}")
     job, _ = soak.case_job(spec, rep.case)
     if soak.inputs_digest(job) != rep.inputs_sha256:
         raise InputError(str(path), "this zksolv derives other inputs from the seed and case "
                          "(inputs_sha256 differs): the reproducer comes from another version")
     soak.warm(spec)
-    faults = soak.replay(spec, rep.case, times)
-    out = {"case": rep.case, "runs": times, "faults": [f.__dict__ for f in faults]}
+    faults = soak.replay(spec, rep.case, times, rep.cases)
+    out = {"case": rep.case, "cases": rep.cases, "runs": times,
+           "faults": [dataclasses.asdict(f) for f in faults]}
     if as_json:
         echo_json(out)
         return
-    click.echo(f"case {rep.case}: {times} runs, {len(faults)} with a fault")
+    span = "" if rep.cases == 1 else f" (with the {rep.cases - 1} after it, as one task)"
+    click.echo(f"case {rep.case}{span}: {times} runs, {len(faults)} faults seen")
     for f in faults:
         click.echo(f"  {f.check}: {f.detail} (repeated: {f.repeated}; first difference: "
                    f"{f.first_difference})")
 
 
 def _worker_init() -> None:
-    """A soak worker: dies with the parent, and leaves stopping to it (a
-    signal to the process group must not turn into failed tasks)."""
+    """A soak worker: dies with its parent, ignores SIGINT (Ctrl-C reaches
+    the whole process group; the parent stops the run and the running tasks
+    finish) and keeps SIGTERM's default, which the pool uses to end its
+    workers. A SIGTERM sent to the whole group ends them too: the parent,
+    stopping by then, does not count that as a finding."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -172,7 +187,7 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
         spec = soak.SoakSpec(_seed(seed), assets or (2 if margin else 1), leaves,
                              margin=margin)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.UsageError(str(exc)) from None
     if not mcl.available():
         raise InputError("mcl", f"the fast core cannot be loaded here: {mcl.library_error()}")
     jobs = jobs or os.cpu_count() or 1
@@ -201,68 +216,85 @@ def soak_cmd(minutes: float, cases: int | None, jobs: int | None, batch: int, le
         }
 
     def more() -> bool:
-        if broken or (faults and not keep_going):
+        if faults and not keep_going:
             return False
         if cases is not None and next_case >= cases:
             return False
         return time.monotonic() < deadline
 
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    stopping: list[int] = []
 
-    # SIGTERM (a scheduler's stop, kill) ends the run as Ctrl-C does, totals
-    # written; SIGINT too where the shell started the soak with it ignored.
+    def stop(signum: int, frame: Any) -> None:
+        if not stopping:
+            click.echo("soak: stopping; the running tasks finish and are counted", err=True)
+        stopping.append(signum)
+
+    def record(report: soak.TaskReport) -> None:
+        nonlocal done
+        done += report.count
+        loads.append(round(os.getloadavg()[0], 2))
+        for key, secs in report.seconds.items():
+            spent.setdefault(key, []).append(secs / max(report.count, 1))
+        for fault in report.faults:
+            faults.append(fault)
+            cond = {**_conditions(jobs, loads[-1:]), "pid": report.pid if report.pid > 0 else None,
+                    "elapsed_s": round(time.monotonic() - t_start, 1)}
+            name = out_dir / f"fault-{spec.seed.hex()}-{fault.case}.json"
+            _write_json(name, soak.reproducer(spec, fault, cond))
+            kept.append(str(name))
+            click.echo(f"soak: FAULT in case {fault.case}: {fault.check}: {fault.detail}; "
+                       f"reproducer {name}", err=True)
+        _write_json(out_dir / "soak.json", status())
+
+    # SIGTERM (a scheduler's stop, kill) stops the run as Ctrl-C does: no new
+    # task, the running ones finish and count, totals written. SIGINT is
+    # caught even where the shell that started the soak in the background
+    # ignored it, so `kill -INT` stops it the same way.
     before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     ctx = multiprocessing.get_context("fork")
     with _restored(before), ProcessPoolExecutor(max_workers=jobs, mp_context=ctx,
                                                 initializer=_worker_init) as pool:
         running: dict[Future[soak.TaskReport], tuple[int, int]] = {}
-        try:
-            while True:
-                while more() and len(running) < 2 * jobs:
-                    count = batch if cases is None else min(batch, cases - next_case)
+        while True:
+            while not stopping and not broken and more() and len(running) < 2 * jobs:
+                count = batch if cases is None else min(batch, cases - next_case)
+                try:
                     task = pool.submit(soak.run_cases, spec, next_case, count)
-                    running[task] = (next_case, count)
-                    next_case += count
-                if not running:
+                except BrokenProcessPool:
+                    broken = True
                     break
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    first, count = running.pop(fut)
-                    try:
-                        report = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - a worker that died is a finding
-                        # (a crash in the C library ends the process: BrokenProcessPool)
-                        report = soak.TaskReport(first, 0, -1, faults=[soak.Fault(
-                            first, "worker-died", f"the task of cases {first}..{first + count - 1}"
-                            f" ended with {type(exc).__name__}: {exc}")])
-                        broken = True
-                    done += report.count
-                    loads.append(round(os.getloadavg()[0], 2))
-                    for key, secs in report.seconds.items():
-                        spent.setdefault(key, []).append(secs / max(report.count, 1))
-                    for fault in report.faults:
-                        faults.append(fault)
-                        cond = {**_conditions(jobs, loads[-1:]),
-                                "pid": report.pid if report.pid > 0 else None,
-                                "elapsed_s": round(time.monotonic() - t_start, 1)}
-                        name = out_dir / f"fault-{spec.seed.hex()[:16]}-{fault.case}.json"
-                        _write_json(name, soak.reproducer(spec, fault, cond))
-                        kept.append(str(name))
-                        click.echo(f"soak: FAULT in case {fault.case}: {fault.check}: "
-                                   f"{fault.detail}; reproducer {name}", err=True)
-                    _write_json(out_dir / "soak.json", status())
-                now = time.monotonic()
-                if now - last_line >= 30:
-                    last_line = now
-                    left = max(0.0, (deadline - now) / 60)
-                    click.echo(f"soak: {done:,} cases, {len(faults)} faults, "
-                               f"{left:.1f} min left, load {os.getloadavg()[0]:.2f}", err=True)
-        except KeyboardInterrupt:
-            for fut in running:
-                fut.cancel()
-            click.echo(f"soak: stopped after {done:,} cases (running tasks finished, not "
-                       "counted)", err=True)
+                running[task] = (next_case, count)
+                next_case += count
+            if not running:
+                break
+            finished, _ = wait(list(running), timeout=1, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                first, count = running.pop(fut)
+                try:
+                    record(fut.result())
+                except BrokenProcessPool as exc:
+                    # a crash in the C library ends the worker process, and the
+                    # pool with it: one finding (the task that was running;
+                    # the others in flight are not run), none once stopping
+                    if not broken and not stopping:
+                        record(soak.TaskReport(first, 0, -1, faults=[soak.Fault(
+                            first, "worker-died", f"a worker process ended during the task "
+                            f"of cases {first}..{first + count - 1}: {exc}", span=count)]))
+                    broken = True
+                except Exception as exc:  # noqa: BLE001 - the task's own error is a finding
+                    record(soak.TaskReport(first, 0, -1, faults=[soak.Fault(
+                        first, "error", f"the task of cases {first}..{first + count - 1} "
+                        f"raised {type(exc).__name__}: {exc}", span=count)]))
+            now = time.monotonic()
+            if now - last_line >= 30:
+                last_line = now
+                left = max(0.0, (deadline - now) / 60)
+                click.echo(f"soak: {done:,} cases, {len(faults)} faults, {left:.1f} min left, "
+                           f"load {os.getloadavg()[0]:.2f}", err=True)
+    if stopping:
+        click.echo(f"soak: stopped after {done:,} cases", err=True)
+    if broken:
+        click.echo(f"soak: the worker pool broke after {done:,} cases; stopped", err=True)
     result = status()
     _write_json(out_dir / "soak.json", result)
     if as_json:

@@ -40,7 +40,7 @@ def test_a_clean_soak_checks_every_case_and_leaves_its_totals(tmp_path: Path) ->
     assert code == 0, out
     totals = json.loads((tmp_path / "soak.json").read_text())
     assert totals["cases"] == 3 and totals["faults"] == 0 and totals["reproducers"] == []
-    assert set(totals["seconds_per_case"]) == {"prove", "structure", "self", "reference", "batch"}
+    assert set(totals["seconds_per_case"]) == {"prove", "checks", "batch"}
 
 
 def test_a_one_off_fault_in_a_commitment_is_caught_kept_and_does_not_repeat(
@@ -62,12 +62,14 @@ def test_a_one_off_fault_in_a_commitment_is_caught_kept_and_does_not_repeat(
     kept = tmp_path / "fault-00ff-0.json"
     rep = json.loads(kept.read_text())
     assert rep["check"] == "commitment" and rep["repeated"] is False
-    assert rep["first_difference"] is None  # the proof itself matched the reference's
+    # traced in the faulty run: its statement, not its proof, parts from the reference's
+    assert rep["first_difference"] == "statement commitment 0"
+    assert rep["also"] == ["proof-self"] and rep["cases"] == 1
     assert len(rep["values"]) == 4 and rep["inputs_sha256"]
     monkeypatch.setattr(mcl, "mul_each", real)
     code, out = _soak("--replay", kept, "--times", "2", "--json")
     assert code == 0, out
-    assert json.loads(out) == {"case": 0, "runs": 2, "faults": []}
+    assert json.loads(out) == {"case": 0, "cases": 1, "runs": 2, "faults": []}
 
 
 def test_a_fault_that_repeats_is_traced_to_its_inner_product_round(
@@ -94,6 +96,9 @@ def test_a_hostile_reproducer_is_refused_with_its_reason(tmp_path: Path) -> None
     for change, words in (({"case": 1.0}, "Expected `int`"),
                           ({"format": "other"}, "format 'other'"),
                           ({"leaves": 3}, "power of two"),
+                          ({"case": -1}, "a case is in [0,"),
+                          ({"case": 1 << 64}, "a case is in [0,"),
+                          ({"fast": "foo"}, "unknown backend 'foo'"),
                           ({}, "another version")):
         bad.write_text(json.dumps({**base, **change}))
         code, out = _soak("--replay", bad)
@@ -170,3 +175,30 @@ def test_sigterm_stops_the_soak_with_its_totals_written(tmp_path: Path) -> None:
     totals = json.loads((tmp_path / "soak.json").read_text())
     assert totals["cases"] >= 1 and totals["faults"] == 0
     assert f"cases checked               {totals['cases']}" in out
+
+
+def test_a_margin_case_puts_one_leaf_in_eight_at_health_exactly_zero() -> None:
+    from zksolv.circuits import epoch as circ
+
+    spec = soak.SoakSpec(seed=b"edges", leaves=256, margin=True, assets=2)
+    job, _ = soak.case_job(spec, 0)
+    coef = circ.valued_coefficients(job.header.assets, job.header.depth)
+    m = job.header.m
+    health = [circ.health_value(job.header, coef, job.values[i * m : (i + 1) * m])
+              for i in range(256)]
+    assert min(health) == 0
+    assert 16 <= sum(h == 0 for h in health) <= 64  # about 32, and not every leaf
+
+
+def test_a_batch_that_fails_while_each_case_holds_is_a_finding_of_the_batch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = soak._hold
+
+    def batch_only(backend, pairs):  # type: ignore[no-untyped-def]
+        return real(backend, pairs) and (len(pairs) == 1 or backend.name != "arkworks")
+
+    monkeypatch.setattr(soak, "_hold", batch_only)
+    (fault,) = soak.run_cases(SPEC, 10, 2).faults
+    assert (fault.case, fault.span, fault.check, fault.repeated) == (
+        10, 2, "proof-reference", True)
+    assert "cases 10..11 failed on the arkworks backend; each case alone holds" in fault.detail

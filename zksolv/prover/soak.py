@@ -54,15 +54,17 @@ from zksolv.circuits import epoch as circ
 from zksolv.core import rangeproof
 from zksolv.core.field import R
 from zksolv.core.generators import generators
-from zksolv.core.group import Backend, get_backend
+from zksolv.core.group import BACKENDS, Backend, get_backend
 from zksolv.core.pedersen import commit
 from zksolv.errors import FormatError
-from zksolv.prover.shards import ShardJob, ShardResult, as_published, prove_shard_once
+from zksolv.prover.shards import Pairs, ShardJob, ShardResult, as_published, prove_shard_once
 
 # Domain separation of the case derivation (a test tool's, never a secret's).
 CASE_LABEL = b"zksolv/soak/case/v1"
 REPRODUCER_FORMAT = "zksolv-soak-fault/v1"
-CHECKS = ("commitment", "subtree", "proof-self", "proof-reference", "proof-batch", "error")
+CHECKS = ("commitment", "subtree", "proof-self", "proof-reference", "proof-batch", "error",
+          "worker-died")
+MAX_CASE = (1 << 63) - 1
 TREE_DEPTH = 20
 
 
@@ -80,6 +82,9 @@ class SoakSpec:
     margin: bool = False
 
     def __post_init__(self) -> None:
+        for name in (self.fast, self.reference):
+            if name not in BACKENDS:
+                raise ValueError(f"unknown backend {name!r} (choose one of {', '.join(BACKENDS)})")
         if not 1 <= self.assets <= 8:
             raise ValueError("assets must be in [1, 8]")
         if self.margin and self.assets < 2:
@@ -90,13 +95,19 @@ class SoakSpec:
 
 @dataclass(frozen=True)
 class Fault:
-    """A check that disagreed, with what is known about it."""
+    """What disagreed in a case (or in a task's batch), and what is known
+    about it: ``check`` and ``detail`` are the first finding, ``also`` the
+    other checks that failed for it."""
 
     case: int
     check: str
     detail: str
-    repeated: bool | None = None          # the same inputs, run again: same fault?
-    first_difference: str | None = None   # first proof element unlike the reference's
+    also: tuple[str, ...] = ()
+    # cases the finding spans from ``case``: 1, or a task's whole batch when
+    # its batch equation failed and no case alone did
+    span: int = 1
+    repeated: bool | None = None          # the same inputs run again: the same check fails?
+    first_difference: str | None = None   # first element unlike the reference's, in the faulty run
 
 
 @dataclass
@@ -111,6 +122,8 @@ class TaskReport:
 
 
 def case_rng(spec: SoakSpec, case: int) -> random.Random:
+    """Python's ``random.Random`` (MT19937) seeded with the 32-byte digest
+    SHA-256(CASE_LABEL || seed || case as 8 bytes big-endian)."""
     return random.Random(hashlib.sha256(CASE_LABEL + spec.seed + case.to_bytes(8, "big")).digest())
 
 
@@ -156,18 +169,27 @@ def case_job(spec: SoakSpec, case: int) -> tuple[ShardJob, random.Random]:
 def _healthy(header: circ.EpochHeader, values: tuple[int, ...],
              rng: random.Random) -> tuple[int, ...]:
     """Each leaf's debt cut to what its credits cover (margin health >= 0,
-    else no margin-health proof exists); one leaf in 8 exactly at 0."""
+    else no margin-health proof exists). One leaf in 8 sits at health exactly
+    0: its only credit is in the borrowable asset, and it owes as much (that
+    asset's reserve and liability coefficients are equal: no haircut)."""
     coef = circ.valued_coefficients(header.assets, header.depth)
     m = header.m
+    columns = header.columns
     out = list(values)
     for leaf in range(len(values) // m):
         row = out[leaf * m : (leaf + 1) * m]
-        for col, (j, debt) in enumerate(header.columns):
-            if debt:
-                row[col] = 0
-                cap = circ.health_value(header, coef, row) // coef.liability[j]
-                cap = min(cap, (1 << 64) - 1)
-                row[col] = cap if rng.randrange(8) == 0 else min(out[leaf * m + col], cap)
+        edge = rng.randrange(8) == 0
+        for col, (j, debt) in enumerate(columns):
+            if not debt:
+                continue
+            credit = columns.index((j, False))
+            if edge:
+                row = [0] * m
+                row[credit] = row[col] = values[leaf * m + credit]
+                continue
+            row[col] = 0
+            cap = min(circ.health_value(header, coef, row) // coef.liability[j], (1 << 64) - 1)
+            row[col] = min(values[leaf * m + col], cap)
         out[leaf * m : (leaf + 1) * m] = row
     return tuple(out)
 
@@ -179,9 +201,6 @@ def inputs_digest(job: ShardJob) -> str:
     for leaf_hash in job.hashes:
         h.update(leaf_hash)
     return h.hexdigest()
-
-
-Pairs = list[tuple[rangeproof.RangeStatement, rangeproof.RangeProof]]
 
 
 def _prove(spec: SoakSpec, case: int) -> tuple[ShardJob, ShardResult, Pairs]:
@@ -254,24 +273,87 @@ def _hold(backend: Backend, pairs: Pairs) -> bool:
         return False
 
 
-def explain(spec: SoakSpec, case: int, check: str, detail: str) -> Fault:
-    """Run a faulty case again here, and prove it on the reference backend
-    with the same randomness, to say whether the fault repeats and where the
-    proofs part."""
-    job, result, pairs = _prove(spec, case)
-    ref = get_backend(spec.reference)
-    again = (check_structure(ref, job, result, pairs) is not None
-             or not _hold(get_backend(spec.fast), pairs) or not _hold(ref, pairs))
-    ref_job, rng = case_job(spec, case)
-    _, ref_pairs = prove_shard_once(ref, dataclasses.replace(ref_job, backend=spec.reference),
-                                       rng=rng)
-    where = None
-    for (st, ours), (_, theirs) in zip(pairs, ref_pairs, strict=True):
+Finding = tuple[str, str]  # (check, detail)
+
+
+SELF_FAILED = "the proof's equation failed on the fast backend"
+REFERENCE_FAILED = "the proof does not verify on the reference backend"
+
+
+def _findings(fast: Backend, ref: Backend, job: ShardJob, result: ShardResult,
+              pairs: Pairs, *, reference: bool = False) -> list[Finding]:
+    """The checks of one case: ``commitment``, ``subtree``, ``proof-self``,
+    and with ``reference`` its own ``proof-reference`` (a task checks that
+    in one batch for all its cases: an arkworks verification costs a third
+    of an mcl proof)."""
+    out = []
+    bad = check_structure(ref, job, result, pairs)
+    if bad is not None:
+        out.append(bad)
+    if not _hold(fast, pairs):
+        out.append(("proof-self", SELF_FAILED))
+    if reference and not _hold(ref, pairs):
+        out.append(("proof-reference", REFERENCE_FAILED))
+    return out
+
+
+def _where(pairs: Pairs, ref_pairs: Pairs) -> str | None:
+    """The first statement commitment, then proof element, of the faulty
+    run unlike the reference run's. A commitment goes into the transcript
+    before the proof: a wrong one changes every challenge after it, so it is
+    named first (else the blame would fall on T1, the first element after y
+    and z)."""
+    many = len(pairs) > 1
+    for (st, ours), (ref_st, theirs) in zip(pairs, ref_pairs, strict=True):
+        label = f"{st.statement_id.decode()}: " if many else ""
+        for j, (c, d) in enumerate(zip(st.commitments, ref_st.commitments, strict=True)):
+            if c != d:
+                return f"{label}statement commitment {j}"
         diff = first_difference(ours, theirs)
         if diff is not None:
-            where = diff if len(pairs) == 1 else f"{st.statement_id.decode()}: {diff}"
-            break
-    return Fault(case, check, detail, repeated=again, first_difference=where)
+            return label + diff
+    return None
+
+
+def explain(spec: SoakSpec, case: int, findings: list[Finding],
+            pairs: Pairs | None) -> Fault:
+    """What is known about a faulty case: whether the same check fails when
+    the case is run again here, and where the faulty run's statements and
+    proofs (``pairs``, None when proving raised) part from a proof of the
+    same inputs and randomness on the reference backend."""
+    (check, detail), *rest = findings
+    fast, ref = get_backend(spec.fast), get_backend(spec.reference)
+    try:
+        job, result, again_pairs = _prove(spec, case)
+        again = _findings(fast, ref, job, result, again_pairs, reference=True)
+        repeated = check in {c for c, _ in again}
+    except Exception as exc:  # noqa: BLE001 - failing again is the answer
+        repeated = check == "error"
+        detail += f"; run again it raised {type(exc).__name__}: {exc}"
+    where = None
+    if pairs is not None:
+        try:
+            ref_job, rng = case_job(spec, case)
+            _, ref_pairs = prove_shard_once(
+                ref, dataclasses.replace(ref_job, backend=spec.reference), rng=rng)
+            where = _where(pairs, as_published(ref_pairs))
+        except Exception as exc:  # noqa: BLE001 - the diagnosis failed, not the case
+            where = f"not found: the reference proof raised {type(exc).__name__}: {exc}"
+    return Fault(case, check, detail, also=tuple(c for c, _ in rest), repeated=repeated,
+                 first_difference=where)
+
+
+def _explain_batch(spec: SoakSpec, first: int, count: int, check: str, detail: str) -> Fault:
+    """A batch equation that failed while every case alone held: whether
+    the whole batch fails again."""
+    backend = get_backend(spec.fast if check == "proof-batch" else spec.reference)
+    try:
+        pairs = [p for case in range(first, first + count) for p in _prove(spec, case)[2]]
+        repeated = not _hold(backend, pairs)
+    except Exception as exc:  # noqa: BLE001
+        repeated = True
+        detail += f"; run again it raised {type(exc).__name__}: {exc}"
+    return Fault(first, check, detail, span=count, repeated=repeated)
 
 
 def run_cases(spec: SoakSpec, first: int, count: int) -> TaskReport:
@@ -279,63 +361,51 @@ def run_cases(spec: SoakSpec, first: int, count: int) -> TaskReport:
     (``CHECKS``). Runs in a worker process."""
     fast, ref = get_backend(spec.fast), get_backend(spec.reference)
     report = TaskReport(first, count, os.getpid())
-    spent = dict.fromkeys(("prove", "structure", "self", "reference", "batch"), 0.0)
-    found: dict[int, tuple[str, str]] = {}
-    all_pairs: Pairs = []
-    owners: list[int] = []
-
-    def note(case: int, check: str, detail: str) -> None:
-        found.setdefault(case, (check, detail))
-
+    spent = dict.fromkeys(("prove", "checks", "batch"), 0.0)
+    found: dict[int, list[Finding]] = {}
+    kept: dict[int, Pairs] = {}
     for case in range(first, first + count):
         t0 = time.perf_counter()
         try:
             job, result, pairs = _prove(spec, case)
-            t1 = time.perf_counter()
-            bad = check_structure(ref, job, result, pairs)
-            t2 = time.perf_counter()
-            if bad is not None:
-                note(case, *bad)
-            if not _hold(fast, pairs):
-                note(case, "proof-self", "the proof's equation failed on the fast backend")
-            t3 = time.perf_counter()
         except Exception as exc:  # noqa: BLE001 - any error of the computation is a finding
-            note(case, "error", f"{type(exc).__name__}: {exc}")
+            found[case] = [("error", f"{type(exc).__name__}: {exc}")]
             continue
+        t1 = time.perf_counter()
+        kept[case] = pairs
+        try:
+            findings = _findings(fast, ref, job, result, pairs)
+        except Exception as exc:  # noqa: BLE001
+            findings = [("error", f"checking raised {type(exc).__name__}: {exc}")]
         spent["prove"] += t1 - t0
-        spent["structure"] += t2 - t1
-        spent["self"] += t3 - t2
-        all_pairs += pairs
-        owners += [case] * len(pairs)
+        spent["checks"] += time.perf_counter() - t1
+        if findings:
+            found[case] = findings
     t0 = time.perf_counter()
-    if not _hold(ref, all_pairs):
-        for i, pair in enumerate(all_pairs):
-            if not _hold(ref, [pair]):
-                note(owners[i], "proof-reference", "the proof does not verify on the reference "
-                     "backend")
-    t1 = time.perf_counter()
-    if not _hold(fast, all_pairs):
-        culprits = [owners[i] for i, pair in enumerate(all_pairs)
-                    if not _hold(fast, [pair])]
-        if not culprits:
-            note(first, "proof-batch", f"the batch of {count} cases failed on the fast backend; "
-                 "every case alone holds")
+    batch: list[Fault] = []
+    for check, backend, alone in (("proof-reference", ref, REFERENCE_FAILED),
+                                  ("proof-batch", fast, SELF_FAILED)):
+        # the cases with no finding yet, in one equation (on the fast
+        # backend as the bundle's self-check batches shards); if it fails,
+        # case by case, and a batch whose every case holds is a finding too
+        clean = [case for case in kept if case not in found]
+        together = [p for case in clean for p in kept[case]]
+        if not together or _hold(backend, together):
+            continue
+        culprits = [case for case in clean if not _hold(backend, kept[case])]
         for case in culprits:
-            note(case, "proof-batch", "the proof failed in its batch on the fast backend")
-    spent["batch"] = time.perf_counter() - t1
-    spent["reference"] = t1 - t0
+            found[case] = [(check, alone if check == "proof-reference"
+                            else "the proof failed on the fast backend in its batch")]
+        if not culprits:
+            batch.append(_explain_batch(
+                spec, first, count, check, f"the batch equation of cases {first}.."
+                f"{first + count - 1} failed on the {backend.name} backend; each case alone "
+                "holds"))
+    spent["batch"] = time.perf_counter() - t0
     report.seconds = spent
-    report.faults = [_explained(spec, case, check, detail)
-                     for case, (check, detail) in sorted(found.items())]
+    report.faults = [explain(spec, case, findings, kept.get(case))
+                     for case, findings in sorted(found.items())] + batch
     return report
-
-
-def _explained(spec: SoakSpec, case: int, check: str, detail: str) -> Fault:
-    try:
-        return explain(spec, case, check, detail)
-    except Exception as exc:  # noqa: BLE001 - the rerun itself failed: say so, keep the fault
-        return Fault(case, check, f"{detail}; running it again raised {type(exc).__name__}: "
-                     f"{exc}", repeated=True)
 
 
 def warm(spec: SoakSpec) -> None:
@@ -358,8 +428,10 @@ def reproducer(spec: SoakSpec, fault: Fault, conditions: dict[str, Any]) -> dict
         "margin": spec.margin,
         "fast": spec.fast,
         "reference": spec.reference,
+        "cases": fault.span,
         "check": fault.check,
         "detail": fault.detail,
+        "also": list(fault.also),
         "repeated": fault.repeated,
         "first_difference": fault.first_difference,
         "conditions": conditions,
@@ -371,11 +443,12 @@ def reproducer(spec: SoakSpec, fault: Fault, conditions: dict[str, Any]) -> dict
     }
 
 
-def replay(spec: SoakSpec, case: int, times: int) -> list[Fault]:
-    """Run one case ``times`` times with every check; the faults seen."""
+def replay(spec: SoakSpec, case: int, times: int, span: int = 1) -> list[Fault]:
+    """Run cases [case, case + span) ``times`` times, as one task each time,
+    with every check; the faults seen."""
     out: list[Fault] = []
     for _ in range(times):
-        out += run_cases(spec, case, 1).faults
+        out += run_cases(spec, case, span).faults
     return out
 
 
