@@ -161,9 +161,9 @@ def prove_shard_once(
     backend: Backend, job: ShardJob, *, rng: Any = None
 ) -> tuple[ShardResult, Pairs]:
     """One attempt at the shard, unchecked: its result and its (statement,
-    proof) pairs. ``rng`` (anything
-    with ``randrange``) makes the proofs deterministic (the soak, tests); by
-    default the provers draw from ``secrets``."""
+    proof) pairs. ``rng`` (anything with ``randrange``) makes the proofs
+    deterministic (the soak, tests); by default the provers draw from
+    ``secrets``."""
     k = job.header.m
     S = len(job.hashes)
     points = commit_many(backend, job.values, job.blindings)
