@@ -170,7 +170,8 @@ def test_the_page_shows_the_margin_checks(site_margin: Path, margin_tab: Tab) ->
     assert res["state"] == "valid", res
     checked = res["checked"]
     assert "You owe\nDAI 10.000000" in checked, checked
-    assert ("Margin health proofs\nyour shard and all 3 others checked here; in the shards "
+    assert ("Margin health proofs\nyour shard and all 3 others checked here; the others' leaves "
+            "as the server sent them, tied to the signed root for your shard only; in the shards "
             "checked no debt is negative, and every account's haircut collateral covers its "
             "debts") in checked, checked
     assert "Range proofs\nyour shard and all 3 others checked here" in checked, checked

@@ -62,7 +62,8 @@ test("included, with what the worker checked", () => {
   assert.equal(v.state, "valid");
   assert.equal(v.heading, "Your balance is included");
   assert.equal(line(v, "range").value,
-    "your shard and 2 of 10 others checked here (one bad shard escapes this sample with chance 80%)");
+    "your shard and 2 of 10 others checked here (one bad shard escapes this sample with chance 80%)"
+    + "; the others' leaves as the server sent them, tied to the signed root for your shard only");
   assert.equal(line(v, "range").ok, true);
   assert.equal(line(v, "solvency").ok, true);
   assert.equal(v.reason, "");
@@ -135,7 +136,8 @@ test("version 5: margin health checked for the shards the worker checked, and sa
   assert.equal(v.state, "valid");
   assert.equal(line(v, "margin").ok, true);
   assert.equal(line(v, "margin").value, "your shard and 2 of 10 others checked here (one bad shard escapes "
-    + "this sample with chance 80%); in the shards checked no debt is negative, and every account's haircut "
+    + "this sample with chance 80%); the others' leaves as the server sent them, tied to the signed root for "
+    + "your shard only; in the shards checked no debt is negative, and every account's haircut "
     + "collateral covers its debts");
   assert.match(line(v, "solvency").value, /proven debts/);
   assert.equal(v.reason, "");

@@ -110,6 +110,10 @@ function resultProblems(result) {
 
 const isBoolOrNull = (v) => v === true || v === false || v === null;
 
+// Said after the other shards checked: what their check stands on.
+export const OTHERS_AS_SERVED = "; the others' leaves as the server sent them, "
+  + "tied to the signed root for your shard only";
+
 /** What the verdict says of the reserves, as lines { key, label, value, ok }:
  * version 4 or 5, "reserves asserted"; version 6, what was checked here (the
  * sums, the window's block, the account holders' ownership signatures) and
@@ -235,10 +239,14 @@ export function verdictOf(report, work, words, { fullCommand = "zksolv verify BU
     const escape = percent(r.escapeProbability);
     const tags = problems.map((p) => p.tag);
     // which shards' proofs were checked: the same for every per-shard proof
+    // Only the holder's shard is folded to the signed root here: the others'
+    // leaves are the bytes the server sent (the bundle holds no path for them),
+    // so the sample speaks for a server that sends every holder the same bundle.
     const shardsChecked = others === 0 ? "your shard, the only one, checked here"
-      : n >= others ? `your shard and all ${others} others checked here`
+      : (n >= others ? `your shard and all ${others} others checked here`
         : `your shard and ${n} of ${others} others checked here`
-          + (escape !== null ? ` (one bad shard escapes this sample with chance ${escape})` : "");
+          + (escape !== null ? ` (one bad shard escapes this sample with chance ${escape})` : ""))
+        + OTHERS_AS_SERVED;
     const mr = r.margin && typeof r.margin === "object" ? r.margin : null;
     const debts = margin || mr !== null;
     const solvencyOk = r.solvency.asset && r.solvency.valued && !tags.some((t) => t.startsWith("solvency-"));
