@@ -52,9 +52,9 @@ def test_msm_matches_arkworks(n: int) -> None:
 def test_mul_each_add_halves_and_batch_encoding_match_arkworks() -> None:
     rng = random.Random(2)
     pm, pa = _points(16)
-    ks = [rng.randrange(R) for _ in range(8)]
+    ks = [rng.randrange(1 << 128) for _ in range(8)]  # short scalars: see mcl.mul_each
     vec = mcl.G1Vec.of(pm)
-    mcl.mul_each(vec, 8, 8, mcl.fr_bytes(ks))  # upper half scaled in place
+    mcl.mul_each(vec, 8, 8, ks)  # upper half scaled in place
     mcl.add_halves(vec, 8)  # lower[j] += upper[j]
     expected = [ARK.add(pa[j], ARK.mul(pa[8 + j], ks[j])) for j in range(8)]
     assert mcl.encode_all(vec)[:8] == [ARK.encode(p) for p in expected]
@@ -96,3 +96,40 @@ def test_bounds_are_checked_before_any_c_call() -> None:
         mcl.msm_into(ctypes.create_string_buffer(mcl.G1_RAW), vec, 0, 4, mcl.fr_bytes([1] * 3))
     with pytest.raises(IndexError):
         vec.copy_in(3, vec, 0, 2)
+
+
+# A point and a 255-bit scalar for which mcl 3.04's vectorised mulEach
+# (AVX-512 IFMA) is wrong: 16 copies multiplied at once, lanes 8-15 come out
+# wrong, every time. Found by `zksolv bench soak` (seed below, case 1086: the
+# first inner-product fold of H with the scalar u/y_1).
+MULEACH_X = int("11f6c1f1ea6fbf9ba148f0dbe541089d012a7da7c9a78ed4307989b85e6d6929fdad42be50"
+                "b006ecef9faa7e6110a977", 16)
+MULEACH_Y = int("06f145359a4dbde990e1633898da6c784c5ce16aee72ed4f038ce363a22385e642302cd861"
+                "2e5bdc476251f42747a37e", 16)
+MULEACH_K = 0x5C6993D1A4C767AB6D6DA646474D41DEC5DF6C27DF3799F1DB063379116F6399
+SOAK_SEED = "d94867bd893c5c7b4b9551e1cd30d41b"
+
+
+
+def test_a_full_width_scalar_never_reaches_the_vectorised_multiplication() -> None:
+    fast, ark = get_backend("mcl"), get_backend("arkworks")
+    (p,) = fast.from_affine_unchecked([(MULEACH_X, MULEACH_Y)])
+    (pa,) = ark.from_affine_unchecked([(MULEACH_X, MULEACH_Y)])
+    want = ark.encode(ark.mul(pa, MULEACH_K))
+    got = fast.mul_each([p] * 16, [MULEACH_K] * 16)
+    assert [fast.encode(q) for q in got] == [want] * 16
+    with pytest.raises(ValueError, match="not in"):
+        mcl.mul_each(mcl.G1Vec.of([p]), 0, 1, [MULEACH_K])
+    # short scalars go through as they are, and agree with the reference
+    short = [MULEACH_K % (1 << 128), MULEACH_K >> 128, (1 << 128) - 1, 0, 1]
+    got = fast.mul_each([p] * 5, short)
+    assert [fast.encode(q) for q in got] == [ark.encode(ark.mul(pa, k)) for k in short]
+
+
+
+def test_the_soak_case_that_found_it_now_proves_right() -> None:
+    from zksolv.prover import soak
+
+    spec = soak.SoakSpec(seed=bytes.fromhex(SOAK_SEED))
+    soak.warm(spec)
+    assert soak.run_cases(spec, 1086, 1).faults == []

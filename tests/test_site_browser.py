@@ -433,7 +433,8 @@ def test_worker_sees_its_shard_and_all_others(site_epochs: Path, tab: Tab) -> No
     _serve_worker(tab, shards=5)
     res = tab.check(_doc(site_epochs, "acct-4-e2.json"), "acct-4", bundle="b2")
     assert ("Range proofs\nyour shard and all 4 others checked here; the others' leaves as the "
-            "server sent them, tied to the signed root for your shard only\n") in res["checked"], res
+            "server sent them, tied to the signed root for your shard only\n"
+            ) in res["checked"], res
 
 
 def test_worker_progress_is_shown(site_epochs: Path, tab: Tab) -> None:

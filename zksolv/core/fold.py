@@ -25,10 +25,10 @@ tests/test_fold.py):
   multiplication, 128-bit scalars only: ``Ghat' = u*Ghat_lo + Ghat_hi``
   (sigma /= u) and ``Hhat' = y_k*Hhat_lo + u*Hhat_hi`` (eta /= y_k).
 - ``BufferFolder`` (the ``mcl`` backend): Ghat and Hhat live in contiguous
-  mcl buffers; L and R are one ``mulVec`` each, a fold is one ``mulEach`` on
-  a half plus point additions: ``Ghat' = u*Ghat_lo + Ghat_hi`` (sigma /= u)
-  and ``Hhat' = Hhat_lo + (u/y_k)*Hhat_hi`` (eta unchanged; mcl's
-  multiplication costs the same at any scalar width).
+  mcl buffers; L and R are one ``mulVec`` each, a fold is ``mulEach`` on
+  halves plus point additions, with 128-bit scalars only (mcl's vectorised
+  ``mulEach`` is wrong for some full-width ones): ``Ghat' = u*Ghat_lo +
+  Ghat_hi`` (sigma /= u) and ``Hhat' = y_k*Hhat_lo + u*Hhat_hi`` (eta /= y_k).
 """
 
 from __future__ import annotations
@@ -160,14 +160,19 @@ class BufferFolder:
         return out[0], out[1]
 
     def fold(self, u: int, u_inv: int, y_k: int, y_k_inv: int) -> None:
+        # Short (128-bit) scalars only: mcl's vectorised mulEach is wrong for
+        # some full-width ones (zksolv.core.mcl.mul_each), so H folds as
+        # y_k*Hhat_lo + u*Hhat_hi (eta /= y_k), not Hhat_lo + (u/y_k)*Hhat_hi.
         mcl = self._mcl
         h = self.n // 2
-        mcl.mul_each(self.G, 0, h, mcl.fr_bytes((u,)) * h)
+        mcl.mul_each(self.G, 0, h, [u] * h)
         mcl.add_halves(self.G, h)
-        mcl.mul_each(self.H, h, h, mcl.fr_bytes((u * y_k_inv,)) * h)
+        mcl.mul_each(self.H, 0, h, [y_k] * h)
+        mcl.mul_each(self.H, h, h, [u] * h)
         mcl.add_halves(self.H, h)
         self.n = h
         self.sigma = self.sigma * u_inv % R
+        self.eta = self.eta * y_k_inv % R
 
 
 def make_folder(backend: Backend, G: Sequence[Point], H: Sequence[Point]) -> Folder:

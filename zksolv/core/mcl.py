@@ -240,11 +240,27 @@ def msm(points: G1Vec, scalars: bytes) -> bytes:
     return out.raw
 
 
-def mul_each(points: G1Vec, start: int, count: int, scalars: bytes) -> None:
-    """points[start + i] *= scalars[i], in place."""
-    if len(scalars) != FR_RAW * count or start + count > points.n:
+# mclBnG1_mulEach takes only scalars below this: see mul_each.
+SHORT_SCALAR = 1 << 128
+
+
+def mul_each(points: G1Vec, start: int, count: int, scalars: Sequence[int]) -> None:
+    """points[start + i] *= scalars[i], in place, for scalars in [0, 2^128).
+
+    mcl 3.04's vectorised mulEach (AVX-512 IFMA) returns wrong points for
+    some full-width scalars: for the point and 255-bit scalar of
+    tests/test_mcl.py, 16 copies multiplied at once give the right product in
+    lanes 0-7 and a wrong one in lanes 8-15, every time (found by ``zksolv
+    bench soak``: case 1086 of a seed, in an inner-product fold). Its
+    accumulation uses an addition formula that is wrong when both operands
+    are equal; with a scalar below 2^128 the GLV split's second half is 0 or
+    1 and that cannot happen. So only short scalars reach it, and
+    ``MclBackend.mul_each`` splits wider ones."""
+    if len(scalars) != count or start + count > points.n:
         raise ValueError("mul_each: points and scalars differ in length")
-    library().mclBnG1_mulEach(points.at(start), scalars, count)
+    if any(not 0 <= k < SHORT_SCALAR for k in scalars):
+        raise ValueError("mul_each: a scalar is not in [0, 2^128)")
+    library().mclBnG1_mulEach(points.at(start), fr_bytes(scalars), count)
 
 
 def add_halves(points: G1Vec, h: int) -> None:
@@ -333,9 +349,26 @@ class MclBackend(Backend):
         ]
 
     def mul_each(self, points: Sequence[Point], scalars: Sequence[int]) -> list[Point]:
+        """Any scalars: k = lo + 2^128*hi is lo*P + hi*(2^128*P), every
+        multiplication by a scalar below 2^128 (see ``mul_each``)."""
+        if len(points) != len(scalars):
+            raise ValueError("mul_each: points and scalars differ in length")
+        n = len(points)
+        ks = [k % R for k in scalars]
         vec = G1Vec.of(points)
-        mul_each(vec, 0, vec.n, fr_bytes(scalars))
-        return vec.points()
+        if all(k < SHORT_SCALAR for k in ks):
+            mul_each(vec, 0, n, ks)
+            return vec.points()
+        both = G1Vec(2 * n)
+        both.copy_in(0, vec, 0, n)
+        both.copy_in(n, vec, 0, n)
+        half = [1 << 64] * n
+        mul_each(both, n, n, half)
+        mul_each(both, n, n, half)                        # 2^128 * P
+        mul_each(both, 0, n, [k % SHORT_SCALAR for k in ks])
+        mul_each(both, n, n, [k // SHORT_SCALAR for k in ks])
+        add_halves(both, n)
+        return both.points()[:n]
 
     def add_each(self, a: Sequence[Point], b: Sequence[Point]) -> list[Point]:
         if len(a) != len(b):
