@@ -88,9 +88,11 @@ def _replay(path: Path, times: int, as_json: bool) -> None:
                              rep.reference, rep.margin)
     except ValueError as exc:
         raise InputError(str(path), str(exc)) from exc
-    if not 0 <= rep.case <= soak.MAX_CASE or not 1 <= rep.cases <= 64:
-        raise InputError(str(path), f"case {rep.case} and cases {rep.cases}: a case is in "
-                         f"[0, {soak.MAX_CASE}], a span in [1, 64]")
+    if not 0 <= rep.case <= soak.MAX_CASE:
+        raise InputError(f"{path}: $.case", f"{rep.case} is not a case number (0 to "
+                         f"{soak.MAX_CASE})")
+    if not 1 <= rep.cases <= 64:
+        raise InputError(f"{path}: $.cases", f"{rep.cases} cases; a span is 1 to 64 cases")
     for name in (spec.fast, spec.reference):
         if name == "mcl" and not mcl.available():
             raise InputError(str(path), f"names the mcl backend, which cannot be loaded here: "
