@@ -126,6 +126,22 @@ def test_a_full_width_scalar_never_reaches_the_vectorised_multiplication() -> No
     assert [fast.encode(q) for q in got] == [ark.encode(ark.mul(pa, k)) for k in short]
 
 
+def test_wide_scalars_on_repeated_and_distinct_points_match_arkworks() -> None:
+    # MclBackend.mul_each computes 2^128 * P once per distinct point: a mix of
+    # one point many times (as commit_many passes h) and others once each
+    fast, ark = get_backend("mcl"), get_backend("arkworks")
+    rng = random.Random(21)
+    tags = [b"a", b"b", b"c"]
+    order = [0, 1, 0, 2, 0, 0, 1]
+    ks = [rng.randrange(R) for _ in order] + [MULEACH_K, 0, R - 1]
+    order += [0, 2, 1]
+    pf = [fast.hash_to_curve(t, GENERATOR_DST) for t in tags]
+    pa = [ark.hash_to_curve(t, GENERATOR_DST) for t in tags]
+    got = fast.mul_each([pf[i] for i in order], ks)
+    assert [fast.encode(q) for q in got] == [
+        ark.encode(ark.mul(pa[i], k)) for i, k in zip(order, ks, strict=True)]
+
+
 
 def test_the_soak_case_that_found_it_now_proves_right() -> None:
     from zksolv.prover import soak

@@ -350,21 +350,24 @@ class MclBackend(Backend):
 
     def mul_each(self, points: Sequence[Point], scalars: Sequence[int]) -> list[Point]:
         """Any scalars: k = lo + 2^128*hi is lo*P + hi*(2^128*P), every
-        multiplication by a scalar below 2^128 (see ``mul_each``)."""
+        multiplication by a scalar below 2^128 (see ``mul_each``). Equal
+        points are one point: 2^128*P is computed once for each."""
         if len(points) != len(scalars):
             raise ValueError("mul_each: points and scalars differ in length")
         n = len(points)
         ks = [k % R for k in scalars]
-        vec = G1Vec.of(points)
         if all(k < SHORT_SCALAR for k in ks):
+            vec = G1Vec.of(points)
             mul_each(vec, 0, n, ks)
             return vec.points()
-        both = G1Vec(2 * n)
-        both.copy_in(0, vec, 0, n)
-        both.copy_in(n, vec, 0, n)
-        half = [1 << 64] * n
-        mul_each(both, n, n, half)
-        mul_each(both, n, n, half)                        # 2^128 * P
+        # 2^128 * P once for each distinct point (commit_many passes h n times)
+        distinct = list(dict.fromkeys(points))
+        shifted = G1Vec.of(distinct)
+        half = [1 << 64] * len(distinct)
+        mul_each(shifted, 0, len(distinct), half)
+        mul_each(shifted, 0, len(distinct), half)
+        wide = dict(zip(distinct, shifted.points(), strict=True))
+        both = G1Vec.of([*points, *(wide[p] for p in points)])
         mul_each(both, 0, n, [k % SHORT_SCALAR for k in ks])
         mul_each(both, n, n, [k // SHORT_SCALAR for k in ks])
         add_halves(both, n)
