@@ -110,7 +110,6 @@ MULEACH_K = 0x5C6993D1A4C767AB6D6DA646474D41DEC5DF6C27DF3799F1DB063379116F6399
 SOAK_SEED = "d94867bd893c5c7b4b9551e1cd30d41b"
 
 
-
 def test_a_full_width_scalar_never_reaches_the_vectorised_multiplication() -> None:
     fast, ark = get_backend("mcl"), get_backend("arkworks")
     (p,) = fast.from_affine_unchecked([(MULEACH_X, MULEACH_Y)])
@@ -120,6 +119,8 @@ def test_a_full_width_scalar_never_reaches_the_vectorised_multiplication() -> No
     assert [fast.encode(q) for q in got] == [want] * 16
     with pytest.raises(ValueError, match="not in"):
         mcl.mul_each(mcl.G1Vec.of([p]), 0, 1, [MULEACH_K])
+    with pytest.raises(ValueError, match="not in"):
+        mcl.mul_each_by(mcl.G1Vec.of([p]), 0, 1, MULEACH_K)
     # short scalars go through as they are, and agree with the reference
     short = [MULEACH_K % (1 << 128), MULEACH_K >> 128, (1 << 128) - 1, 0, 1]
     got = fast.mul_each([p] * 5, short)
@@ -140,7 +141,6 @@ def test_wide_scalars_on_repeated_and_distinct_points_match_arkworks() -> None:
     got = fast.mul_each([pf[i] for i in order], ks)
     assert [fast.encode(q) for q in got] == [
         ark.encode(ark.mul(pa[i], k)) for i, k in zip(order, ks, strict=True)]
-
 
 
 def test_the_soak_case_that_found_it_now_proves_right() -> None:

@@ -165,10 +165,10 @@ class BufferFolder:
         # y_k*Hhat_lo + u*Hhat_hi (eta /= y_k), not Hhat_lo + (u/y_k)*Hhat_hi.
         mcl = self._mcl
         h = self.n // 2
-        mcl.mul_each(self.G, 0, h, [u] * h)
+        mcl.mul_each_by(self.G, 0, h, u)
         mcl.add_halves(self.G, h)
-        mcl.mul_each(self.H, 0, h, [y_k] * h)
-        mcl.mul_each(self.H, h, h, [u] * h)
+        mcl.mul_each_by(self.H, 0, h, y_k)
+        mcl.mul_each_by(self.H, h, h, u)
         mcl.add_halves(self.H, h)
         self.n = h
         self.sigma = self.sigma * u_inv % R

@@ -263,6 +263,16 @@ def mul_each(points: G1Vec, start: int, count: int, scalars: Sequence[int]) -> N
     library().mclBnG1_mulEach(points.at(start), fr_bytes(scalars), count)
 
 
+def mul_each_by(points: G1Vec, start: int, count: int, k: int) -> None:
+    """points[start + i] *= k for i < count, in place, for one k in [0, 2^128)
+    (see ``mul_each``): the scalar checked and converted once."""
+    if start + count > points.n:
+        raise ValueError("mul_each_by: the buffer holds fewer points")
+    if not 0 <= k < SHORT_SCALAR:
+        raise ValueError("mul_each_by: the scalar is not in [0, 2^128)")
+    library().mclBnG1_mulEach(points.at(start), fr_bytes((k,)) * count, count)
+
+
 def add_halves(points: G1Vec, h: int) -> None:
     """points[j] = points[j] + points[h + j] for j < h (one C call a point:
     mcl exports no vector addition)."""
@@ -363,9 +373,8 @@ class MclBackend(Backend):
         # 2^128 * P once for each distinct point (commit_many passes h n times)
         distinct = list(dict.fromkeys(points))
         shifted = G1Vec.of(distinct)
-        half = [1 << 64] * len(distinct)
-        mul_each(shifted, 0, len(distinct), half)
-        mul_each(shifted, 0, len(distinct), half)
+        mul_each_by(shifted, 0, len(distinct), 1 << 64)
+        mul_each_by(shifted, 0, len(distinct), 1 << 64)
         wide = dict(zip(distinct, shifted.points(), strict=True))
         both = G1Vec.of([*points, *(wide[p] for p in points)])
         mul_each(both, 0, n, [k % SHORT_SCALAR for k in ks])
