@@ -76,7 +76,8 @@ def _profile_split(backend: Backend, case: Case) -> dict[str, float]:
     for (filename, _, func), (_, _, tottime, _, _) in stats.items():
         if "multiexp" in func or func in ("msm_into", "msm") and "fold" not in filename:
             groups["msm"] += tottime
-        elif func in ("mul_each", "add_each", "add_halves", "fold", "mul", "add", "sum", "neg"):
+        elif func in ("mul_each", "mul_each_by", "add_each", "add_halves", "fold", "mul", "add",
+                      "sum", "neg"):
             groups["folds"] += tottime
         elif func in ("encode", "encode_many", "encode_all") or "compressed" in func:
             groups["encode"] += tottime
